@@ -1,0 +1,50 @@
+"""Batches cut from tensors already in memory (or on the GPU): no DataLoader, no per-sample Python."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Iterator
+
+import torch
+
+
+class TensorBatches:
+    """Iterate ``(x[idx], y[idx])`` in batches of ``batch_size``; the last, partial batch is kept (as Keras does).
+
+    With ``shuffle``, each epoch's order is a permutation seeded by ``(seed, epoch())``, so an epoch's
+    batches are the same whether the run was interrupted and resumed or not.
+    """
+
+    def __init__(
+        self,
+        x: torch.Tensor,
+        y: torch.Tensor,
+        batch_size: int,
+        *,
+        shuffle: bool = False,
+        seed: int = 0,
+        epoch: Callable[[], int] = lambda: 0,
+    ) -> None:
+        if batch_size < 1:
+            raise ValueError(f"batch_size must be positive, got {batch_size}")
+        self.x, self.y = x, y
+        self.batch_size = batch_size
+        self.shuffle, self.seed, self.epoch = shuffle, seed, epoch
+
+    def __len__(self) -> int:
+        return math.ceil(len(self.x) / self.batch_size)
+
+    def order(self) -> torch.Tensor:
+        generator = torch.Generator().manual_seed(self.seed * 1_000_003 + self.epoch())
+        return torch.randperm(len(self.x), generator=generator).to(self.x.device)
+
+    def __iter__(self) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+        n, size = len(self.x), self.batch_size
+        if not self.shuffle:
+            for start in range(0, n, size):
+                yield self.x[start : start + size], self.y[start : start + size]
+            return
+        order = self.order()
+        for start in range(0, n, size):
+            idx = order[start : start + size]
+            yield self.x[idx], self.y[idx]

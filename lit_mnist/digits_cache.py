@@ -1,0 +1,51 @@
+"""Parse a digits CSV once: later loads of the same content come from a binary cache."""
+
+from __future__ import annotations
+
+import mmap
+import zipfile
+import zlib
+from pathlib import Path
+
+import numpy as np
+
+from lit_mnist import atomic, settings
+from lit_mnist.digits_csv import Digits, parse_digits
+
+_FORMAT = 1  # bump when the parser's output changes, so old cache entries are ignored
+
+
+def content_key(path: Path) -> str:
+    """Length and CRC-32 of the file's bytes: a change to the content gives a new key."""
+    size = path.stat().st_size
+    if size == 0:
+        return "0"
+    with open(path, "rb") as f, mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ) as view:
+        return f"{size:x}-{zlib.crc32(view):08x}"
+
+
+def load_digits(
+    path: str | Path, *, labels: str = "required", label_last: bool = False, cache: bool = True
+) -> Digits:
+    """Like :func:`parse_digits`, served from ``settings.cache_dir()`` when this content was seen before."""
+    path = Path(path)
+    if not cache or not path.is_file():
+        return parse_digits(path, labels=labels, label_last=label_last)
+    key = f"v{_FORMAT}-{content_key(path)}-{labels}-{int(label_last)}"
+    entry = settings.cache_dir() / f"{key}.npz"
+    if entry.is_file():
+        try:
+            with np.load(entry) as saved:
+                return Digits(saved["pixels"], saved["labels"] if "labels" in saved else None)
+        except (OSError, ValueError, KeyError, zipfile.BadZipFile):
+            pass  # a damaged cache entry is rebuilt below
+    digits = parse_digits(path, labels=labels, label_last=label_last)
+    arrays = {"pixels": digits.pixels}
+    if digits.labels is not None:
+        arrays["labels"] = digits.labels
+    try:
+        with atomic.atomic_path(entry) as tmp, open(tmp, "wb") as f:
+            np.savez(f, **arrays)
+    except OSError:
+        pass  # the cache is an optimisation: an unwritable cache dir must not stop a run
+    return digits

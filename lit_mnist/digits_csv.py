@@ -1,0 +1,235 @@
+"""Read digit CSVs in the Kaggle "Digit Recognizer" layout into uint8 arrays.
+
+Accepted: a header ``label,pixel0,...,pixel783`` (or ``pixel0,...,pixel783`` where labels are
+optional), or the same columns with no header; plain or gzip-compressed. Every cell is checked:
+the first problem found is raised as a :class:`DataError` naming the file, line and column.
+
+The happy path is one typed pyarrow parse; only a file that fails it is re-read line by line to
+say precisely what is wrong, so valid files pay nothing for the diagnostics.
+"""
+
+from __future__ import annotations
+
+import csv
+import gzip
+import io
+import zlib
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.csv as pacsv
+
+from lit_mnist.errors import DataError
+
+N_PIXELS = 784
+PIXEL_COLUMNS = [f"pixel{i}" for i in range(N_PIXELS)]
+HEADER = ["label", *PIXEL_COLUMNS]
+_GZIP_MAGIC = b"\x1f\x8b"
+_OTHER_DELIMITERS = {";": "';'", "\t": "a tab", "|": "'|'", " ": "a space"}
+
+
+@dataclass(frozen=True)
+class Digits:
+    """Images as rows of 784 raw grey levels (uint8) and their labels (uint8, or None if unlabelled)."""
+
+    pixels: np.ndarray
+    labels: np.ndarray | None
+
+    def __len__(self) -> int:
+        return len(self.pixels)
+
+
+@dataclass(frozen=True)
+class _Layout:
+    has_header: bool
+    has_label: bool
+    label_last: bool
+
+    @property
+    def columns(self) -> list[str]:
+        if not self.has_label:
+            return PIXEL_COLUMNS
+        return [*PIXEL_COLUMNS, "label"] if self.label_last else HEADER
+
+
+def read_bytes(path: Path) -> bytes:
+    """The file's content, decompressed if it is gzip (detected by content, not by name)."""
+    if not path.exists():
+        raise DataError(f"{path}: no such file")
+    if not path.is_file():
+        raise DataError(f"{path}: not a regular file")
+    raw = path.read_bytes()
+    if raw.startswith(_GZIP_MAGIC):
+        try:
+            raw = gzip.decompress(raw)
+        except (OSError, EOFError, zlib.error) as e:
+            raise DataError(f"{path}: damaged gzip file ({e})") from None
+    return raw
+
+
+def parse_digits(path: str | Path, *, labels: str = "required", label_last: bool = False) -> Digits:
+    """Parse and validate one CSV. ``labels``: "required", "optional" (Kaggle test.csv) or "none"."""
+    path = Path(path)
+    raw = read_bytes(path)
+    body = raw[3:] if raw.startswith(b"\xef\xbb\xbf") else raw
+    layout = _sniff_layout(path, body, labels, label_last)
+    table = _parse_fast(body, layout)
+    if table is None:
+        _diagnose(path, body, layout)  # raises with the line and column
+        raise DataError(f"{path}: not a readable digits CSV")  # pragma: no cover - diagnose always raises
+    return _to_digits(path, body, layout, table)
+
+
+def _first_line(path: Path, body: bytes) -> str:
+    if not body.strip():
+        raise DataError(f"{path}: empty file")
+    if b"\x00" in body[:65536]:
+        raise DataError(f"{path}: not a text file (binary content)")
+    line = body.split(b"\n", 1)[0].rstrip(b"\r")
+    try:
+        return line.decode("utf-8")
+    except UnicodeDecodeError as e:
+        raise DataError(f"{path}: line 1: not a text file (byte {e.start + 1} is not UTF-8)") from None
+
+
+def _sniff_layout(path: Path, body: bytes, labels: str, label_last: bool) -> _Layout:
+    fields = next(csv.reader([_first_line(path, body)]))
+    if len(fields) == 1:
+        for delim, name in _OTHER_DELIMITERS.items():
+            if delim in fields[0]:
+                raise DataError(f"{path}: line 1: values are separated by {name}; expected commas")
+    has_header = not _is_number(fields[0])
+    if has_header:
+        names = [f.strip() for f in fields]
+        if names == HEADER and labels != "none":
+            layout = _Layout(True, True, False)
+        elif names == PIXEL_COLUMNS and labels != "required":
+            layout = _Layout(True, False, False)
+        else:
+            raise DataError(f"{path}: line 1: {_header_problem(names, labels)}")
+        if not body.split(b"\n", 1)[1:] or not body.split(b"\n", 1)[1].strip():
+            raise DataError(f"{path}: header but no data rows")
+        return layout
+    width = len(fields)
+    if width == N_PIXELS + 1 and labels != "none":
+        return _Layout(False, True, label_last)
+    if width == N_PIXELS and labels != "required":
+        return _Layout(False, False, False)
+    want = N_PIXELS + 1 if labels == "required" else N_PIXELS
+    raise DataError(f"{path}: line 1: {width} values; expected {want} ({_describe(labels)})")
+
+
+def _describe(labels: str) -> str:
+    if labels == "required":
+        return "label,pixel0..pixel783"
+    if labels == "none":
+        return "pixel0..pixel783"
+    return "label,pixel0..pixel783 or pixel0..pixel783"
+
+
+def _header_problem(names: list[str], labels: str) -> str:
+    expected = PIXEL_COLUMNS if labels == "none" or (labels == "optional" and names[:1] != ["label"]) else HEADER
+    for i, (got, want) in enumerate(zip(names, expected)):
+        if got != want:
+            return f"header column {i + 1} is {got!r}; expected {want!r} ({_describe(labels)})"
+    if len(names) < len(expected):
+        return f"header has {len(names)} columns; missing {expected[len(names)]!r} onwards ({_describe(labels)})"
+    return f"header has {len(names)} columns; unexpected extra column {names[len(expected)]!r}"
+
+
+def _is_number(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
+
+
+def _parse_fast(body: bytes, layout: _Layout) -> pa.Table | None:
+    """Typed parse: uint8 first (the common case), float64 for files like '12.0'; None if neither fits."""
+    names = layout.columns
+    read = pacsv.ReadOptions(column_names=names, skip_rows=int(layout.has_header), block_size=1 << 24)
+    for dtype in (pa.uint8(), pa.float64()):
+        convert = pacsv.ConvertOptions(column_types=dict.fromkeys(names, dtype), strings_can_be_null=False)
+        try:
+            return pacsv.read_csv(pa.py_buffer(body), read_options=read, convert_options=convert)
+        except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+            continue
+    return None
+
+
+def _to_digits(path: Path, body: bytes, layout: _Layout, table: pa.Table) -> Digits:
+    if table.num_rows == 0:
+        raise DataError(f"{path}: header but no data rows")
+    for name, column in zip(layout.columns, table.columns):
+        if column.null_count:
+            row = int(np.flatnonzero(column.is_null().to_numpy(zero_copy_only=False))[0])
+            raise DataError(f"{path}: {_place(body, layout, row, name)}: missing value")
+    arrays = {name: column.to_numpy() for name, column in zip(layout.columns, table.columns)}
+    if table.schema.field(0).type != pa.uint8():
+        for name, values in arrays.items():
+            _check_values(path, body, layout, name, values)
+    pixels = np.empty((table.num_rows, N_PIXELS), dtype=np.uint8)
+    for i, name in enumerate(PIXEL_COLUMNS):
+        pixels[:, i] = arrays[name]
+    labels = None
+    if layout.has_label:
+        labels = np.ascontiguousarray(arrays["label"], dtype=np.uint8)
+        _check_values(path, body, layout, "label", labels)
+    return Digits(pixels, labels)
+
+
+def _check_values(path: Path, body: bytes, layout: _Layout, name: str, values: np.ndarray) -> None:
+    top = 9 if name == "label" else 255
+    bad = (values < 0) | (values > top) | (values != np.floor(values))
+    if bad.any():
+        row = int(np.flatnonzero(bad)[0])
+        what = "label" if name == "label" else "pixel"
+        raise DataError(
+            f"{path}: {_place(body, layout, row, name)}: {what} {_fmt(values[row])} is not an integer in 0-{top}"
+        )
+
+
+def _fmt(value: float) -> str:
+    return str(int(value)) if float(value).is_integer() else repr(float(value))
+
+
+def _place(body: bytes, layout: _Layout, row: int, column: str) -> str:
+    """'line N, column NAME' for data row ``row`` (0-based), counting blank lines as pyarrow skips them."""
+    seen = -1
+    for number, line in enumerate(io.BytesIO(body), start=1):
+        if number == 1 and layout.has_header or not line.strip():
+            continue
+        seen += 1
+        if seen == row:
+            return f"line {number}, column {column}"
+    return f"row {row + 1}, column {column}"
+
+
+def _diagnose(path: Path, body: bytes, layout: _Layout) -> None:
+    """Walk the file line by line and raise at the first problem the fast parse tripped over."""
+    try:
+        text = body.decode("utf-8")
+    except UnicodeDecodeError as e:
+        line = body.count(b"\n", 0, e.start) + 1
+        raise DataError(f"{path}: line {line}: not a text file (byte {e.start + 1} is not UTF-8)") from None
+    names = layout.columns
+    lines = text.splitlines()
+    for number, fields in enumerate(csv.reader(lines), start=1):
+        if number == 1 and layout.has_header or not any(f.strip() for f in fields):
+            continue
+        if "\x00" in lines[number - 1]:
+            raise DataError(f"{path}: line {number}: not a text file (binary content)")
+        if len(fields) == 1 and any(d in fields[0] for d in _OTHER_DELIMITERS):
+            raise DataError(f"{path}: line {number}: values are not separated by commas")
+        if len(fields) != len(names):
+            kind = "short or truncated row" if len(fields) < len(names) else "extra values"
+            raise DataError(f"{path}: line {number}: {len(fields)} values; expected {len(names)} ({kind})")
+        for name, value in zip(names, fields):
+            if not value.strip():
+                raise DataError(f"{path}: line {number}, column {name}: missing value")
+            if not _is_number(value):
+                raise DataError(f"{path}: line {number}, column {name}: {value.strip()[:20]!r} is not a number")
+    raise DataError(f"{path}: could not be parsed as a digits CSV")
