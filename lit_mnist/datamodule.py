@@ -139,6 +139,5 @@ def _take(digits: Digits, idx: np.ndarray) -> Digits:
 
 
 def _tensors(digits: Digits, rows: slice) -> tuple[torch.Tensor, torch.Tensor]:
-    return torch.from_numpy(np.ascontiguousarray(digits.pixels[rows])), torch.from_numpy(
-        np.ascontiguousarray(digits.labels[rows])
-    )
+    # a copy: parsed and cached arrays are read-only, and each split should own its memory
+    return torch.from_numpy(np.array(digits.pixels[rows])), torch.from_numpy(np.array(digits.labels[rows]))

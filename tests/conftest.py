@@ -1,0 +1,96 @@
+"""Shared fixtures: small generated digit CSVs for unit tests, the real MNIST mirror for end-to-end tests."""
+
+from __future__ import annotations
+
+import gzip
+import http.server
+import os
+import threading
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from lit_mnist.digits_csv import HEADER
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED_MNIST = REPO.parent / "shared" / "data" / "mnist"
+
+
+def synthetic_digits(n: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """Learnable fake digits: class k lights up its own band of pixels, over uniform noise."""
+    rng = np.random.default_rng(seed)
+    labels = rng.integers(0, 10, size=n).astype(np.uint8)
+    pixels = rng.integers(0, 60, size=(n, 784)).astype(np.uint8)
+    for k in range(10):
+        pixels[labels == k, k * 78 : k * 78 + 78] = 250
+    return pixels, labels
+
+
+def csv_text(pixels: np.ndarray, labels: np.ndarray | None, header: bool = True) -> str:
+    names = HEADER if labels is not None else HEADER[1:]
+    rows = pixels if labels is None else np.column_stack([labels, pixels])
+    lines = [",".join(names)] if header else []
+    lines += [",".join(map(str, row)) for row in rows.tolist()]
+    return "\n".join(lines) + "\n"
+
+
+@pytest.fixture
+def write_csv(tmp_path):
+    """write_csv(name, n=60, header=True, gz=False, labels=True, seed=0) -> Path of a generated digits CSV."""
+
+    def write(name: str = "digits.csv", n: int = 60, header: bool = True, gz: bool = False, labels: bool = True,
+              seed: int = 0) -> Path:
+        pixels, y = synthetic_digits(n, seed)
+        data = csv_text(pixels, y if labels else None, header).encode()
+        path = tmp_path / name
+        path.write_bytes(gzip.compress(data) if gz else data)
+        return path
+
+    return write
+
+
+@pytest.fixture(autouse=True)
+def isolated_data_dir(tmp_path, monkeypatch):
+    """Every test gets its own data and cache folder and no mirror unless it sets one."""
+    monkeypatch.setenv("LIT_MNIST_DATA_DIR", str(tmp_path / "data"))
+    monkeypatch.delenv("LIT_MNIST_CACHE_DIR", raising=False)
+    monkeypatch.delenv("LIT_MNIST_MIRROR", raising=False)
+    return tmp_path / "data"
+
+
+@pytest.fixture(scope="session")
+def shared_mnist() -> Path:
+    if not (SHARED_MNIST / "train-images-idx3-ubyte.gz").is_file():
+        pytest.fail(f"the MNIST mirror is missing: {SHARED_MNIST} (see README, 'Data')")
+    return SHARED_MNIST
+
+
+@pytest.fixture
+def http_mirror():
+    """http_mirror(folder) -> 'http://127.0.0.1:PORT/': a loopback HTTP server over ``folder``."""
+    servers = []
+
+    def serve(folder: Path) -> str:
+        handler = lambda *a, **k: _QuietHandler(*a, directory=str(folder), **k)  # noqa: E731
+        server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+        threading.Thread(target=server.serve_forever, daemon=True).start()
+        servers.append(server)
+        return f"http://127.0.0.1:{server.server_address[1]}/"
+
+    yield serve
+    for server in servers:
+        server.shutdown()
+        server.server_close()
+
+
+class _QuietHandler(http.server.SimpleHTTPRequestHandler):
+    def log_message(self, *args):
+        pass
+
+
+def run_env(**extra: str) -> dict[str, str]:
+    env = dict(os.environ)
+    env.update(extra)
+    env.setdefault("PYTHONUNBUFFERED", "1")
+    return env

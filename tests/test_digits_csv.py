@@ -1,0 +1,117 @@
+"""The CSV reader: accepted layouts, and a precise one-line error for every kind of bad input."""
+
+import gzip
+
+import numpy as np
+import pytest
+
+from lit_mnist.digits_csv import HEADER, parse_digits
+from lit_mnist.errors import DataError
+from tests.conftest import csv_text, synthetic_digits
+
+
+def test_header_no_header_and_gzip_give_the_same_digits(write_csv):
+    pixels, labels = synthetic_digits(60)
+    for path in (write_csv("a.csv"), write_csv("b.csv", header=False), write_csv("c.csv.gz", gz=True),
+                 write_csv("gz_without_suffix.csv", gz=True)):
+        digits = parse_digits(path)
+        assert digits.pixels.dtype == np.uint8 and digits.pixels.shape == (60, 784)
+        np.testing.assert_array_equal(digits.pixels, pixels)
+        np.testing.assert_array_equal(digits.labels, labels)
+
+
+def test_raw_pixels_are_kept_unscaled(write_csv):
+    digits = parse_digits(write_csv())
+    assert digits.pixels.max() == 250  # the synthetic bands; no scaling to 0-1
+
+
+def test_integral_floats_and_crlf_are_accepted(tmp_path):
+    pixels, labels = synthetic_digits(5)
+    text = csv_text(pixels, labels).replace(",0,", ",0.0,").replace("\n", "\r\n")
+    path = tmp_path / "floats.csv"
+    path.write_text(text)
+    digits = parse_digits(path)
+    np.testing.assert_array_equal(digits.pixels, pixels)
+
+
+def test_unlabelled_files_need_labels_optional(write_csv):
+    path = write_csv(labels=False)
+    assert parse_digits(path, labels="optional").labels is None
+    with pytest.raises(DataError, match="line 1: header column 1 is 'pixel0'; expected 'label'"):
+        parse_digits(path)
+
+
+def _valid_lines(n=6):
+    pixels, labels = synthetic_digits(n)
+    return csv_text(pixels, labels).splitlines()
+
+
+def _with_cell(line_no, column, value):
+    lines = _valid_lines()
+    cells = lines[line_no - 1].split(",")
+    cells[HEADER.index(column)] = value
+    lines[line_no - 1] = ",".join(cells)
+    return ("\n".join(lines) + "\n").encode()
+
+
+BAD_INPUTS = {
+    "empty file": (b"", "empty file"),
+    "blank lines only": (b"\n\n  \n", "empty file"),
+    "header with no rows": ((",".join(HEADER) + "\n").encode(), "header but no data rows"),
+    "missing column": (
+        ("\n".join(",".join(line.split(",")[:-1]) for line in _valid_lines()) + "\n").encode(),
+        "line 1: header has 784 columns; missing 'pixel783' onwards",
+    ),
+    "extra column": (
+        ("\n".join(line + (",extra" if i == 0 else ",0") for i, line in enumerate(_valid_lines())) + "\n").encode(),
+        "line 1: header has 786 columns; unexpected extra column 'extra'",
+    ),
+    "renamed column": (_with_cell(1, "pixel5", "pixelfive"), "line 1: header column 7 is 'pixelfive'; expected 'pixel5'"),
+    "truncated row": ("\n".join(_valid_lines())[:-1000].encode(), "expected 785 (short or truncated row)"),
+    "short row": (
+        ("\n".join(_valid_lines()[:3] + [",".join(_valid_lines()[3].split(",")[:100])] + _valid_lines()[4:]) + "\n").encode(),
+        "line 4: 100 values; expected 785 (short or truncated row)",
+    ),
+    "non-numeric value": (_with_cell(3, "pixel17", "abc"), "line 3, column pixel17: 'abc' is not a number"),
+    "missing value": (_with_cell(5, "pixel300", ""), "line 5, column pixel300: missing value"),
+    "pixel above 255": (_with_cell(4, "pixel42", "256"), "line 4, column pixel42: pixel 256 is not an integer in 0-255"),
+    "negative pixel": (_with_cell(2, "pixel0", "-1"), "line 2, column pixel0: pixel -1 is not an integer in 0-255"),
+    "fractional pixel": (_with_cell(2, "pixel9", "3.5"), "line 2, column pixel9: pixel 3.5 is not an integer in 0-255"),
+    "label outside 0-9": (_with_cell(6, "label", "10"), "line 6, column label: label 10 is not an integer in 0-9"),
+    "semicolons": ("\n".join(_valid_lines()).replace(",", ";").encode(), "line 1: values are separated by ';'; expected commas"),
+    "tabs": ("\n".join(_valid_lines()).replace(",", "\t").encode(), "line 1: values are separated by a tab"),
+    "binary file": (b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR" + bytes(range(256)) * 4, "not a text file"),
+    "latin-1 text": ("label,pixel0\xe9".encode("latin-1"), "line 1: not a text file (byte 13 is not UTF-8)"),
+    "damaged gzip": (gzip.compress(b"label,pixel0\n" * 100)[:40], "damaged gzip file"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(BAD_INPUTS))
+def test_bad_input_is_one_line_naming_file_and_place(tmp_path, case):
+    content, expected = BAD_INPUTS[case]
+    path = tmp_path / "bad.csv"
+    path.write_bytes(content)
+    with pytest.raises(DataError) as error:
+        parse_digits(path)
+    message = str(error.value)
+    assert message.startswith(f"{path}: ") and "\n" not in message
+    assert expected in message
+    assert path.read_bytes() == content  # never modified
+
+
+def test_missing_file_and_directory(tmp_path):
+    with pytest.raises(DataError, match="no such file"):
+        parse_digits(tmp_path / "nope.csv")
+    with pytest.raises(DataError, match="not a regular file"):
+        parse_digits(tmp_path)
+
+
+def test_error_line_numbers_count_blank_lines(tmp_path):
+    lines = _valid_lines()
+    cells = lines[4].split(",")
+    cells[HEADER.index("pixel3")] = "999"
+    lines[4] = ",".join(cells)
+    path = tmp_path / "blank.csv"
+    path.write_text("\n".join(lines[:2] + [""] + lines[2:]) + "\n")
+    with pytest.raises(DataError, match="line 6, column pixel3: pixel 999"):
+        parse_digits(path)

@@ -1,0 +1,59 @@
+"""KerasAdam follows Keras 3's update formula, which stock torch Adam does not."""
+
+import numpy as np
+import torch
+
+from lit_mnist.keras_adam import KerasAdam
+from lit_mnist.module import LitMNIST
+
+
+def keras_reference(theta, grads, lr=1e-3, b1=0.9, b2=0.999, eps=1e-7):
+    """keras/src/optimizers/adam.py update_step, in float64 numpy."""
+    m = np.zeros_like(theta)
+    v = np.zeros_like(theta)
+    for t, g in enumerate(grads, start=1):
+        m += (g - m) * (1 - b1)
+        v += (g * g - v) * (1 - b2)
+        alpha = lr * np.sqrt(1 - b2**t) / (1 - b1**t)
+        theta = theta - alpha * m / (np.sqrt(v) + eps)
+    return theta
+
+
+def _run(optimizer_cls, theta, grads, **kwargs):
+    p = torch.nn.Parameter(torch.tensor(theta))
+    opt = optimizer_cls([p], **kwargs)
+    for g in grads:
+        p.grad = torch.tensor(g)
+        opt.step()
+    return p.detach().numpy()
+
+
+def test_matches_the_keras_formula_and_stock_adam_does_not():
+    rng = np.random.default_rng(0)
+    theta = rng.normal(size=1000)
+    grads = [rng.normal(scale=10.0 ** rng.integers(-8, 0), size=1000) for _ in range(25)]
+    expected = keras_reference(theta, grads)
+    ours = _run(KerasAdam, theta, grads)
+    stock = _run(torch.optim.Adam, theta, grads, lr=1e-3, eps=1e-7)
+    rel = lambda a: np.linalg.norm(a - expected) / np.linalg.norm(expected - theta)  # noqa: E731
+    assert rel(ours) < 1e-9  # float64: exact up to rounding
+    assert rel(stock) > 1e-4  # epsilon applied after bias correction: a different update
+
+
+def test_module_default_optimizer_settings():
+    opt = LitMNIST().configure_optimizers()
+    assert isinstance(opt, KerasAdam)
+    assert opt.defaults == {"lr": 1e-3, "beta_1": 0.9, "beta_2": 0.999, "epsilon": 1e-7}
+    stock = LitMNIST(optimizer="adam").configure_optimizers()
+    assert type(stock) is torch.optim.Adam
+
+
+def test_state_keeps_keras_step_count_and_moments():
+    p = torch.nn.Parameter(torch.ones(3))
+    opt = KerasAdam([p])
+    for _ in range(4):
+        p.grad = torch.full((3,), 0.5)
+        opt.step()
+    state = opt.state[p]
+    assert float(state["step"]) == 4
+    torch.testing.assert_close(state["m"], torch.full((3,), 0.5 * (1 - 0.9**4)))
