@@ -63,6 +63,7 @@ class MNISTDataModule(L.LightningDataModule):
             raise ValueError(f"val_split must be in [0, 1) and test_split in (0, 1); got {val_split}, {test_split}")
         self.save_hyperparameters()
         self.data_source: str | None = None
+        self.train_part: tuple[torch.Tensor, torch.Tensor] | None = None  # training rows before the validation cut
         self.splits: dict[str, tuple[torch.Tensor, torch.Tensor]] = {}
 
     def prepare_data(self) -> None:
@@ -84,12 +85,14 @@ class MNISTDataModule(L.LightningDataModule):
         else:
             train, test = self._split(load_digits(hp.path))
             self.data_source = f"csv:{Path(hp.path).resolve()}"
-        cut = keras_validation_split(len(train), hp.val_split)
-        self.splits = {
-            "train": _tensors(train, slice(0, cut)),
-            "val": _tensors(train, slice(cut, None)),
-            "test": _tensors(test, slice(None)),
-        }
+        self.train_part = _tensors(train)
+        fit, val = self.split_validation(*self.train_part)
+        self.splits = {"train": fit, "val": val, "test": _tensors(test)}
+
+    def split_validation(self, x: torch.Tensor, y: torch.Tensor):
+        """Keras's ``validation_split``: the last rows validate, the rest train (views, no copies)."""
+        cut = keras_validation_split(len(x), self.hparams.val_split)
+        return (x[:cut], y[:cut]), (x[cut:], y[cut:])
 
     def _builtin(self) -> tuple[Digits, Digits]:
         paths = mnist_source.csv_paths(settings.data_dir())
@@ -138,6 +141,6 @@ def _take(digits: Digits, idx: np.ndarray) -> Digits:
     return Digits(digits.pixels[idx], None if digits.labels is None else digits.labels[idx])
 
 
-def _tensors(digits: Digits, rows: slice) -> tuple[torch.Tensor, torch.Tensor]:
-    # a copy: parsed and cached arrays are read-only, and each split should own its memory
-    return torch.from_numpy(np.array(digits.pixels[rows])), torch.from_numpy(np.array(digits.labels[rows]))
+def _tensors(digits: Digits) -> tuple[torch.Tensor, torch.Tensor]:
+    # a copy: parsed and cached arrays are read-only
+    return torch.from_numpy(np.array(digits.pixels)), torch.from_numpy(np.array(digits.labels))

@@ -1,0 +1,31 @@
+"""Level 1, forward parity: Keras's weights copied into LitMNIST give the same probabilities."""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from lit_mnist.module import LitMNIST
+from parity import keras_reference, transfer
+
+MAX_ABS_DIFF = 1e-4
+MIN_AGREEMENT = 0.999
+
+
+def forward_parity(keras_model, x: np.ndarray, module: LitMNIST | None = None) -> dict:
+    """Softmax outputs of both on ``x`` (raw pixels): max |diff| and how often the argmax agrees."""
+    module = module or LitMNIST()
+    transfer.load_weights(module.net, keras_model.get_weights())
+    module.eval()
+    with torch.no_grad():
+        ours = module(torch.from_numpy(np.ascontiguousarray(x))).numpy()
+    theirs = keras_reference.predict(keras_model, x)
+    max_abs = float(np.abs(ours - theirs).max())
+    agreement = float((ours.argmax(1) == theirs.argmax(1)).mean())
+    return {
+        "max_abs_diff": max_abs,
+        "argmax_agreement": agreement,
+        "n": int(len(x)),
+        "passed": max_abs <= MAX_ABS_DIFF and agreement >= MIN_AGREEMENT,
+        "limits": {"max_abs_diff": MAX_ABS_DIFF, "argmax_agreement": MIN_AGREEMENT},
+    }

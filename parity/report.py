@@ -1,0 +1,81 @@
+"""parity.json, parity.md and confusion_side_by_side.png: what a reviewer reads."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import seaborn as sns
+from matplotlib.figure import Figure
+
+from lit_mnist import atomic, plots
+
+
+def write(out: Path, result: dict) -> None:
+    out.mkdir(parents=True, exist_ok=True)
+    atomic.write_text(out / "parity.json", json.dumps(result, indent=2) + "\n")
+    atomic.write_text(out / "parity.md", markdown(result))
+    plots.save_png(side_by_side(result), out / "confusion_side_by_side.png")
+
+
+def _mean_confusion(runs: list[dict]) -> np.ndarray:
+    return np.mean([r["confusion"] for r in runs], axis=0)
+
+
+def side_by_side(result: dict) -> Figure:
+    keras_cm = _mean_confusion(result["keras"]["runs"])
+    lightning_cm = _mean_confusion(result["lightning"]["runs"])
+    fig = Figure(figsize=(21, 6.5), layout="constrained")
+    panels = [("Keras (TensorFlow)", keras_cm, "Blues", ".0f"), ("Lightning (PyTorch)", lightning_cm, "Blues", ".0f"),
+              ("Lightning - Keras", lightning_cm - keras_cm, "RdBu_r", ".1f")]
+    for i, (title, matrix, cmap, fmt) in enumerate(panels):
+        ax = fig.add_subplot(1, 3, i + 1)
+        centre = 0 if i == 2 else None
+        sns.heatmap(matrix, annot=True, fmt=fmt, cmap=cmap, center=centre, ax=ax, square=True, cbar=i == 2)
+        ax.set(xlabel="Predicted label", ylabel="True label", title=f"{title}, mean of {len(result['keras']['runs'])} seeds")
+    return fig
+
+
+def _verdict(ok: bool) -> str:
+    return "pass" if ok else "**FAIL**"
+
+
+def markdown(r: dict) -> str:
+    f, s, st = r["forward"], r["steps"], r["statistics"]
+    acc, conf = st["accuracy"], st["confusion"]
+    keras_acc = ", ".join(f"{a:.4f}" for a in r["keras"]["test_accuracy"])
+    lightning_acc = ", ".join(f"{a:.4f}" for a in r["lightning"]["test_accuracy"])
+    rows = [
+        "| level | measure | Keras | Lightning | limit | verdict |",
+        "| --- | --- | --- | --- | --- | --- |",
+        f"| 1 forward | max abs diff of softmax ({f['n']} test digits) | | {f['max_abs_diff']:.2e} | <= {f['limits']['max_abs_diff']:.0e} | {_verdict(f['passed'])} |",
+        f"| 1 forward | argmax agreement | | {f['argmax_agreement']:.4%} | >= {f['limits']['argmax_agreement']:.1%} | |",
+        f"| 2 steps | worst relative L2 of all parameters ({s['n']} teacher-forced steps) | | {s['l2_rel_diff']:.2e} | <= {s['limits']['l2_rel_diff']:.0e} | {_verdict(s['passed'])} |",
+        f"| 2 steps | worst relative loss difference | | {s['loss_rel_diff']:.2e} | <= {s['limits']['loss_rel_diff']:.0e} | |",
+        f"| 3 seeds | test accuracy per seed | {keras_acc} | {lightning_acc} | in [{acc['band'][0]}, {acc['band'][1]}] | {_verdict(acc['passed'])} |",
+        f"| 3 seeds | mean test accuracy | {acc['keras_mean']:.4f} | {acc['lightning_mean']:.4f} | gap <= {acc['max_mean_gap']:.2f} | gap {acc['mean_gap']:.4f} |",
+        f"| 3 seeds | confusion: mean abs diff, row-normalised | seed-to-seed {conf['keras_seed_to_seed']:.5f} | vs Keras {conf['mean_abs_diff']:.5f} | <= {conf['threshold']:.5f} | {_verdict(conf['passed'])} |",
+        f"| 3 seeds | top {len(conf['top_pairs']['keras'])} confusions (truth->pred) | {_pairs(conf['top_pairs']['keras'])} | {_pairs(conf['top_pairs']['lightning'])} | >= {conf['min_shared_top_pairs']} shared | {conf['shared_top_pairs']} shared |",
+        f"| | fit seconds per seed (median) | {np.median(r['keras']['fit_seconds']):.2f} | {np.median(r['lightning']['fit_seconds']):.2f} | | |",
+    ]
+    curve = ["| step | Keras loss | torch loss | rel L2 (forced) | rel loss diff | rel L2 (free-running) |",
+             "| --- | --- | --- | --- | --- | --- |"]
+    curve += [f"| {c['step']} | {c['keras_loss']:.5f} | {c['torch_loss']:.5f} | {c['l2_rel_diff']:.2e} | "
+              f"{c['loss_rel_diff']:.2e} | {c['free_running_l2_rel_diff']:.2e} |" for c in s["curve"]]
+    return "\n".join([
+        f"# Keras / Lightning parity: {'PASSED' if r['passed'] else 'FAILED'}", "",
+        f"Data: {r['data_source']}; {r['train_rows']} training rows (last 20% validate), {r['test_rows']} test rows; "
+        f"seeds {r['seeds']}.", "",
+        *rows, "",
+        "The confusion threshold is Keras's own seed-to-seed variation (mean over all pairs of Keras seeds) "
+        f"times {conf['noise_factor']}; the Lightning figure is the mean over all Keras/Lightning seed pairs.", "",
+        "## Teacher-forced steps", "",
+        "Each torch step starts from Keras's state before that step. The free-running column (torch left to run "
+        "on its own from the same start) is for information: it drifts, as float32 training in two frameworks does.",
+        "", *curve, "",
+    ])
+
+
+def _pairs(pairs: list[list[int]]) -> str:
+    return " ".join(f"{i}->{j}" for i, j in pairs)

@@ -1,0 +1,12 @@
+"""Prove the Lightning model is the Keras model: python scripts/parity.py --out DIR [--seeds K]"""
+
+import sys
+from pathlib import Path
+
+# This file is named parity.py: put the repository, not scripts/, first so `parity` is the package.
+sys.path[0] = str(Path(__file__).resolve().parents[1])
+
+from parity.cli import main  # noqa: E402
+
+if __name__ == "__main__":
+    sys.exit(main())
