@@ -47,4 +47,5 @@ class TensorBatches:
         order = self.order()
         for start in range(0, n, size):
             idx = order[start : start + size]
-            yield self.x[idx], self.y[idx]
+            # index_select copies whole rows; x[idx] takes a general path ~8x slower for uint8 rows
+            yield self.x.index_select(0, idx), self.y.index_select(0, idx)

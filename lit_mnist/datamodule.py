@@ -18,7 +18,6 @@ from pathlib import Path
 import lightning as L
 import numpy as np
 import torch
-from sklearn.model_selection import train_test_split
 
 from lit_mnist import mnist_source, settings
 from lit_mnist.batches import TensorBatches
@@ -44,6 +43,8 @@ class MNISTDataModule(L.LightningDataModule):
         test_split: fraction of ``path`` held out as the test set when there is no ``test_path``.
         split_seed: seed of the train/test split.
         shuffle_seed: seed of the per-epoch shuffling of the training rows.
+        eval_batch_size: rows per validation/test batch. Large by default: evaluation has no
+            gradient to hold, and one big batch costs one step's overhead instead of many.
     """
 
     def __init__(
@@ -55,6 +56,7 @@ class MNISTDataModule(L.LightningDataModule):
         test_split: float = 0.2,
         split_seed: int = 42,
         shuffle_seed: int = 0,
+        eval_batch_size: int = 10_000,
     ) -> None:
         super().__init__()
         if test_path and not path:
@@ -108,21 +110,23 @@ class MNISTDataModule(L.LightningDataModule):
         return self._split(mnist_source.sample_digits())
 
     def _split(self, digits: Digits) -> tuple[Digits, Digits]:
+        from sklearn.model_selection import train_test_split  # the original's split; imported only when needed
+
         train_idx, test_idx = train_test_split(
             np.arange(len(digits)), test_size=self.hparams.test_split, random_state=self.hparams.split_seed
         )
         return _take(digits, train_idx), _take(digits, test_idx)
 
     def _batches(self, split: str, shuffle: bool = False) -> TensorBatches:
+        size = self.hparams.batch_size if split == "train" else self.hparams.eval_batch_size
+        device = self.trainer.strategy.root_device if self.trainer is not None else torch.device("cpu")
         x, y = self.splits[split]
-        if self.trainer is not None:  # keep the data where the model is: batches are indexed on the device
-            device = self.trainer.strategy.root_device
-            if x.device != device:
-                x, y = self.splits[split] = (x.to(device), y.to(device))
+        if x.device != device or x.dtype != torch.float32:
+            # once per split: where the model is, as float32, so that a step only indexes (no copy to the
+            # device, no conversion per batch); the uint8 originals stay in train_part and the cache
+            x, y = self.splits[split] = (x.to(device, torch.float32), y.to(device))
         epoch = (lambda: self.trainer.current_epoch) if self.trainer is not None else (lambda: 0)
-        return TensorBatches(
-            x, y, self.hparams.batch_size, shuffle=shuffle, seed=self.hparams.shuffle_seed, epoch=epoch
-        )
+        return TensorBatches(x, y, size, shuffle=shuffle, seed=self.hparams.shuffle_seed, epoch=epoch)
 
     def train_dataloader(self) -> TensorBatches:
         return self._batches("train", shuffle=True)

@@ -13,6 +13,7 @@ from __future__ import annotations
 import csv
 import gzip
 import io
+import re
 import zlib
 from dataclasses import dataclass
 from pathlib import Path
@@ -27,6 +28,7 @@ N_PIXELS = 784
 PIXEL_COLUMNS = [f"pixel{i}" for i in range(N_PIXELS)]
 HEADER = ["label", *PIXEL_COLUMNS]
 _GZIP_MAGIC = b"\x1f\x8b"
+_NON_BLANK = re.compile(rb"\S")
 _OTHER_DELIMITERS = {";": "';'", "\t": "a tab", "|": "'|'", " ": "a space"}
 
 
@@ -87,7 +89,8 @@ def _first_line(path: Path, body: bytes) -> str:
         raise DataError(f"{path}: empty file")
     if b"\x00" in body[:65536]:
         raise DataError(f"{path}: not a text file (binary content)")
-    line = body.split(b"\n", 1)[0].rstrip(b"\r")
+    end = body.find(b"\n")
+    line = (body if end < 0 else body[:end]).rstrip(b"\r")  # slicing, not split(): no copy of the whole file
     try:
         return line.decode("utf-8")
     except UnicodeDecodeError as e:
@@ -109,7 +112,8 @@ def _sniff_layout(path: Path, body: bytes, labels: str, label_last: bool) -> _La
             layout = _Layout(True, False, False)
         else:
             raise DataError(f"{path}: line 1: {_header_problem(names, labels)}")
-        if not body.split(b"\n", 1)[1:] or not body.split(b"\n", 1)[1].strip():
+        end = body.find(b"\n")
+        if end < 0 or not _NON_BLANK.search(body, end + 1):
             raise DataError(f"{path}: header but no data rows")
         return layout
     width = len(fields)
@@ -150,7 +154,7 @@ def _is_number(text: str) -> bool:
 def _parse_fast(body: bytes, layout: _Layout) -> pa.Table | None:
     """Typed parse: uint8 first (the common case), float64 for files like '12.0'; None if neither fits."""
     names = layout.columns
-    read = pacsv.ReadOptions(column_names=names, skip_rows=int(layout.has_header), block_size=1 << 24)
+    read = pacsv.ReadOptions(column_names=names, skip_rows=int(layout.has_header), block_size=1 << 22)
     for dtype in (pa.uint8(), pa.float64()):
         convert = pacsv.ConvertOptions(column_types=dict.fromkeys(names, dtype), strings_can_be_null=False)
         try:
@@ -171,9 +175,7 @@ def _to_digits(path: Path, body: bytes, layout: _Layout, table: pa.Table) -> Dig
     if table.schema.field(0).type != pa.uint8():
         for name, values in arrays.items():
             _check_values(path, body, layout, name, values)
-    pixels = np.empty((table.num_rows, N_PIXELS), dtype=np.uint8)
-    for i, name in enumerate(PIXEL_COLUMNS):
-        pixels[:, i] = arrays[name]
+    pixels = np.stack([arrays[name] for name in PIXEL_COLUMNS], axis=1).astype(np.uint8, copy=False)
     labels = None
     if layout.has_label:
         labels = np.ascontiguousarray(arrays["label"], dtype=np.uint8)

@@ -13,6 +13,7 @@ is negligible, which it is not early in training (see keras/src/optimizers/adam.
 
 from __future__ import annotations
 
+import numpy as np
 import torch
 
 
@@ -39,21 +40,24 @@ class KerasAdam(torch.optim.Optimizer):
         states = [self.state[p] for p in params]
         for p, state in zip(params, states):
             if not state:
-                # on the parameter's device, so a GPU step never waits on the host
-                state["step"] = torch.zeros((), dtype=p.dtype, device=p.device)
+                state["step"] = 0  # a host-side count: the step size is known without asking the device
                 state["m"] = torch.zeros_like(p, memory_format=torch.preserve_format)
                 state["v"] = torch.zeros_like(p, memory_format=torch.preserve_format)
-        step = states[0]["step"] + 1
+        step = int(states[0]["step"]) + 1
         for state in states:
             state["step"] = step
         grads = [p.grad for p in params]
         ms, vs = [s["m"] for s in states], [s["v"] for s in states]
-        # Keras's forms, op for op: m += (g - m)(1 - b1), v += (g^2 - v)(1 - b2)
-        torch._foreach_add_(ms, torch._foreach_mul(torch._foreach_sub(grads, ms), 1 - b1))
-        torch._foreach_add_(vs, torch._foreach_mul(torch._foreach_sub(torch._foreach_mul(grads, grads), vs), 1 - b2))
-        # Keras keeps lr and the powers in the variable's dtype (float32); so do we.
-        lr = torch.tensor(group["lr"], dtype=step.dtype)  # a 0-d CPU tensor acts as a scalar on any device
-        alpha = lr * torch.sqrt(1 - torch.pow(b2, step)) / (1 - torch.pow(b1, step))
-        denom = torch._foreach_add(torch._foreach_sqrt(vs), group["epsilon"])
-        updates = torch._foreach_div(torch._foreach_mul(ms, alpha), denom)
-        torch._foreach_sub_(params, updates)
+        # lerp with a weight below 0.5 computes m + w * (g - m): Keras's m += (g - m) * (1 - b1), in one pass
+        torch._foreach_lerp_(ms, grads, 1 - b1)
+        torch._foreach_lerp_(vs, torch._foreach_mul(grads, grads), 1 - b2)
+        denom = torch._foreach_sqrt(vs)
+        torch._foreach_add_(denom, group["epsilon"])
+        dtype = np.float64 if params[0].dtype == torch.float64 else np.float32
+        torch._foreach_addcdiv_(params, ms, denom, value=-step_size(group["lr"], b1, b2, step, dtype))
+
+
+def step_size(lr: float, beta_1: float, beta_2: float, step: int, dtype=np.float32) -> float:
+    """Keras's alpha = lr * sqrt(1 - beta_2^t) / (1 - beta_1^t), in the variables' dtype as Keras computes it."""
+    one, t = dtype(1), dtype(step)
+    return float(dtype(lr) * np.sqrt(one - dtype(beta_2) ** t) / (one - dtype(beta_1) ** t))

@@ -7,6 +7,7 @@ from typing import Literal
 import lightning as L
 import torch
 import torch.nn.functional as F
+from torchmetrics import MeanMetric
 from torchmetrics.classification import (
     MulticlassAccuracy,
     MulticlassConfusionMatrix,
@@ -44,9 +45,11 @@ class LitMNIST(L.LightningModule):
             keras_init_(self.net)
         elif init != "torch":
             raise ValueError(f"init must be 'keras' or 'torch', got {init!r}")
-        self.train_acc = MulticlassAccuracy(NUM_CLASSES, average="micro")
-        self.val_acc = MulticlassAccuracy(NUM_CLASSES, average="micro")
-        self.test_acc = MulticlassAccuracy(NUM_CLASSES, average="micro")
+        # update() per step, compute() per epoch: a metric's forward() would copy its state every step.
+        # No argument checks or NaN checks in the step: each would cost a host-device sync on a GPU.
+        for stage in ("train", "val", "test"):
+            setattr(self, f"{stage}_acc", MulticlassAccuracy(NUM_CLASSES, average="micro", validate_args=False))
+            setattr(self, f"{stage}_loss", MeanMetric(nan_strategy="disable"))
         self.test_confusion = MulticlassConfusionMatrix(NUM_CLASSES)
         self.test_precision = MulticlassPrecision(NUM_CLASSES, average=None)
         self.test_recall = MulticlassRecall(NUM_CLASSES, average=None)
@@ -55,26 +58,29 @@ class LitMNIST(L.LightningModule):
         """Class probabilities (softmax), like the Keras model's output layer."""
         return self.net(x).softmax(dim=-1)
 
-    def _step(self, batch, stage: str, accuracy: MulticlassAccuracy) -> tuple[torch.Tensor, torch.Tensor]:
+    def _step(self, batch, stage: str) -> tuple[torch.Tensor, torch.Tensor]:
         x, y = batch
         logits = self.net(x)
         y = y.long()
         # Keras's sparse_categorical_crossentropy on a softmax output is computed from the logits (TF backend)
         loss = F.cross_entropy(logits, y)
-        accuracy(logits, y)
-        # batch_size weights the epoch means by batch size, as Keras's running metrics do
-        self.log(f"{stage}/loss", loss, on_step=False, on_epoch=True, batch_size=len(y))
-        self.log(f"{stage}/acc", accuracy, on_step=False, on_epoch=True, batch_size=len(y), prog_bar=stage != "train")
+        getattr(self, f"{stage}_acc").update(logits, y)
+        # weighted by batch size: the epoch mean Keras reports
+        getattr(self, f"{stage}_loss").update(loss.detach(), weight=len(y))
         return loss, logits
 
+    def _log_epoch(self, stage: str) -> None:
+        self.log(f"{stage}/loss", getattr(self, f"{stage}_loss"))
+        self.log(f"{stage}/acc", getattr(self, f"{stage}_acc"), prog_bar=stage != "train")
+
     def training_step(self, batch, batch_idx):
-        return self._step(batch, "train", self.train_acc)[0]
+        return self._step(batch, "train")[0]
 
     def validation_step(self, batch, batch_idx):
-        self._step(batch, "val", self.val_acc)
+        self._step(batch, "val")
 
     def test_step(self, batch, batch_idx):
-        loss, logits = self._step(batch, "test", self.test_acc)
+        loss, logits = self._step(batch, "test")
         y = batch[1].long()
         for metric in (self.test_confusion, self.test_precision, self.test_recall):
             metric.update(logits, y)
@@ -83,6 +89,15 @@ class LitMNIST(L.LightningModule):
     def predict_step(self, batch, batch_idx):
         x = batch[0] if isinstance(batch, (list, tuple)) else batch
         return self(x)
+
+    def on_train_epoch_end(self) -> None:
+        self._log_epoch("train")
+
+    def on_validation_epoch_end(self) -> None:
+        self._log_epoch("val")
+
+    def on_test_epoch_end(self) -> None:
+        self._log_epoch("test")
 
     def on_test_epoch_start(self) -> None:
         for metric in (self.test_confusion, self.test_precision, self.test_recall):

@@ -84,10 +84,10 @@ class RunReport(L.Callback):
 
     @staticmethod
     def _save(trainer, fig, name: str, tag: str) -> None:
-        plots.save_png(fig, Path(trainer.log_dir) / name)
+        pixels = plots.save_png(fig, Path(trainer.log_dir) / name)
         experiment = getattr(trainer.logger, "experiment", None)
-        if hasattr(experiment, "add_figure"):
-            experiment.add_figure(tag, fig, global_step=trainer.global_step, close=False)
+        if hasattr(experiment, "add_image"):  # the rendered pixels: no second drawing of the figure
+            experiment.add_image(tag, pixels, global_step=trainer.global_step, dataformats="HWC")
 
 
 def _public(hparams) -> dict:

@@ -26,7 +26,7 @@ def _mean_confusion(runs: list[dict]) -> np.ndarray:
 def side_by_side(result: dict) -> Figure:
     keras_cm = _mean_confusion(result["keras"]["runs"])
     lightning_cm = _mean_confusion(result["lightning"]["runs"])
-    fig = Figure(figsize=(21, 6.5), layout="constrained")
+    fig = Figure(figsize=(21, 6.5), layout="tight")
     panels = [("Keras (TensorFlow)", keras_cm, "Blues", ".0f"), ("Lightning (PyTorch)", lightning_cm, "Blues", ".0f"),
               ("Lightning - Keras", lightning_cm - keras_cm, "RdBu_r", ".1f")]
     for i, (title, matrix, cmap, fmt) in enumerate(panels):

@@ -31,7 +31,7 @@ def load_adam_state(optimizer: torch.optim.Optimizer, params: list[nn.Parameter]
         if isinstance(optimizer, torch.optim.Adam):
             optimizer.state[p] = {"step": torch.tensor(step), "exp_avg": m.clone(), "exp_avg_sq": v.clone()}
         else:
-            optimizer.state[p] = {"step": torch.tensor(step, dtype=p.dtype), "m": m.clone(), "v": v.clone()}
+            optimizer.state[p] = {"step": int(step), "m": m.clone(), "v": v.clone()}
 
 
 def flat(tensors) -> np.ndarray:

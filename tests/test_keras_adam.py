@@ -55,5 +55,5 @@ def test_state_keeps_keras_step_count_and_moments():
         p.grad = torch.full((3,), 0.5)
         opt.step()
     state = opt.state[p]
-    assert float(state["step"]) == 4
+    assert state["step"] == 4
     torch.testing.assert_close(state["m"], torch.full((3,), 0.5 * (1 - 0.9**4)))

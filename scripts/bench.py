@@ -1,0 +1,205 @@
+"""Speed, measured side by side: python scripts/bench.py --out bench.json
+
+The original workload (the first 42,000 MNIST training rows as a Kaggle-style CSV, 80/20 split,
+15 epochs, batch 500, last 20% of the training part validating) is fitted by Lightning and by the
+Keras reference in one process, alternating, after a warm-up of each; medians are reported.
+Also: CSV parse times (cold and cached), prediction throughput from a checkpoint, the main
+command end to end, and on CUDA the GPU fit. Needs built-in MNIST (set LIT_MNIST_MIRROR).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import warnings
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path[0] = str(REPO)  # scripts/ must not shadow the packages
+
+import lightning as L  # noqa: E402
+import numpy as np  # noqa: E402
+import torch  # noqa: E402
+
+from lit_mnist import atomic, digits_csv, mnist_source, settings  # noqa: E402
+from lit_mnist.datamodule import MNISTDataModule  # noqa: E402
+from lit_mnist.digits_cache import load_digits  # noqa: E402
+from lit_mnist.module import LitMNIST  # noqa: E402
+
+TARGETS = {"fit_ratio": 0.5, "csv_cold_seconds": 1.0, "csv_cached_seconds": 0.1, "fit_py_seconds": 15.0}
+
+
+def median_time(fn, reps: int) -> tuple[float, list[float]]:
+    times = []
+    for _ in range(reps):
+        start = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - start)
+    return statistics.median(times), times
+
+
+def lightning_fit(datamodule: MNISTDataModule, seed: int, accelerator: str = "cpu") -> tuple[float, float, LitMNIST]:
+    L.seed_everything(seed, verbose=False)
+    module = LitMNIST()
+    trainer = L.Trainer(max_epochs=15, accelerator=accelerator, logger=False, enable_checkpointing=False,
+                        enable_progress_bar=False, enable_model_summary=False, num_sanity_val_steps=0)
+    start = time.perf_counter()
+    trainer.fit(module, datamodule=datamodule)
+    seconds = time.perf_counter() - start
+    trainer.test(module, datamodule=datamodule, verbose=False)
+    return seconds, float(trainer.callback_metrics["test/acc"]), module
+
+
+def keras_fit(train_part, test, seed: int) -> tuple[float, float]:
+    from parity import keras_reference
+
+    model = keras_reference.build_model(seed)
+    _, seconds = keras_reference.fit(model, *train_part)
+    accuracy = float((keras_reference.predict(model, test[0]).argmax(1) == test[1]).mean())
+    return seconds, accuracy
+
+
+def kaggle_style_csv(folder: Path) -> Path:
+    source = mnist_source.ensure_mnist_csv(settings.data_dir())["train"]
+    lines = source.read_bytes().split(b"\n")
+    path = folder / "train.csv"
+    path.write_bytes(b"\n".join(lines[:42001]) + b"\n")
+    return path
+
+
+def bench_fit(args, folder: Path) -> dict:
+    datamodule = MNISTDataModule(path=str(kaggle_style_csv(folder)))
+    datamodule.setup("fit")
+    train_part = tuple(t.numpy() for t in datamodule.train_part)
+    test = tuple(t.numpy() for t in datamodule.splits["test"])
+    sides = {"lightning": lambda seed: lightning_fit(datamodule, seed)[:2]}
+    if not args.skip_keras:
+        sides["keras"] = lambda seed: keras_fit(train_part, test, seed)
+    for run in sides.values():  # warm-up: imports, graph tracing, allocator
+        run(100)
+    runs = {name: [] for name in sides}
+    for rep in range(args.reps):  # alternate, so that machine noise hits both sides alike
+        for name, run in sides.items():
+            runs[name].append(run(rep))
+            print(f"  {name:9s} rep {rep}: {runs[name][-1][0]:.2f} s, accuracy {runs[name][-1][1]:.4f}", flush=True)
+    out = {"fit_seconds": {n: statistics.median(s for s, _ in r) for n, r in runs.items()},
+           "fit_seconds_runs": {n: [round(s, 3) for s, _ in r] for n, r in runs.items()},
+           "test_accuracy": {n: [round(a, 4) for _, a in r] for n, r in runs.items()},
+           "workload": {"train_rows": len(datamodule.splits["train"][0]), "val_rows": len(datamodule.splits["val"][0]),
+                        "test_rows": len(test[1]), "epochs": 15, "batch_size": 500}}
+    if "keras" in runs:
+        out["fit_ratio"] = out["fit_seconds"]["lightning"] / out["fit_seconds"]["keras"]
+    if torch.cuda.is_available():
+        gpu = [lightning_fit(datamodule, 200 + rep, accelerator="gpu")[0] for rep in range(args.reps + 1)][1:]
+        out["gpu_fit_seconds"] = statistics.median(gpu)
+        out["gpu_fit_seconds_runs"] = [round(s, 3) for s in gpu]
+    return out
+
+
+def bench_csv(folder: Path) -> dict:
+    source = mnist_source.ensure_mnist_csv(settings.data_dir())["train"]
+    cold, cold_runs = median_time(lambda: digits_csv.parse_digits(source), 3)
+    os.environ["LIT_MNIST_CACHE_DIR"] = str(folder / "cache")
+    load_digits(source)  # fills the cache
+    cached, cached_runs = median_time(lambda: load_digits(source), 5)
+    return {"csv_load_seconds": {"cold": cold, "cached": cached, "cold_runs": cold_runs, "cached_runs": cached_runs,
+                                 "rows": 60000}}
+
+
+def bench_predict(folder: Path) -> dict:
+    datamodule = MNISTDataModule()
+    trainer = L.Trainer(max_epochs=1, limit_train_batches=1, limit_val_batches=0, logger=False, accelerator="cpu",
+                        enable_checkpointing=False, enable_progress_bar=False, enable_model_summary=False)
+    trainer.fit(LitMNIST(), datamodule=datamodule)  # one step: a real Lightning checkpoint; speed needs no accuracy
+    path = folder / "model.ckpt"
+    trainer.save_checkpoint(path)
+    x = datamodule.splits["test"][0]
+    start = time.perf_counter()
+    loaded = LitMNIST.load_from_checkpoint(path, weights_only=True).eval()
+    load_seconds = time.perf_counter() - start
+
+    def predict():
+        with torch.inference_mode():
+            for batch in x.split(1000):
+                loaded(batch)
+
+    predict()
+    seconds, _ = median_time(predict, 5)
+    return {"predict_images_per_second": len(x) / seconds, "checkpoint_load_seconds": load_seconds}
+
+
+def bench_fit_py(folder: Path) -> dict:
+    env = dict(os.environ, PYTHONUNBUFFERED="1")
+    command = [sys.executable, str(REPO / "scripts" / "fit.py"), "--trainer.default_root_dir", str(folder / "runs"),
+               "--trainer.enable_progress_bar", "false"]
+    start = time.perf_counter()
+    result = subprocess.run(command, cwd=folder, env=env, capture_output=True, text=True)
+    seconds = time.perf_counter() - start
+    if result.returncode != 0:
+        raise RuntimeError(f"scripts/fit.py failed:\n{result.stderr[-2000:]}")
+    return {"fit_py_seconds": seconds, "fit_py_last_line": result.stdout.strip().splitlines()[-1]}
+
+
+def device_info() -> dict:
+    cpu = platform.processor() or platform.machine()
+    try:
+        cpu = next(line.split(":", 1)[1].strip() for line in open("/proc/cpuinfo") if line.startswith("model name"))
+    except (OSError, StopIteration):
+        pass
+    info = {"cpu": cpu, "cpu_count": os.cpu_count(), "torch_threads": torch.get_num_threads(),
+            "torch": torch.__version__, "lightning": L.__version__, "python": platform.python_version()}
+    if torch.cuda.is_available():
+        info["gpu"] = torch.cuda.get_device_name()
+    return info
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--out", type=Path, default=Path("bench.json"))
+    parser.add_argument("--reps", type=int, default=5, help="timed repetitions per side, after one warm-up")
+    parser.add_argument("--skip-keras", action="store_true", help="no TensorFlow: Lightning figures only")
+    parser.add_argument("--skip-fit-py", action="store_true", help="skip the end-to-end run of scripts/fit.py")
+    args = parser.parse_args()
+    warnings.filterwarnings("ignore")
+    result = {"device": device_info()}
+    with tempfile.TemporaryDirectory() as tmp:
+        folder = Path(tmp)
+        print("CSV parsing ...", flush=True)
+        result.update(bench_csv(folder))
+        print("prediction ...", flush=True)
+        result.update(bench_predict(folder))
+        if not args.skip_fit_py:
+            print("scripts/fit.py end to end ...", flush=True)
+            result.update(bench_fit_py(folder))
+        print(f"fit, {args.reps} repetitions per side ...", flush=True)
+        result.update(bench_fit(args, folder))
+    result["targets"] = TARGETS
+    atomic.write_text(args.out, json.dumps(result, indent=2) + "\n")
+    print(summary(result))
+    return 0
+
+
+def summary(r: dict) -> str:
+    lines = [f"device: {r['device']['cpu']}, {r['device']['torch_threads']} threads"]
+    fit = r["fit_seconds"]
+    lines.append("fit (median): " + ", ".join(f"{k} {v:.2f} s" for k, v in fit.items())
+                 + (f"; ratio {r['fit_ratio']:.2f} (target <= {TARGETS['fit_ratio']})" if "fit_ratio" in r else ""))
+    csv = r["csv_load_seconds"]
+    lines.append(f"CSV 60,000 rows: cold {csv['cold']:.3f} s, cached {csv['cached']:.3f} s")
+    lines.append(f"predict: {r['predict_images_per_second']:,.0f} images/s")
+    if "fit_py_seconds" in r:
+        lines.append(f"scripts/fit.py end to end: {r['fit_py_seconds']:.1f} s")
+    if "gpu_fit_seconds" in r:
+        lines.append(f"GPU fit ({r['device']['gpu']}): {r['gpu_fit_seconds']:.2f} s")
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
