@@ -35,8 +35,9 @@ class TensorBatches:
         return math.ceil(len(self.x) / self.batch_size)
 
     def order(self) -> torch.Tensor:
-        generator = torch.Generator().manual_seed(self.seed * 1_000_003 + self.epoch())
-        return torch.randperm(len(self.x), generator=generator).to(self.x.device)
+        """This epoch's permutation, drawn where the data is: no host-to-device copy."""
+        generator = torch.Generator(device=self.x.device).manual_seed(self.seed * 1_000_003 + self.epoch())
+        return torch.randperm(len(self.x), generator=generator, device=self.x.device)
 
     def __iter__(self) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
         n, size = len(self.x), self.batch_size
