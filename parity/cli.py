@@ -48,8 +48,10 @@ def run(datamodule: MNISTDataModule, seeds: int, n_steps: int) -> dict:
         "seeds": list(range(seeds)),
         "forward": forward.forward_parity(first_keras, x_test),
         "steps": steps.step_parity((x_part, y_part), datamodule.splits["train"], steps=n_steps),
-        "statistics": statistics.compare(keras_runs, lightning_runs),
     }
+    verdict = statistics.compare(keras_runs, lightning_runs)
+    result["confusion"] = verdict.pop("confusion")  # parity.json's confusion.* fields
+    result["statistics"] = verdict
     for name, runs in (("keras", keras_runs), ("lightning", lightning_runs)):
         result[name] = {"test_accuracy": [r["test_accuracy"] for r in runs],
                         "fit_seconds": [r["fit_seconds"] for r in runs], "runs": runs}

@@ -42,8 +42,8 @@ def _verdict(ok: bool) -> str:
 
 
 def markdown(r: dict) -> str:
-    f, s, st = r["forward"], r["steps"], r["statistics"]
-    acc, conf = st["accuracy"], st["confusion"]
+    f, s = r["forward"], r["steps"]
+    acc, conf = r["statistics"]["accuracy"], r["confusion"]
     keras_acc = ", ".join(f"{a:.4f}" for a in r["keras"]["test_accuracy"])
     lightning_acc = ", ".join(f"{a:.4f}" for a in r["lightning"]["test_accuracy"])
     rows = [

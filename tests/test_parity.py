@@ -60,7 +60,7 @@ def test_parity_command_passes_and_writes_its_report(report):
     assert r["steps"]["l2_rel_diff"] <= 1e-5 and r["steps"]["loss_rel_diff"] <= 1e-5
     assert len(r["keras"]["test_accuracy"]) == len(r["lightning"]["test_accuracy"]) == 3
     assert all(0.90 <= a <= 0.965 for a in r["keras"]["test_accuracy"] + r["lightning"]["test_accuracy"])
-    confusion = r["statistics"]["confusion"]
+    confusion = r["confusion"]
     assert confusion["mean_abs_diff"] <= confusion["threshold"]
     assert {"keras", "lightning"} <= set(confusion["top_pairs"]) and r["seconds"]["keras"] > 0
     assert "| 2 steps |" in (out / "parity.md").read_text()
