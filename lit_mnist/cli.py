@@ -12,9 +12,13 @@ from pathlib import Path
 
 from lightning.pytorch.callbacks import ModelCheckpoint, ProgressBar, TQDMProgressBar
 from lightning.pytorch.cli import LightningCLI
+from lightning.pytorch.loggers import TensorBoardLogger
+
+from lit_mnist.checkpoints import AtomicCheckpointIO
 
 from lit_mnist.datamodule import MNISTDataModule
 from lit_mnist.errors import DataError
+from lit_mnist.interrupt import GracefulInterrupt
 from lit_mnist.module import LitMNIST
 from lit_mnist.report import RunReport
 
@@ -34,13 +38,30 @@ class MNISTCLI(LightningCLI):
         parser.add_argument("--ckpt_path", type=str | None, default=None, help="checkpoint to resume from ('last')")
 
     def instantiate_trainer(self, **kwargs):
-        """A progress bar that redraws every 10 steps: Lightning's default (Rich, when rich is installed)
-        redraws every step, which cost ~1.9 s of a 15-epoch run here."""
         config = self.config_init.get("trainer", {})
         callbacks = list(config.get("callbacks") or [])
         if config.get("enable_progress_bar") is not False and not any(isinstance(c, ProgressBar) for c in callbacks):
-            kwargs["callbacks"] = [*callbacks, TQDMProgressBar(refresh_rate=10)]
+            # Lightning's default (Rich, when rich is installed) redraws every step: ~1.9 s of a 15-epoch run
+            callbacks.append(TQDMProgressBar(refresh_rate=10))
+        self.interrupt = GracefulInterrupt()
+        kwargs["callbacks"] = [*callbacks, self.interrupt]
+        if not config.get("plugins"):
+            kwargs["plugins"] = [AtomicCheckpointIO()]
+        self.resume_from = self._resume_point(config, kwargs)
         return super().instantiate_trainer(**kwargs)
+
+    def _resume_point(self, config, kwargs) -> str | None:
+        """``--ckpt_path last``: the newest run's last.ckpt, logging on into that run's directory."""
+        ckpt_path = self.config_init.get("ckpt_path")
+        if ckpt_path != "last":
+            return ckpt_path
+        root = Path(config.get("default_root_dir") or os.getcwd())
+        found = sorted(root.glob("lightning_logs/version_*/checkpoints/last.ckpt"), key=lambda p: p.stat().st_mtime)
+        if not found:
+            raise DataError(f"{root}: nothing to resume (no lightning_logs/version_*/checkpoints/last.ckpt)")
+        if config.get("logger") in (None, True):
+            kwargs["logger"] = TensorBoardLogger(save_dir=str(root), version=found[-1].parents[1].name)
+        return str(found[-1])
 
 
 def main(args: list[str] | None = None) -> int:
@@ -58,11 +79,18 @@ def main(args: list[str] | None = None) -> int:
         data, model, trainer = cli.datamodule, cli.model, cli.trainer
         data.prepare_data()
         data.setup("fit")  # validate every input before training or writing anything
-        trainer.fit(model, datamodule=data, ckpt_path=cli.config.ckpt_path)
+        trainer.fit(model, datamodule=data, ckpt_path=cli.resume_from)
         trainer.test(model, datamodule=data, verbose=False)
     except DataError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
+    except SystemExit:  # Lightning ends an interrupted fit with sys.exit(1)
+        saved = getattr(getattr(cli, "interrupt", None), "saved_to", None) if "cli" in locals() else None
+        if saved is None:
+            raise
+        print(f"interrupted: resumable checkpoint {saved}; continue with the same options and --ckpt_path last",
+              file=sys.stderr)
+        return 130
     accuracy = float(trainer.callback_metrics["test/acc"])
     n = len(data.splits["test"][0])
     print(f"test accuracy {accuracy:.4f} on {n} digits ({data.data_source}); run directory: {Path(trainer.log_dir)}")

@@ -29,6 +29,8 @@ PIXEL_COLUMNS = [f"pixel{i}" for i in range(N_PIXELS)]
 HEADER = ["label", *PIXEL_COLUMNS]
 _GZIP_MAGIC = b"\x1f\x8b"
 _NON_BLANK = re.compile(rb"\S")
+_FIRST_LINE = re.compile(rb"[^\r\n]*")  # a line ends at \n, \r\n or a lone \r, as pyarrow reads it
+_CONTROL = re.compile(rb"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 _OTHER_DELIMITERS = {";": "';'", "\t": "a tab", "|": "'|'", " ": "a space"}
 
 
@@ -89,8 +91,10 @@ def _first_line(path: Path, body: bytes) -> str:
         raise DataError(f"{path}: empty file")
     if b"\x00" in body[:65536]:
         raise DataError(f"{path}: not a text file (binary content)")
-    end = body.find(b"\n")
-    line = (body if end < 0 else body[:end]).rstrip(b"\r")  # slicing, not split(): no copy of the whole file
+    line = _FIRST_LINE.match(body).group()  # a slice, not split(): no copy of the whole file
+    control = _CONTROL.search(line)
+    if control:
+        raise DataError(f"{path}: line 1: not a text file (control byte {control.group()!r} at byte {control.start() + 1})")
     try:
         return line.decode("utf-8")
     except UnicodeDecodeError as e:
@@ -98,7 +102,12 @@ def _first_line(path: Path, body: bytes) -> str:
 
 
 def _sniff_layout(path: Path, body: bytes, labels: str, label_last: bool) -> _Layout:
-    fields = next(csv.reader([_first_line(path, body)]))
+    try:
+        fields = next(csv.reader([_first_line(path, body)]))
+    except csv.Error as e:
+        raise DataError(f"{path}: line 1: malformed CSV ({e})") from None
+    if not fields:
+        raise DataError(f"{path}: line 1 is empty; expected a header or a row of digits")
     if len(fields) == 1:
         for delim, name in _OTHER_DELIMITERS.items():
             if delim in fields[0]:
@@ -112,8 +121,8 @@ def _sniff_layout(path: Path, body: bytes, labels: str, label_last: bool) -> _La
             layout = _Layout(True, False, False)
         else:
             raise DataError(f"{path}: line 1: {_header_problem(names, labels)}")
-        end = body.find(b"\n")
-        if end < 0 or not _NON_BLANK.search(body, end + 1):
+        end = len(_FIRST_LINE.match(body).group())
+        if not _NON_BLANK.search(body, end + 1):
             raise DataError(f"{path}: header but no data rows")
         return layout
     width = len(fields)
@@ -219,6 +228,14 @@ def _diagnose(path: Path, body: bytes, layout: _Layout) -> None:
         raise DataError(f"{path}: line {line}: not a text file (byte {e.start + 1} is not UTF-8)") from None
     names = layout.columns
     lines = text.splitlines()
+    try:
+        _diagnose_lines(path, lines, names, layout)
+    except csv.Error as e:
+        raise DataError(f"{path}: malformed CSV ({e})") from None
+    raise DataError(f"{path}: could not be parsed as a digits CSV")
+
+
+def _diagnose_lines(path: Path, lines: list[str], names: list[str], layout: _Layout) -> None:
     for number, fields in enumerate(csv.reader(lines), start=1):
         if number == 1 and layout.has_header or not any(f.strip() for f in fields):
             continue
@@ -234,4 +251,3 @@ def _diagnose(path: Path, body: bytes, layout: _Layout) -> None:
                 raise DataError(f"{path}: line {number}, column {name}: missing value")
             if not _is_number(value):
                 raise DataError(f"{path}: line {number}, column {name}: {value.strip()[:20]!r} is not a number")
-    raise DataError(f"{path}: could not be parsed as a digits CSV")

@@ -94,3 +94,20 @@ def run_env(**extra: str) -> dict[str, str]:
     env.update(extra)
     env.setdefault("PYTHONUNBUFFERED", "1")
     return env
+
+
+@pytest.fixture(scope="session")
+def trained_checkpoint(tmp_path_factory, shared_mnist) -> Path:
+    """A checkpoint of scripts/fit.py after 3 epochs on real MNIST (test accuracy ~0.93)."""
+    import subprocess
+    import sys
+
+    root = tmp_path_factory.mktemp("trained")
+    result = subprocess.run(
+        [sys.executable, "scripts/fit.py", "--trainer.max_epochs", "3", "--trainer.default_root_dir", str(root),
+         "--trainer.enable_progress_bar", "false"],
+        cwd=REPO, capture_output=True, text=True,
+        env=run_env(LIT_MNIST_MIRROR=shared_mnist.as_uri(), LIT_MNIST_DATA_DIR=str(root / "data")),
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    return root / "lightning_logs" / "version_0" / "checkpoints" / "last.ckpt"

@@ -1,0 +1,85 @@
+"""Turn a photo or drawing of a digit into an MNIST row, the way MNIST itself was made.
+
+LeCun et al. normalised each digit to fit a 20x20 box keeping its aspect ratio (with
+anti-aliasing, hence grey levels), then placed it in a 28x28 field so that its centre of mass
+sits at the centre. MNIST digits are light on a dark background; a dark-on-light scan is inverted.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+from PIL import Image, ImageOps, UnidentifiedImageError
+
+from lit_mnist.errors import DataError
+
+IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp"}
+FIELD, BOX = 28, 20
+INK_FRACTION = 0.25  # of the brightest ink level: fainter pixels are background noise, not digit
+
+
+def load_image(path: str | Path) -> Image.Image:
+    path = Path(path)
+    try:
+        with Image.open(path) as image:
+            image.load()
+            return image.copy()
+    except FileNotFoundError:
+        raise DataError(f"{path}: no such file") from None
+    except (UnidentifiedImageError, OSError, ValueError) as e:
+        raise DataError(f"{path}: not a readable image ({e.__class__.__name__})") from None
+
+
+def to_grey(image: Image.Image) -> np.ndarray:
+    """Grey levels 0-255 as float; transparent areas become white paper."""
+    image = ImageOps.exif_transpose(image)
+    if image.mode in ("RGBA", "LA", "PA") or (image.mode == "P" and "transparency" in image.info):
+        rgba = image.convert("RGBA")
+        paper = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
+        image = Image.alpha_composite(paper, rgba)
+    return np.asarray(image.convert("L"), dtype=np.float64)
+
+
+def light_on_dark(grey: np.ndarray) -> np.ndarray:
+    """Make the digit light on dark: if the border (the background) is brighter than mid-grey, invert."""
+    border = np.concatenate([grey[0], grey[-1], grey[:, 0], grey[:, -1]])
+    ink = 255.0 - grey if np.median(border) > 127 else grey
+    background = np.median(np.concatenate([ink[0], ink[-1], ink[:, 0], ink[:, -1]]))
+    return np.clip(ink - background, 0, None)  # a grey background becomes black
+
+
+def mnist_pixels(image: Image.Image, name: str = "image") -> np.ndarray:
+    """One image as an MNIST row: 784 uint8 grey levels, light digit on black, centred by mass."""
+    ink = light_on_dark(to_grey(image))
+    if ink.max() <= 0:
+        raise DataError(f"{name}: no digit found (the image is blank)")
+    rows, cols = np.nonzero(ink > INK_FRACTION * ink.max())
+    digit = ink[rows.min() : rows.max() + 1, cols.min() : cols.max() + 1]
+    digit = digit * (255.0 / digit.max())
+    height, width = digit.shape
+    scale = BOX / max(height, width)
+    size = (max(1, round(width * scale)), max(1, round(height * scale)))
+    boxed = np.asarray(Image.fromarray(digit.astype(np.float32), mode="F").resize(size, Image.Resampling.LANCZOS))
+    boxed = np.clip(boxed, 0, 255)
+    return _centre_by_mass(boxed).round().astype(np.uint8).reshape(-1)
+
+
+def _centre_by_mass(boxed: np.ndarray) -> np.ndarray:
+    field = np.zeros((FIELD, FIELD))
+    height, width = boxed.shape
+    total = boxed.sum()
+    cy = (boxed.sum(axis=1) @ np.arange(height)) / total
+    cx = (boxed.sum(axis=0) @ np.arange(width)) / total
+    top = int(np.clip(round(FIELD / 2 - 0.5 - cy), 0, FIELD - height))
+    left = int(np.clip(round(FIELD / 2 - 0.5 - cx), 0, FIELD - width))
+    field[top : top + height, left : left + width] = boxed
+    return field
+
+
+def image_files(path: str | Path) -> list[Path]:
+    """A file, or the image files in a folder (sorted by name)."""
+    path = Path(path)
+    if path.is_dir():
+        return sorted(p for p in path.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file())
+    return [path]

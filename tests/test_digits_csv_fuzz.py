@@ -1,0 +1,50 @@
+"""Fuzzing the CSV reader: whatever the bytes, it loads or raises DataError, nothing else."""
+
+import gzip
+
+import numpy as np
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from lit_mnist.digits_csv import HEADER, parse_digits
+from lit_mnist.errors import DataError
+
+CELLS = st.one_of(st.integers(-5, 300).map(str), st.sampled_from(["", " ", "x", "1.5", "nan", "1e2", '"7"', "NA"]),
+                  st.text(max_size=4))
+FUZZ = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+
+
+def _check(tmp_path, data: bytes) -> None:
+    path = tmp_path / "fuzz.csv"
+    path.write_bytes(data)
+    try:
+        digits = parse_digits(path, labels="optional")
+    except DataError as e:
+        assert str(e).startswith(str(path)) and "\n" not in str(e)
+        return
+    assert digits.pixels.dtype == np.uint8 and digits.pixels.shape[1] == 784
+    assert digits.labels is None or digits.labels.max() <= 9
+
+
+@FUZZ
+@given(st.binary(max_size=3000))
+def test_random_bytes(tmp_path, data):
+    _check(tmp_path, data)
+
+
+@FUZZ
+@given(st.lists(st.lists(CELLS, min_size=0, max_size=790), min_size=0, max_size=4), st.booleans(), st.booleans(),
+       st.sampled_from([",", ";", "\t"]))
+def test_random_shapes_and_values(tmp_path, rows, header, compress, delimiter):
+    lines = [delimiter.join(HEADER)] if header else []
+    lines += [delimiter.join(row) for row in rows]
+    data = "\n".join(lines).encode()
+    _check(tmp_path, gzip.compress(data) if compress else data)
+
+
+@FUZZ
+@given(st.integers(1, 3), st.integers(0, 784), st.sampled_from(["", "x", "-1", "256", "3.5", "10"]))
+def test_one_bad_cell_in_a_valid_file(tmp_path, n, column, value):
+    rows = [["1"] + ["0"] * 784 for _ in range(n)]
+    rows[-1][column] = value
+    _check(tmp_path, ("\n".join([",".join(HEADER)] + [",".join(r) for r in rows]) + "\n").encode())
