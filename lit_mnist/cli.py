@@ -35,6 +35,7 @@ class MNISTCLI(LightningCLI):
         parser.add_lightning_class_args(ModelCheckpoint, "checkpoint")
         parser.set_defaults({"checkpoint.save_last": True})
         parser.add_lightning_class_args(RunReport, "report")
+        parser.link_arguments("data.normalize", "model.normalize")  # the statistics travel in the model
         parser.add_argument("--ckpt_path", type=str | None, default=None, help="checkpoint to resume from ('last')")
 
     def instantiate_trainer(self, **kwargs):

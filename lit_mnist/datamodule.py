@@ -20,6 +20,7 @@ import numpy as np
 import torch
 
 from lit_mnist import mnist_source, settings
+from lit_mnist.augment import random_affine
 from lit_mnist.batches import TensorBatches
 from lit_mnist.digits_cache import load_digits
 from lit_mnist.digits_csv import Digits
@@ -45,6 +46,10 @@ class MNISTDataModule(L.LightningDataModule):
         shuffle_seed: seed of the per-epoch shuffling of the training rows.
         eval_batch_size: rows per validation/test batch. Large by default: evaluation has no
             gradient to hold, and one big batch costs one step's overhead instead of many.
+        normalize: measure the training split's pixel mean/std (``pixel_stats``) for the model to
+            standardise with (LightningCLI links it to ``--model.normalize``). The data stay raw.
+        augment: small random affine distortions (rotation, shift, scale) of training batches, on the
+            device; validation and test data are never touched.
     """
 
     def __init__(
@@ -57,6 +62,8 @@ class MNISTDataModule(L.LightningDataModule):
         split_seed: int = 42,
         shuffle_seed: int = 0,
         eval_batch_size: int = 10_000,
+        normalize: bool = False,
+        augment: bool = False,
     ) -> None:
         super().__init__()
         if test_path and not path:
@@ -66,6 +73,7 @@ class MNISTDataModule(L.LightningDataModule):
         self.save_hyperparameters()
         self.data_source: str | None = None
         self.train_part: tuple[torch.Tensor, torch.Tensor] | None = None  # training rows before the validation cut
+        self.pixel_stats: tuple[float, float] | None = None  # mean, std of the training split, raw units
         self.splits: dict[str, tuple[torch.Tensor, torch.Tensor]] = {}
 
     def prepare_data(self) -> None:
@@ -90,6 +98,8 @@ class MNISTDataModule(L.LightningDataModule):
         self.train_part = _tensors(train)
         fit, val = self.split_validation(*self.train_part)
         self.splits = {"train": fit, "val": val, "test": _tensors(test)}
+        if hp.normalize:
+            self.pixel_stats = pixel_stats(fit[0])
 
     def split_validation(self, x: torch.Tensor, y: torch.Tensor):
         """Keras's ``validation_split``: the last rows validate, the rest train (views, no copies)."""
@@ -128,6 +138,12 @@ class MNISTDataModule(L.LightningDataModule):
         epoch = (lambda: self.trainer.current_epoch) if self.trainer is not None else (lambda: 0)
         return TensorBatches(x, y, size, shuffle=shuffle, seed=self.hparams.shuffle_seed, epoch=epoch)
 
+    def on_after_batch_transfer(self, batch, dataloader_idx: int):
+        if self.hparams.augment and self.trainer is not None and self.trainer.training:
+            x, y = batch
+            return random_affine(x), y
+        return batch
+
     def train_dataloader(self) -> TensorBatches:
         return self._batches("train", shuffle=True)
 
@@ -139,6 +155,15 @@ class MNISTDataModule(L.LightningDataModule):
 
     def predict_dataloader(self) -> TensorBatches:
         return self._batches("test")
+
+
+def pixel_stats(pixels: torch.Tensor) -> tuple[float, float]:
+    """Exact mean and (sample) std of uint8 pixels, from their 256-bin histogram: no float copy of the data."""
+    counts = np.bincount(pixels.numpy().ravel(), minlength=256).astype(np.float64)
+    values = np.arange(256, dtype=np.float64)
+    n = counts.sum()
+    mean = counts @ values / n
+    return float(mean), float(np.sqrt(counts @ (values - mean) ** 2 / (n - 1)))
 
 
 def _take(digits: Digits, idx: np.ndarray) -> Digits:

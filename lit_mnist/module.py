@@ -16,7 +16,7 @@ from torchmetrics.classification import (
 )
 
 from lit_mnist.keras_adam import KerasAdam
-from lit_mnist.net import DenseNet, keras_init_
+from lit_mnist.net import ConvNet, DenseNet, keras_init_
 
 NUM_CLASSES = 10
 
@@ -25,6 +25,9 @@ class LitMNIST(L.LightningModule):
     """Dense 128-64-128-10 classifier with Keras-equivalent defaults.
 
     Args:
+        arch: ``dense`` (the original network) or ``cnn`` (a small LeNet-style CNN, its stated next step).
+        normalize: standardise inputs with the training set's pixel mean and std (set from the datamodule
+            when fitting; kept in the checkpoint, so prediction applies them). Off: raw 0-255, as the original.
         lr: learning rate (Keras's Adam default, 1e-3).
         optimizer: ``keras_adam`` reproduces Keras 3's Adam update; ``adam`` is the stock torch.optim.Adam.
         init: ``keras`` (Glorot-uniform weights, zero biases, as Keras Dense) or ``torch`` (nn.Linear's own).
@@ -33,6 +36,8 @@ class LitMNIST(L.LightningModule):
 
     def __init__(
         self,
+        arch: Literal["dense", "cnn"] = "dense",
+        normalize: bool = False,
         lr: float = 1e-3,
         optimizer: Literal["keras_adam", "adam"] = "keras_adam",
         init: Literal["keras", "torch"] = "keras",
@@ -40,7 +45,13 @@ class LitMNIST(L.LightningModule):
     ) -> None:
         super().__init__()
         self.save_hyperparameters()
-        self.net = DenseNet(num_classes=NUM_CLASSES)
+        nets = {"dense": DenseNet, "cnn": ConvNet}
+        if arch not in nets:
+            raise ValueError(f"arch must be one of {sorted(nets)}, got {arch!r}")
+        self.net = nets[arch](num_classes=NUM_CLASSES)
+        # in raw pixel units; identity until fit() sets them from the training split
+        self.register_buffer("pixel_mean", torch.tensor(0.0))
+        self.register_buffer("pixel_std", torch.tensor(1.0))
         if init == "keras":
             keras_init_(self.net)
         elif init != "torch":
@@ -54,13 +65,25 @@ class LitMNIST(L.LightningModule):
         self.test_precision = MulticlassPrecision(NUM_CLASSES, average=None)
         self.test_recall = MulticlassRecall(NUM_CLASSES, average=None)
 
+    def setup(self, stage: str) -> None:
+        datamodule = getattr(self.trainer, "datamodule", None)
+        if stage == "fit" and self.hparams.normalize and getattr(datamodule, "pixel_stats", None):
+            mean, std = datamodule.pixel_stats  # from the training split only
+            self.pixel_mean.fill_(mean)
+            self.pixel_std.fill_(std)
+
+    def logits(self, x: torch.Tensor) -> torch.Tensor:
+        if self.hparams.normalize:  # raw inputs skip this: the original net sees 0-255 exactly
+            x = (x.float() - self.pixel_mean) / self.pixel_std
+        return self.net(x)
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """Class probabilities (softmax), like the Keras model's output layer."""
-        return self.net(x).softmax(dim=-1)
+        return self.logits(x).softmax(dim=-1)
 
     def _step(self, batch, stage: str) -> tuple[torch.Tensor, torch.Tensor]:
         x, y = batch
-        logits = self.net(x)
+        logits = self.logits(x)
         y = y.long()
         # Keras's sparse_categorical_crossentropy on a softmax output is computed from the logits (TF backend)
         per_sample = F.cross_entropy(logits, y, reduction="none")
