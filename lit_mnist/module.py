@@ -32,6 +32,7 @@ class LitMNIST(L.LightningModule):
         optimizer: ``keras_adam`` reproduces Keras 3's Adam update; ``adam`` is the stock torch.optim.Adam.
         init: ``keras`` (Glorot-uniform weights, zero biases, as Keras Dense) or ``torch`` (nn.Linear's own).
         epsilon: Adam's epsilon; Keras's default 1e-7 (torch's is 1e-8).
+        lr_decay: multiply the learning rate by this after every epoch (1.0, the original: constant).
     """
 
     def __init__(
@@ -42,6 +43,7 @@ class LitMNIST(L.LightningModule):
         optimizer: Literal["keras_adam", "adam"] = "keras_adam",
         init: Literal["keras", "torch"] = "keras",
         epsilon: float = 1e-7,
+        lr_decay: float = 1.0,
     ) -> None:
         super().__init__()
         self.save_hyperparameters()
@@ -131,7 +133,11 @@ class LitMNIST(L.LightningModule):
     def configure_optimizers(self):
         hp = self.hparams
         if hp.optimizer == "keras_adam":
-            return KerasAdam(self.parameters(), lr=hp.lr, epsilon=hp.epsilon)
-        if hp.optimizer == "adam":
-            return torch.optim.Adam(self.parameters(), lr=hp.lr, eps=hp.epsilon)
-        raise ValueError(f"optimizer must be 'keras_adam' or 'adam', got {hp.optimizer!r}")
+            optimizer = KerasAdam(self.parameters(), lr=hp.lr, epsilon=hp.epsilon)
+        elif hp.optimizer == "adam":
+            optimizer = torch.optim.Adam(self.parameters(), lr=hp.lr, eps=hp.epsilon)
+        else:
+            raise ValueError(f"optimizer must be 'keras_adam' or 'adam', got {hp.optimizer!r}")
+        if hp.lr_decay == 1.0:
+            return optimizer
+        return {"optimizer": optimizer, "lr_scheduler": torch.optim.lr_scheduler.ExponentialLR(optimizer, hp.lr_decay)}

@@ -112,3 +112,10 @@ def test_cli_links_normalize_into_the_model(write_csv, tmp_path, monkeypatch):
     assert main(args) == 0
     metrics = json.loads(next(tmp_path.glob("lightning_logs/version_0/metrics.json")).read_text())
     assert metrics["hparams"]["normalize"] is True and metrics["hparams"]["arch"] == "cnn"
+
+
+def test_lr_decay_is_off_by_default_and_decays_per_epoch_when_set():
+    assert isinstance(LitMNIST().configure_optimizers(), torch.optim.Optimizer)  # the original: constant lr
+    config = LitMNIST(lr_decay=0.5).configure_optimizers()
+    config["lr_scheduler"].step()
+    assert config["optimizer"].param_groups[0]["lr"] == pytest.approx(5e-4)
