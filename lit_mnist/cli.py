@@ -67,6 +67,7 @@ class MNISTCLI(LightningCLI):
 
 def main(args: list[str] | None = None) -> int:
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    cli = None
     try:
         cli = MNISTCLI(
             LitMNIST,
@@ -86,7 +87,7 @@ def main(args: list[str] | None = None) -> int:
         print(f"error: {e}", file=sys.stderr)
         return 2
     except SystemExit:  # Lightning ends an interrupted fit with sys.exit(1)
-        saved = getattr(getattr(cli, "interrupt", None), "saved_to", None) if "cli" in locals() else None
+        saved = getattr(getattr(cli, "interrupt", None), "saved_to", None)
         if saved is None:
             raise
         print(f"interrupted: resumable checkpoint {saved}; continue with the same options and --ckpt_path last",

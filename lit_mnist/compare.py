@@ -85,10 +85,12 @@ def markdown(rows: list[dict], device: str) -> str:
 def figure(rows: list[dict]) -> Figure:
     fig = Figure(figsize=(8, 5), layout="tight")
     ax = fig.add_subplot()
+    middle = statistics.median(r["fit_seconds"] for r in rows)
     for r in rows:
         ax.scatter(r["fit_seconds"], 100 * r["test_accuracy"], s=60)
+        right = r["fit_seconds"] > middle  # labels of the right-hand points go to their left, inside the axes
         ax.annotate(r["name"], (r["fit_seconds"], 100 * r["test_accuracy"]), textcoords="offset points",
-                    xytext=(6, -10), fontsize=8)
+                    xytext=(-8 if right else 6, -10), ha="right" if right else "left", fontsize=8)
     ax.set(xscale="log", xlabel="fit seconds (log scale)", ylabel="test accuracy (%)",
            title="Test accuracy against training time")
     ax.grid(alpha=0.3)

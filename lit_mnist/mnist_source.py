@@ -10,7 +10,6 @@ from __future__ import annotations
 import gzip
 import hashlib
 import importlib.util
-import logging
 import os
 import urllib.request
 import zlib
@@ -23,8 +22,6 @@ from tqdm import tqdm
 
 from lit_mnist import atomic
 from lit_mnist.digits_csv import HEADER, Digits, parse_digits
-
-log = logging.getLogger(__name__)
 
 OFFICIAL_MIRRORS = (
     "https://ossci-datasets.s3.amazonaws.com/mnist/",

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import json
+import os
 import platform
 import time
 from pathlib import Path
 
 import lightning as L
-import numpy as np
 import torch
 
 from lit_mnist import atomic, plots
@@ -95,8 +95,6 @@ def _public(hparams) -> dict:
 
 
 def _seed() -> int | None:
-    import os
-
     value = os.environ.get("PL_GLOBAL_SEED")
     return int(value) if value is not None else None
 

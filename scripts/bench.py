@@ -25,7 +25,6 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path[0] = str(REPO)  # scripts/ must not shadow the packages
 
 import lightning as L  # noqa: E402
-import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
 from lit_mnist import atomic, digits_csv, mnist_source, settings  # noqa: E402

@@ -119,3 +119,18 @@ def test_lr_decay_is_off_by_default_and_decays_per_epoch_when_set():
     config = LitMNIST(lr_decay=0.5).configure_optimizers()
     config["lr_scheduler"].step()
     assert config["optimizer"].param_groups[0]["lr"] == pytest.approx(5e-4)
+
+
+def test_compare_script_writes_its_table_json_and_figure(write_csv, tmp_path):
+    from lit_mnist.compare import main
+
+    out = tmp_path / "compare"
+    args = ["--out", str(out), "--dense-epochs", "1", "--only", "dense raw", "dense normalised",
+            "--data.path", str(write_csv(n=200)), "--accelerator", "cpu"]
+    assert main(args) == 0
+    result = json.loads((out / "compare.json").read_text())
+    assert [v["name"] for v in result["variants"]] == ["dense raw (the original)", "dense normalised",
+                                                      "dense normalised + augmented"]
+    assert all(0 <= v["test_accuracy"] <= 1 and v["parameters"] == 118_346 for v in result["variants"])
+    assert "| dense raw (the original) | 1 | 500 |" in (out / "compare.md").read_text()
+    assert (out / "compare.png").stat().st_size > 5000
