@@ -39,7 +39,8 @@ def run(datamodule: MNISTDataModule, seeds: int, n_steps: int) -> dict:
     for seed in range(seeds):  # alternate the frameworks so that machine noise hits both alike
         record, model = statistics.train_keras((x_part, y_part), (x_test, y_test), seed)
         keras_runs.append(record)
-        first_keras = first_keras or model
+        if first_keras is None:  # the forward level checks the first trained Keras model
+            first_keras = model
         lightning_runs.append(statistics.train_lightning(datamodule, seed))
     result = {
         "data_source": datamodule.data_source,
