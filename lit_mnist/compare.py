@@ -11,7 +11,6 @@ import argparse
 import json
 import statistics
 import sys
-import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -22,6 +21,7 @@ from lit_mnist import atomic, plots
 from lit_mnist.datamodule import MNISTDataModule
 from lit_mnist.errors import DataError
 from lit_mnist.module import LitMNIST
+from lit_mnist.timed_fit import timed_fit
 
 
 @dataclass(frozen=True)
@@ -52,12 +52,7 @@ def train(variant: Variant, seed: int, accelerator: str = "auto", path: str | No
     data.prepare_data()
     data.setup("fit")
     model = LitMNIST(arch=variant.arch, normalize=variant.normalize, lr_decay=variant.lr_decay)
-    trainer = L.Trainer(max_epochs=variant.epochs, accelerator=accelerator, logger=False, enable_checkpointing=False,
-                        enable_progress_bar=False, enable_model_summary=False, num_sanity_val_steps=0)
-    start = time.perf_counter()
-    trainer.fit(model, datamodule=data)
-    seconds = time.perf_counter() - start
-    trainer.test(model, datamodule=data, verbose=False)
+    seconds, trainer = timed_fit(model, data, variant.epochs, accelerator)
     accuracy = float(trainer.callback_metrics["test/acc"])
     n = len(data.splits["test"][1])
     return {"seed": seed, "test_accuracy": accuracy, "errors": round((1 - accuracy) * n), "test_rows": n,

@@ -9,7 +9,6 @@ noise floor; Lightning-vs-Keras pairs may differ by at most ``NOISE_FACTOR`` tim
 from __future__ import annotations
 
 import itertools
-import time
 from collections.abc import Callable
 
 import lightning as L
@@ -18,6 +17,7 @@ from sklearn.metrics import confusion_matrix
 
 from lit_mnist.datamodule import MNISTDataModule
 from lit_mnist.module import LitMNIST
+from lit_mnist.timed_fit import timed_fit
 from parity import keras_reference
 
 ACCURACY_BAND = (0.90, 0.965)  # the original: 0.9294; PyTorch's default init gives ~0.967
@@ -38,12 +38,7 @@ def train_lightning(datamodule: MNISTDataModule, seed: int, make_module: Callabl
     L.seed_everything(seed, verbose=False)
     datamodule.hparams.shuffle_seed = seed
     module = make_module()
-    trainer = L.Trainer(max_epochs=keras_reference.EPOCHS, accelerator="cpu", logger=False, enable_checkpointing=False,
-                        enable_progress_bar=False, enable_model_summary=False, num_sanity_val_steps=0)
-    start = time.perf_counter()
-    trainer.fit(module, datamodule=datamodule)
-    seconds = time.perf_counter() - start
-    trainer.test(module, datamodule=datamodule, verbose=False)
+    seconds, _ = timed_fit(module, datamodule, keras_reference.EPOCHS)
     confusion = module.test_confusion.compute().numpy().astype(int)
     return {"seed": seed, "test_accuracy": float(np.trace(confusion) / confusion.sum()),
             "confusion": confusion.tolist(), "fit_seconds": seconds}

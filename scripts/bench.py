@@ -31,6 +31,7 @@ from lit_mnist import atomic, digits_csv, mnist_source, settings  # noqa: E402
 from lit_mnist.datamodule import MNISTDataModule  # noqa: E402
 from lit_mnist.digits_cache import load_digits  # noqa: E402
 from lit_mnist.module import LitMNIST  # noqa: E402
+from lit_mnist.timed_fit import timed_fit  # noqa: E402
 
 TARGETS = {"fit_ratio": 0.5, "csv_cold_seconds": 1.0, "csv_cached_seconds": 0.1, "fit_py_seconds": 15.0}
 
@@ -47,12 +48,7 @@ def median_time(fn, reps: int) -> tuple[float, list[float]]:
 def lightning_fit(datamodule: MNISTDataModule, seed: int, accelerator: str = "cpu") -> tuple[float, float, LitMNIST]:
     L.seed_everything(seed, verbose=False)
     module = LitMNIST()
-    trainer = L.Trainer(max_epochs=15, accelerator=accelerator, logger=False, enable_checkpointing=False,
-                        enable_progress_bar=False, enable_model_summary=False, num_sanity_val_steps=0)
-    start = time.perf_counter()
-    trainer.fit(module, datamodule=datamodule)
-    seconds = time.perf_counter() - start
-    trainer.test(module, datamodule=datamodule, verbose=False)
+    seconds, trainer = timed_fit(module, datamodule, 15, accelerator)
     return seconds, float(trainer.callback_metrics["test/acc"]), module
 
 
