@@ -56,6 +56,7 @@ def test_epoch_metrics_accumulate_on_the_module_device():
     x, y = _data(32)
     with no_host_reads():
         module._step((x, y), "train")
+        module._fold("train")
     assert module.train_acc.tp.device == x.device and module.train_loss.weight.device == x.device
 
 
