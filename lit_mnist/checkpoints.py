@@ -74,16 +74,13 @@ def load_model(path: str | Path) -> LitMNIST:
     hparams = {k: v for k, v in (checkpoint.get("hyper_parameters") or {}).items() if k in accepted}
     try:
         model = LitMNIST(**hparams)
-        model.load_state_dict(checkpoint["state_dict"], strict=False)
-        missing, unexpected = _key_mismatch(model, checkpoint["state_dict"])
+        keys = model.load_state_dict(checkpoint["state_dict"], strict=False)
+        # the network's weights must match exactly; other entries (buffers of later versions) may differ
+        missing = [k for k in keys.missing_keys if k.startswith("net.")]
+        unexpected = [k for k in keys.unexpected_keys if k.startswith("net.")]
         if missing or unexpected:
             raise RuntimeError(f"missing {missing[:3]}, unexpected {unexpected[:3]}")
     except (RuntimeError, TypeError, ValueError) as e:
         raise CheckpointError(f"{path}: a checkpoint of another model ({str(e).splitlines()[0][:160]})") from None
     return model.eval()
 
-
-def _key_mismatch(model: LitMNIST, state_dict: dict) -> tuple[list[str], list[str]]:
-    wanted = {k for k in model.state_dict() if k.startswith("net.")}
-    given = set(state_dict)
-    return sorted(wanted - given), sorted(k for k in given - set(model.state_dict()) if k.startswith("net."))

@@ -171,5 +171,5 @@ def _take(digits: Digits, idx: np.ndarray) -> Digits:
 
 
 def _tensors(digits: Digits) -> tuple[torch.Tensor, torch.Tensor]:
-    # a copy: parsed and cached arrays are read-only
-    return torch.from_numpy(np.array(digits.pixels)), torch.from_numpy(np.array(digits.labels))
+    # torch wants writable memory; copy only the arrays that are read-only (pyarrow's zero-copy columns)
+    return tuple(torch.from_numpy(np.require(a, requirements=["W"])) for a in (digits.pixels, digits.labels))
