@@ -9,6 +9,8 @@ import numpy as np
 import torch
 from torch import nn
 
+from lit_mnist.keras_adam import KerasAdam
+
 
 def to_torch_layout(arrays: list[np.ndarray]) -> list[torch.Tensor]:
     return [torch.from_numpy(np.ascontiguousarray(a.T if a.ndim == 2 else a)) for a in arrays]
@@ -24,14 +26,14 @@ def load_weights(net: nn.Module, weights: list[np.ndarray]) -> None:
             p.copy_(t)
 
 
-def load_adam_state(optimizer: torch.optim.Optimizer, params: list[nn.Parameter], keras_state: dict) -> None:
-    """Give a torch optimizer Keras's moments and step count (KerasAdam's or torch.optim.Adam's names)."""
-    step = float(keras_state["step"])
+def load_adam_state(optimizer: torch.optim.Adam, params: list[nn.Parameter], keras_state: dict) -> None:
+    """Give a torch Adam (KerasAdam or the stock one) Keras's moments and step count."""
+    step = int(keras_state["step"])
     for p, m, v in zip(params, to_torch_layout(keras_state["m"]), to_torch_layout(keras_state["v"])):
-        if isinstance(optimizer, torch.optim.Adam):
-            optimizer.state[p] = {"step": torch.tensor(step), "exp_avg": m.clone(), "exp_avg_sq": v.clone()}
-        else:
-            optimizer.state[p] = {"step": int(step), "m": m.clone(), "v": v.clone()}
+        optimizer.state[p] = {"step": torch.tensor(float(step)), "exp_avg": m.clone(), "exp_avg_sq": v.clone()}
+    if isinstance(optimizer, KerasAdam):
+        for group in optimizer.param_groups:
+            KerasAdam.set_step_count(group, step)
 
 
 def flat(tensors) -> np.ndarray:

@@ -1,6 +1,7 @@
 """KerasAdam follows Keras 3's update formula, which stock torch Adam does not."""
 
 import numpy as np
+import pytest
 import torch
 
 from lit_mnist.keras_adam import KerasAdam
@@ -42,8 +43,9 @@ def test_matches_the_keras_formula_and_stock_adam_does_not():
 
 def test_module_default_optimizer_settings():
     opt = LitMNIST().configure_optimizers()
-    assert isinstance(opt, KerasAdam)
-    assert opt.defaults == {"lr": 1e-3, "beta_1": 0.9, "beta_2": 0.999, "epsilon": 1e-7}
+    assert isinstance(opt, KerasAdam) and opt.defaults["fused"]
+    group = opt.param_groups[0]
+    assert (group["lr"], group["betas"], group["epsilon"]) == (1e-3, (0.9, 0.999), 1e-7)
     stock = LitMNIST(optimizer="adam").configure_optimizers()
     assert type(stock) is torch.optim.Adam
 
@@ -55,5 +57,32 @@ def test_state_keeps_keras_step_count_and_moments():
         p.grad = torch.full((3,), 0.5)
         opt.step()
     state = opt.state[p]
-    assert state["step"] == 4
-    torch.testing.assert_close(state["m"], torch.full((3,), 0.5 * (1 - 0.9**4)))
+    assert state["step"] == 4 and opt.param_groups[0]["keras_step"] == 4
+    torch.testing.assert_close(state["exp_avg"], torch.full((3,), 0.5 * (1 - 0.9**4)))
+
+
+def test_step_count_survives_a_state_dict_round_trip():
+    """A resumed run must go on with the right epsilon: the count travels in the checkpoint."""
+    rng = np.random.default_rng(1)
+    theta, grads = rng.normal(size=50), [rng.normal(size=50) for _ in range(6)]
+    p = torch.nn.Parameter(torch.tensor(theta))
+    opt = KerasAdam([p])
+    for g in grads[:3]:
+        p.grad = torch.tensor(g)
+        opt.step()
+    q = torch.nn.Parameter(p.detach().clone())
+    resumed = KerasAdam([q])
+    resumed.load_state_dict(opt.state_dict())
+    for g in grads[3:]:
+        q.grad = torch.tensor(g)
+        resumed.step()
+    torch.testing.assert_close(q.detach(), torch.tensor(keras_reference(theta, grads)), rtol=1e-12, atol=1e-15)
+
+
+def test_a_group_without_gradients_takes_no_step():
+    p, q = torch.nn.Parameter(torch.ones(2)), torch.nn.Parameter(torch.ones(2))
+    opt = KerasAdam([{"params": [p]}, {"params": [q]}])
+    p.grad = torch.ones(2)
+    opt.step()
+    assert [g["keras_step"] for g in opt.param_groups] == [1, 0]
+    assert opt.param_groups[1]["eps"] == pytest.approx(1e-7 / (1 - 0.999) ** 0.5)

@@ -56,7 +56,10 @@ def test_interrupted_then_resumed_equals_uninterrupted(write_csv, tmp_path, monk
     for key, value in straight["state_dict"].items():
         assert torch.equal(value, resumed["state_dict"][key]), key
     for a, b in zip(straight["optimizer_states"][0]["state"].values(), resumed["optimizer_states"][0]["state"].values()):
-        assert a["step"] == b["step"] and torch.equal(a["m"], b["m"]) and torch.equal(a["v"], b["v"])
+        assert a["step"] == b["step"] and torch.equal(a["exp_avg"], b["exp_avg"])
+        assert torch.equal(a["exp_avg_sq"], b["exp_avg_sq"])
+    groups = [ckpt["optimizer_states"][0]["param_groups"][0] for ckpt in (straight, resumed)]
+    assert groups[0]["keras_step"] == groups[1]["keras_step"] == 21 and groups[0]["eps"] == groups[1]["eps"]
 
 
 def test_resume_without_the_loader_position_would_differ(write_csv, tmp_path, monkeypatch):
