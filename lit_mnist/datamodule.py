@@ -5,7 +5,7 @@
   with no mirror reachable, the 5,000-digit offline sample, with a warning.
 * Validation is the **last** ``val_split`` of the training part, as Keras's ``validation_split`` takes it.
 
-Pixels stay raw 0-255 uint8 (as the original); the network casts to float.
+Pixels stay raw 0-255 uint8 (as the original) until a batch is taken; each batch is converted to float32.
 """
 
 from __future__ import annotations
@@ -131,18 +131,19 @@ class MNISTDataModule(L.LightningDataModule):
         size = self.hparams.batch_size if split == "train" else self.hparams.eval_batch_size
         device = self.trainer.strategy.root_device if self.trainer is not None else torch.device("cpu")
         x, y = self.splits[split]
-        if x.device != device or x.dtype != torch.float32:
-            # once per split: where the model is, as float32, so that a step only indexes (no copy to the
-            # device, no conversion per batch); the uint8 originals stay in train_part and the cache
-            x, y = self.splits[split] = (x.to(device, torch.float32), y.to(device))
+        if x.device != device:
+            # once per split, to where the model is: a step then only indexes, with no copy to the device.
+            # Kept uint8: a batch gathers a quarter of the bytes float32 rows would (measured: 76 vs 139 us
+            # for 500 random rows on the CPU), and on_after_batch_transfer converts the batch alone
+            x, y = self.splits[split] = (x.to(device), y.to(device))
         epoch = (lambda: self.trainer.current_epoch) if self.trainer is not None else (lambda: 0)
         return TensorBatches(x, y, size, shuffle=shuffle, seed=self.hparams.shuffle_seed, epoch=epoch)
 
     def on_after_batch_transfer(self, batch, dataloader_idx: int):
+        x, y = batch
         if self.hparams.augment and self.trainer is not None and self.trainer.training:
-            x, y = batch
             return random_affine(x), y
-        return batch
+        return x.float(), y  # exact: grey levels 0-255 are whole numbers
 
     def train_dataloader(self) -> TensorBatches:
         return self._batches("train", shuffle=True)

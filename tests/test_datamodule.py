@@ -63,6 +63,8 @@ def test_batches_cover_the_split_with_a_partial_last_batch(write_csv):
     dm = _setup(path=str(write_csv(n=100)), batch_size=30)
     batches = list(dm.train_dataloader())
     assert [len(y) for _, y in batches] == [30, 30, 4]
-    assert batches[0][0].dtype == torch.float32 and batches[0][0].max() == 250  # raw 0-255 values, not scaled
+    x, _ = dm.on_after_batch_transfer(batches[0], 0)
+    assert x.dtype == torch.float32 and x.max() == 250  # raw 0-255 values, not scaled
+    torch.testing.assert_close(x, batches[0][0].float(), rtol=0, atol=0)
     seen = torch.cat([x for x, _ in batches])
     assert sorted(map(bytes, seen.numpy())) == sorted(map(bytes, dm.splits["train"][0].numpy()))

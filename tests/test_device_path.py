@@ -60,10 +60,10 @@ def test_epoch_metrics_accumulate_on_the_module_device():
     assert module.train_acc.tp.device == x.device and module.train_loss.weight.device == x.device
 
 
-def test_device_resident_splits_are_converted_once(write_csv):
+def test_device_resident_splits_are_placed_once_and_stay_uint8(write_csv):
     from lit_mnist.datamodule import MNISTDataModule
 
     dm = MNISTDataModule(path=str(write_csv(n=100)), batch_size=10)
     dm.setup("fit")
     first = dm.train_dataloader().x
-    assert first.dtype == torch.float32 and dm.train_dataloader().x.data_ptr() == first.data_ptr()
+    assert first.dtype == torch.uint8 and dm.train_dataloader().x.data_ptr() == first.data_ptr()
