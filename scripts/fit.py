@@ -1,8 +1,7 @@
 """Train the original Keras model's Lightning twin, then test it: python scripts/fit.py --help"""
 
-import sys
-
 from lit_mnist.cli import main
+from lit_mnist.entry import run
 
 if __name__ == "__main__":
-    sys.exit(main())
+    run(main)
