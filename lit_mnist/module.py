@@ -69,6 +69,14 @@ class LitMNIST(L.LightningModule):
         self.test_precision = MulticlassPrecision(NUM_CLASSES, average=None)
         self.test_recall = MulticlassRecall(NUM_CLASSES, average=None)
 
+    def __setattr__(self, name: str, value) -> None:
+        # Lightning sets _current_fx_name around every hook call (~46 times a step); nn.Module.__setattr__'s
+        # parameter, buffer and submodule checks cost ~2 us each time, and a string is never one of those
+        if name == "_current_fx_name":
+            object.__setattr__(self, name, value)
+        else:
+            super().__setattr__(name, value)
+
     def setup(self, stage: str) -> None:
         datamodule = getattr(self.trainer, "datamodule", None)
         if stage == "fit" and self.hparams.normalize and getattr(datamodule, "pixel_stats", None):
@@ -105,9 +113,13 @@ class LitMNIST(L.LightningModule):
             getattr(self, f"{stage}_acc").update(predicted, target)
 
     def _log_epoch(self, stage: str) -> None:
+        # computed values, not the Metric objects: self.log(metric) moves the metric to the device (a walk
+        # over its state) on every call
         self._fold(stage)
-        self.log(f"{stage}/loss", getattr(self, f"{stage}_loss"))
-        self.log(f"{stage}/acc", getattr(self, f"{stage}_acc"), prog_bar=stage != "train")
+        for name, prog_bar in (("loss", False), ("acc", stage != "train")):
+            metric = getattr(self, f"{stage}_{name}")
+            self.log(f"{stage}/{name}", metric.compute(), prog_bar=prog_bar)
+            metric.reset()
 
     def training_step(self, batch, batch_idx):
         return self._step(batch, "train")[0]

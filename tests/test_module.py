@@ -27,3 +27,40 @@ def test_loss_is_cross_entropy_on_logits():
     x, y = torch.randint(0, 256, (8, 784)).float(), torch.randint(0, 10, (8,))
     loss = module._step((x, y), "train")[0]
     torch.testing.assert_close(loss, F.cross_entropy(module.net(x), y))
+
+
+def test_each_epoch_logs_its_own_figures(write_csv, tmp_path):
+    """The logged epoch figures cover that epoch alone: the metrics are computed and reset at every epoch end."""
+    import lightning as L
+
+    from lit_mnist.datamodule import MNISTDataModule
+
+    module = LitMNIST(lr=1e-2)
+    folded = []
+    fold = module._fold
+
+    def spy(stage):
+        if module._collected[stage]:
+            _, predicted, target = (torch.cat(parts) for parts in zip(*module._collected[stage]))
+            folded.append((stage, (predicted == target).float().mean()))
+        fold(stage)
+
+    module._fold = spy
+    trainer = L.Trainer(max_epochs=3, logger=False, enable_progress_bar=False, enable_model_summary=False,
+                        enable_checkpointing=False, num_sanity_val_steps=0, default_root_dir=tmp_path)
+    trainer.fit(module, datamodule=MNISTDataModule(path=str(write_csv(n=400)), batch_size=32))
+    train = [acc for stage, acc in folded if stage == "train"]
+    assert len(train) == 3 and len(set(train)) > 1  # the epochs differ, so a running total would show
+    torch.testing.assert_close(trainer.callback_metrics["train/acc"], train[-1])
+    for metric in (module.train_acc, module.train_loss, module.val_acc, module.val_loss):
+        assert metric.update_count == 0
+
+
+def test_lightning_bookkeeping_bypasses_module_checks_but_parameters_still_register():
+    module = LitMNIST()
+    module._current_fx_name = "training_step"  # set around every hook call; kept out of nn.Module's checks
+    assert module._current_fx_name == "training_step" and "_current_fx_name" in module.__dict__
+    module.extra = torch.nn.Linear(2, 2)
+    module.scale = torch.nn.Parameter(torch.ones(1))
+    assert "extra" in module._modules and "scale" in module._parameters
+    assert "extra" not in module.__dict__ and "scale" not in module.__dict__
