@@ -142,6 +142,18 @@ def bench_fit_py(folder: Path) -> dict:
     return {"fit_py_seconds": seconds, "fit_py_last_line": result.stdout.strip().splitlines()[-1]}
 
 
+def gemm_gflops(reps: int = 7) -> float:
+    """The machine's speed now: the first layer's matmul (500x784 by 784x128), median of ``reps`` timings.
+
+    VMs drift (here by up to 2x within an hour); recorded before and after, it says how fast the machine
+    ran while the other figures were taken."""
+    x, w = torch.rand(500, 784), torch.rand(784, 128)
+    for _ in range(20):
+        x @ w
+    seconds, _ = median_time(lambda: [x @ w for _ in range(100)], reps)
+    return 2 * 500 * 784 * 128 * 100 / seconds / 1e9
+
+
 def device_info() -> dict:
     cpu = platform.processor() or platform.machine()
     try:
@@ -164,6 +176,7 @@ def main() -> int:
     args = parser.parse_args()
     warnings.filterwarnings("ignore")
     result = {"device": device_info()}
+    result["device"]["gemm_gflops_before"] = gemm_gflops()
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
         print("CSV parsing ...", flush=True)
@@ -175,6 +188,7 @@ def main() -> int:
             result.update(bench_fit_py(folder))
         print(f"fit, {args.reps} repetitions per side ...", flush=True)
         result.update(bench_fit(args, folder))
+    result["device"]["gemm_gflops_after"] = gemm_gflops()
     result["targets"] = TARGETS
     atomic.write_text(args.out, json.dumps(result, indent=2) + "\n")
     print(summary(result))
@@ -182,7 +196,9 @@ def main() -> int:
 
 
 def summary(r: dict) -> str:
-    lines = [f"device: {r['device']['cpu']}, {r['device']['torch_threads']} threads"]
+    device = r["device"]
+    lines = [f"device: {device['cpu']}, {device['torch_threads']} threads; first-layer matmul "
+             f"{device['gemm_gflops_before']:.0f} GFLOP/s before, {device['gemm_gflops_after']:.0f} after"]
     fit = r["fit_seconds"]
     lines.append("fit (median): " + ", ".join(f"{k} {v:.2f} s" for k, v in fit.items())
                  + (f"; ratio {r['fit_ratio']:.2f} (target <= {TARGETS['fit_ratio']})" if "fit_ratio" in r else ""))
