@@ -31,8 +31,7 @@ def load_digits(
     path = Path(path)
     if not cache or not path.is_file():
         return parse_digits(path, labels=labels, label_last=label_last)
-    key = f"v{_FORMAT}-{content_key(path)}-{labels}-{int(label_last)}"
-    entry = settings.cache_dir() / f"{key}.npz"
+    entry = _entry(path, labels, label_last)
     if entry.is_file():
         try:
             with np.load(entry) as saved:
@@ -40,12 +39,25 @@ def load_digits(
         except (OSError, ValueError, KeyError, zipfile.BadZipFile):
             pass  # a damaged cache entry is rebuilt below
     digits = parse_digits(path, labels=labels, label_last=label_last)
-    arrays = {"pixels": digits.pixels}
+    _save(entry, digits)
+    return digits
+
+
+def remember(path: str | Path, digits: Digits) -> None:
+    """Cache ``digits`` as the parse of ``path``, a CSV just written from them: its first load needs no parse."""
+    _save(_entry(Path(path), "required" if digits.labels is not None else "none", False), digits)
+
+
+def _entry(path: Path, labels: str, label_last: bool) -> Path:
+    return settings.cache_dir() / f"v{_FORMAT}-{content_key(path)}-{labels}-{int(label_last)}.npz"
+
+
+def _save(entry: Path, digits: Digits) -> None:
+    arrays = {"pixels": np.ascontiguousarray(digits.pixels, dtype=np.uint8)}
     if digits.labels is not None:
-        arrays["labels"] = digits.labels
+        arrays["labels"] = np.ascontiguousarray(digits.labels, dtype=np.uint8)
     try:
         with atomic.atomic_path(entry) as tmp, open(tmp, "wb") as f:
             np.savez(f, **arrays)
     except OSError:
         pass  # the cache is an optimisation: an unwritable cache dir must not stop a run
-    return digits

@@ -59,6 +59,28 @@ def test_unreachable_mirror_then_a_good_one(small_mirror, http_mirror, tmp_path,
     assert len(load_digits(paths["train"])) == 30 and len(load_digits(paths["test"])) == 10
 
 
+def test_first_load_after_download_needs_no_parse(small_mirror, http_mirror, tmp_path, monkeypatch):
+    from lit_mnist import digits_cache
+    from lit_mnist.digits_csv import parse_digits
+
+    monkeypatch.setenv("LIT_MNIST_MIRROR", http_mirror(small_mirror))
+    paths = ensure_mnist_csv(tmp_path / "data")
+    parsed = {split: parse_digits(path) for split, path in paths.items()}  # what the written CSVs hold
+
+    def no_parse(*args, **kwargs):
+        raise AssertionError("parsed a CSV whose arrays were cached when it was written")
+
+    monkeypatch.setattr(digits_cache, "parse_digits", no_parse)
+    for split, path in paths.items():
+        loaded = load_digits(path)
+        np.testing.assert_array_equal(loaded.pixels, parsed[split].pixels)
+        np.testing.assert_array_equal(loaded.labels, parsed[split].labels)
+    with open(paths["test"], "a") as f:
+        f.write("1" + ",0" * 784 + "\n")  # new content: a new key, so this load must parse
+    with pytest.raises(AssertionError, match="parsed a CSV"):
+        load_digits(paths["test"])
+
+
 def test_corrupted_file_is_refused_and_nothing_is_left_half_written(small_mirror, http_mirror, tmp_path, monkeypatch):
     bad = small_mirror / "t10k-images-idx3-ubyte.gz"
     data = bytearray(gzip.decompress(bad.read_bytes()))
@@ -68,7 +90,8 @@ def test_corrupted_file_is_refused_and_nothing_is_left_half_written(small_mirror
     with pytest.raises(DownloadError, match="checksum mismatch"):
         ensure_mnist_csv(tmp_path / "data")
     leftovers = sorted(p.name for p in (tmp_path / "data").iterdir())
-    assert leftovers == ["mnist_train.csv"]  # the complete train split; no test CSV, no temporary file
+    assert leftovers == ["cache", "mnist_train.csv"]  # the complete train split; no test CSV, no temporary file
+    assert [p.suffix for p in (tmp_path / "data" / "cache").iterdir()] == [".npz"]  # the train split's arrays
 
 
 def test_file_url_mirror(small_mirror, tmp_path, monkeypatch):
