@@ -134,8 +134,8 @@ def bench_predict(folder: Path) -> dict:
 def bench_fit_py(folder: Path, reps: int) -> dict:
     """``scripts/fit.py`` as a user runs it, each time in a fresh process, in a new working folder.
 
-    The first run downloads MNIST from the mirror, writes its CSVs and parses them (``fit_py_first_run_seconds``);
-    the figure is the median of ``reps`` runs after it, which find the data prepared, as every later run does."""
+    The first run downloads MNIST from the mirror and writes its CSVs (``fit_py_first_run_seconds``); the figure
+    is the median of ``reps`` runs after it, which find the data prepared, as every later run does."""
     data = folder / "fit_py_data"
     env = dict(os.environ, PYTHONUNBUFFERED="1", LIT_MNIST_DATA_DIR=str(data), LIT_MNIST_CACHE_DIR=str(data / "cache"))
     times, last_line = [], ""
@@ -186,6 +186,8 @@ def main() -> int:
     parser.add_argument("--skip-fit-py", action="store_true", help="skip the end-to-end runs of scripts/fit.py")
     parser.add_argument("--fit-py-reps", type=int, default=3, help="end-to-end runs of scripts/fit.py (median)")
     args = parser.parse_args()
+    if args.reps < 1 or args.fit_py_reps < 1:
+        parser.error("--reps and --fit-py-reps must be at least 1")
     warnings.filterwarnings("ignore")
     result = {"device": device_info()}
     result["device"]["gemm_gflops_before"] = gemm_gflops()
