@@ -6,8 +6,9 @@ import shutil
 import numpy as np
 import pytest
 
-from lit_mnist import mnist_source
+from lit_mnist import digits_cache, mnist_source
 from lit_mnist.digits_cache import load_digits
+from lit_mnist.digits_csv import parse_digits
 from lit_mnist.mnist_source import DownloadError, ensure_mnist_csv, parse_idx
 
 
@@ -60,9 +61,6 @@ def test_unreachable_mirror_then_a_good_one(small_mirror, http_mirror, tmp_path,
 
 
 def test_first_load_after_download_needs_no_parse(small_mirror, http_mirror, tmp_path, monkeypatch):
-    from lit_mnist import digits_cache
-    from lit_mnist.digits_csv import parse_digits
-
     monkeypatch.setenv("LIT_MNIST_MIRROR", http_mirror(small_mirror))
     paths = ensure_mnist_csv(tmp_path / "data")
     parsed = {split: parse_digits(path) for split, path in paths.items()}  # what the written CSVs hold

@@ -1,8 +1,10 @@
 """LitMNIST's reported epoch figures are Keras's: batch-size-weighted means over the epoch."""
 
+import lightning as L
 import torch
 import torch.nn.functional as F
 
+from lit_mnist.datamodule import MNISTDataModule
 from lit_mnist.module import LitMNIST
 
 
@@ -31,10 +33,6 @@ def test_loss_is_cross_entropy_on_logits():
 
 def test_each_epoch_logs_its_own_figures(write_csv, tmp_path):
     """The logged epoch figures cover that epoch alone: the metrics are computed and reset at every epoch end."""
-    import lightning as L
-
-    from lit_mnist.datamodule import MNISTDataModule
-
     module = LitMNIST(lr=1e-2)
     folded = []
     fold = module._fold
