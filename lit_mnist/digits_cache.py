@@ -44,8 +44,8 @@ def load_digits(
 
 
 def remember(path: str | Path, digits: Digits) -> None:
-    """Cache ``digits`` as the parse of ``path``, a CSV just written from them: its first load needs no parse."""
-    _save(_entry(Path(path), "required" if digits.labels is not None else "none", False), digits)
+    """Cache ``digits`` as ``load_digits(path)`` would: ``path`` is a labelled CSV just written from them."""
+    _save(_entry(Path(path), "required", False), digits)
 
 
 def _entry(path: Path, labels: str, label_last: bool) -> Path:
@@ -53,9 +53,9 @@ def _entry(path: Path, labels: str, label_last: bool) -> Path:
 
 
 def _save(entry: Path, digits: Digits) -> None:
-    arrays = {"pixels": np.ascontiguousarray(digits.pixels, dtype=np.uint8)}
+    arrays = {"pixels": digits.pixels}
     if digits.labels is not None:
-        arrays["labels"] = np.ascontiguousarray(digits.labels, dtype=np.uint8)
+        arrays["labels"] = digits.labels
     try:
         with atomic.atomic_path(entry) as tmp, open(tmp, "wb") as f:
             np.savez(f, **arrays)
