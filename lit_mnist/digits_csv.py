@@ -1,8 +1,10 @@
 """Read digit CSVs in the Kaggle "Digit Recognizer" layout into uint8 arrays.
 
 Accepted: a header ``label,pixel0,...,pixel783`` (or ``pixel0,...,pixel783`` where labels are
-optional), or the same columns with no header; plain or gzip-compressed. Every cell is checked:
-the first problem found is raised as a :class:`DataError` naming the file, line and column.
+optional), or the same columns with no header; plain or gzip-compressed. A header's columns are
+found by name, in any order and any letter case, and a leading unnamed column (the index that
+pandas' ``to_csv`` writes) is ignored. Every cell is checked: the first problem found is raised
+as a :class:`DataError` naming the file, line and column.
 
 The happy path is one typed pyarrow parse; only a file that fails it is re-read line by line to
 say precisely what is wrong, so valid files pay nothing for the diagnostics.
@@ -32,6 +34,8 @@ _NON_BLANK = re.compile(rb"\S")
 _FIRST_LINE = re.compile(rb"[^\r\n]*")  # a line ends at \n, \r\n or a lone \r, as pyarrow reads it
 _CONTROL = re.compile(rb"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 _OTHER_DELIMITERS = {";": "';'", "\t": "a tab", "|": "'|'", " ": "a space"}
+_INDEX = "(index)"  # the name given to a leading unnamed column: pandas' index, read but not used
+_INDEX_NAMES = {"", "unnamed: 0"}
 
 
 @dataclass(frozen=True)
@@ -50,12 +54,21 @@ class _Layout:
     has_header: bool
     has_label: bool
     label_last: bool
+    header: tuple[str, ...] = ()  # the header's column names in file order, where it has one
 
     @property
     def columns(self) -> list[str]:
+        """Every column in file order."""
+        if self.header:
+            return list(self.header)
         if not self.has_label:
             return PIXEL_COLUMNS
         return [*PIXEL_COLUMNS, "label"] if self.label_last else HEADER
+
+    @property
+    def used(self) -> list[str]:
+        """The columns that carry digits, in file order."""
+        return [name for name in self.columns if name != _INDEX]
 
 
 def read_bytes(path: Path) -> bytes:
@@ -114,13 +127,16 @@ def _sniff_layout(path: Path, body: bytes, labels: str, label_last: bool) -> _La
                 raise DataError(f"{path}: line 1: values are separated by {name}; expected commas")
     has_header = not _is_number(fields[0])
     if has_header:
-        names = [f.strip() for f in fields]
-        if names == HEADER and labels != "none":
-            layout = _Layout(True, True, False)
-        elif names == PIXEL_COLUMNS and labels != "required":
-            layout = _Layout(True, False, False)
+        names = [f.strip().lower() for f in fields]
+        if len(names) > 1 and names[0] in _INDEX_NAMES:
+            names[0] = _INDEX
+        used = sorted(n for n in names if n != _INDEX)
+        if used == sorted(HEADER) and labels != "none":
+            layout = _Layout(True, True, False, tuple(names))
+        elif used == sorted(PIXEL_COLUMNS) and labels != "required":
+            layout = _Layout(True, False, False, tuple(names))
         else:
-            raise DataError(f"{path}: line 1: {_header_problem(names, labels)}")
+            raise DataError(f"{path}: line 1: {_header_problem([n for n in names if n != _INDEX], labels)}")
         end = len(_FIRST_LINE.match(body).group())
         if not _NON_BLANK.search(body, end + 1):
             raise DataError(f"{path}: header but no data rows")
@@ -143,13 +159,22 @@ def _describe(labels: str) -> str:
 
 
 def _header_problem(names: list[str], labels: str) -> str:
-    expected = PIXEL_COLUMNS if labels == "none" or (labels == "optional" and names[:1] != ["label"]) else HEADER
-    for i, (got, want) in enumerate(zip(names, expected)):
-        if got != want:
-            return f"header column {i + 1} is {got!r}; expected {want!r} ({_describe(labels)})"
-    if len(names) < len(expected):
-        return f"header has {len(names)} columns; missing {expected[len(names)]!r} onwards ({_describe(labels)})"
-    return f"header has {len(names)} columns; unexpected extra column {names[len(expected)]!r}"
+    expected = PIXEL_COLUMNS if labels == "none" or (labels == "optional" and "label" not in names) else HEADER
+    seen = set()
+    for i, name in enumerate(names):
+        if name in seen:
+            return f"header column {i + 1}: {name!r} appears twice"
+        seen.add(name)
+    unknown = [(i, name) for i, name in enumerate(names) if name not in expected]
+    missing = [name for name in expected if name not in seen]
+    if unknown and missing:
+        i, name = unknown[0]
+        return f"header column {i + 1} is {name!r}; expected {missing[0]!r} ({_describe(labels)})"
+    if unknown:
+        return f"header has {len(names)} columns; unexpected extra column {unknown[0][1]!r}"
+    if missing == expected[len(expected) - len(missing) :]:
+        return f"header has {len(names)} columns; missing {missing[0]!r} onwards ({_describe(labels)})"
+    return f"header has {len(names)} columns; missing {', '.join(map(repr, missing[:3]))} ({_describe(labels)})"
 
 
 def _is_number(text: str) -> bool:
@@ -162,10 +187,10 @@ def _is_number(text: str) -> bool:
 
 def _parse_fast(body: bytes, layout: _Layout) -> pa.Table | None:
     """Typed parse: uint8 first (the common case), float64 for files like '12.0'; None if neither fits."""
-    names = layout.columns
-    read = pacsv.ReadOptions(column_names=names, skip_rows=int(layout.has_header), block_size=1 << 22)
+    read = pacsv.ReadOptions(column_names=layout.columns, skip_rows=int(layout.has_header), block_size=1 << 22)
     for dtype in (pa.uint8(), pa.float64()):
-        convert = pacsv.ConvertOptions(column_types=dict.fromkeys(names, dtype), strings_can_be_null=False)
+        convert = pacsv.ConvertOptions(column_types=dict.fromkeys(layout.used, dtype), include_columns=layout.used,
+                                       strings_can_be_null=False)
         try:
             return pacsv.read_csv(pa.py_buffer(body), read_options=read, convert_options=convert)
         except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
@@ -176,11 +201,11 @@ def _parse_fast(body: bytes, layout: _Layout) -> pa.Table | None:
 def _to_digits(path: Path, body: bytes, layout: _Layout, table: pa.Table) -> Digits:
     if table.num_rows == 0:
         raise DataError(f"{path}: header but no data rows")
-    for name, column in zip(layout.columns, table.columns):
+    for name, column in zip(layout.used, table.columns):
         if column.null_count:
             row = int(np.flatnonzero(column.is_null().to_numpy(zero_copy_only=False))[0])
             raise DataError(f"{path}: {_place(body, layout, row, name)}: missing value")
-    arrays = {name: column.to_numpy() for name, column in zip(layout.columns, table.columns)}
+    arrays = {name: column.to_numpy() for name, column in zip(layout.used, table.columns)}
     if table.schema.field(0).type != pa.uint8():
         for name, values in arrays.items():
             _check_values(path, body, layout, name, values)
@@ -248,6 +273,8 @@ def _diagnose_lines(path: Path, lines: list[str], names: list[str], layout: _Lay
             kind = "short or truncated row" if len(fields) < len(names) else "extra values"
             raise DataError(f"{path}: line {number}: {len(fields)} values; expected {len(names)} ({kind})")
         for name, value in zip(names, fields):
+            if name == _INDEX:
+                continue
             if not value.strip():
                 raise DataError(f"{path}: line {number}, column {name}: missing value")
             if not _is_number(value):

@@ -3,6 +3,7 @@
 import gzip
 
 import numpy as np
+import pandas as pd
 import pytest
 
 from lit_mnist.digits_csv import HEADER, parse_digits
@@ -37,8 +38,32 @@ def test_integral_floats_and_crlf_are_accepted(tmp_path):
 def test_unlabelled_files_need_labels_optional(write_csv):
     path = write_csv(labels=False)
     assert parse_digits(path, labels="optional").labels is None
-    with pytest.raises(DataError, match="line 1: header column 1 is 'pixel0'; expected 'label'"):
+    with pytest.raises(DataError, match="line 1: header has 784 columns; missing 'label'"):
         parse_digits(path)
+
+
+def test_header_columns_are_found_by_name_in_any_order_and_case(tmp_path):
+    pixels, labels = synthetic_digits(8)
+    order = np.random.default_rng(1).permutation(len(HEADER))  # label somewhere in the middle, pixels shuffled
+    table = np.column_stack([labels, pixels])[:, order]
+    lines = [",".join(HEADER[i].upper() if i % 2 else HEADER[i] for i in order)]
+    lines += [",".join(map(str, row)) for row in table.tolist()]
+    path = tmp_path / "shuffled.csv"
+    path.write_text("\n".join(lines) + "\n")
+    digits = parse_digits(path)
+    np.testing.assert_array_equal(digits.pixels, pixels)  # read by position, these would be scrambled
+    np.testing.assert_array_equal(digits.labels, labels)
+
+
+def test_a_pandas_index_column_is_ignored(tmp_path):
+    pixels, labels = synthetic_digits(8)
+    frame = pd.DataFrame(np.column_stack([labels, pixels]), columns=HEADER, index=np.arange(100, 108))
+    for name, text in (("index.csv", frame.to_csv()), ("unnamed.csv", frame.reset_index(names="Unnamed: 0").to_csv(index=False))):
+        path = tmp_path / name
+        path.write_text(text)
+        digits = parse_digits(path)
+        np.testing.assert_array_equal(digits.pixels, pixels)
+        np.testing.assert_array_equal(digits.labels, labels)
 
 
 def _valid_lines(n=6):
@@ -67,6 +92,11 @@ BAD_INPUTS = {
         "line 1: header has 786 columns; unexpected extra column 'extra'",
     ),
     "renamed column": (_with_cell(1, "pixel5", "pixelfive"), "line 1: header column 7 is 'pixelfive'; expected 'pixel5'"),
+    "repeated column": (_with_cell(1, "pixel5", "pixel4"), "line 1: header column 7: 'pixel4' appears twice"),
+    "missing label column": (
+        ("\n".join(",".join(line.split(",")[1:]) for line in _valid_lines()) + "\n").encode(),
+        "line 1: header has 784 columns; missing 'label' (label,pixel0..pixel783)",
+    ),
     "truncated row": ("\n".join(_valid_lines())[:-1000].encode(), "expected 785 (short or truncated row)"),
     "short row": (
         ("\n".join(_valid_lines()[:3] + [",".join(_valid_lines()[3].split(",")[:100])] + _valid_lines()[4:]) + "\n").encode(),
