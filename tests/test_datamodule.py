@@ -5,6 +5,7 @@ import pytest
 import torch
 
 from lit_mnist.datamodule import MNISTDataModule, keras_validation_split
+from lit_mnist.errors import DataError
 from tests.conftest import synthetic_digits
 
 
@@ -47,6 +48,15 @@ def test_test_path_is_the_whole_test_set(write_csv):
     dm = _setup(path=str(write_csv("train.csv", n=50)), test_path=str(write_csv("test.csv", n=30, seed=1)))
     assert (len(dm.splits["train"][0]), len(dm.splits["val"][0]), len(dm.splits["test"][0])) == (40, 10, 30)
     assert "test csv" in dm.data_source
+
+
+def test_too_few_rows_to_split_or_to_train_on_is_a_data_error(write_csv):
+    one_row = str(write_csv("one.csv", n=1))
+    with pytest.raises(DataError, match=r"one.csv: too few rows: 1 cannot be split into train and test"):
+        _setup(path=one_row)
+    with pytest.raises(DataError, match=r"one.csv: too few rows: the 1 training rows leave none to train on"):
+        _setup(path=one_row, test_path=str(write_csv("test.csv", n=5)))
+    assert len(_setup(path=str(write_csv("two.csv", n=2)), val_split=0).splits["train"][0]) == 1  # the smallest that trains
 
 
 def test_without_mirror_or_data_it_falls_back_to_the_offline_sample(monkeypatch):
