@@ -32,13 +32,28 @@ def load_image(path: str | Path) -> Image.Image:
 
 
 def to_grey(image: Image.Image) -> np.ndarray:
-    """Grey levels 0-255 as float; transparent areas become white paper."""
+    """Grey levels 0-255 as float, whatever the mode: 16-bit and float images are rescaled, and
+    transparent areas become paper that contrasts with the ink (white under dark ink, black under light)."""
     image = ImageOps.exif_transpose(image)
+    if image.mode in ("I", "F") or image.mode.startswith("I;16"):
+        return _rescaled(np.asarray(image, dtype=np.float64), image.mode)
     if image.mode in ("RGBA", "LA", "PA") or (image.mode == "P" and "transparency" in image.info):
         rgba = image.convert("RGBA")
-        paper = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
-        image = Image.alpha_composite(paper, rgba)
+        alpha = np.asarray(rgba.getchannel("A"), dtype=np.float64) / 255.0
+        grey = np.asarray(rgba.convert("RGB").convert("L"), dtype=np.float64)
+        drawn = alpha > 0.5
+        paper = 0.0 if drawn.any() and alpha.min() < 1 and np.median(grey[drawn]) > 127 else 255.0
+        return grey * alpha + paper * (1.0 - alpha)
     return np.asarray(image.convert("L"), dtype=np.float64)
+
+
+def _rescaled(values: np.ndarray, mode: str) -> np.ndarray:
+    """32-bit, 16-bit or float grey levels onto 0-255, by the range their type implies (0-1 for float)."""
+    values = np.nan_to_num(np.clip(values, 0, None))
+    top = values.max()
+    ranges = (1.0, 255.0, 65535.0) if mode == "F" else (255.0, 65535.0)
+    full = next((r for r in ranges if top <= r), top)
+    return values * (255.0 / full) if full > 0 else values
 
 
 def light_on_dark(grey: np.ndarray) -> np.ndarray:

@@ -39,6 +39,25 @@ def test_transparent_background_counts_as_paper():
     assert pixels.max() == 255 and pixels[0, 0] == 0
 
 
+def test_light_ink_on_a_transparent_background_is_found_too():
+    rgba = np.zeros((50, 50, 4), dtype=np.uint8)
+    rgba[10:40, 20:28] = 255  # white ink, opaque, on transparent
+    rgba[..., :3] = 255  # the transparent pixels' colour is white as well, as drawing apps leave it
+    np.testing.assert_array_equal(mnist_pixels(Image.fromarray(rgba, "RGBA")), mnist_pixels(_bar(50, 50)))
+
+
+@pytest.mark.parametrize("mode", ["I;16", "I", "F"])
+def test_16_bit_32_bit_and_float_images_are_rescaled_to_grey_levels(tmp_path, mode):
+    grey = np.asarray(_bar(), dtype=np.float64)  # dark on light: the scale decides the polarity
+    values = {"I;16": grey * 257, "I": grey * 257, "F": grey / 255}[mode]
+    dtype = {"I;16": np.uint16, "I": np.int32, "F": np.float32}[mode]
+    path = tmp_path / ("deep.png" if mode == "I;16" else "deep.tif")
+    Image.fromarray(values.astype(dtype)).save(path)
+    image = load_image(path)
+    assert image.mode.startswith(mode[:1])
+    np.testing.assert_array_equal(mnist_pixels(image), mnist_pixels(_bar()))
+
+
 def _moved(row: np.ndarray) -> Image.Image:
     """The digit inverted (dark on white), scaled 3x and pasted off-centre on a larger canvas."""
     canvas = Image.new("L", (160, 130), 255)
