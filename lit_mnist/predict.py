@@ -15,6 +15,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import torch
+from PIL import Image, UnidentifiedImageError
 from tqdm import tqdm
 
 from lit_mnist import atomic
@@ -39,7 +40,21 @@ def probabilities(model: LitMNIST, pixels: np.ndarray, batch_size: int = 10_000)
 
 
 def is_csv(path: Path) -> bool:
-    return path.is_file() and any(path.name.lower().endswith(s) for s in CSV_SUFFIXES)
+    """A file named as a CSV, or any other file that is not an image (data.txt, digits.tsv): the CSV reader
+    then says what is wrong with it, rather than "not a readable image"."""
+    if not path.is_file():
+        return False
+    if any(path.name.lower().endswith(s) for s in CSV_SUFFIXES):
+        return True
+    return path.suffix.lower() not in IMAGE_SUFFIXES and not _is_image(path)
+
+
+def _is_image(path: Path) -> bool:
+    try:
+        with Image.open(path):  # reads the header only
+            return True
+    except (UnidentifiedImageError, OSError, ValueError):
+        return False
 
 
 def read_csvs(paths: list[Path]) -> tuple[np.ndarray, np.ndarray | None]:

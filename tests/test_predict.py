@@ -145,3 +145,25 @@ def test_a_truncated_checkpoint(tmp_path, write_csv, capsys):
     cut.write_bytes(whole.read_bytes()[: whole.stat().st_size // 2])
     assert main(["--checkpoint", str(cut), "--input", str(write_csv()), "--output", str(tmp_path / "o.csv")]) == 2
     assert "damaged or truncated zip archive" in capsys.readouterr().err
+
+
+def test_files_not_named_as_images_are_read_as_tables(tmp_path, write_csv, capsys):
+    from PIL import Image
+
+    from lit_mnist.predict import is_csv
+
+    model = tmp_path / "m.ckpt"
+    from lit_mnist.module import LitMNIST
+
+    torch.save({"state_dict": LitMNIST().state_dict(), "hyper_parameters": {}}, model)
+    tsv = tmp_path / "digits.tsv"
+    tsv.write_text(write_csv().read_text().replace(",", "\t"))
+    assert main(["--checkpoint", str(model), "--input", str(tsv), "--output", str(tmp_path / "o.csv")]) == 2
+    assert "digits.tsv: line 1: values are separated by a tab; expected commas" in capsys.readouterr().err
+    table = tmp_path / "digits.txt"
+    table.write_bytes(write_csv().read_bytes())
+    assert main(["--checkpoint", str(model), "--input", str(table), "--output", str(tmp_path / "o.csv")]) == 0
+    assert len(pd.read_csv(tmp_path / "o.csv")) == 60
+    picture = tmp_path / "digit"  # no suffix, PNG content: still an image
+    Image.new("L", (28, 28)).save(picture, format="PNG")
+    assert is_csv(table) and not is_csv(picture)
