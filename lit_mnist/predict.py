@@ -80,11 +80,22 @@ def table(first_columns: dict, probs: np.ndarray, with_probabilities: bool) -> p
     return frame
 
 
+def check_output(path: Path, inputs: list[Path]) -> None:
+    """Refuse, before any work, an output that is a folder or one of the inputs (it would be replaced)."""
+    if path.is_dir():
+        raise DataError(f"{path}: is a folder; give the output a file name (.csv or .json)")
+    files = [f for p in inputs for f in (image_files(p) if p.is_dir() else [p])]
+    if path.exists() and any(path.samefile(f) for f in files if f.is_file()):
+        raise DataError(f"{path}: is also an input; writing the output there would replace it")
+
+
 def write_table(frame: pd.DataFrame, path: Path) -> None:
-    if path.suffix.lower() == ".json":
-        atomic.write_text(path, json.dumps(frame.to_dict(orient="records"), indent=1) + "\n")
-    else:
-        atomic.write_text(path, frame.to_csv(index=False))
+    text = (json.dumps(frame.to_dict(orient="records"), indent=1) + "\n" if path.suffix.lower() == ".json"
+            else frame.to_csv(index=False))
+    try:
+        atomic.write_text(path, text)
+    except OSError as e:
+        raise DataError(f"{path}: cannot write the output ({e.strerror or e})") from None
 
 
 def run(args: argparse.Namespace) -> str:
@@ -92,6 +103,7 @@ def run(args: argparse.Namespace) -> str:
     for p in inputs:
         if not p.exists():
             raise DataError(f"{p}: no such file or folder")
+    check_output(Path(args.output), inputs)
     csvs = [p for p in inputs if is_csv(p)]
     if csvs and len(csvs) != len(inputs):
         raise DataError("give either CSV files or images, not both in one call")

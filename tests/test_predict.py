@@ -167,3 +167,24 @@ def test_files_not_named_as_images_are_read_as_tables(tmp_path, write_csv, capsy
     picture = tmp_path / "digit"  # no suffix, PNG content: still an image
     Image.new("L", (28, 28)).save(picture, format="PNG")
     assert is_csv(table) and not is_csv(picture)
+
+
+def test_an_output_that_is_a_folder_an_input_or_unwritable_is_refused(tmp_path, write_csv, capsys):
+    from lit_mnist.module import LitMNIST
+
+    model = tmp_path / "m.ckpt"
+    torch.save({"state_dict": LitMNIST().state_dict(), "hyper_parameters": {}}, model)
+    data = write_csv()
+    before = data.read_bytes()
+    folder = tmp_path / "out"
+    folder.mkdir()
+    blocker = tmp_path / "file"
+    blocker.write_text("")
+    cases = {str(folder): "is a folder", str(data): "is also an input",
+             str(blocker / "o.csv"): "cannot write the output"}
+    for output, expected in cases.items():
+        assert main(["--checkpoint", str(model), "--input", str(data), "--output", output]) == 2
+        err = capsys.readouterr().err
+        assert err.startswith(f"error: {output}: {expected}") and err.count("\n") == 1
+    assert data.read_bytes() == before and list(folder.iterdir()) == []
+    assert not [p for p in tmp_path.rglob("*") if p.name.endswith(".tmp")]  # no temp files left
