@@ -65,6 +65,19 @@ class MNISTCLI(LightningCLI):
         return str(found[-1])
 
 
+def _check_writable(root: Path) -> None:
+    """The run directory's parent must be a folder we can create and write in: else a one-line error, not
+    a traceback from deep inside the logger."""
+    if root.exists() and not root.is_dir():
+        raise DataError(f"{root}: is a file; the runs' folder (--trainer.default_root_dir) must be a folder")
+    try:
+        root.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise DataError(f"{root}: cannot create the runs' folder ({e.strerror or e})") from None
+    if not os.access(root, os.W_OK | os.X_OK):
+        raise DataError(f"{root}: the runs' folder is not writable")
+
+
 def main(args: list[str] | None = None) -> int:
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     cli = None
@@ -81,6 +94,7 @@ def main(args: list[str] | None = None) -> int:
         data, model, trainer = cli.datamodule, cli.model, cli.trainer
         data.prepare_data()
         data.setup("fit")  # validate every input before training or writing anything
+        _check_writable(Path(trainer.default_root_dir))
         trainer.fit(model, datamodule=data, ckpt_path=cli.resume_from)
         trainer.test(model, datamodule=data, verbose=False)
     except DataError as e:

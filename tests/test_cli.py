@@ -70,6 +70,17 @@ def test_bad_test_path_is_caught_before_training(write_csv, tmp_path, capsys):
     assert "test.csv: line 1: header has 2 columns" in capsys.readouterr().err
 
 
+@pytest.mark.parametrize("where, expected", [("file", "is a file"), ("file/runs", "cannot create the runs' folder")])
+def test_a_runs_folder_that_cannot_be_one_exits_2(write_csv, tmp_path, capsys, where, expected):
+    (tmp_path / "file").write_text("keep")
+    root = tmp_path / where
+    args = ["--data.path", str(write_csv()), "--trainer.max_epochs", "1", "--trainer.default_root_dir", str(root)]
+    assert main(args) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"error: {root}: {expected}") and err.count("\n") == 1
+    assert (tmp_path / "file").read_text() == "keep"
+
+
 def test_the_script_exits_2_without_traceback(tmp_path):
     path = tmp_path / "bad.csv"
     path.write_text("label,pixel0\n7,300\n")
