@@ -12,6 +12,7 @@ from pathlib import Path
 
 from lightning.pytorch.callbacks import ModelCheckpoint, ProgressBar, TQDMProgressBar
 from lightning.pytorch.cli import LightningCLI
+from lightning.pytorch.utilities.exceptions import MisconfigurationException
 from lightning.pytorch.loggers import TensorBoardLogger
 
 from lit_mnist.checkpoints import AtomicCheckpointIO
@@ -78,11 +79,9 @@ def _check_writable(root: Path) -> None:
         raise DataError(f"{root}: the runs' folder is not writable")
 
 
-def main(args: list[str] | None = None) -> int:
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    cli = None
+def _make_cli(args: list[str] | None) -> MNISTCLI:
     try:
-        cli = MNISTCLI(
+        return MNISTCLI(
             LitMNIST,
             MNISTDataModule,
             run=False,
@@ -91,6 +90,15 @@ def main(args: list[str] | None = None) -> int:
             trainer_defaults=TRAINER_DEFAULTS,
             save_config_kwargs={"overwrite": True},
         )
+    except (ValueError, MisconfigurationException) as e:  # the classes' checks of option values (types: the parser)
+        raise DataError(f"invalid option: {e}") from None
+
+
+def main(args: list[str] | None = None) -> int:
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    cli = None
+    try:
+        cli = _make_cli(args)
         data, model, trainer = cli.datamodule, cli.model, cli.trainer
         data.prepare_data()
         data.setup("fit")  # validate every input before training or writing anything

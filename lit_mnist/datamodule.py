@@ -71,6 +71,8 @@ class MNISTDataModule(L.LightningDataModule):
             raise ValueError("test_path needs path (the training CSV)")
         if not 0 <= val_split < 1 or not 0 < test_split < 1:
             raise ValueError(f"val_split must be in [0, 1) and test_split in (0, 1); got {val_split}, {test_split}")
+        if batch_size < 1 or eval_batch_size < 1:
+            raise ValueError(f"batch_size and eval_batch_size must be positive; got {batch_size}, {eval_batch_size}")
         self.save_hyperparameters()
         self.data_source: str | None = None
         self.train_part: tuple[torch.Tensor, torch.Tensor] | None = None  # training rows before the validation cut

@@ -46,6 +46,8 @@ class LitMNIST(L.LightningModule):
         lr_decay: float = 1.0,
     ) -> None:
         super().__init__()
+        if not lr > 0 or not epsilon >= 0 or not lr_decay > 0:
+            raise ValueError(f"lr and lr_decay must be positive and epsilon not negative; got {lr}, {lr_decay}, {epsilon}")
         self.save_hyperparameters()
         nets = {"dense": DenseNet, "cnn": ConvNet}
         if arch not in nets:

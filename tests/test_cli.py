@@ -81,6 +81,19 @@ def test_a_runs_folder_that_cannot_be_one_exits_2(write_csv, tmp_path, capsys, w
     assert (tmp_path / "file").read_text() == "keep"
 
 
+@pytest.mark.parametrize("option, value, expected", [
+    ("--data.batch_size", "0", "batch_size and eval_batch_size must be positive"),
+    ("--data.val_split", "1.5", "val_split must be in [0, 1)"),
+    ("--model.lr", "-1", "lr and lr_decay must be positive"),
+    ("--trainer.max_epochs", "-5", "`max_epochs` must be a non-negative integer"),
+])
+def test_a_bad_option_value_exits_2_with_one_line(write_csv, tmp_path, capsys, option, value, expected):
+    assert _fit(tmp_path, "--data.path", str(write_csv()), option, value) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"error: invalid option: {expected}") and err.count("\n") == 1
+    assert not (tmp_path / "runs").exists()
+
+
 def test_the_script_exits_2_without_traceback(tmp_path):
     path = tmp_path / "bad.csv"
     path.write_text("label,pixel0\n7,300\n")
