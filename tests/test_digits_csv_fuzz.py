@@ -48,3 +48,34 @@ def test_one_bad_cell_in_a_valid_file(tmp_path, n, column, value):
     rows = [["1"] + ["0"] * 784 for _ in range(n)]
     rows[-1][column] = value
     _check(tmp_path, ("\n".join([",".join(HEADER)] + [",".join(r) for r in rows]) + "\n").encode())
+
+
+@FUZZ
+@given(st.permutations(range(len(HEADER))), st.lists(st.booleans(), min_size=len(HEADER), max_size=len(HEADER)),
+       st.sampled_from([None, "", "Unnamed: 0"]), st.sampled_from(["none", "drop", "repeat", "rename"]),
+       st.integers(0, len(HEADER) - 1))
+def test_headers_in_any_order_load_by_name_or_fail_cleanly(tmp_path, order, upper, index, mutation, at):
+    rng = np.random.default_rng(at)
+    table = rng.integers(0, 256, size=(3, len(HEADER)))
+    table[:, 0] %= 10  # column 0 is the label
+    names = [HEADER[i].upper() if up else HEADER[i] for i, up in zip(order, upper)]
+    columns = [table[:, i] for i in order]
+    if mutation == "drop":
+        del names[at], columns[at]
+    elif mutation == "repeat":
+        names[at] = names[(at + 1) % len(names)]
+    elif mutation == "rename":
+        names[at] = "extra"
+    if index is not None:
+        names, columns = [index, *names], [np.arange(3), *columns]
+    lines = [",".join(names)] + [",".join(map(str, row)) for row in np.column_stack(columns).tolist()]
+    path = tmp_path / "shuffled.csv"
+    path.write_text("\n".join(lines) + "\n")
+    try:
+        digits = parse_digits(path)
+    except DataError as e:
+        assert mutation != "none" and str(e).startswith(f"{path}: line 1: ") and "\n" not in str(e)
+        return
+    assert mutation == "none"
+    np.testing.assert_array_equal(digits.labels, table[:, 0])
+    np.testing.assert_array_equal(digits.pixels, table[:, 1:])
