@@ -27,6 +27,8 @@ def load_image(path: str | Path) -> Image.Image:
             return image.copy()
     except FileNotFoundError:
         raise DataError(f"{path}: no such file") from None
+    except Image.DecompressionBombError as e:  # PIL refuses to decode it: too many pixels to be a photo of a digit
+        raise DataError(f"{path}: image too large to read safely ({e.args[0].split(',')[0]})") from None
     except (UnidentifiedImageError, OSError, ValueError) as e:
         raise DataError(f"{path}: not a readable image ({e.__class__.__name__})") from None
 
@@ -93,8 +95,10 @@ def _centre_by_mass(boxed: np.ndarray) -> np.ndarray:
 
 
 def image_files(path: str | Path) -> list[Path]:
-    """A file, or the image files in a folder (sorted by name)."""
+    """A file, or the image files in a folder and its subfolders (sorted by path; hidden files left out,
+    such as the '._name.png' files macOS leaves beside copies)."""
     path = Path(path)
     if path.is_dir():
-        return sorted(p for p in path.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file())
+        return sorted(p for p in path.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file()
+                      and not any(part.startswith(".") for part in p.relative_to(path).parts))
     return [path]

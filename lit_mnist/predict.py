@@ -53,6 +53,8 @@ def _is_image(path: Path) -> bool:
     try:
         with Image.open(path):  # reads the header only
             return True
+    except Image.DecompressionBombError:  # an image, too large to read: load_image says so
+        return True
     except (UnidentifiedImageError, OSError, ValueError):
         return False
 

@@ -97,7 +97,15 @@ def test_blank_and_broken_images_are_clear_errors(tmp_path):
         load_image(broken)
 
 
-def test_folders_list_their_images_sorted(tmp_path):
-    for name in ("b.png", "a.JPG", "notes.txt"):
+def test_folders_list_their_images_sorted_subfolders_included_hidden_files_not(tmp_path):
+    for name in ("b.png", "a.JPG", "notes.txt", "._b.png", "3/c.png", "3/d.gif", ".cache/e.png"):
+        (tmp_path / name).parent.mkdir(exist_ok=True)
         (tmp_path / name).write_bytes(b"")
-    assert [p.name for p in image_files(tmp_path)] == ["a.JPG", "b.png"]
+    assert [str(p.relative_to(tmp_path)) for p in image_files(tmp_path)] == ["3/c.png", "3/d.gif", "a.JPG", "b.png"]
+
+
+def test_an_image_too_large_to_decode_is_refused(tmp_path):
+    huge = tmp_path / "huge.png"
+    Image.new("1", (20000, 10000), 1).save(huge)  # 200 million pixels in a 45 kB file
+    with pytest.raises(DataError, match="huge.png: image too large to read safely"):
+        load_image(huge)
