@@ -55,6 +55,22 @@ def test_header_columns_are_found_by_name_in_any_order_and_case(tmp_path):
     np.testing.assert_array_equal(digits.labels, labels)
 
 
+@pytest.mark.parametrize("naming", ["fashion", "row_x_column"])
+def test_other_common_pixel_namings_are_read_in_row_major_order(tmp_path, naming):
+    pixels, labels = synthetic_digits(8)
+    names = {"fashion": [f"pixel{k + 1}" for k in range(784)],  # Kaggle's Fashion-MNIST CSVs
+             "row_x_column": [f"{k // 28 + 1}x{k % 28 + 1}" for k in range(784)]}[naming]  # "mnist-in-csv"
+    path = tmp_path / f"{naming}.csv"
+    path.write_text(csv_text(pixels, labels).replace(",".join(HEADER), ",".join(["label", *names]), 1))
+    digits = parse_digits(path)
+    np.testing.assert_array_equal(digits.pixels, pixels)
+    np.testing.assert_array_equal(digits.labels, labels)
+    bad = path.read_text().replace(f",{names[100]},", ",pixel_100,", 1)
+    path.write_text(bad)
+    with pytest.raises(DataError, match=f"header column 102 is 'pixel_100'; expected '{names[100]}'"):
+        parse_digits(path)
+
+
 def test_a_pandas_index_column_is_ignored(tmp_path):
     pixels, labels = synthetic_digits(8)
     frame = pd.DataFrame(np.column_stack([labels, pixels]), columns=HEADER, index=np.arange(100, 108))
