@@ -132,21 +132,8 @@ def _sniff_layout(path: Path, body: bytes, labels: str, label_last: bool) -> _La
         for delim, name in _OTHER_DELIMITERS.items():
             if delim in fields[0]:
                 raise DataError(f"{path}: line 1: values are separated by {name}; expected commas")
-    has_header = not _is_number(fields[0])
-    if has_header:
-        names = [f.strip().lower() for f in fields]
-        if len(names) > 1 and names[0] in _INDEX_NAMES:
-            names[0] = _INDEX
-        used = [n for n in names if n != _INDEX]
-        has_label = "label" in used
-        pixel_names = _pixel_naming(set(used) - {"label"})
-        if (pixel_names is None or len(set(used)) != len(used) or labels == ("none" if has_label else "required")):
-            raise DataError(f"{path}: line 1: {_header_problem(used, labels)}")
-        layout = _Layout(True, has_label, False, tuple(names), tuple(pixel_names))
-        end = len(_FIRST_LINE.match(body).group())
-        if not _NON_BLANK.search(body, end + 1):
-            raise DataError(f"{path}: header but no data rows")
-        return layout
+    if not _is_number(fields[0]):
+        return _header_layout(path, body, fields, labels)
     width = len(fields)
     if width == N_PIXELS + 1 and labels != "none":
         return _Layout(False, True, label_last)
@@ -154,6 +141,21 @@ def _sniff_layout(path: Path, body: bytes, labels: str, label_last: bool) -> _La
         return _Layout(False, False, False)
     want = N_PIXELS + 1 if labels == "required" else N_PIXELS
     raise DataError(f"{path}: line 1: {width} values; expected {want} ({_describe(labels)})")
+
+
+def _header_layout(path: Path, body: bytes, fields: list[str], labels: str) -> _Layout:
+    names = [f.strip().lower() for f in fields]
+    if len(names) > 1 and names[0] in _INDEX_NAMES:
+        names[0] = _INDEX
+    used = [n for n in names if n != _INDEX]
+    has_label = "label" in used
+    pixel_names = _pixel_naming(set(used) - {"label"})
+    if pixel_names is None or len(set(used)) != len(used) or labels == ("none" if has_label else "required"):
+        raise DataError(f"{path}: line 1: {_header_problem(names, labels)}")
+    end = len(_FIRST_LINE.match(body).group())
+    if not _NON_BLANK.search(body, end + 1):
+        raise DataError(f"{path}: header but no data rows")
+    return _Layout(True, has_label, False, tuple(names), tuple(pixel_names))
 
 
 def _describe(labels: str) -> str:
@@ -169,24 +171,26 @@ def _pixel_naming(names: set[str]) -> list[str] | None:
 
 
 def _header_problem(names: list[str], labels: str) -> str:
+    """What is wrong with a header (``names`` in file order, an index column included): column numbers count from 1."""
+    columns = [(i + 1, name) for i, name in enumerate(names) if name != _INDEX]
     pixels = max(PIXEL_NAMINGS, key=lambda naming: len(set(naming) & set(names)))  # the naming the file meant
     with_label = labels == "required" or (labels == "optional" and "label" in names)
     expected = ["label", *pixels] if with_label else pixels
     seen = set()
-    for i, name in enumerate(names):
+    for number, name in columns:
         if name in seen:
-            return f"header column {i + 1}: {name!r} appears twice"
+            return f"header column {number}: {name!r} appears twice"
         seen.add(name)
-    unknown = [(i, name) for i, name in enumerate(names) if name not in expected]
+    unknown = [(number, name) for number, name in columns if name not in expected]
     missing = [name for name in expected if name not in seen]
     if unknown and missing:
-        i, name = unknown[0]
-        return f"header column {i + 1} is {name!r}; expected {missing[0]!r} ({_describe(labels)})"
+        number, name = unknown[0]
+        return f"header column {number} is {name!r}; expected {missing[0]!r} ({_describe(labels)})"
     if unknown:
-        return f"header has {len(names)} columns; unexpected extra column {unknown[0][1]!r}"
+        return f"header has {len(columns)} columns; unexpected extra column {unknown[0][1]!r}"
     if missing == expected[len(expected) - len(missing) :]:
-        return f"header has {len(names)} columns; missing {missing[0]!r} onwards ({_describe(labels)})"
-    return f"header has {len(names)} columns; missing {', '.join(map(repr, missing[:3]))} ({_describe(labels)})"
+        return f"header has {len(columns)} columns; missing {missing[0]!r} onwards ({_describe(labels)})"
+    return f"header has {len(columns)} columns; missing {', '.join(map(repr, missing[:3]))} ({_describe(labels)})"
 
 
 def _is_number(text: str) -> bool:
