@@ -74,12 +74,16 @@ def test_other_common_pixel_namings_are_read_in_row_major_order(tmp_path, naming
 def test_a_pandas_index_column_is_ignored(tmp_path):
     pixels, labels = synthetic_digits(8)
     frame = pd.DataFrame(np.column_stack([labels, pixels]), columns=HEADER, index=np.arange(100, 108))
-    for name, text in (("index.csv", frame.to_csv()), ("unnamed.csv", frame.reset_index(names="Unnamed: 0").to_csv(index=False))):
+    unnamed = frame.reset_index(names="Unnamed: 0").to_csv(index=False)
+    for name, text in (("index.csv", frame.to_csv()), ("unnamed.csv", unnamed)):
         path = tmp_path / name
         path.write_text(text)
         digits = parse_digits(path)
         np.testing.assert_array_equal(digits.pixels, pixels)
         np.testing.assert_array_equal(digits.labels, labels)
+    path.write_text(path.read_text().replace(",pixel5,", ",pixelfive,", 1))
+    with pytest.raises(DataError, match="header column 8 is 'pixelfive'"):  # the index column counts
+        parse_digits(path)
 
 
 def _valid_lines(n=6):
