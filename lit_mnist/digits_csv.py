@@ -1,11 +1,12 @@
 """Read digit CSVs in the Kaggle "Digit Recognizer" layout into uint8 arrays.
 
 Accepted: a header ``label,pixel0,...,pixel783`` (or ``pixel0,...,pixel783`` where labels are
-optional), or the same columns with no header; plain or gzip-compressed. A header's columns are
-found by name, in any order and any letter case, and a leading unnamed column (the index that
-pandas' ``to_csv`` writes) is ignored. Two other namings of the pixels, common in MNIST-style CSVs,
-are read as well: ``pixel1..pixel784`` (Kaggle's Fashion-MNIST) and ``1x1..28x28`` (row x column). Every cell is checked: the first problem found is raised
-as a :class:`DataError` naming the file, line and column.
+optional), or the same columns with no header; plain, gzip-compressed, or the one file of a zip.
+A header's columns are found by name, in any order and any letter case, and a leading unnamed
+column (the index that pandas' ``to_csv`` writes) is ignored. Two other namings of the pixels,
+common in MNIST-style CSVs, are read as well: ``pixel1..pixel784`` (Kaggle's Fashion-MNIST) and
+``1x1..28x28`` (row x column). Every cell is checked: the first problem found is raised as a
+:class:`DataError` naming the file, line and column.
 
 The happy path is one typed pyarrow parse; only a file that fails it is re-read line by line to
 say precisely what is wrong, so valid files pay nothing for the diagnostics.
@@ -17,6 +18,7 @@ import csv
 import gzip
 import io
 import re
+import zipfile
 import zlib
 from dataclasses import dataclass
 from pathlib import Path
@@ -31,6 +33,7 @@ N_PIXELS = 784
 PIXEL_COLUMNS = [f"pixel{i}" for i in range(N_PIXELS)]
 HEADER = ["label", *PIXEL_COLUMNS]
 _GZIP_MAGIC = b"\x1f\x8b"
+_ZIP_MAGIC = b"PK\x03\x04"
 _NON_BLANK = re.compile(rb"\S")
 _FIRST_LINE = re.compile(rb"[^\r\n]*")  # a line ends at \n, \r\n or a lone \r, as pyarrow reads it
 _CONTROL = re.compile(rb"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
@@ -79,7 +82,7 @@ class _Layout:
 
 
 def read_bytes(path: Path) -> bytes:
-    """The file's content, decompressed if it is gzip (detected by content, not by name)."""
+    """The file's content, decompressed if it is gzip or a zip of one file (detected by content, not by name)."""
     if not path.exists():
         raise DataError(f"{path}: no such file")
     if not path.is_file():
@@ -90,7 +93,22 @@ def read_bytes(path: Path) -> bytes:
             raw = gzip.decompress(raw)
         except (OSError, EOFError, zlib.error) as e:
             raise DataError(f"{path}: damaged gzip file ({e})") from None
+    elif raw.startswith(_ZIP_MAGIC):
+        raw = _unzip_one(path, raw)
     return raw
+
+
+def _unzip_one(path: Path, raw: bytes) -> bytes:
+    """The single file in a zip archive (as Kaggle serves train.csv); several files are ambiguous."""
+    try:
+        with zipfile.ZipFile(io.BytesIO(raw)) as archive:
+            files = [i for i in archive.infolist() if not i.is_dir() and not i.filename.startswith("__MACOSX/")]
+            if len(files) != 1:
+                names = ", ".join(info.filename for info in files[:5]) or "nothing"
+                raise DataError(f"{path}: a zip archive holding {len(files)} files ({names}); extract the CSV to use")
+            return archive.read(files[0])
+    except (zipfile.BadZipFile, OSError, EOFError, zlib.error, NotImplementedError) as e:
+        raise DataError(f"{path}: damaged zip file ({e})") from None
 
 
 def parse_digits(path: str | Path, *, labels: str = "required", label_last: bool = False) -> Digits:

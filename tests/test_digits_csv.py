@@ -1,6 +1,7 @@
 """The CSV reader: accepted layouts, and a precise one-line error for every kind of bad input."""
 
 import gzip
+import zipfile
 
 import numpy as np
 import pandas as pd
@@ -19,6 +20,22 @@ def test_header_no_header_and_gzip_give_the_same_digits(write_csv):
         assert digits.pixels.dtype == np.uint8 and digits.pixels.shape == (60, 784)
         np.testing.assert_array_equal(digits.pixels, pixels)
         np.testing.assert_array_equal(digits.labels, labels)
+
+
+def test_a_zip_of_one_csv_is_read_and_a_zip_of_several_is_refused(write_csv, tmp_path):
+    source = write_csv()
+    one, several = tmp_path / "train.csv.zip", tmp_path / "digit-recognizer.zip"
+    with zipfile.ZipFile(one, "w", zipfile.ZIP_DEFLATED) as archive:  # as Kaggle serves train.csv
+        archive.write(source, "train.csv")
+    with zipfile.ZipFile(several, "w") as archive:
+        archive.write(source, "train.csv")
+        archive.write(source, "test.csv")
+    np.testing.assert_array_equal(parse_digits(one).pixels, parse_digits(source).pixels)
+    with pytest.raises(DataError, match=r"zip archive holding 2 files \(train.csv, test.csv\); extract the CSV"):
+        parse_digits(several)
+    one.write_bytes(one.read_bytes()[:60])
+    with pytest.raises(DataError, match="train.csv.zip: damaged zip file"):
+        parse_digits(one)
 
 
 def test_raw_pixels_are_kept_unscaled(write_csv):
