@@ -1,9 +1,9 @@
 """Read digit CSVs in the Kaggle "Digit Recognizer" layout into uint8 arrays.
 
 Accepted: a header ``label,pixel0,...,pixel783`` (or ``pixel0,...,pixel783`` where labels are
-optional), or the same columns with no header; plain, gzip-compressed, or the one file of a zip.
-A header's columns are found by name, in any order and any letter case, and a leading unnamed
-column (the index that pandas' ``to_csv`` writes) is ignored. Two other namings of the pixels,
+optional), or the same columns with no header; plain, compressed (gzip, bzip2, xz), or the one
+file of a zip. A header's columns are found by name, in any order and any letter case, and a
+leading unnamed column (the index that pandas' ``to_csv`` writes) is ignored. Two other namings of the pixels,
 common in MNIST-style CSVs, are read as well: ``pixel1..pixel784`` (Kaggle's Fashion-MNIST) and
 ``1x1..28x28`` (row x column). Every cell is checked: the first problem found is raised as a
 :class:`DataError` naming the file, line and column.
@@ -14,9 +14,11 @@ say precisely what is wrong, so valid files pay nothing for the diagnostics.
 
 from __future__ import annotations
 
+import bz2
 import csv
 import gzip
 import io
+import lzma
 import re
 import zipfile
 import zlib
@@ -32,8 +34,9 @@ from lit_mnist.errors import DataError
 N_PIXELS = 784
 PIXEL_COLUMNS = [f"pixel{i}" for i in range(N_PIXELS)]
 HEADER = ["label", *PIXEL_COLUMNS]
-_GZIP_MAGIC = b"\x1f\x8b"
 _ZIP_MAGIC = b"PK\x03\x04"
+_COMPRESSED = {b"\x1f\x8b": ("gzip", gzip.decompress), b"BZh": ("bzip2", bz2.decompress),
+               b"\xfd7zXZ\x00": ("xz", lzma.decompress)}
 _NON_BLANK = re.compile(rb"\S")
 _FIRST_LINE = re.compile(rb"[^\r\n]*")  # a line ends at \n, \r\n or a lone \r, as pyarrow reads it
 _CONTROL = re.compile(rb"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
@@ -82,19 +85,20 @@ class _Layout:
 
 
 def read_bytes(path: Path) -> bytes:
-    """The file's content, decompressed if it is gzip or a zip of one file (detected by content, not by name)."""
+    """The file's content, decompressed if it is gzip, bzip2, xz or a zip of one file (known by content, not name)."""
     if not path.exists():
         raise DataError(f"{path}: no such file")
     if not path.is_file():
         raise DataError(f"{path}: not a regular file")
     raw = path.read_bytes()
-    if raw.startswith(_GZIP_MAGIC):
-        try:
-            raw = gzip.decompress(raw)
-        except (OSError, EOFError, zlib.error) as e:
-            raise DataError(f"{path}: damaged gzip file ({e})") from None
-    elif raw.startswith(_ZIP_MAGIC):
-        raw = _unzip_one(path, raw)
+    if raw.startswith(_ZIP_MAGIC):
+        return _unzip_one(path, raw)
+    for magic, (kind, decompress) in _COMPRESSED.items():
+        if raw.startswith(magic):
+            try:
+                return decompress(raw)
+            except (OSError, EOFError, ValueError, zlib.error, lzma.LZMAError) as e:
+                raise DataError(f"{path}: damaged {kind} file ({e})") from None
     return raw
 
 

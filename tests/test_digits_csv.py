@@ -1,6 +1,8 @@
 """The CSV reader: accepted layouts, and a precise one-line error for every kind of bad input."""
 
+import bz2
 import gzip
+import lzma
 import zipfile
 
 import numpy as np
@@ -12,10 +14,12 @@ from lit_mnist.errors import DataError
 from tests.conftest import csv_text, synthetic_digits
 
 
-def test_header_no_header_and_gzip_give_the_same_digits(write_csv):
+def test_header_no_header_and_compression_give_the_same_digits(write_csv, tmp_path):
     pixels, labels = synthetic_digits(60)
+    (tmp_path / "d.csv.bz2").write_bytes(bz2.compress(write_csv().read_bytes()))
+    (tmp_path / "e.csv.xz").write_bytes(lzma.compress(write_csv().read_bytes()))
     for path in (write_csv("a.csv"), write_csv("b.csv", header=False), write_csv("c.csv.gz", gz=True),
-                 write_csv("gz_without_suffix.csv", gz=True)):
+                 write_csv("gz_without_suffix.csv", gz=True), tmp_path / "d.csv.bz2", tmp_path / "e.csv.xz"):
         digits = parse_digits(path)
         assert digits.pixels.dtype == np.uint8 and digits.pixels.shape == (60, 784)
         np.testing.assert_array_equal(digits.pixels, pixels)
@@ -150,6 +154,7 @@ BAD_INPUTS = {
     "binary file": (b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR" + bytes(range(256)) * 4, "not a text file"),
     "latin-1 text": ("label,pixel0\xe9".encode("latin-1"), "line 1: not a text file (byte 13 is not UTF-8)"),
     "damaged gzip": (gzip.compress(b"label,pixel0\n" * 100)[:40], "damaged gzip file"),
+    "damaged xz": (lzma.compress(b"label,pixel0\n" * 100)[:40], "damaged xz file"),
 }
 
 
