@@ -101,8 +101,8 @@ class MNISTDataModule(L.LightningDataModule):
         self.train_part = _tensors(train)
         fit, val = self.split_validation(*self.train_part)
         if not len(fit[0]):
-            raise DataError(f"{hp.path or self.data_source}: too few rows: the {len(train)} training rows leave none to train on "
-                            f"after the validation split ({hp.val_split})")
+            raise DataError(f"{hp.path or self.data_source}: too few rows: the {len(train)} training rows leave "
+                            f"none to train on after the validation split ({hp.val_split})")
         self.splits = {"train": fit, "val": val, "test": _tensors(test)}
         if hp.normalize:
             self.pixel_stats = pixel_stats(fit[0])

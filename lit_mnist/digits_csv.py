@@ -3,10 +3,10 @@
 Accepted: a header ``label,pixel0,...,pixel783`` (or ``pixel0,...,pixel783`` where labels are
 optional), or the same columns with no header; plain, compressed (gzip, bzip2, xz), or the one
 file of a zip. A header's columns are found by name, in any order and any letter case, and a
-leading unnamed column (the index that pandas' ``to_csv`` writes) is ignored. Two other namings of the pixels,
-common in MNIST-style CSVs, are read as well: ``pixel1..pixel784`` (Kaggle's Fashion-MNIST) and
-``1x1..28x28`` (row x column). Every cell is checked: the first problem found is raised as a
-:class:`DataError` naming the file, line and column.
+leading unnamed column (the index that pandas' ``to_csv`` writes) is ignored. Two other namings
+of the pixels, common in MNIST-style CSVs, are read as well: ``pixel1..pixel784`` (Kaggle's
+Fashion-MNIST) and ``1x1..28x28`` (row x column). Every cell is checked: the first problem found
+is raised as a :class:`DataError` naming the file, line and column.
 
 The happy path is one typed pyarrow parse; only a file that fails it is re-read line by line to
 say precisely what is wrong, so valid files pay nothing for the diagnostics.
