@@ -33,6 +33,17 @@ def load_image(path: str | Path) -> Image.Image:
         raise DataError(f"{path}: not a readable image ({e.__class__.__name__})") from None
 
 
+def is_image(path: str | Path) -> bool:
+    """Whether PIL recognises the file as an image, from its header alone (nothing is decoded)."""
+    try:
+        with Image.open(path):
+            return True
+    except Image.DecompressionBombError:  # an image, too large to read: load_image says so
+        return True
+    except (UnidentifiedImageError, OSError, ValueError):
+        return False
+
+
 def to_grey(image: Image.Image) -> np.ndarray:
     """Grey levels 0-255 as float, whatever the mode: 16-bit and float images are rescaled, and
     transparent areas become paper that contrasts with the ink (white under dark ink, black under light)."""

@@ -15,14 +15,13 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import torch
-from PIL import Image, UnidentifiedImageError
 from tqdm import tqdm
 
 from lit_mnist import atomic
 from lit_mnist.checkpoints import load_model
 from lit_mnist.digits_cache import load_digits
 from lit_mnist.errors import DataError
-from lit_mnist.images import IMAGE_SUFFIXES, image_files, load_image, mnist_pixels
+from lit_mnist.images import IMAGE_SUFFIXES, image_files, is_image, load_image, mnist_pixels
 from lit_mnist.module import LitMNIST
 
 CSV_SUFFIXES = (".csv", ".csv.gz", ".gz")
@@ -46,17 +45,7 @@ def is_csv(path: Path) -> bool:
         return False
     if any(path.name.lower().endswith(s) for s in CSV_SUFFIXES):
         return True
-    return path.suffix.lower() not in IMAGE_SUFFIXES and not _is_image(path)
-
-
-def _is_image(path: Path) -> bool:
-    try:
-        with Image.open(path):  # reads the header only
-            return True
-    except Image.DecompressionBombError:  # an image, too large to read: load_image says so
-        return True
-    except (UnidentifiedImageError, OSError, ValueError):
-        return False
+    return path.suffix.lower() not in IMAGE_SUFFIXES and not is_image(path)
 
 
 def read_csvs(paths: list[Path]) -> tuple[np.ndarray, np.ndarray | None]:
@@ -86,8 +75,10 @@ def check_output(path: Path, inputs: list[Path]) -> None:
     """Refuse, before any work, an output that is a folder or one of the inputs (it would be replaced)."""
     if path.is_dir():
         raise DataError(f"{path}: is a folder; give the output a file name (.csv or .json)")
+    if not path.exists():  # the usual case: nothing to compare, no folder to walk
+        return
     files = [f for p in inputs for f in (image_files(p) if p.is_dir() else [p])]
-    if path.exists() and any(path.samefile(f) for f in files if f.is_file()):
+    if any(path.samefile(f) for f in files if f.is_file()):
         raise DataError(f"{path}: is also an input; writing the output there would replace it")
 
 
