@@ -1,18 +1,19 @@
-"""lit-mnist: a PyTorch Lightning reimplementation of a Keras MNIST classifier, with a parity suite."""
+"""lit-mnist: a PyTorch Lightning reimplementation of a Keras MNIST classifier, with a parity suite.
 
-import sys
-import types
+``lit_mnist.data`` holds the data path (CSV reader, MNIST mirrors and cache, datamodule, on-device
+batches), ``lit_mnist.model`` the network, the LightningModule and Keras's Adam, and
+``lit_mnist.apps`` the commands (fit, predict, compare, export, serve) and what they write.
+"""
 
-# TensorBoard's event writer imports all of TensorFlow when it is installed (seconds of start-up, and
-# lit_mnist must not import it); this marker module is TensorBoard's own switch to its built-in stub.
-sys.modules.setdefault("tensorboard.compat.notf", types.ModuleType("tensorboard.compat.notf"))
+from importlib.metadata import PackageNotFoundError, version
 
-from lit_mnist.datamodule import MNISTDataModule
-from lit_mnist.digits_csv import Digits
+from lit_mnist.data import Digits, MNISTDataModule
 from lit_mnist.errors import DataError
-from lit_mnist.keras_adam import KerasAdam
-from lit_mnist.module import LitMNIST
-from lit_mnist.net import DenseNet, keras_init_
+from lit_mnist.model import ConvNet, DenseNet, KerasAdam, LitMNIST, keras_init_
 
-__all__ = ["DataError", "DenseNet", "Digits", "KerasAdam", "LitMNIST", "MNISTDataModule", "keras_init_"]
-__version__ = "0.1.0"
+try:
+    __version__ = version("lit-mnist")
+except PackageNotFoundError:  # run from a source tree that was never installed
+    __version__ = "0+unknown"
+
+__all__ = ["ConvNet", "DataError", "DenseNet", "Digits", "KerasAdam", "LitMNIST", "MNISTDataModule", "keras_init_"]

@@ -1,4 +1,8 @@
-"""Atomic file writes: an artifact is either complete or absent, never half-written."""
+"""Atomic file writes: an artifact is either complete or absent, never half-written.
+
+The temporary file is created with mode 0600 (``mkstemp``) and the rename keeps that mode, so it is
+given the mode a plain ``open()`` would have given it (0666 less the umask) before the rename.
+"""
 
 from __future__ import annotations
 
@@ -15,7 +19,10 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(fd)
+    try:
+        os.fchmod(fd, 0o666 & ~_umask())
+    finally:
+        os.close(fd)
     try:
         yield Path(tmp)
         os.replace(tmp, path)
@@ -23,6 +30,12 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)
         raise
+
+
+def _umask() -> int:
+    mask = os.umask(0o022)  # the only way to read it is to set it; put back at once
+    os.umask(mask)
+    return mask
 
 
 def write_bytes(path: str | os.PathLike, data: bytes) -> None:

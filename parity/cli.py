@@ -3,12 +3,10 @@
 from __future__ import annotations
 
 import argparse
-import sys
 import time
 from pathlib import Path
 
-from lit_mnist.datamodule import MNISTDataModule
-from lit_mnist.errors import DataError
+from lit_mnist.data.datamodule import MNISTDataModule
 from parity import forward, report, statistics, steps
 
 
@@ -64,11 +62,7 @@ def run(datamodule: MNISTDataModule, seeds: int, n_steps: int) -> dict:
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     start = time.perf_counter()
-    try:
-        datamodule = load_data(args.path, args.test_path)
-    except DataError as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 2
+    datamodule = load_data(args.path, args.test_path)
     result = run(datamodule, args.seeds, args.steps)
     result["total_seconds"] = time.perf_counter() - start
     report.write(args.out, result)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from lit_mnist.module import LitMNIST
+from lit_mnist.model.module import LitMNIST
 from parity import keras_reference, transfer
 
 MAX_ABS_DIFF = 1e-4

@@ -9,7 +9,8 @@ import numpy as np
 import seaborn as sns
 from matplotlib.figure import Figure
 
-from lit_mnist import atomic, plots
+from lit_mnist import atomic
+from lit_mnist.apps import plots
 
 
 def write(out: Path, result: dict) -> None:

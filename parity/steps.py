@@ -8,14 +8,13 @@ takes one step on the same batch, and is compared with Keras's state after it.
 
 from __future__ import annotations
 
-import warnings
 from collections.abc import Callable
 
 import numpy as np
 import torch
 
-from lit_mnist.batches import TensorBatches
-from lit_mnist.module import LitMNIST
+from lit_mnist.data.batches import TensorBatches
+from lit_mnist.model.module import LitMNIST
 from parity import keras_reference, transfer
 
 MAX_L2_REL = 1e-5
@@ -23,9 +22,7 @@ MAX_LOSS_REL = 1e-5
 
 
 def _torch_step(module: LitMNIST, optimizer: torch.optim.Optimizer, x: torch.Tensor, y: torch.Tensor) -> float:
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # self.log() outside a Trainer
-        loss = module.training_step((x, y), 0)
+    loss = module.compute_loss((x, y))[0]  # training_step's loss, without a Trainer to log to
     optimizer.zero_grad()
     loss.backward()
     optimizer.step()

@@ -9,7 +9,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from lit_mnist.keras_adam import KerasAdam
+from lit_mnist.model.keras_adam import KerasAdam
 
 
 def to_torch_layout(arrays: list[np.ndarray]) -> list[torch.Tensor]:

@@ -28,11 +28,11 @@ sys.path[0] = str(REPO)  # scripts/ must not shadow the packages
 import lightning as L  # noqa: E402
 import torch  # noqa: E402
 
-from lit_mnist import atomic, digits_csv, mnist_source, settings  # noqa: E402
-from lit_mnist.datamodule import MNISTDataModule  # noqa: E402
-from lit_mnist.digits_cache import load_digits  # noqa: E402
-from lit_mnist.module import LitMNIST  # noqa: E402
-from lit_mnist.timed_fit import timed_fit  # noqa: E402
+from lit_mnist import atomic  # noqa: E402
+from lit_mnist.data import cache, mnist, reader  # noqa: E402
+from lit_mnist.data.datamodule import MNISTDataModule  # noqa: E402
+from lit_mnist.model.module import LitMNIST  # noqa: E402
+from lit_mnist.apps.timed_fit import timed_fit  # noqa: E402
 
 TARGETS = {"fit_ratio": 0.5, "csv_cold_seconds": 1.0, "csv_cached_seconds": 0.1, "fit_py_seconds": 15.0}
 
@@ -63,7 +63,7 @@ def keras_fit(train_part, test, seed: int) -> tuple[float, float]:
 
 
 def kaggle_style_csv(folder: Path) -> Path:
-    source = mnist_source.ensure_mnist_csv(settings.data_dir())["train"]
+    source = mnist.ensure_mnist_csv(cache.data_dir())["train"]
     lines = source.read_bytes().split(b"\n")
     path = folder / "train.csv"
     path.write_bytes(b"\n".join(lines[:42001]) + b"\n")
@@ -100,11 +100,11 @@ def bench_fit(args, folder: Path) -> dict:
 
 
 def bench_csv(folder: Path) -> dict:
-    source = mnist_source.ensure_mnist_csv(settings.data_dir())["train"]
-    cold, cold_runs = median_time(lambda: digits_csv.parse_digits(source), 3)
+    source = mnist.ensure_mnist_csv(cache.data_dir())["train"]
+    cold, cold_runs = median_time(lambda: reader.parse_digits(source), 3)
     os.environ["LIT_MNIST_CACHE_DIR"] = str(folder / "cache")
-    load_digits(source)  # fills the cache
-    cached, cached_runs = median_time(lambda: load_digits(source), 5)
+    cache.load_digits(source)  # fills the cache
+    cached, cached_runs = median_time(lambda: cache.load_digits(source), 5)
     return {"csv_load_seconds": {"cold": cold, "cached": cached, "cold_runs": cold_runs, "cached_runs": cached_runs,
                                  "rows": 60000}}
 

@@ -1,7 +1,6 @@
 """The original's next steps, measured: python scripts/compare.py --out DIR [--seeds 0 1 2]"""
 
-from lit_mnist.compare import main
-from lit_mnist.entry import run
+from lit_mnist.apps.entry import launch
 
 if __name__ == "__main__":
-    run(main)
+    launch("lit_mnist.apps.compare")

@@ -1,7 +1,6 @@
 """Train the original Keras model's Lightning twin, then test it: python scripts/fit.py --help"""
 
-from lit_mnist.cli import main
-from lit_mnist.entry import run
+from lit_mnist.apps.entry import launch
 
 if __name__ == "__main__":
-    run(main)
+    launch("lit_mnist.apps.fit")

@@ -1,7 +1,6 @@
 """Apply a trained model: python scripts/predict.py --checkpoint CKPT --input PATH [PATH ...] --output FILE"""
 
-from lit_mnist.entry import run
-from lit_mnist.predict import main
+from lit_mnist.apps.entry import launch
 
 if __name__ == "__main__":
-    run(main)
+    launch("lit_mnist.apps.predict")

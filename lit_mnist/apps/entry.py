@@ -1,0 +1,70 @@
+"""How every command runs: the one place that turns a user error into ``error: ...`` and exit code 2.
+
+``scripts/*.py`` and the console commands of the package metadata (``lit-mnist-fit``, ...) all call
+:func:`launch` with the module whose ``main(argv) -> int`` they run.
+"""
+
+from __future__ import annotations
+
+import gc
+import importlib
+import os
+import sys
+import types
+from collections.abc import Callable
+from typing import NoReturn
+
+from lit_mnist.errors import DataError
+
+
+def _quiet_process() -> None:
+    """Settings for a command's own process, never made on import of the library.
+
+    TensorBoard's event writer imports all of TensorFlow when it is installed (seconds of start-up, and
+    lit_mnist must not import it); this marker module is TensorBoard's own switch to its built-in stub.
+    """
+    sys.modules.setdefault("tensorboard.compat.notf", types.ModuleType("tensorboard.compat.notf"))
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+
+def call(main: Callable[[list[str] | None], int], argv: list[str] | None = None) -> int:
+    """``main(argv)``'s exit code; a user error is printed as one line, ``error: ...``, and gives 2."""
+    try:
+        return main(argv)
+    except DataError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+
+
+def run(main: Callable[[list[str] | None], int]) -> NoReturn:
+    """Freeze what the imports made, run ``main``, exit with its code (see :func:`call`).
+
+    torch and Lightning leave millions of objects that live until the process ends. Frozen, the cyclic
+    garbage collector never scans them again, and shutdown takes 0.4 s instead of 2.1 s (measured after a
+    1-epoch ``fit.py``). Only for processes that end after ``main``: a frozen object is never collected.
+    """
+    gc.freeze()
+    sys.exit(call(main))
+
+
+def launch(module: str) -> NoReturn:
+    """Run ``module.main`` as a command, with the process settings above made before it is imported."""
+    _quiet_process()
+    main = importlib.import_module(module).main
+    run(main)
+
+
+def fit() -> NoReturn:
+    launch("lit_mnist.apps.fit")
+
+
+def predict() -> NoReturn:
+    launch("lit_mnist.apps.predict")
+
+
+def compare() -> NoReturn:
+    launch("lit_mnist.apps.compare")
+
+
+def parity() -> NoReturn:
+    launch("parity.cli")

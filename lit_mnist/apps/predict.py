@@ -1,0 +1,130 @@
+"""``python scripts/predict.py --checkpoint CKPT --input PATH [PATH ...] --output FILE``
+
+CSV input (with or without the label column, e.g. Kaggle's test.csv) gives a submission,
+``ImageId,Label`` with 1-based ids in input order. Image files or folders give
+``file,label,confidence``. ``--probabilities`` adds p0..p9; FILE ending in .json writes JSON.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import torch
+from tqdm import tqdm
+
+from lit_mnist import atomic
+from lit_mnist.apps.checkpoints import load_model
+from lit_mnist.data.cache import load_digits
+from lit_mnist.errors import DataError
+from lit_mnist.data.images import IMAGE_SUFFIXES, image_files, is_image, load_image, mnist_pixels
+from lit_mnist.model.module import LitMNIST
+
+CSV_SUFFIXES = (".csv", ".csv.gz", ".gz")
+
+
+def probabilities(model: LitMNIST, pixels: np.ndarray, batch_size: int = 10_000) -> np.ndarray:
+    """Softmax outputs for rows of raw pixels, computed in batches (with a progress bar when long)."""
+    out = np.empty((len(pixels), 10), dtype=np.float32)
+    starts = range(0, len(pixels), batch_size)
+    with torch.inference_mode():
+        for start in tqdm(starts, desc="predicting", unit="batch", disable=len(starts) < 5, leave=False):
+            batch = torch.from_numpy(np.ascontiguousarray(pixels[start : start + batch_size]))
+            out[start : start + batch_size] = model(batch).numpy()
+    return out
+
+
+def is_csv(path: Path) -> bool:
+    """A file named as a CSV, or any other file that is not an image (data.txt, digits.tsv): the CSV reader
+    then says what is wrong with it, rather than "not a readable image"."""
+    if not path.is_file():
+        return False
+    if any(path.name.lower().endswith(s) for s in CSV_SUFFIXES):
+        return True
+    return path.suffix.lower() not in IMAGE_SUFFIXES and not is_image(path)
+
+
+def read_csvs(paths: list[Path]) -> tuple[np.ndarray, np.ndarray | None]:
+    parts = [load_digits(p, labels="optional") for p in paths]
+    pixels = np.concatenate([d.pixels for d in parts])
+    labelled = all(d.labels is not None for d in parts)
+    return pixels, np.concatenate([d.labels for d in parts]) if labelled else None
+
+
+def read_images(paths: list[Path]) -> tuple[list[Path], np.ndarray]:
+    files = [f for p in paths for f in image_files(p)]
+    if not files:
+        raise DataError(f"{', '.join(map(str, paths))}: no image files ({', '.join(sorted(IMAGE_SUFFIXES))})")
+    rows = [mnist_pixels(load_image(f), str(f)) for f in tqdm(files, desc="reading images", disable=len(files) < 50)]
+    return files, np.stack(rows)
+
+
+def table(first_columns: dict, probs: np.ndarray, with_probabilities: bool) -> pd.DataFrame:
+    frame = pd.DataFrame(first_columns)
+    if with_probabilities:
+        for k in range(probs.shape[1]):
+            frame[f"p{k}"] = probs[:, k].round(6)
+    return frame
+
+
+def check_output(path: Path, inputs: list[Path]) -> None:
+    """Refuse, before any work, an output that is a folder or one of the inputs (it would be replaced)."""
+    if path.is_dir():
+        raise DataError(f"{path}: is a folder; give the output a file name (.csv or .json)")
+    if not path.exists():  # the usual case: nothing to compare, no folder to walk
+        return
+    files = [f for p in inputs for f in (image_files(p) if p.is_dir() else [p])]
+    if any(path.samefile(f) for f in files if f.is_file()):
+        raise DataError(f"{path}: is also an input; writing the output there would replace it")
+
+
+def write_table(frame: pd.DataFrame, path: Path) -> None:
+    text = (json.dumps(frame.to_dict(orient="records"), indent=1) + "\n" if path.suffix.lower() == ".json"
+            else frame.to_csv(index=False))
+    try:
+        atomic.write_text(path, text)
+    except OSError as e:
+        raise DataError(f"{path}: cannot write the output ({e.strerror or e})") from None
+
+
+def run(args: argparse.Namespace) -> str:
+    inputs = [Path(p) for p in args.input]
+    for p in inputs:
+        if not p.exists():
+            raise DataError(f"{p}: no such file or folder")
+    check_output(Path(args.output), inputs)
+    csvs = [p for p in inputs if is_csv(p)]
+    if csvs and len(csvs) != len(inputs):
+        raise DataError("give either CSV files or images, not both in one call")
+    model = load_model(args.checkpoint)
+    if csvs:
+        pixels, labels = read_csvs(csvs)
+        probs = probabilities(model, pixels, args.batch_size)
+        predicted = probs.argmax(1)
+        frame = table({"ImageId": np.arange(1, len(pixels) + 1), "Label": predicted}, probs, args.probabilities)
+        summary = f"{len(pixels)} predictions written to {args.output}"
+        if labels is not None:
+            summary += f"; accuracy {float((predicted == labels).mean()):.4f} against the labels in the input"
+    else:
+        files, pixels = read_images(inputs)
+        probs = probabilities(model, pixels, args.batch_size)
+        frame = table({"file": [str(f) for f in files], "label": probs.argmax(1),
+                       "confidence": probs.max(1).round(6)}, probs, args.probabilities)
+        summary = f"{len(files)} images classified, written to {args.output}"
+    write_table(frame, Path(args.output))
+    return summary
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="predict.py", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--checkpoint", required=True, help="a checkpoint written by scripts/fit.py")
+    parser.add_argument("--input", required=True, nargs="+", help="CSV files, or image files / folders")
+    parser.add_argument("--output", required=True, help="CSV file, or .json")
+    parser.add_argument("--probabilities", action="store_true", help="add the columns p0..p9")
+    parser.add_argument("--batch-size", type=int, default=10_000)
+    print(run(parser.parse_args(argv)))
+    return 0

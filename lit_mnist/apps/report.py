@@ -1,0 +1,106 @@
+"""RunReport: the run's artifacts (metrics.json and the original's figures) in the log directory."""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import time
+from pathlib import Path
+
+import lightning as L
+import torch
+
+from lit_mnist import atomic
+from lit_mnist.apps import plots
+
+
+class RunReport(L.Callback):
+    """Writes, into the trainer's log directory, after testing:
+
+    ``metrics.json``, ``confusion_matrix.png``, ``samples.png``, ``misclassified.png``; the figures also
+    go to TensorBoard. Times the fit and records the data source, seed and device.
+    """
+
+    def __init__(self, samples: int = 32, misclassified: int = 32) -> None:
+        self.samples, self.misclassified = samples, misclassified
+        self.fit_seconds: float | None = None
+        self._fit_start = 0.0
+        self._outputs: list[tuple[torch.Tensor, torch.Tensor]] = []
+
+    def on_fit_start(self, trainer, pl_module) -> None:
+        self._fit_start = time.perf_counter()
+        x, y = trainer.datamodule.splits["train"]
+        n = min(self.samples, len(x))
+        fig = plots.digits_figure(x[:n].cpu().numpy(), [f"label {int(v)}" for v in y[:n]], title="Training digits")
+        self._save(trainer, fig, "samples.png", "data/samples")
+
+    def on_fit_end(self, trainer, pl_module) -> None:
+        self.fit_seconds = time.perf_counter() - self._fit_start
+
+    def on_test_epoch_start(self, trainer, pl_module) -> None:
+        self._outputs = []
+
+    def on_test_batch_end(self, trainer, pl_module, outputs, batch, batch_idx, dataloader_idx=0) -> None:
+        self._outputs.append((outputs["probs"], outputs["target"]))
+
+    def on_test_end(self, trainer, pl_module) -> None:
+        if trainer.sanity_checking or not self._outputs:
+            return
+        probs = torch.cat([p for p, _ in self._outputs]).cpu()
+        target = torch.cat([t for _, t in self._outputs]).cpu()
+        confusion = pl_module.test_confusion.compute().cpu().numpy().astype(int)
+        self._save(trainer, plots.confusion_figure(confusion), "confusion_matrix.png", "test/confusion_matrix")
+        self._save(trainer, self._misclassified_figure(trainer, probs, target), "misclassified.png", "test/misclassified")
+        metrics = self.metrics(trainer, pl_module, probs, target, confusion)
+        atomic.write_text(Path(trainer.log_dir) / "metrics.json", json.dumps(metrics, indent=2) + "\n")
+
+    def metrics(self, trainer, pl_module, probs, target, confusion) -> dict:
+        logged = trainer.callback_metrics
+        datamodule = trainer.datamodule
+        return {
+            "test_accuracy": float(logged["test/acc"]),
+            "test_loss": float(logged["test/loss"]),
+            "test_samples": int(len(target)),
+            "test_errors": int((probs.argmax(1) != target).sum()),
+            "confusion_matrix": confusion.tolist(),
+            "precision": [round(float(v), 6) for v in pl_module.test_precision.compute()],
+            "recall": [round(float(v), 6) for v in pl_module.test_recall.compute()],
+            "data_source": getattr(datamodule, "data_source", None),
+            "train_samples": int(len(datamodule.splits["train"][0])),
+            "val_samples": int(len(datamodule.splits["val"][0])),
+            "seed": _seed(),
+            "epochs": int(trainer.current_epoch),
+            "fit_seconds": None if self.fit_seconds is None else round(self.fit_seconds, 3),
+            "device": _device_name(pl_module.device),
+            "hparams": {**_public(pl_module.hparams), **_public(datamodule.hparams)},
+        }
+
+    def _misclassified_figure(self, trainer, probs: torch.Tensor, target: torch.Tensor):
+        x = trainer.datamodule.splits["test"][0].cpu()
+        wrong = torch.nonzero(probs.argmax(1) != target).flatten()[: self.misclassified]
+        captions = [f"true {int(target[i])} pred {int(probs[i].argmax())}\n{float(probs[i].max()):.0%}" for i in wrong]
+        title = f"Misclassified test digits (first {len(wrong)} of {int((probs.argmax(1) != target).sum())})"
+        return plots.digits_figure(x[wrong].numpy(), captions, title=title)
+
+    @staticmethod
+    def _save(trainer, fig, name: str, tag: str) -> None:
+        pixels = plots.save_png(fig, Path(trainer.log_dir) / name)
+        experiment = getattr(trainer.logger, "experiment", None)
+        if hasattr(experiment, "add_image"):  # the rendered pixels: no second drawing of the figure
+            experiment.add_image(tag, pixels, global_step=trainer.global_step, dataformats="HWC")
+
+
+def _public(hparams) -> dict:
+    return {k: v for k, v in dict(hparams).items() if not k.startswith("_")}
+
+
+def _seed() -> int | None:
+    value = os.environ.get("PL_GLOBAL_SEED")
+    return int(value) if value is not None else None
+
+
+def _device_name(device: torch.device) -> str:
+    if device.type == "cuda":
+        return f"cuda: {torch.cuda.get_device_name(device)}"
+    return f"cpu: {platform.processor() or platform.machine()}, {torch.get_num_threads()} threads"

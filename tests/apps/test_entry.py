@@ -1,0 +1,48 @@
+"""Every command runs through entry.run: main's exit code kept, a user error one line and exit 2."""
+
+import subprocess
+import sys
+
+from tests.conftest import REPO, run_env
+
+PROBE = """
+import gc
+from lit_mnist.apps.entry import run
+
+def main(argv=None):
+    print(gc.get_freeze_count() > 10_000)
+    return 3
+
+run(main)
+"""
+
+USER_ERROR = """
+from lit_mnist.apps.entry import run
+from lit_mnist.errors import DataError
+
+def main(argv=None):
+    raise DataError("digits.csv: line 3, column pixel7: not a number")
+
+run(main)
+"""
+
+
+def _python(code: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=run_env(), cwd=REPO,
+                          check=False)
+
+
+def test_run_exits_with_the_code_of_main_after_freezing():
+    done = _python(PROBE)
+    assert done.returncode == 3 and done.stdout.strip() == "True", done.stderr
+
+
+def test_a_user_error_is_one_line_and_exit_code_2():
+    done = _python(USER_ERROR)
+    assert done.returncode == 2
+    assert done.stderr == "error: digits.csv: line 3, column pixel7: not a number\n"
+
+
+def test_importing_the_library_leaves_sys_modules_alone():
+    done = _python("import sys, lit_mnist, lit_mnist.apps.fit\nprint('tensorboard.compat.notf' in sys.modules)")
+    assert done.stdout.strip() == "False", done.stderr

@@ -1,0 +1,99 @@
+"""Ctrl-C leaves a resumable checkpoint; resuming reaches the very weights of an uninterrupted run."""
+
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+import torch
+
+from lit_mnist.apps import fit
+from lit_mnist.apps.entry import call
+from lit_mnist.data.batches import TensorBatches
+from lit_mnist.apps.interrupt import GracefulInterrupt
+from tests.conftest import REPO, run_env
+
+ARGS = ["--trainer.max_epochs", "3", "--data.batch_size", "40", "--trainer.enable_progress_bar", "false",
+        "--trainer.enable_model_summary", "false"]
+
+
+@pytest.fixture(autouse=True)
+def _no_pytest_argv(monkeypatch):
+    monkeypatch.setattr(sys, "argv", ["fit.py"])
+
+
+class CtrlCAtStep(GracefulInterrupt):
+    """Delivers a real SIGINT to this process at global step 10 (epoch 2 of 3, mid-epoch)."""
+
+    def on_train_batch_start(self, trainer, pl_module, batch, batch_idx):
+        if trainer.global_step == 10:
+            signal.raise_signal(signal.SIGINT)
+
+
+def _final(root):
+    (path,) = root.glob("lightning_logs/version_*/checkpoints/last.ckpt")
+    return torch.load(path, weights_only=True)
+
+
+def _fit(root, csv, *extra):
+    return call(fit.main, ["--trainer.default_root_dir", str(root), "--data.path", str(csv), *ARGS, *extra])
+
+
+def test_interrupted_then_resumed_equals_uninterrupted(write_csv, tmp_path, monkeypatch, capsys):
+    csv = write_csv(n=400)  # 256 training rows: 7 batches an epoch, the last one partial
+    assert _fit(tmp_path / "straight", csv) == 0
+
+    monkeypatch.setattr(fit, "GracefulInterrupt", CtrlCAtStep)
+    assert _fit(tmp_path / "broken", csv) == 130
+    assert "resumable checkpoint" in capsys.readouterr().err
+    interrupted = _final(tmp_path / "broken")
+    assert interrupted["global_step"] == 11 and interrupted["epoch"] == 1  # mid-epoch
+
+    monkeypatch.setattr(fit, "GracefulInterrupt", GracefulInterrupt)
+    assert _fit(tmp_path / "broken", csv, "--ckpt_path", "last") == 0
+    straight, resumed = _final(tmp_path / "straight"), _final(tmp_path / "broken")
+    assert resumed["global_step"] == straight["global_step"] == 21
+    for key, value in straight["state_dict"].items():
+        assert torch.equal(value, resumed["state_dict"][key]), key
+    for a, b in zip(straight["optimizer_states"][0]["state"].values(), resumed["optimizer_states"][0]["state"].values()):
+        assert a["step"] == b["step"] and torch.equal(a["exp_avg"], b["exp_avg"])
+        assert torch.equal(a["exp_avg_sq"], b["exp_avg_sq"])
+    groups = [ckpt["optimizer_states"][0]["param_groups"][0] for ckpt in (straight, resumed)]
+    assert groups[0]["keras_step"] == groups[1]["keras_step"] == 21 and groups[0]["eps"] == groups[1]["eps"]
+
+
+def test_resume_without_the_loader_position_would_differ(write_csv, tmp_path, monkeypatch):
+    """The companion: a loader that forgets where it was repeats batches, and the weights differ."""
+    csv = write_csv(n=400)
+    assert _fit(tmp_path / "straight", csv) == 0
+    monkeypatch.setattr(fit, "GracefulInterrupt", CtrlCAtStep)
+    assert _fit(tmp_path / "broken", csv) == 130
+    monkeypatch.setattr(fit, "GracefulInterrupt", GracefulInterrupt)
+    monkeypatch.setattr(TensorBatches, "load_state_dict", lambda self, state: None)
+    assert _fit(tmp_path / "broken", csv, "--ckpt_path", "last") == 0
+    straight, resumed = _final(tmp_path / "straight"), _final(tmp_path / "broken")
+    assert not torch.equal(straight["state_dict"]["net.layers.0.weight"], resumed["state_dict"]["net.layers.0.weight"])
+
+
+def test_nothing_to_resume_is_a_clear_error(tmp_path, capsys):
+    assert call(fit.main, ["--trainer.default_root_dir", str(tmp_path), "--ckpt_path", "last"]) == 2
+    assert "nothing to resume" in capsys.readouterr().err
+
+
+def test_real_ctrl_c_on_the_script(write_csv, tmp_path):
+    csv = write_csv(n=3000)
+    root = tmp_path / "runs"
+    command = [sys.executable, "scripts/fit.py", "--data.path", str(csv), "--trainer.default_root_dir", str(root),
+               "--trainer.max_epochs", "200", "--data.batch_size", "20", "--trainer.enable_progress_bar", "false"]
+    env = run_env(LIT_MNIST_DATA_DIR=str(tmp_path / "data"))
+    process = subprocess.Popen(command, cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 120
+    while not list(root.glob("lightning_logs/version_0/checkpoints/last.ckpt")) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    process.send_signal(signal.SIGINT)
+    _, err = process.communicate(timeout=120)
+    assert process.returncode == 130, err[-2000:]
+    assert "Traceback" not in err and "--ckpt_path last" in err
+    checkpoint = torch.load(root / "lightning_logs/version_0/checkpoints/last.ckpt", weights_only=True)
+    assert 0 < checkpoint["epoch"] < 200

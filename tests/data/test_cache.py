@@ -1,0 +1,30 @@
+"""The parse cache: served when the content is the same, rebuilt when it changes."""
+
+import numpy as np
+
+from lit_mnist.data import cache as digits_cache
+from lit_mnist.data.cache import load_digits
+
+
+def test_second_load_comes_from_cache_and_a_change_invalidates_it(write_csv, monkeypatch, isolated_data_dir):
+    path = write_csv()
+    first = load_digits(path)
+    entries = list((isolated_data_dir / "cache").glob("*.npz"))
+    assert len(entries) == 1
+
+    calls = []
+    monkeypatch.setattr(digits_cache, "parse_digits", lambda *a, **k: calls.append(a) or first)
+    np.testing.assert_array_equal(load_digits(path).pixels, first.pixels)
+    assert calls == []  # served from the cache
+
+    path.write_text(path.read_text().replace("\n0,", "\n1,", 1))  # same size, other content
+    load_digits(path)
+    assert len(calls) == 1  # content changed: parsed again
+
+
+def test_a_damaged_cache_entry_is_rebuilt(write_csv, isolated_data_dir):
+    path = write_csv()
+    expected = load_digits(path)
+    (entry,) = (isolated_data_dir / "cache").glob("*.npz")
+    entry.write_bytes(b"garbage")
+    np.testing.assert_array_equal(load_digits(path).labels, expected.labels)

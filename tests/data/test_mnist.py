@@ -1,0 +1,106 @@
+"""Download path: mirrors tried in turn over loopback HTTP, checksums checked, nothing half-written."""
+
+import gzip
+import shutil
+
+import numpy as np
+import pytest
+
+from lit_mnist.data import cache as digits_cache, mnist as mnist_source
+from lit_mnist.data.cache import load_digits
+from lit_mnist.data.reader import parse_digits
+from lit_mnist.data.mnist import DownloadError, ensure_mnist_csv, parse_idx
+
+
+def _idx(array: np.ndarray) -> bytes:
+    header = bytes([0, 0, 8, array.ndim]) + np.array(array.shape, dtype=">u4").tobytes()
+    return header + array.astype(np.uint8).tobytes()
+
+
+@pytest.fixture
+def small_mirror(tmp_path, monkeypatch):
+    """A folder holding tiny generated IDX .gz files, with their checksums patched in."""
+    import hashlib
+
+    folder = tmp_path / "mirror"
+    folder.mkdir()
+    rng = np.random.default_rng(0)
+    sums = {}
+    for split, n in (("train", 30), ("t10k", 10)):
+        for name, array in ((f"{split}-images-idx3-ubyte", rng.integers(0, 256, (n, 28, 28))),
+                            (f"{split}-labels-idx1-ubyte", rng.integers(0, 10, n))):
+            data = _idx(array)
+            sums[name] = hashlib.sha256(data).hexdigest()
+            (folder / f"{name}.gz").write_bytes(gzip.compress(data))
+    monkeypatch.setattr(mnist_source, "IDX_SHA256", sums)
+    monkeypatch.setattr(mnist_source, "OFFICIAL_MIRRORS", ())
+    return folder
+
+
+def test_parse_idx_round_trip():
+    array = np.arange(24, dtype=np.uint8).reshape(2, 3, 4)
+    np.testing.assert_array_equal(parse_idx(_idx(array)), array)
+    with pytest.raises(DownloadError):
+        parse_idx(b"\x00\x00\x0d\x01")  # float IDX: not ours
+
+
+def test_real_mnist_over_http_gives_verified_csvs(shared_mnist, http_mirror, tmp_path, monkeypatch):
+    monkeypatch.setenv("LIT_MNIST_MIRROR", http_mirror(shared_mnist))
+    paths = ensure_mnist_csv(tmp_path / "data")
+    train, test = load_digits(paths["train"]), load_digits(paths["test"])
+    assert train.pixels.shape == (60000, 784) and test.pixels.shape == (10000, 784)
+    assert np.bincount(test.labels).tolist() == [980, 1135, 1032, 1010, 982, 892, 958, 1028, 974, 1009]
+    assert round(float(train.pixels.mean()), 3) == 33.318  # the mirror README's sanity figures
+    assert paths["train"].read_text().startswith("label,pixel0,pixel1,")
+
+
+def test_unreachable_mirror_then_a_good_one(small_mirror, http_mirror, tmp_path, monkeypatch):
+    monkeypatch.setenv("LIT_MNIST_MIRROR", f"http://127.0.0.1:9/nothing/, {http_mirror(small_mirror)}")
+    paths = ensure_mnist_csv(tmp_path / "data")
+    assert len(load_digits(paths["train"])) == 30 and len(load_digits(paths["test"])) == 10
+
+
+def test_first_load_after_download_needs_no_parse(small_mirror, http_mirror, tmp_path, monkeypatch):
+    monkeypatch.setenv("LIT_MNIST_MIRROR", http_mirror(small_mirror))
+    paths = ensure_mnist_csv(tmp_path / "data")
+    parsed = {split: parse_digits(path) for split, path in paths.items()}  # what the written CSVs hold
+
+    def no_parse(*args, **kwargs):
+        raise AssertionError("parsed a CSV whose arrays were cached when it was written")
+
+    monkeypatch.setattr(digits_cache, "parse_digits", no_parse)
+    for split, path in paths.items():
+        loaded = load_digits(path)
+        np.testing.assert_array_equal(loaded.pixels, parsed[split].pixels)
+        np.testing.assert_array_equal(loaded.labels, parsed[split].labels)
+    with open(paths["test"], "a") as f:
+        f.write("1" + ",0" * 784 + "\n")  # new content: a new key, so this load must parse
+    with pytest.raises(AssertionError, match="parsed a CSV"):
+        load_digits(paths["test"])
+
+
+def test_corrupted_file_is_refused_and_nothing_is_left_half_written(small_mirror, http_mirror, tmp_path, monkeypatch):
+    bad = small_mirror / "t10k-images-idx3-ubyte.gz"
+    data = bytearray(gzip.decompress(bad.read_bytes()))
+    data[-1] ^= 0xFF
+    bad.write_bytes(gzip.compress(bytes(data)))
+    monkeypatch.setenv("LIT_MNIST_MIRROR", http_mirror(small_mirror))
+    with pytest.raises(DownloadError, match="checksum mismatch"):
+        ensure_mnist_csv(tmp_path / "data")
+    leftovers = sorted(p.name for p in (tmp_path / "data").iterdir())
+    assert leftovers == ["cache", "mnist_train.csv"]  # the complete train split; no test CSV, no temporary file
+    assert [p.suffix for p in (tmp_path / "data" / "cache").iterdir()] == [".npz"]  # the train split's arrays
+
+
+def test_file_url_mirror(small_mirror, tmp_path, monkeypatch):
+    copy = tmp_path / "copy"
+    shutil.copytree(small_mirror, copy)
+    monkeypatch.setenv("LIT_MNIST_MIRROR", copy.as_uri())
+    assert set(ensure_mnist_csv(tmp_path / "data")) == {"train", "test"}
+
+
+def test_no_mirror_reachable_lists_every_failure(small_mirror, tmp_path, monkeypatch):
+    monkeypatch.setenv("LIT_MNIST_MIRROR", "http://127.0.0.1:9/a/,file:///nonexistent/b")
+    with pytest.raises(DownloadError) as error:
+        ensure_mnist_csv(tmp_path / "data")
+    assert "127.0.0.1:9" in str(error.value) and "nonexistent" in str(error.value)

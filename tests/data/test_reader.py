@@ -1,0 +1,189 @@
+"""The CSV reader: accepted layouts, and a precise one-line error for every kind of bad input."""
+
+import bz2
+import gzip
+import lzma
+import zipfile
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from lit_mnist.data.reader import HEADER, parse_digits
+from lit_mnist.errors import DataError
+from tests.conftest import csv_text, synthetic_digits
+
+
+def test_header_no_header_and_compression_give_the_same_digits(write_csv, tmp_path):
+    pixels, labels = synthetic_digits(60)
+    (tmp_path / "d.csv.bz2").write_bytes(bz2.compress(write_csv().read_bytes()))
+    (tmp_path / "e.csv.xz").write_bytes(lzma.compress(write_csv().read_bytes()))
+    for path in (write_csv("a.csv"), write_csv("b.csv", header=False), write_csv("c.csv.gz", gz=True),
+                 write_csv("gz_without_suffix.csv", gz=True), tmp_path / "d.csv.bz2", tmp_path / "e.csv.xz"):
+        digits = parse_digits(path)
+        assert digits.pixels.dtype == np.uint8 and digits.pixels.shape == (60, 784)
+        np.testing.assert_array_equal(digits.pixels, pixels)
+        np.testing.assert_array_equal(digits.labels, labels)
+
+
+def test_a_zip_of_one_csv_is_read_and_a_zip_of_several_is_refused(write_csv, tmp_path):
+    source = write_csv()
+    one, several = tmp_path / "train.csv.zip", tmp_path / "digit-recognizer.zip"
+    with zipfile.ZipFile(one, "w", zipfile.ZIP_DEFLATED) as archive:  # as Kaggle serves train.csv
+        archive.write(source, "train.csv")
+    with zipfile.ZipFile(several, "w") as archive:
+        archive.write(source, "train.csv")
+        archive.write(source, "test.csv")
+    np.testing.assert_array_equal(parse_digits(one).pixels, parse_digits(source).pixels)
+    with pytest.raises(DataError, match=r"zip archive holding 2 files \(train.csv, test.csv\); extract the CSV"):
+        parse_digits(several)
+    one.write_bytes(one.read_bytes()[:60])
+    with pytest.raises(DataError, match="train.csv.zip: damaged zip file"):
+        parse_digits(one)
+
+
+def test_raw_pixels_are_kept_unscaled(write_csv):
+    digits = parse_digits(write_csv())
+    assert digits.pixels.max() == 250  # the synthetic bands; no scaling to 0-1
+
+
+def test_integral_floats_and_crlf_are_accepted(tmp_path):
+    pixels, labels = synthetic_digits(5)
+    text = csv_text(pixels, labels).replace(",0,", ",0.0,").replace("\n", "\r\n")
+    path = tmp_path / "floats.csv"
+    path.write_text(text)
+    digits = parse_digits(path)
+    np.testing.assert_array_equal(digits.pixels, pixels)
+
+
+def test_unlabelled_files_need_labels_optional(write_csv):
+    path = write_csv(labels=False)
+    assert parse_digits(path, labels="optional").labels is None
+    with pytest.raises(DataError, match="line 1: header has 784 columns; missing 'label'"):
+        parse_digits(path)
+
+
+def test_header_columns_are_found_by_name_in_any_order_and_case(tmp_path):
+    pixels, labels = synthetic_digits(8)
+    order = np.random.default_rng(1).permutation(len(HEADER))  # label somewhere in the middle, pixels shuffled
+    table = np.column_stack([labels, pixels])[:, order]
+    lines = [",".join(HEADER[i].upper() if i % 2 else HEADER[i] for i in order)]
+    lines += [",".join(map(str, row)) for row in table.tolist()]
+    path = tmp_path / "shuffled.csv"
+    path.write_text("\n".join(lines) + "\n")
+    digits = parse_digits(path)
+    np.testing.assert_array_equal(digits.pixels, pixels)  # read by position, these would be scrambled
+    np.testing.assert_array_equal(digits.labels, labels)
+
+
+@pytest.mark.parametrize("naming", ["fashion", "row_x_column"])
+def test_other_common_pixel_namings_are_read_in_row_major_order(tmp_path, naming):
+    pixels, labels = synthetic_digits(8)
+    names = {"fashion": [f"pixel{k + 1}" for k in range(784)],  # Kaggle's Fashion-MNIST CSVs
+             "row_x_column": [f"{k // 28 + 1}x{k % 28 + 1}" for k in range(784)]}[naming]  # "mnist-in-csv"
+    path = tmp_path / f"{naming}.csv"
+    path.write_text(csv_text(pixels, labels).replace(",".join(HEADER), ",".join(["label", *names]), 1))
+    digits = parse_digits(path)
+    np.testing.assert_array_equal(digits.pixels, pixels)
+    np.testing.assert_array_equal(digits.labels, labels)
+    bad = path.read_text().replace(f",{names[100]},", ",pixel_100,", 1)
+    path.write_text(bad)
+    with pytest.raises(DataError, match=f"header column 102 is 'pixel_100'; expected '{names[100]}'"):
+        parse_digits(path)
+
+
+def test_a_pandas_index_column_is_ignored(tmp_path):
+    pixels, labels = synthetic_digits(8)
+    frame = pd.DataFrame(np.column_stack([labels, pixels]), columns=HEADER, index=np.arange(100, 108))
+    unnamed = frame.reset_index(names="Unnamed: 0").to_csv(index=False)
+    for name, text in (("index.csv", frame.to_csv()), ("unnamed.csv", unnamed)):
+        path = tmp_path / name
+        path.write_text(text)
+        digits = parse_digits(path)
+        np.testing.assert_array_equal(digits.pixels, pixels)
+        np.testing.assert_array_equal(digits.labels, labels)
+    path.write_text(path.read_text().replace(",pixel5,", ",pixelfive,", 1))
+    with pytest.raises(DataError, match="header column 8 is 'pixelfive'"):  # the index column counts
+        parse_digits(path)
+
+
+def _valid_lines(n=6):
+    pixels, labels = synthetic_digits(n)
+    return csv_text(pixels, labels).splitlines()
+
+
+def _with_cell(line_no, column, value):
+    lines = _valid_lines()
+    cells = lines[line_no - 1].split(",")
+    cells[HEADER.index(column)] = value
+    lines[line_no - 1] = ",".join(cells)
+    return ("\n".join(lines) + "\n").encode()
+
+
+BAD_INPUTS = {
+    "empty file": (b"", "empty file"),
+    "blank lines only": (b"\n\n  \n", "empty file"),
+    "header with no rows": ((",".join(HEADER) + "\n").encode(), "header but no data rows"),
+    "missing column": (
+        ("\n".join(",".join(line.split(",")[:-1]) for line in _valid_lines()) + "\n").encode(),
+        "line 1: header has 784 columns; missing 'pixel783' onwards",
+    ),
+    "extra column": (
+        ("\n".join(line + (",extra" if i == 0 else ",0") for i, line in enumerate(_valid_lines())) + "\n").encode(),
+        "line 1: header has 786 columns; unexpected extra column 'extra'",
+    ),
+    "renamed column": (_with_cell(1, "pixel5", "pixelfive"), "line 1: header column 7 is 'pixelfive'; expected 'pixel5'"),
+    "repeated column": (_with_cell(1, "pixel5", "pixel4"), "line 1: header column 7: 'pixel4' appears twice"),
+    "missing label column": (
+        ("\n".join(",".join(line.split(",")[1:]) for line in _valid_lines()) + "\n").encode(),
+        "line 1: header has 784 columns; missing 'label' (label,pixel0..pixel783)",
+    ),
+    "truncated row": ("\n".join(_valid_lines())[:-1000].encode(), "expected 785 (short or truncated row)"),
+    "short row": (
+        ("\n".join(_valid_lines()[:3] + [",".join(_valid_lines()[3].split(",")[:100])] + _valid_lines()[4:]) + "\n").encode(),
+        "line 4: 100 values; expected 785 (short or truncated row)",
+    ),
+    "non-numeric value": (_with_cell(3, "pixel17", "abc"), "line 3, column pixel17: 'abc' is not a number"),
+    "missing value": (_with_cell(5, "pixel300", ""), "line 5, column pixel300: missing value"),
+    "pixel above 255": (_with_cell(4, "pixel42", "256"), "line 4, column pixel42: pixel 256 is not an integer in 0-255"),
+    "negative pixel": (_with_cell(2, "pixel0", "-1"), "line 2, column pixel0: pixel -1 is not an integer in 0-255"),
+    "fractional pixel": (_with_cell(2, "pixel9", "3.5"), "line 2, column pixel9: pixel 3.5 is not an integer in 0-255"),
+    "label outside 0-9": (_with_cell(6, "label", "10"), "line 6, column label: label 10 is not an integer in 0-9"),
+    "semicolons": ("\n".join(_valid_lines()).replace(",", ";").encode(), "line 1: values are separated by ';'; expected commas"),
+    "tabs": ("\n".join(_valid_lines()).replace(",", "\t").encode(), "line 1: values are separated by a tab"),
+    "binary file": (b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR" + bytes(range(256)) * 4, "not a text file"),
+    "latin-1 text": ("label,pixel0\xe9".encode("latin-1"), "line 1: not a text file (byte 13 is not UTF-8)"),
+    "damaged gzip": (gzip.compress(b"label,pixel0\n" * 100)[:40], "damaged gzip file"),
+    "damaged xz": (lzma.compress(b"label,pixel0\n" * 100)[:40], "damaged xz file"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(BAD_INPUTS))
+def test_bad_input_is_one_line_naming_file_and_place(tmp_path, case):
+    content, expected = BAD_INPUTS[case]
+    path = tmp_path / "bad.csv"
+    path.write_bytes(content)
+    with pytest.raises(DataError) as error:
+        parse_digits(path)
+    message = str(error.value)
+    assert message.startswith(f"{path}: ") and "\n" not in message
+    assert expected in message
+    assert path.read_bytes() == content  # never modified
+
+
+def test_missing_file_and_directory(tmp_path):
+    with pytest.raises(DataError, match="no such file"):
+        parse_digits(tmp_path / "nope.csv")
+    with pytest.raises(DataError, match="not a regular file"):
+        parse_digits(tmp_path)
+
+
+def test_error_line_numbers_count_blank_lines(tmp_path):
+    lines = _valid_lines()
+    cells = lines[4].split(",")
+    cells[HEADER.index("pixel3")] = "999"
+    lines[4] = ",".join(cells)
+    path = tmp_path / "blank.csv"
+    path.write_text("\n".join(lines[:2] + [""] + lines[2:]) + "\n")
+    with pytest.raises(DataError, match="line 6, column pixel3: pixel 999"):
+        parse_digits(path)

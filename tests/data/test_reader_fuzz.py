@@ -1,0 +1,81 @@
+"""Fuzzing the CSV reader: whatever the bytes, it loads or raises DataError, nothing else."""
+
+import gzip
+
+import numpy as np
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from lit_mnist.data.reader import HEADER, parse_digits
+from lit_mnist.errors import DataError
+
+CELLS = st.one_of(st.integers(-5, 300).map(str), st.sampled_from(["", " ", "x", "1.5", "nan", "1e2", '"7"', "NA"]),
+                  st.text(max_size=4))
+FUZZ = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+
+
+def _check(tmp_path, data: bytes) -> None:
+    path = tmp_path / "fuzz.csv"
+    path.write_bytes(data)
+    try:
+        digits = parse_digits(path, labels="optional")
+    except DataError as e:
+        assert str(e).startswith(str(path)) and "\n" not in str(e)
+        return
+    assert digits.pixels.dtype == np.uint8 and digits.pixels.shape[1] == 784
+    assert digits.labels is None or digits.labels.max() <= 9
+
+
+@FUZZ
+@given(st.binary(max_size=3000))
+def test_random_bytes(tmp_path, data):
+    _check(tmp_path, data)
+
+
+@FUZZ
+@given(st.lists(st.lists(CELLS, min_size=0, max_size=790), min_size=0, max_size=4), st.booleans(), st.booleans(),
+       st.sampled_from([",", ";", "\t"]))
+def test_random_shapes_and_values(tmp_path, rows, header, compress, delimiter):
+    lines = [delimiter.join(HEADER)] if header else []
+    lines += [delimiter.join(row) for row in rows]
+    data = "\n".join(lines).encode()
+    _check(tmp_path, gzip.compress(data) if compress else data)
+
+
+@FUZZ
+@given(st.integers(1, 3), st.integers(0, 784), st.sampled_from(["", "x", "-1", "256", "3.5", "10"]))
+def test_one_bad_cell_in_a_valid_file(tmp_path, n, column, value):
+    rows = [["1"] + ["0"] * 784 for _ in range(n)]
+    rows[-1][column] = value
+    _check(tmp_path, ("\n".join([",".join(HEADER)] + [",".join(r) for r in rows]) + "\n").encode())
+
+
+@FUZZ
+@given(st.permutations(range(len(HEADER))), st.lists(st.booleans(), min_size=len(HEADER), max_size=len(HEADER)),
+       st.sampled_from([None, "", "Unnamed: 0"]), st.sampled_from(["none", "drop", "repeat", "rename"]),
+       st.integers(0, len(HEADER) - 1))
+def test_headers_in_any_order_load_by_name_or_fail_cleanly(tmp_path, order, upper, index, mutation, at):
+    rng = np.random.default_rng(at)
+    table = rng.integers(0, 256, size=(3, len(HEADER)))
+    table[:, 0] %= 10  # column 0 is the label
+    names = [HEADER[i].upper() if up else HEADER[i] for i, up in zip(order, upper)]
+    columns = [table[:, i] for i in order]
+    if mutation == "drop":
+        del names[at], columns[at]
+    elif mutation == "repeat":
+        names[at] = names[(at + 1) % len(names)]
+    elif mutation == "rename":
+        names[at] = "extra"
+    if index is not None:
+        names, columns = [index, *names], [np.arange(3), *columns]
+    lines = [",".join(names)] + [",".join(map(str, row)) for row in np.column_stack(columns).tolist()]
+    path = tmp_path / "shuffled.csv"
+    path.write_text("\n".join(lines) + "\n")
+    try:
+        digits = parse_digits(path)
+    except DataError as e:
+        assert mutation != "none" and str(e).startswith(f"{path}: line 1: ") and "\n" not in str(e)
+        return
+    assert mutation == "none"
+    np.testing.assert_array_equal(digits.labels, table[:, 0])
+    np.testing.assert_array_equal(digits.pixels, table[:, 1:])

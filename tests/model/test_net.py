@@ -1,0 +1,35 @@
+import math
+
+import torch
+
+from lit_mnist.model.module import LitMNIST
+from lit_mnist.model.net import DenseNet, keras_init_
+
+
+def test_architecture_is_the_original():
+    shapes = [tuple(p.shape) for p in DenseNet().parameters()]
+    assert shapes == [(128, 784), (128,), (64, 128), (64,), (128, 64), (128,), (10, 128), (10,)]
+
+
+def test_keras_init_is_glorot_uniform_with_zero_bias():
+    torch.manual_seed(0)
+    net = keras_init_(DenseNet())
+    for layer in [m for m in net.modules() if isinstance(m, torch.nn.Linear)]:
+        fan_out, fan_in = layer.weight.shape
+        bound = math.sqrt(6 / (fan_in + fan_out))
+        w = layer.weight.detach()
+        assert w.abs().max() <= bound and w.abs().max() > 0.97 * bound  # fills the Glorot range
+        assert abs(w.std().item() - bound / math.sqrt(3)) < 0.05 * bound  # uniform's std
+        assert torch.count_nonzero(layer.bias) == 0
+
+
+def test_torch_init_option_is_the_pytorch_default():
+    torch.manual_seed(0)
+    first = LitMNIST(init="torch").net.layers[0]
+    assert first.weight.abs().max() <= 1 / math.sqrt(784) + 1e-6  # kaiming_uniform(a=sqrt 5): 0.0357, not 0.0811
+    assert torch.count_nonzero(first.bias) > 0
+
+
+def test_forward_returns_probabilities():
+    probs = LitMNIST()(torch.randint(0, 256, (4, 784), dtype=torch.uint8))
+    torch.testing.assert_close(probs.sum(1), torch.ones(4))

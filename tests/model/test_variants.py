@@ -1,0 +1,136 @@
+"""The variants beyond the original: each trains and predicts; normalisation and augmentation touch
+only what they should."""
+
+import json
+
+import lightning as L
+import pytest
+import torch
+
+from lit_mnist.data.augment import random_affine
+from lit_mnist.apps.checkpoints import load_model
+from lit_mnist.data.datamodule import MNISTDataModule, pixel_stats
+from lit_mnist.model.module import LitMNIST
+
+
+def _data(write_csv, **kwargs):
+    dm = MNISTDataModule(path=str(write_csv(n=200)), batch_size=32, **kwargs)
+    dm.setup("fit")
+    return dm
+
+
+@pytest.mark.parametrize("arch, normalize, augment", [
+    ("dense", False, False), ("dense", True, False), ("dense", True, True), ("cnn", True, False), ("cnn", True, True),
+])
+def test_each_variant_trains_a_few_steps_and_predicts(write_csv, tmp_path, arch, normalize, augment):
+    dm = _data(write_csv, normalize=normalize, augment=augment)
+    model = LitMNIST(arch=arch, normalize=normalize)
+    trainer = L.Trainer(max_steps=3, logger=False, enable_progress_bar=False, enable_model_summary=False,
+                        default_root_dir=tmp_path, num_sanity_val_steps=0)
+    before = [p.detach().clone() for p in model.net.parameters()]
+    trainer.fit(model, datamodule=dm)
+    assert trainer.global_step == 3
+    assert any(not torch.equal(a, b) for a, b in zip(before, model.net.parameters()))
+    path = tmp_path / "model.ckpt"
+    trainer.save_checkpoint(path)
+    loaded = load_model(path)
+    assert loaded.hparams.arch == arch and loaded.hparams.normalize == normalize
+    probs = loaded(dm.splits["test"][0][:5])
+    torch.testing.assert_close(probs.sum(1), torch.ones(5))
+    if normalize:  # the statistics travelled in the checkpoint
+        assert float(loaded.pixel_mean) == pytest.approx(dm.pixel_stats[0])
+
+
+def test_normalisation_statistics_come_from_the_training_split_only(write_csv):
+    dm = _data(write_csv, normalize=True)
+    train_x = dm.splits["train"][0]
+    assert dm.pixel_stats == pytest.approx((float(train_x.double().mean()), float(train_x.double().std())))
+    everything = torch.cat([dm.train_part[0], dm.splits["test"][0]]).double()
+    assert dm.pixel_stats[0] != pytest.approx(float(everything.mean()), abs=1e-9)
+
+
+def test_pixel_stats_are_exact():
+    x = torch.randint(0, 256, (50, 784), dtype=torch.uint8)
+    mean, std = pixel_stats(x)
+    assert mean == pytest.approx(float(x.double().mean()), rel=1e-12)
+    assert std == pytest.approx(float(x.double().std()), rel=1e-12)
+
+
+def test_raw_model_is_unchanged_by_the_normalisation_code(write_csv):
+    torch.manual_seed(0)
+    model = LitMNIST()
+    x = _data(write_csv).splits["test"][0][:4].float()
+    torch.testing.assert_close(model.logits(x), model.net(x), rtol=0, atol=0)
+
+
+def test_augmentation_touches_training_batches_only(write_csv, tmp_path):
+    dm = _data(write_csv, augment=True)
+    seen = {}
+
+    class Spy(L.Callback):
+        def on_train_batch_start(self, trainer, pl_module, batch, batch_idx):
+            seen.setdefault("train", []).append(batch)
+
+        def on_validation_batch_start(self, trainer, pl_module, batch, batch_idx, dataloader_idx=0):
+            seen.setdefault("val", []).append(batch)
+
+        def on_test_batch_start(self, trainer, pl_module, batch, batch_idx, dataloader_idx=0):
+            seen.setdefault("test", []).append(batch)
+
+    trainer = L.Trainer(max_epochs=1, logger=False, enable_progress_bar=False, enable_model_summary=False,
+                        default_root_dir=tmp_path, callbacks=[Spy()], enable_checkpointing=False)
+    trainer.fit(LitMNIST(), datamodule=dm)
+    trainer.test(LitMNIST(), datamodule=dm, verbose=False)
+    train_x, train_y = dm.splits["train"]
+    x, y = seen["train"][0]
+    rows = torch.cat([b[1] for b in seen["train"]])
+    assert sorted(rows.tolist()) == sorted(train_y.tolist())  # labels untouched
+    assert not any(torch.equal(x[0], row) for row in train_x)  # the images were distorted
+    assert torch.equal(seen["val"][0][0], dm.splits["val"][0]) and torch.equal(seen["test"][0][0], dm.splits["test"][0])
+
+
+def test_random_affine_keeps_shape_range_and_mass_roughly():
+    torch.manual_seed(0)
+    x = torch.zeros(8, 784)
+    x.view(8, 28, 28)[:, 8:20, 12:16] = 255
+    y = random_affine(x)
+    assert y.shape == x.shape and y.min() >= 0 and y.max() <= 255
+    assert not torch.equal(x, y)
+    ratio = y.sum(1) / x.sum(1)
+    assert ((ratio > 0.7) & (ratio < 1.3)).all()  # rotated/shifted/scaled by a little, not destroyed
+
+
+def test_cli_links_normalize_into_the_model(write_csv, tmp_path, monkeypatch):
+    import sys
+
+    from lit_mnist.apps.fit import main
+
+    monkeypatch.setattr(sys, "argv", ["fit.py"])
+    args = ["--data.path", str(write_csv(n=200)), "--data.normalize", "true", "--model.arch", "cnn",
+            "--trainer.max_epochs", "1", "--trainer.default_root_dir", str(tmp_path), "--trainer.enable_progress_bar",
+            "false"]
+    assert main(args) == 0
+    metrics = json.loads(next(tmp_path.glob("lightning_logs/version_0/metrics.json")).read_text())
+    assert metrics["hparams"]["normalize"] is True and metrics["hparams"]["arch"] == "cnn"
+
+
+def test_lr_decay_is_off_by_default_and_decays_per_epoch_when_set():
+    assert isinstance(LitMNIST().configure_optimizers(), torch.optim.Optimizer)  # the original: constant lr
+    config = LitMNIST(lr_decay=0.5).configure_optimizers()
+    config["lr_scheduler"].step()
+    assert config["optimizer"].param_groups[0]["lr"] == pytest.approx(5e-4)
+
+
+def test_compare_script_writes_its_table_json_and_figure(write_csv, tmp_path):
+    from lit_mnist.apps.compare import main
+
+    out = tmp_path / "compare"
+    args = ["--out", str(out), "--dense-epochs", "1", "--only", "dense raw", "dense normalised",
+            "--data.path", str(write_csv(n=200)), "--accelerator", "cpu"]
+    assert main(args) == 0
+    result = json.loads((out / "compare.json").read_text())
+    assert [v["name"] for v in result["variants"]] == ["dense raw (the original)", "dense normalised",
+                                                      "dense normalised + augmented"]
+    assert all(0 <= v["test_accuracy"] <= 1 and v["parameters"] == 118_346 for v in result["variants"])
+    assert "| dense raw (the original) | 1 | 500 |" in (out / "compare.md").read_text()
+    assert (out / "compare.png").stat().st_size > 5000
