@@ -6,8 +6,10 @@ Bad input ends the run with ``error: ...`` on one line and exit code 2, before a
 
 from __future__ import annotations
 
+import logging
 import os
 import sys
+import warnings
 from pathlib import Path
 
 from lightning.pytorch.callbacks import ModelCheckpoint, ProgressBar, TQDMProgressBar
@@ -34,6 +36,7 @@ TRAINER_DEFAULTS = {
 class MNISTCLI(LightningCLI):
     def add_arguments_to_parser(self, parser) -> None:
         parser.add_lightning_class_args(ModelCheckpoint, "checkpoint")
+        parser.groups["checkpoint"].title = "Checkpoints (Lightning's ModelCheckpoint; last.ckpt resumes a run)"
         parser.set_defaults({"checkpoint.save_last": True})
         parser.add_lightning_class_args(RunReport, "report")
         parser.link_arguments("data.normalize", "model.normalize")  # the statistics travel in the model
@@ -49,6 +52,10 @@ class MNISTCLI(LightningCLI):
         kwargs["callbacks"] = [*callbacks, self.interrupt]
         if not config.get("plugins"):
             kwargs["plugins"] = [AtomicCheckpointIO()]
+        if config.get("logger") in (None, True):
+            # Lightning's default logger, without its hp_metric placeholder (-1): RunReport logs the real one
+            kwargs["logger"] = TensorBoardLogger(save_dir=config.get("default_root_dir") or os.getcwd(),
+                                                 default_hp_metric=False)
         self.resume_from = self._resume_point(config, kwargs)
         return super().instantiate_trainer(**kwargs)
 
@@ -62,7 +69,8 @@ class MNISTCLI(LightningCLI):
         if not found:
             raise DataError(f"{root}: nothing to resume (no lightning_logs/version_*/checkpoints/last.ckpt)")
         if config.get("logger") in (None, True):
-            kwargs["logger"] = TensorBoardLogger(save_dir=str(root), version=found[-1].parents[1].name)
+            kwargs["logger"] = TensorBoardLogger(save_dir=str(root), version=found[-1].parents[1].name,
+                                                 default_hp_metric=False)
         return str(found[-1])
 
 
@@ -89,12 +97,32 @@ def _make_cli(args: list[str] | None) -> MNISTCLI:
             seed_everything_default=42,
             trainer_defaults=TRAINER_DEFAULTS,
             save_config_kwargs={"overwrite": True},
+            auto_configure_optimizers=False,
+            parser_kwargs={"description": "Train the original Keras model's Lightning twin (or its CNN), test it, "
+                                          "and write the run's metrics.json, figures, checkpoints and TensorBoard logs."},  # the model's optimizer is --model.optimizer, recorded in the hparams
         )
     except (ValueError, MisconfigurationException) as e:  # the classes' checks of option values (types: the parser)
         raise DataError(f"invalid option: {e}") from None
 
 
+class _DropTips(logging.Filter):
+    """Lightning's advertisement for its cloud logger is no message about this run."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return "litlogger" not in str(record.msg)
+
+
+def _quiet_console() -> None:
+    for name in ("lightning.pytorch", "lightning.fabric"):
+        for handler in logging.getLogger(name).handlers:
+            if not any(isinstance(f, _DropTips) for f in handler.filters):
+                handler.addFilter(_DropTips())
+    # Lightning 2.6's own call of a torch API that torch has since deprecated: nothing a user can act on
+    warnings.filterwarnings("ignore", message=r".*isinstance\(treespec, LeafSpec\)")
+
+
 def main(args: list[str] | None = None) -> int:
+    _quiet_console()
     cli = None
     try:
         cli = _make_cli(args)
@@ -111,7 +139,10 @@ def main(args: list[str] | None = None) -> int:
         print(f"interrupted: resumable checkpoint {saved}; continue with the same options and --ckpt_path last",
               file=sys.stderr)
         return 130
+    run_dir = Path(trainer.log_dir)  # a collective on several devices: every rank asks
+    if not trainer.is_global_zero:  # rank 0 alone speaks for the run
+        return 0
     accuracy = float(trainer.callback_metrics["test/acc"])
     n = len(data.splits["test"][0])
-    print(f"test accuracy {accuracy:.4f} on {n} digits ({data.data_source}); run directory: {Path(trainer.log_dir)}")
+    print(f"test accuracy {accuracy:.4f} on {n} digits ({data.data_source}); run directory: {run_dir}")
     return 0

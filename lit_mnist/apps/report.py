@@ -10,16 +10,22 @@ from pathlib import Path
 
 import lightning as L
 import torch
+from torchmetrics.utilities.distributed import gather_all_tensors
 
 from lit_mnist import atomic
 from lit_mnist.apps import plots
 
 
 class RunReport(L.Callback):
-    """Writes, into the trainer's log directory, after testing:
+    """Run report: metrics.json and the original's figures, written into the run directory.
 
-    ``metrics.json``, ``confusion_matrix.png``, ``samples.png``, ``misclassified.png``; the figures also
-    go to TensorBoard. Times the fit and records the data source, seed and device.
+    After testing: ``metrics.json``, ``confusion_matrix.png``, ``samples.png``, ``misclassified.png``; the
+    figures also go to TensorBoard, with the test accuracy as its ``hp_metric``. Times the fit and records
+    the data source, seed, device and the devices' layout.
+
+    Args:
+        samples: training digits drawn in samples.png.
+        misclassified: misclassified test digits drawn in misclassified.png (the first ones, in test order).
     """
 
     def __init__(self, samples: int = 32, misclassified: int = 32) -> None:
@@ -30,10 +36,13 @@ class RunReport(L.Callback):
 
     def on_fit_start(self, trainer, pl_module) -> None:
         self._fit_start = time.perf_counter()
+        folder = Path(trainer.log_dir)  # a collective on several devices: every rank asks
+        if not trainer.is_global_zero:
+            return
         x, y = trainer.datamodule.splits["train"]
         n = min(self.samples, len(x))
         fig = plots.digits_figure(x[:n].cpu().numpy(), [f"label {int(v)}" for v in y[:n]], title="Training digits")
-        self._save(trainer, fig, "samples.png", "data/samples")
+        self._save(trainer, fig, folder / "samples.png", "data/samples")
 
     def on_fit_end(self, trainer, pl_module) -> None:
         self.fit_seconds = time.perf_counter() - self._fit_start
@@ -47,13 +56,20 @@ class RunReport(L.Callback):
     def on_test_end(self, trainer, pl_module) -> None:
         if trainer.sanity_checking or not self._outputs:
             return
-        probs = torch.cat([p for p, _ in self._outputs]).cpu()
-        target = torch.cat([t for _, t in self._outputs]).cpu()
+        # every rank takes part in the collectives (the gather, the metrics' sync); rank 0 alone writes
+        probs = gather_rows(trainer, torch.cat([p for p, _ in self._outputs])).cpu()
+        target = gather_rows(trainer, torch.cat([t for _, t in self._outputs])).cpu()
         confusion = pl_module.test_confusion.compute().cpu().numpy().astype(int)
-        self._save(trainer, plots.confusion_figure(confusion), "confusion_matrix.png", "test/confusion_matrix")
-        self._save(trainer, self._misclassified_figure(trainer, probs, target), "misclassified.png", "test/misclassified")
         metrics = self.metrics(trainer, pl_module, probs, target, confusion)
-        atomic.write_text(Path(trainer.log_dir) / "metrics.json", json.dumps(metrics, indent=2) + "\n")
+        folder = Path(trainer.log_dir)
+        if not trainer.is_global_zero:
+            return
+        self._save(trainer, plots.confusion_figure(confusion), folder / "confusion_matrix.png", "test/confusion_matrix")
+        self._save(trainer, self._misclassified_figure(trainer, probs, target), folder / "misclassified.png",
+                   "test/misclassified")
+        atomic.write_text(folder / "metrics.json", json.dumps(metrics, indent=2) + "\n")
+        if trainer.logger is not None:  # TensorBoard's hparams view: the run's real figure, not a placeholder
+            trainer.logger.log_hyperparams(metrics["hparams"], metrics={"hp_metric": metrics["test_accuracy"]})
 
     def metrics(self, trainer, pl_module, probs, target, confusion) -> dict:
         logged = trainer.callback_metrics
@@ -69,6 +85,9 @@ class RunReport(L.Callback):
             "data_source": getattr(datamodule, "data_source", None),
             "train_samples": int(len(datamodule.splits["train"][0])),
             "val_samples": int(len(datamodule.splits["val"][0])),
+            "world_size": int(trainer.world_size),
+            "train_rows_per_rank": datamodule.train_rows_per_rank(trainer.world_size),
+            "trainer_precision": str(trainer.precision),
             "seed": _seed(),
             "epochs": int(trainer.current_epoch),
             "fit_seconds": None if self.fit_seconds is None else round(self.fit_seconds, 3),
@@ -84,11 +103,19 @@ class RunReport(L.Callback):
         return plots.digits_figure(x[wrong].numpy(), captions, title=title)
 
     @staticmethod
-    def _save(trainer, fig, name: str, tag: str) -> None:
-        pixels = plots.save_png(fig, Path(trainer.log_dir) / name)
+    def _save(trainer, fig, path: Path, tag: str) -> None:
+        pixels = plots.save_png(fig, path)
         experiment = getattr(trainer.logger, "experiment", None)
         if hasattr(experiment, "add_image"):  # the rendered pixels: no second drawing of the figure
             experiment.add_image(tag, pixels, global_step=trainer.global_step, dataformats="HWC")
+
+
+def gather_rows(trainer, rows: torch.Tensor) -> torch.Tensor:
+    """Every rank's ``rows`` concatenated in rank order, which is the test split's order (ranks hold contiguous
+    shares of it, of lengths that may differ by one: torchmetrics' gather pads and trims them)."""
+    if trainer.world_size == 1:
+        return rows
+    return torch.cat(gather_all_tensors(rows))
 
 
 def _public(hparams) -> dict:

@@ -48,7 +48,7 @@ class LitMNIST(L.LightningModule):
         super().__init__()
         if not lr > 0 or not epsilon >= 0 or not lr_decay > 0:
             raise ValueError(f"lr and lr_decay must be positive and epsilon not negative; got {lr}, {lr_decay}, {epsilon}")
-        self.save_hyperparameters()
+        self.save_hyperparameters(ignore=["_instantiator"])  # LightningCLI's, not a hyper-parameter
         nets = {"dense": DenseNet, "cnn": ConvNet}
         if arch not in nets:
             raise ValueError(f"arch must be one of {sorted(nets)}, got {arch!r}")
@@ -115,8 +115,9 @@ class LitMNIST(L.LightningModule):
         if self._collected[stage]:
             losses, predicted, target = (torch.cat(parts) for parts in zip(*self._collected[stage]))
             self._collected[stage].clear()
-            getattr(self, f"{stage}_loss").update(losses)
-            getattr(self, f"{stage}_acc").update(predicted, target)
+            if len(target):  # a rank's evaluation share can be empty; shapes are known on the host
+                getattr(self, f"{stage}_loss").update(losses)
+                getattr(self, f"{stage}_acc").update(predicted, target)
 
     def _log_epoch(self, stage: str) -> None:
         # computed values, not the Metric objects: self.log(metric) moves the metric to the device (a walk
@@ -124,7 +125,10 @@ class LitMNIST(L.LightningModule):
         self._fold(stage)
         for name, prog_bar in (("loss", False), ("acc", stage != "train")):
             metric = getattr(self, f"{stage}_{name}")
-            self.log(f"{stage}/{name}", metric.compute(), prog_bar=prog_bar)
+            # compute() syncs the ranks' states, so the value is the same on every rank; Lightning still
+            # wants sync_dist on several devices, and "max" of equal values keeps it exact (a mean can round)
+            distributed = self.trainer.world_size > 1
+            self.log(f"{stage}/{name}", metric.compute(), prog_bar=prog_bar, sync_dist=distributed, reduce_fx="max")
             metric.reset()
 
     def training_step(self, batch, batch_idx):
@@ -136,8 +140,9 @@ class LitMNIST(L.LightningModule):
     def test_step(self, batch, batch_idx):
         loss, logits = self._step(batch, "test")
         y = batch[1].long()
-        for metric in (self.test_confusion, self.test_precision, self.test_recall):
-            metric.update(logits, y)
+        if len(y):  # the empty batch that evens out the ranks' step counts (see TensorBatches) counts nothing
+            for metric in (self.test_confusion, self.test_precision, self.test_recall):
+                metric.update(logits, y)
         return {"probs": logits.softmax(dim=-1).detach(), "target": y}
 
     def on_train_epoch_end(self) -> None:

@@ -8,11 +8,11 @@ import pytest
 
 from lit_mnist.apps import fit
 from lit_mnist.apps.entry import call
+from tests.conftest import REPO, run_env
 
 
 def main(args):
     return call(fit.main, args)
-from tests.conftest import REPO, run_env
 
 ARTIFACTS = {"metrics.json", "confusion_matrix.png", "samples.png", "misclassified.png", "hparams.yaml", "config.yaml"}
 

@@ -12,11 +12,11 @@ import torch
 
 from lit_mnist.apps import predict
 from lit_mnist.apps.entry import call
+from tests.conftest import REPO, SHARED_MNIST, csv_text, run_env
 
 
 def main(args):
     return call(predict.main, args)
-from tests.conftest import REPO, SHARED_MNIST, csv_text, run_env
 
 
 def _mnist_test(n=None):
