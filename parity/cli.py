@@ -42,8 +42,8 @@ def run(datamodule: MNISTDataModule, seeds: int, n_steps: int) -> dict:
         lightning_runs.append(statistics.train_lightning(datamodule, seed))
     result = {
         "data_source": datamodule.data_source,
-        "train_rows": int(len(x_part)),
-        "test_rows": int(len(x_test)),
+        "train_rows": len(x_part),
+        "test_rows": len(x_test),
         "seeds": list(range(seeds)),
         "forward": forward.forward_parity(first_keras, x_test),
         "steps": steps.step_parity((x_part, y_part), datamodule.splits["train"], steps=n_steps),

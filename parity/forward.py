@@ -25,7 +25,7 @@ def forward_parity(keras_model, x: np.ndarray, module: LitMNIST | None = None) -
     return {
         "max_abs_diff": max_abs,
         "argmax_agreement": agreement,
-        "n": int(len(x)),
+        "n": len(x),
         "passed": max_abs <= MAX_ABS_DIFF and agreement >= MIN_AGREEMENT,
         "limits": {"max_abs_diff": MAX_ABS_DIFF, "argmax_agreement": MIN_AGREEMENT},
     }

@@ -12,8 +12,8 @@ import time
 os.environ.setdefault("KERAS_BACKEND", "tensorflow")
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-import keras  # noqa: E402
-import numpy as np  # noqa: E402
+import keras
+import numpy as np
 
 EPOCHS, BATCH_SIZE, VALIDATION_SPLIT = 15, 500, 0.2
 

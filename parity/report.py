@@ -66,14 +66,14 @@ def markdown(r: dict) -> str:
               f"{c['loss_rel_diff']:.2e} | {c['free_running_l2_rel_diff']:.2e} |" for c in s["curve"]]
     return "\n".join([
         f"# Keras / Lightning parity: {'PASSED' if r['passed'] else 'FAILED'}", "",
-        f"Data: {r['data_source']}; {r['train_rows']} training rows (last 20% validate), {r['test_rows']} test rows; "
-        f"seeds {r['seeds']}.", "",
+        (f"Data: {r['data_source']}; {r['train_rows']} training rows (last 20% validate), {r['test_rows']} test rows; "
+        f"seeds {r['seeds']}. Both frameworks compute in float32 on one device, as the original does."), "",
         *rows, "",
-        "The confusion threshold is Keras's own seed-to-seed variation (mean over all pairs of Keras seeds) "
-        f"times {conf['noise_factor']}; the Lightning figure is the mean over all Keras/Lightning seed pairs.", "",
+        ("The confusion threshold is Keras's own seed-to-seed variation (mean over all pairs of Keras seeds) "
+        f"times {conf['noise_factor']}; the Lightning figure is the mean over all Keras/Lightning seed pairs."), "",
         "## Teacher-forced steps", "",
-        "Each torch step starts from Keras's state before that step. The free-running column (torch left to run "
-        "on its own from the same start) is for information: it drifts, as float32 training in two frameworks does.",
+        ("Each torch step starts from Keras's state before that step. The free-running column (torch left to run "
+        "on its own from the same start) is for information: it drifts, as float32 training in two frameworks does."),
         "", *curve, "",
     ])
 

@@ -23,6 +23,7 @@ import lightning as L
 import torch
 
 from lit_mnist import atomic
+from lit_mnist.apps.entry import leave_together
 from lit_mnist.data import batches
 from lit_mnist.data.datamodule import MNISTDataModule
 from lit_mnist.model.module import LitMNIST
@@ -83,6 +84,7 @@ def probe(args: argparse.Namespace) -> None:
     confusion = model.test_confusion.compute()  # synced over the ranks: every rank takes part
     if trainer.is_global_zero:
         torch.save(confusion, out / "confusion.pt")
+    leave_together(trainer)
 
 
 def fit_py(args: argparse.Namespace, rest: list[str]) -> int:

@@ -42,7 +42,7 @@ def read_checkpoint(path: str | Path) -> dict:
         raise CheckpointError(f"{path}: no such checkpoint file")
     with open(path, "rb") as f:
         magic = f.read(4)
-    if not (magic.startswith(b"PK\x03\x04") or magic.startswith(b"\x80")):  # torch.save: a zip, or a raw pickle
+    if not (magic.startswith((b"PK\x03\x04", b"\x80"))):  # torch.save: a zip, or a raw pickle
         raise CheckpointError(f"{path}: not a PyTorch checkpoint (neither a zip archive nor a pickle)")
     try:
         checkpoint = torch.load(path, map_location="cpu", weights_only=True)
@@ -80,6 +80,9 @@ def load_model(path: str | Path) -> LitMNIST:
         unexpected = [k for k in keys.unexpected_keys if k.startswith("net.")]
         if missing or unexpected:
             raise RuntimeError(f"missing {missing[:3]}, unexpected {unexpected[:3]}")
+        statistics = [k for k in ("pixel_mean", "pixel_std") if k not in checkpoint["state_dict"]]
+        if model.hparams.normalize and statistics:  # else the defaults (0, 1) would silently skew every input
+            raise RuntimeError(f"normalize=True but no {' or '.join(statistics)} in its state")
     except (RuntimeError, TypeError, ValueError) as e:
         raise CheckpointError(f"{path}: a checkpoint of another model ({str(e).splitlines()[0][:160]})") from None
     return model.eval()

@@ -18,9 +18,9 @@ from matplotlib.figure import Figure
 
 from lit_mnist import atomic
 from lit_mnist.apps import plots
+from lit_mnist.apps.timed_fit import timed_fit
 from lit_mnist.data.datamodule import MNISTDataModule
 from lit_mnist.model.module import LitMNIST
-from lit_mnist.apps.timed_fit import timed_fit
 
 
 @dataclass(frozen=True)
@@ -93,13 +93,13 @@ def figure(rows: list[dict]) -> Figure:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="compare.py", description=__doc__)
-    parser.add_argument("--out", type=Path, required=True)
-    parser.add_argument("--seeds", type=int, nargs="+", default=[0])
-    parser.add_argument("--dense-epochs", type=int, default=15, help="the original's 15")
-    parser.add_argument("--cnn-epochs", type=int, default=12)
-    parser.add_argument("--only", nargs="+", help="names (or prefixes) of the variants to run")
-    parser.add_argument("--accelerator", default="auto")
-    parser.add_argument("--data.path", dest="path", help="a CSV instead of built-in MNIST")
+    parser.add_argument("--out", type=Path, required=True, help="folder for compare.json, compare.md, compare.png")
+    parser.add_argument("--seeds", type=int, nargs="+", default=[0], help="seeds trained per variant (mean reported)")
+    parser.add_argument("--dense_epochs", type=int, default=15, help="epochs of the dense variants (the original: 15)")
+    parser.add_argument("--cnn_epochs", type=int, default=12, help="epochs of the CNN variants")
+    parser.add_argument("--only", nargs="+", help="names (or prefixes) of the variants to run; default: all")
+    parser.add_argument("--accelerator", default="auto", help="cpu, gpu or auto, as Lightning's Trainer takes it")
+    parser.add_argument("--data.path", dest="path", help="a digits CSV instead of built-in MNIST (80/20 split)")
     args = parser.parse_args(argv)
     chosen = [v for v in variants(args.dense_epochs, args.cnn_epochs)
               if not args.only or any(v.name.startswith(o) for o in args.only)]

@@ -47,6 +47,16 @@ def run(main: Callable[[list[str] | None], int]) -> NoReturn:
     sys.exit(call(main))
 
 
+def leave_together(trainer) -> None:
+    """At the end of a run on several devices: wait until every rank is done, then close the process group
+    (a rank that left first would reset the connections under the others while they still write)."""
+    import torch.distributed
+
+    if trainer.world_size > 1 and torch.distributed.is_initialized():
+        trainer.strategy.barrier("end of run")
+        torch.distributed.destroy_process_group()
+
+
 def launch(module: str) -> NoReturn:
     """Run ``module.main`` as a command, with the process settings above made before it is imported."""
     _quiet_process()
@@ -64,6 +74,14 @@ def predict() -> NoReturn:
 
 def compare() -> NoReturn:
     launch("lit_mnist.apps.compare")
+
+
+def export() -> NoReturn:
+    launch("lit_mnist.apps.export")
+
+
+def serve() -> NoReturn:
+    launch("lit_mnist.apps.serve")
 
 
 def parity() -> NoReturn:

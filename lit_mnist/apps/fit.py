@@ -14,16 +14,16 @@ from pathlib import Path
 
 from lightning.pytorch.callbacks import ModelCheckpoint, ProgressBar, TQDMProgressBar
 from lightning.pytorch.cli import LightningCLI
-from lightning.pytorch.utilities.exceptions import MisconfigurationException
 from lightning.pytorch.loggers import TensorBoardLogger
+from lightning.pytorch.utilities.exceptions import MisconfigurationException
 
 from lit_mnist.apps.checkpoints import AtomicCheckpointIO
-
+from lit_mnist.apps.entry import leave_together
+from lit_mnist.apps.interrupt import GracefulInterrupt
+from lit_mnist.apps.report import RunReport
 from lit_mnist.data.datamodule import MNISTDataModule
 from lit_mnist.errors import DataError
-from lit_mnist.apps.interrupt import GracefulInterrupt
 from lit_mnist.model.module import LitMNIST
-from lit_mnist.apps.report import RunReport
 
 TRAINER_DEFAULTS = {
     "max_epochs": 15,  # the original: fit(epochs=15, batch_size=500, validation_split=0.2)
@@ -140,6 +140,7 @@ def main(args: list[str] | None = None) -> int:
               file=sys.stderr)
         return 130
     run_dir = Path(trainer.log_dir)  # a collective on several devices: every rank asks
+    leave_together(trainer)
     if not trainer.is_global_zero:  # rank 0 alone speaks for the run
         return 0
     accuracy = float(trainer.callback_metrics["test/acc"])

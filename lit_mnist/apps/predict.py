@@ -19,8 +19,8 @@ from tqdm import tqdm
 from lit_mnist import atomic
 from lit_mnist.apps.checkpoints import load_model
 from lit_mnist.data.cache import load_digits
-from lit_mnist.errors import DataError
 from lit_mnist.data.images import IMAGE_SUFFIXES, image_files, is_image, load_image, mnist_pixels
+from lit_mnist.errors import DataError
 from lit_mnist.model.module import LitMNIST
 
 CSV_SUFFIXES = (".csv", ".csv.gz", ".gz")
@@ -125,6 +125,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--input", required=True, nargs="+", help="CSV files, or image files / folders")
     parser.add_argument("--output", required=True, help="CSV file, or .json")
     parser.add_argument("--probabilities", action="store_true", help="add the columns p0..p9")
-    parser.add_argument("--batch-size", type=int, default=10_000)
+    parser.add_argument("--batch_size", type=int, default=10_000,
+                        help="rows per forward pass (memory, not results: default %(default)s)")
     print(run(parser.parse_args(argv)))
     return 0

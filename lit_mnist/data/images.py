@@ -7,6 +7,7 @@ sits at the centre. MNIST digits are light on a dark background; a dark-on-light
 
 from __future__ import annotations
 
+import io
 from pathlib import Path
 
 import numpy as np
@@ -19,18 +20,26 @@ FIELD, BOX = 28, 20
 INK_FRACTION = 0.25  # of the brightest ink level: fainter pixels are background noise, not digit
 
 
-def load_image(path: str | Path) -> Image.Image:
-    path = Path(path)
+def load_image(source: str | Path | bytes, name: str | None = None, max_pixels: int | None = None) -> Image.Image:
+    """A decoded image from a file, or from the bytes of one (``name`` then says where they came from).
+
+    ``max_pixels`` refuses, before decoding, an image with more pixels (PIL's own limit is ~179 million)."""
+    name = name or ("image" if isinstance(source, bytes) else str(source))
     try:
-        with Image.open(path) as image:
+        with Image.open(io.BytesIO(source) if isinstance(source, bytes) else source) as image:
+            if max_pixels is not None and image.width * image.height > max_pixels:
+                raise DataError(f"{name}: image too large to read safely ({image.width}x{image.height} pixels, "
+                                f"more than {max_pixels})")
             image.load()
             return image.copy()
+    except DataError:
+        raise
     except FileNotFoundError:
-        raise DataError(f"{path}: no such file") from None
+        raise DataError(f"{name}: no such file") from None
     except Image.DecompressionBombError as e:  # PIL refuses to decode it: too many pixels to be a photo of a digit
-        raise DataError(f"{path}: image too large to read safely ({e.args[0].split(',')[0]})") from None
+        raise DataError(f"{name}: image too large to read safely ({e.args[0].split(',')[0]})") from None
     except (UnidentifiedImageError, OSError, ValueError) as e:
-        raise DataError(f"{path}: not a readable image ({e.__class__.__name__})") from None
+        raise DataError(f"{name}: not a readable image ({e.__class__.__name__})") from None
 
 
 def is_image(path: str | Path) -> bool:

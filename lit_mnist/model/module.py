@@ -138,7 +138,7 @@ class LitMNIST(L.LightningModule):
         self._step(batch, "val")
 
     def test_step(self, batch, batch_idx):
-        loss, logits = self._step(batch, "test")
+        _loss, logits = self._step(batch, "test")
         y = batch[1].long()
         if len(y):  # the empty batch that evens out the ranks' step counts (see TensorBatches) counts nothing
             for metric in (self.test_confusion, self.test_precision, self.test_recall):

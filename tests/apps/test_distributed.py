@@ -4,14 +4,19 @@ Each check has a companion run with the property broken on purpose (tests/distri
 ``--break``), which the same check must reject.
 """
 
+import argparse
 import json
 import subprocess
 import sys
+from unittest import mock
 
 import numpy as np
 import pytest
 import torch
 
+from lit_mnist.apps import fit
+from lit_mnist.apps.entry import call
+from tests import distributed_probe
 from tests.conftest import REPO, csv_text, run_env, synthetic_digits
 
 pytestmark = pytest.mark.slow
@@ -34,7 +39,7 @@ def indexed_digits(path):
 def probe(out, devices, *extra):
     out.mkdir(parents=True, exist_ok=True)
     command = [sys.executable, "-m", "tests.distributed_probe", "--devices", str(devices), "--out", str(out), *extra]
-    done = subprocess.run(command, cwd=REPO, capture_output=True, text=True, env=run_env(), timeout=300)
+    done = subprocess.run(command, cwd=REPO, capture_output=True, check=False, text=True, env=run_env(), timeout=300)
     assert done.returncode == 0, done.stderr[-3000:]
     return out, done
 
@@ -45,7 +50,10 @@ def runs(tmp_path_factory):
     root = tmp_path_factory.mktemp("ddp")
     csv = str(indexed_digits(root / "digits.csv"))
     common = ["--csv", csv, "--steps", str(STEPS), "--batch_size", str(BATCH), "--eval_batch_size", str(EVAL_BATCH)]
-    one, _ = probe(root / "one", 1, *common)
+    one = root / "one"
+    one.mkdir()
+    distributed_probe.probe(argparse.Namespace(devices=1, out=str(one), csv=csv, steps=STEPS, batch_size=BATCH,
+                                               eval_batch_size=EVAL_BATCH, test_weights=None))
     weights = str(one / f"weights-step{STEPS}.pt")
     two = {name: probe(root / name, 2, *common, "--test_weights", weights, *(["--break", name] if name else []))[0]
            for name in ("", "sharding", "weighting")}
@@ -106,27 +114,50 @@ def test_c_companion_unsharded_evaluation_counts_every_digit_twice(runs):
     assert int(broken.sum()) == 2 * TEST_ROWS and not torch.equal(broken, confusion(runs["one"]))
 
 
+def _fit_py(out, devices, *extra):
+    """scripts/fit.py's main on ``devices`` CPU ranks, 3 epochs of the indexed digits: in a probe process
+    for several ranks (Lightning's launcher starts the others from its command line), in this one for one."""
+    args = ["--data.path", str(out.parent / "digits.csv"), "--trainer.accelerator", "cpu",
+            "--trainer.devices", str(devices), "--trainer.max_epochs", "3", "--trainer.enable_progress_bar",
+            "false", "--trainer.enable_model_summary", "false", "--data.batch_size", str(BATCH), *extra]
+    if devices == 1:
+        out.mkdir(parents=True, exist_ok=True)
+        with mock.patch.object(sys, "argv", ["fit.py"]):
+            assert call(fit.main, args) == 0
+        return out, None
+    return probe(out, devices, "--fit-py", *args, "--trainer.strategy", "ddp")
+
+
+def _last(root):
+    (path,) = root.glob("lightning_logs/version_*/checkpoints/last.ckpt")
+    return torch.load(path, weights_only=True)
+
+
+EVERY_STEP = ("--checkpoint.every_n_train_steps", "1")  # a mid-epoch last.ckpt; the same callback state on resume
+
+
 @pytest.fixture(scope="module")
 def fit_runs(tmp_path_factory):
-    """scripts/fit.py on 2 ranks, as built and with every rank taking itself for rank 0."""
+    """scripts/fit.py stopped after 4 of 9 steps (mid-epoch 2): on 2 ranks as built, on 2 ranks that all take
+    themselves for rank 0, and on 1 device; and the run that never stops."""
     root = tmp_path_factory.mktemp("fitpy")
-    csv = str(indexed_digits(root / "digits.csv"))
+    indexed_digits(root / "digits.csv")
     out = {}
-    for name in ("built", "rank0"):
-        args = ["--fit-py", "--data.path", csv, "--trainer.accelerator", "cpu", "--trainer.devices", "2",
-                "--trainer.strategy", "ddp", "--trainer.max_epochs", "1", "--trainer.default_root_dir",
-                str(root / name / "runs"), "--trainer.enable_progress_bar", "false", "--data.batch_size", str(BATCH)]
-        out[name] = probe(root / name, 2, *args, *(["--break", "rank0"] if name == "rank0" else []))
+    for name, devices, extra in (("built", 2, ()), ("rank0", 2, ("--break", "rank0")), ("one", 1, ())):
+        stop = ("--trainer.default_root_dir", str(root / name / "runs"), "--trainer.max_steps", "4", *EVERY_STEP)
+        out[name] = _fit_py(root / name, devices, *stop, *extra)
+    _fit_py(root / "straight", 1, "--trainer.default_root_dir", str(root / "straight" / "runs"), *EVERY_STEP)
+    out["straight"] = _last(root / "straight" / "runs")
     return out
 
 
 def written_once(run, done) -> bool:
-    """metrics.json, the figures and last.ckpt written once, all by rank 0; the final line printed once."""
-    writes = {r: (run / f"writes-rank{r}.txt") for r in range(2)}
-    names = {r: p.read_text().split() if p.exists() else [] for r, p in writes.items()}
-    artifacts = ["metrics.json", "confusion_matrix.png", "samples.png", "misclassified.png", "last.ckpt"]
-    once = all(names[0].count(a) == 1 for a in artifacts) and not any(a in names[1] for a in artifacts)
-    return once and done.stdout.count("test accuracy") == 1
+    """metrics.json and the figures written once, by rank 0, as are the checkpoints; the final line printed once."""
+    names = {r: (run / f"writes-rank{r}.txt").read_text().split() if (run / f"writes-rank{r}.txt").exists() else []
+             for r in range(2)}
+    once = all(names[0].count(a) == 1 for a in ["metrics.json", "confusion_matrix.png", "samples.png",
+                                                 "misclassified.png"])
+    return once and "last.ckpt" in names[0] and not names[1] and done.stdout.count("test accuracy") == 1
 
 
 def test_d_artifacts_and_final_line_come_once_from_rank_0(fit_runs):
@@ -142,3 +173,19 @@ def test_d_artifacts_and_final_line_come_once_from_rank_0(fit_runs):
 def test_d_companion_every_rank_acting_as_rank_0_is_caught(fit_runs):
     run, done = fit_runs["rank0"]
     assert not written_once(run, done)
+
+
+@pytest.mark.parametrize(("first", "then"), [("built", 1), ("one", 2)])
+def test_a_run_stopped_mid_epoch_resumes_on_another_device_count(fit_runs, first, then):
+    """A run stopped mid-epoch on 2 ranks continues on 1 device with --ckpt_path last, and the reverse: the
+    batch position is kept, and the weights are those of the run that never stopped."""
+    folder = fit_runs[first][0]
+    runs = folder / "runs"
+    assert _last(runs)["global_step"] == 4 and _last(runs)["epoch"] == 1
+    _fit_py(folder.parent / f"{first}-resumed", then, "--trainer.default_root_dir", str(runs), "--ckpt_path", "last",
+            *EVERY_STEP)
+    resumed, straight = _last(runs), fit_runs["straight"]
+    assert resumed["global_step"] == straight["global_step"] == 9
+    a, b = (torch.cat([v.flatten() for k, v in c["state_dict"].items() if k.startswith("net.")])
+            for c in (resumed, straight))
+    assert float((a - b).norm() / b.norm()) <= 1e-6

@@ -17,7 +17,7 @@ def _fit(tmp_path, *args, **env):
     root = tmp_path / "runs"
     result = subprocess.run([sys.executable, "scripts/fit.py", "--trainer.default_root_dir", str(root),
                              "--trainer.enable_progress_bar", "false", *args],
-                            cwd=REPO, capture_output=True, text=True, env=run_env(**env))
+                            cwd=REPO, capture_output=True, check=False, text=True, env=run_env(**env))
     assert result.returncode == 0, result.stderr[-3000:]
     run = root / "lightning_logs" / "version_0"
     return json.loads((run / "metrics.json").read_text()), run, result

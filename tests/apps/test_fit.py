@@ -1,6 +1,8 @@
 """scripts/fit.py: a short fit writes every artifact; bad input exits 2 with one line and touches nothing."""
 
 import json
+import os
+import stat
 import subprocess
 import sys
 
@@ -42,6 +44,81 @@ def test_short_fit_writes_every_artifact(write_csv, tmp_path, capsys):
     assert metrics["fit_seconds"] > 0 and metrics["device"].startswith("cpu")
     last = capsys.readouterr().out.strip().splitlines()[-1]
     assert last.startswith(f"test accuracy {metrics['test_accuracy']:.4f} on 80 digits") and str(run) in last
+
+
+def test_every_file_of_a_run_follows_the_umask_and_tensorboard_gets_the_real_figures(write_csv, tmp_path):
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    previous = os.umask(0o022)
+    try:
+        assert _fit(tmp_path, "--data.path", str(write_csv(n=200)), "--trainer.max_epochs", "1") == 0
+    finally:
+        os.umask(previous)
+    run = tmp_path / "runs" / "lightning_logs" / "version_0"
+    modes = {p.name: oct(stat.S_IMODE(p.stat().st_mode)) for p in run.rglob("*") if p.is_file()}
+    assert set(modes.values()) == {"0o644"}, modes
+    metrics = json.loads((run / "metrics.json").read_text())
+    assert "_instantiator" not in (run / "hparams.yaml").read_text() and "_instantiator" not in metrics["hparams"]
+    hp_metric = []
+    for events in run.glob("events.out.tfevents*"):
+        accumulator = EventAccumulator(str(events))
+        accumulator.Reload()
+        if "hp_metric" in accumulator.Tags()["scalars"]:
+            hp_metric += [e.value for e in accumulator.Scalars("hp_metric")]
+    assert hp_metric == [pytest.approx(metrics["test_accuracy"])]  # no -1 placeholder before it
+
+
+@pytest.mark.parametrize("option", ["--optimizer", "--lr_scheduler"])
+def test_lightning_cli_optimizer_options_are_not_offered(write_csv, tmp_path, capsys, option):
+    """The model's optimizer is --model.optimizer, as recorded; LightningCLI's override would train with
+    another one behind the record's back."""
+    with pytest.raises(SystemExit) as done:
+        _fit(tmp_path, "--data.path", str(write_csv()), option, "SGD")
+    assert done.value.code == 2 and option in capsys.readouterr().err
+    assert not (tmp_path / "runs").exists()
+
+
+def _described(help_text: str, prefixes: tuple[str, ...]) -> dict[str, bool]:
+    """For each option starting with one of ``prefixes``: whether argparse printed a description for it."""
+    lines = help_text.splitlines()
+    found = {}
+    for i, line in enumerate(lines):
+        words = line.split()
+        if line.startswith("  --") and words[0].startswith(prefixes):
+            rest = line[24:].strip() if len(line) > 24 and line[22:24] == "  " else ""
+            follow = lines[i + 1] if i + 1 < len(lines) else ""
+            found[words[0]] = bool(rest) or (follow.startswith(" " * 24) and not follow.strip().startswith("--"))
+    return found
+
+
+def test_help_describes_every_option_of_the_project_under_headings_that_fit(capsys):
+    with pytest.raises(SystemExit):
+        main(["--help"])
+    text = capsys.readouterr().out
+    described = _described(text, ("--model.", "--data.", "--report.", "--ckpt_path"))
+    assert len(described) > 15 and all(described.values()), [k for k, v in described.items() if not v]
+    headings = [line for line in text.splitlines() if line and not line.startswith(" ") and line.endswith(":")]
+    assert all(not h.endswith("::") and not h.endswith(" the:") for h in headings), headings
+    assert "Dense 128-64-128-10 classifier" not in text and "Lightning Trainer command line tool" not in text
+
+
+def test_a_plain_run_prints_no_advertisement_or_deprecation(write_csv, tmp_path):
+    result = subprocess.run([sys.executable, "scripts/fit.py", "--data.path", str(write_csv(n=200)),
+                             "--trainer.max_epochs", "1", "--trainer.default_root_dir", str(tmp_path / "runs"),
+                             "--trainer.enable_progress_bar", "false"], cwd=REPO, capture_output=True, check=False,
+                            text=True, env=run_env(LIT_MNIST_DATA_DIR=str(tmp_path / "d")))
+    assert result.returncode == 0, result.stderr[-2000:]
+    console = result.stdout + result.stderr
+    assert "litlogger" not in console and "deprecated" not in console
+    assert console.count("test accuracy") == 1
+
+
+def test_bf16_mixed_precision_trains_end_to_end_on_the_cpu(write_csv, tmp_path):
+    path = str(write_csv(n=400))
+    assert _fit(tmp_path, "--data.path", path, "--trainer.max_epochs", "3", "--data.batch_size", "50",
+                "--trainer.precision", "bf16-mixed") == 0
+    metrics = json.loads((tmp_path / "runs" / "lightning_logs" / "version_0" / "metrics.json").read_text())
+    assert metrics["trainer_precision"] == "bf16-mixed" and metrics["test_accuracy"] > 0.9
 
 
 def test_same_seed_same_result(write_csv, tmp_path):
@@ -103,7 +180,7 @@ def test_the_script_exits_2_without_traceback(tmp_path):
     path = tmp_path / "bad.csv"
     path.write_text("label,pixel0\n7,300\n")
     result = subprocess.run([sys.executable, "scripts/fit.py", "--data.path", str(path)], cwd=REPO,
-                            capture_output=True, text=True, env=run_env(LIT_MNIST_DATA_DIR=str(tmp_path / "d")))
+                            capture_output=True, check=False, text=True, env=run_env(LIT_MNIST_DATA_DIR=str(tmp_path / "d")))
     assert result.returncode == 2
     assert "Traceback" not in result.stderr
     assert result.stderr.strip().splitlines()[-1] == f"error: {path}: line 1: header has 2 columns; missing 'pixel1' onwards (label,pixel0..pixel783)"

@@ -10,8 +10,8 @@ import torch
 
 from lit_mnist.apps import fit
 from lit_mnist.apps.entry import call
-from lit_mnist.data.batches import TensorBatches
 from lit_mnist.apps.interrupt import GracefulInterrupt
+from lit_mnist.data.batches import TensorBatches
 from tests.conftest import REPO, run_env
 
 ARGS = ["--trainer.max_epochs", "3", "--data.batch_size", "40", "--trainer.enable_progress_bar", "false",

@@ -36,7 +36,7 @@ def test_matches_the_keras_formula_and_stock_adam_does_not():
     expected = keras_reference(theta, grads)
     ours = _run(KerasAdam, theta, grads)
     stock = _run(torch.optim.Adam, theta, grads, lr=1e-3, eps=1e-7)
-    rel = lambda a: np.linalg.norm(a - expected) / np.linalg.norm(expected - theta)  # noqa: E731
+    rel = lambda a: np.linalg.norm(a - expected) / np.linalg.norm(expected - theta)
     assert rel(ours) < 1e-9  # float64: exact up to rounding
     assert rel(stock) > 1e-4  # epsilon applied after bias correction: a different update
 

@@ -7,8 +7,8 @@ import lightning as L
 import pytest
 import torch
 
-from lit_mnist.data.augment import random_affine
 from lit_mnist.apps.checkpoints import load_model
+from lit_mnist.data.augment import random_affine
 from lit_mnist.data.datamodule import MNISTDataModule, pixel_stats
 from lit_mnist.model.module import LitMNIST
 
@@ -82,7 +82,7 @@ def test_augmentation_touches_training_batches_only(write_csv, tmp_path):
     trainer.fit(LitMNIST(), datamodule=dm)
     trainer.test(LitMNIST(), datamodule=dm, verbose=False)
     train_x, train_y = dm.splits["train"]
-    x, y = seen["train"][0]
+    x, _y = seen["train"][0]
     rows = torch.cat([b[1] for b in seen["train"]])
     assert sorted(rows.tolist()) == sorted(train_y.tolist())  # labels untouched
     assert not any(torch.equal(x[0], row) for row in train_x)  # the images were distorted
@@ -125,7 +125,7 @@ def test_compare_script_writes_its_table_json_and_figure(write_csv, tmp_path):
     from lit_mnist.apps.compare import main
 
     out = tmp_path / "compare"
-    args = ["--out", str(out), "--dense-epochs", "1", "--only", "dense raw", "dense normalised",
+    args = ["--out", str(out), "--dense_epochs", "1", "--only", "dense raw", "dense normalised",
             "--data.path", str(write_csv(n=200)), "--accelerator", "cpu"]
     assert main(args) == 0
     result = json.loads((out / "compare.json").read_text())

@@ -1,0 +1,29 @@
+# Set-up and the main commands in one step each: `make fit` trains with the original settings,
+# `make test` runs the tests. Either creates the virtual environment first when it is missing.
+VENV ?= .venv
+PYTHON := $(VENV)/bin/python
+TORCH_VERSION ?= 2.13.0
+TORCH_CPU_INDEX ?= https://download.pytorch.org/whl/cpu
+EXTRAS ?= parity,export,serve,dev
+
+.PHONY: fit test lint clean
+
+$(VENV)/.installed: pyproject.toml
+	python3 -m venv $(VENV)
+	$(PYTHON) -m pip install --quiet --upgrade pip
+	# torch first, as a CPU build: a wheel already on this machine (pip's find-links), else PyTorch's CPU index
+	# (a plain `pip install torch` on Linux brings a CUDA build of several GB)
+	$(PYTHON) -m pip install --quiet --no-index torch==$(TORCH_VERSION) 2>/dev/null \
+		|| $(PYTHON) -m pip install --quiet torch==$(TORCH_VERSION) --index-url $(TORCH_CPU_INDEX)
+	$(PYTHON) -m pip install --quiet -e ".[$(EXTRAS)]"
+	touch $@
+
+fit: $(VENV)/.installed
+	$(PYTHON) scripts/fit.py $(ARGS)
+
+test: $(VENV)/.installed
+	$(PYTHON) -m ruff check .
+	$(PYTHON) -m pytest $(ARGS)
+
+clean:
+	rm -rf $(VENV) lightning_logs

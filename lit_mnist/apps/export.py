@@ -1,0 +1,121 @@
+"""``python scripts/export.py --checkpoint CKPT --out model.onnx [--check CSV]``
+
+The whole inference of a trained model as one ONNX graph: input ``pixels``, float32 grey levels 0-255 of
+shape ``[N, 784]`` (row-major 28x28, light digit on black, as MNIST; any batch size); output
+``probabilities``, ``[N, 10]``. The normalisation of a ``--data.normalize`` model is inside the graph.
+
+Before the file is kept, ONNX Runtime's probabilities are compared with torch's on the official 10,000
+MNIST test digits (or the rows of ``--check CSV``): at most 1e-5 apart, the same predicted digit for
+every row. A model that fails the check is not written, and the command exits with 1.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import warnings
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from lit_mnist import atomic
+from lit_mnist.apps.checkpoints import load_model
+from lit_mnist.data import cache, mnist
+from lit_mnist.errors import DataError
+from lit_mnist.model.module import LitMNIST
+
+MAX_ABS_DIFF = 1e-5
+INPUT_DOC = "grey levels 0-255 as float32, shape [N, 784]: 28x28 row-major, light digit on black (MNIST)"
+OUTPUT_DOC = "class probabilities (softmax), shape [N, 10]"
+
+
+class Inference(torch.nn.Module):
+    """Raw pixels in, probabilities out: LitMNIST.forward, normalisation included."""
+
+    def __init__(self, model: LitMNIST) -> None:
+        super().__init__()
+        self.model = model
+
+    def forward(self, pixels: torch.Tensor) -> torch.Tensor:
+        return self.model(pixels)
+
+
+def export(model: LitMNIST, path: Path) -> None:
+    """Write the ONNX graph of ``model`` to ``path``, with a dynamic batch size and documented input/output."""
+    import onnx
+
+    example = torch.zeros(2, 784)
+    batch = torch.export.Dim("batch", min=1)
+    # the exporter's notes on torchvision's operators (not used here) and Lightning's own deprecation
+    logging.getLogger("torch.onnx._internal.exporter._registration").setLevel(logging.ERROR)
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=r".*isinstance\(treespec, LeafSpec\)")
+        program = torch.onnx.export(Inference(model).eval(), (example,), dynamo=True, input_names=["pixels"],
+                                    output_names=["probabilities"], dynamic_shapes={"pixels": {0: batch}},
+                                    verbose=False)
+    proto = program.model_proto
+    proto.doc_string = f"lit-mnist {model.hparams.arch} classifier. Input: {INPUT_DOC}. Output: {OUTPUT_DOC}."
+    proto.graph.input[0].doc_string, proto.graph.output[0].doc_string = INPUT_DOC, OUTPUT_DOC
+    onnx.checker.check_model(proto)
+    onnx.save(proto, path)
+
+
+def check_digits(csv: str | None) -> tuple[np.ndarray, str]:
+    """The rows to check on: a CSV's (labels optional), or built-in MNIST's official test digits."""
+    if csv:
+        return cache.load_digits(csv, labels="optional").pixels, csv
+    try:
+        paths = mnist.ensure_mnist_csv(cache.data_dir())
+    except mnist.DownloadError:
+        raise DataError("the check needs digits: MNIST's test set could not be downloaded (set LIT_MNIST_MIRROR "
+                        "to a mirror) and no --check CSV was given") from None
+    return cache.load_digits(paths["test"]).pixels, "the MNIST test digits"
+
+
+def compare(model: LitMNIST, path: Path, pixels: np.ndarray) -> dict:
+    import onnxruntime
+
+    x = np.ascontiguousarray(pixels, dtype=np.float32)
+    session = onnxruntime.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    ours = session.run(["probabilities"], {"pixels": x})[0]
+    with torch.inference_mode():
+        theirs = model(torch.from_numpy(x)).numpy()
+    max_abs = float(np.abs(ours - theirs).max())
+    agree = int((ours.argmax(1) == theirs.argmax(1)).sum())
+    return {"rows": len(x), "max_abs_diff": max_abs, "argmax_agree": agree,
+            "passed": max_abs <= MAX_ABS_DIFF and agree == len(x)}
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="export.py", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--checkpoint", required=True, help="a checkpoint written by scripts/fit.py")
+    parser.add_argument("--out", required=True, type=Path, help="the ONNX file to write (e.g. model.onnx)")
+    parser.add_argument("--check", help="a digits CSV to check ONNX Runtime against torch on (default: MNIST's test set)")
+    args = parser.parse_args(argv)
+    if args.out.is_dir():
+        raise DataError(f"{args.out}: is a folder; give the ONNX file a name")
+    model = load_model(args.checkpoint)
+    pixels, source = check_digits(args.check)
+    try:
+        with atomic.atomic_path(args.out) as tmp:
+            export(model, tmp)
+            result = compare(model, tmp, pixels)
+            line = (f"check: ONNX Runtime against torch on {result['rows']} digits ({source}): max |diff| of "
+                    f"probabilities {result['max_abs_diff']:.1e} (limit {MAX_ABS_DIFF:.0e}), the same digit for "
+                    f"{result['argmax_agree']}/{result['rows']}")
+            print(line)
+            if not result["passed"]:
+                raise _CheckFailed
+    except _CheckFailed:
+        print(f"export FAILED its check: {args.out} not written")
+        return 1
+    except OSError as e:
+        raise DataError(f"{args.out}: cannot write the model ({e.strerror or e})") from None
+    print(f"written: {args.out} (input 'pixels' [N, 784] float32 grey levels 0-255; output 'probabilities' [N, 10])")
+    return 0
+
+
+class _CheckFailed(Exception):
+    pass
