@@ -1,6 +1,6 @@
 """A bounded load test of scripts/serve.py on loopback: python scripts/loadtest.py --checkpoint CKPT
 
-Starts the service on a free 127.0.0.1 port, sends ``--requests`` POST /predict requests (photo-like PNGs
+Starts the service on a free 127.0.0.1 port (or uses the one at ``--url``, on loopback), sends ``--requests`` POST /predict requests (photo-like PNGs
 of MNIST test digits, or JSON rows with ``--json``) from ``--concurrency`` clients, checks every answer,
 stops the service, and prints throughput and latency percentiles as JSON. Exits 1 if any request failed
 or went unanswered.
@@ -19,6 +19,7 @@ import subprocess
 import sys
 import threading
 import time
+import urllib.parse
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
@@ -85,7 +86,9 @@ def client(port: int, work: list[tuple[bytes, str, int]], results: list, lock: t
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--checkpoint", required=True, help="a checkpoint written by scripts/fit.py")
+    where = parser.add_mutually_exclusive_group(required=True)
+    where.add_argument("--checkpoint", help="a checkpoint written by scripts/fit.py: the service is started for it")
+    where.add_argument("--url", help="a service already running on this machine, e.g. http://127.0.0.1:8000/")
     parser.add_argument("--requests", type=int, default=2000, help="requests in all (default %(default)s)")
     parser.add_argument("--concurrency", type=int, default=8, help="concurrent clients (default %(default)s)")
     parser.add_argument("--json", action="store_true", help="send MNIST rows as JSON instead of PNG images")
@@ -94,11 +97,18 @@ def main(argv: list[str] | None = None) -> int:
         parser.error("--requests and --concurrency must be at least 1")
     samples = bodies(min(args.requests, 1000), args.json)
     work = [samples[i % len(samples)] for i in range(args.requests)]
-    port = free_port()
-    service = subprocess.Popen([sys.executable, str(REPO / "scripts" / "serve.py"), "--checkpoint", args.checkpoint,
-                                "--port", str(port)], env=dict(os.environ, PYTHONUNBUFFERED="1"))
+    service = None
+    if args.url:
+        port = urllib.parse.urlsplit(args.url).port or 80
+        if urllib.parse.urlsplit(args.url).hostname not in ("127.0.0.1", "localhost", "::1"):
+            parser.error("--url must be a loopback address: this test sends traffic to this machine only")
+    else:
+        port = free_port()
+        service = subprocess.Popen([sys.executable, str(REPO / "scripts" / "serve.py"), "--checkpoint",
+                                    args.checkpoint, "--port", str(port)], env=dict(os.environ, PYTHONUNBUFFERED="1"))
     try:
-        wait_until_up(port, service)
+        if service is not None:
+            wait_until_up(port, service)
         results, lock = [], threading.Lock()
         threads = [threading.Thread(target=client, args=(port, work[k :: args.concurrency], results, lock))
                    for k in range(args.concurrency)]
@@ -109,8 +119,9 @@ def main(argv: list[str] | None = None) -> int:
             thread.join(timeout=600)
         seconds = time.perf_counter() - start
     finally:
-        service.terminate()
-        service.wait(timeout=30)
+        if service is not None:
+            service.terminate()
+            service.wait(timeout=30)
     latencies = sorted(r[0] for r in results)
     summary = {
         "requests": args.requests, "concurrency": args.concurrency, "body": "json" if args.json else "png",

@@ -1,0 +1,84 @@
+"""scripts/export.py: an ONNX graph that ONNX Runtime runs as torch does, checked before it is kept."""
+
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import torch
+
+pytest.importorskip("onnxruntime")
+import onnxruntime
+
+from lit_mnist.apps import export, predict
+from lit_mnist.apps.entry import call
+from lit_mnist.model.module import LitMNIST
+from tests.conftest import REPO, SHARED_MNIST, csv_text, run_env
+
+
+def _unseen_csv(tmp_path, n=2000):
+    """MNIST test digits the checkpoint never trained on, as a labelled CSV."""
+    from lit_mnist.data.reader import parse_digits
+
+    digits = parse_digits(SHARED_MNIST / "mnist_test.csv.gz")
+    path = tmp_path / "unseen.csv"
+    path.write_text(csv_text(digits.pixels[-n:], digits.labels[-n:]))
+    return path
+
+
+def _onnx_predictions(path, pixels):
+    session = onnxruntime.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    (name,) = [i.name for i in session.get_inputs()]
+    return session.run(None, {name: pixels.astype(np.float32)})[0]
+
+
+@pytest.mark.slow
+def test_the_export_agrees_with_predict_on_unseen_digits(trained_checkpoint, tmp_path):
+    csv = _unseen_csv(tmp_path)
+    out = tmp_path / "model.onnx"
+    done = subprocess.run([sys.executable, "scripts/export.py", "--checkpoint", str(trained_checkpoint), "--out",
+                           str(out), "--check", str(csv)], cwd=REPO, capture_output=True, check=False, text=True,
+                          env=run_env())
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "check: ONNX Runtime against torch on 2000 digits" in done.stdout and "2000/2000" in done.stdout
+    assert done.stderr.strip() == ""  # a quiet command
+    submission = tmp_path / "submission.csv"
+    assert call(predict.main, ["--checkpoint", str(trained_checkpoint), "--input", str(csv), "--output",
+                               str(submission)]) == 0
+    labels = np.loadtxt(submission, delimiter=",", skiprows=1, dtype=int)[:, 1]
+    pixels = np.loadtxt(csv, delimiter=",", skiprows=1, dtype=np.float32)[:, 1:]
+    assert (_onnx_predictions(out, pixels).argmax(1) == labels).mean() >= 0.999
+
+
+@pytest.mark.parametrize("arch", ["dense", "cnn"])
+def test_either_net_exports_with_a_dynamic_batch_and_normalisation_inside(tmp_path, write_csv, capsys, arch):
+    model = LitMNIST(arch=arch, normalize=True)
+    model.pixel_mean.fill_(33.3)
+    model.pixel_std.fill_(78.5)
+    checkpoint = tmp_path / "model.ckpt"
+    torch.save({"state_dict": model.state_dict(), "hyper_parameters": dict(model.hparams)}, checkpoint)
+    out = tmp_path / "model.onnx"
+    csv = write_csv(n=50, labels=False)
+    assert call(export.main, ["--checkpoint", str(checkpoint), "--out", str(out), "--check", str(csv)]) == 0
+    assert "the same digit for 50/50" in capsys.readouterr().out
+    pixels = np.random.default_rng(0).integers(0, 256, (7, 784)).astype(np.float32)
+    with torch.no_grad():
+        expected = model.eval()(torch.from_numpy(pixels)).numpy()
+    np.testing.assert_allclose(_onnx_predictions(out, pixels), expected, atol=1e-5)
+
+
+def test_a_graph_that_fails_its_check_is_not_written(tmp_path, write_csv, capsys, monkeypatch):
+    """The companion: an export that computes something else (here another model's weights) is caught."""
+    checkpoint = tmp_path / "model.ckpt"
+    torch.save({"state_dict": LitMNIST().state_dict(), "hyper_parameters": {}}, checkpoint)
+    real = export.export
+    monkeypatch.setattr(export, "export", lambda model, path: real(LitMNIST(), path))
+    out = tmp_path / "model.onnx"
+    assert call(export.main, ["--checkpoint", str(checkpoint), "--out", str(out), "--check", str(write_csv())]) == 1
+    assert "export FAILED its check" in capsys.readouterr().out
+    assert not out.exists() and list(tmp_path.glob("*.onnx*")) == []
+
+
+def test_bad_input_is_one_line_and_exit_2(tmp_path, capsys):
+    assert call(export.main, ["--checkpoint", str(tmp_path / "none.ckpt"), "--out", str(tmp_path / "m.onnx")]) == 2
+    assert capsys.readouterr().err.startswith(f"error: {tmp_path / 'none.ckpt'}: no such checkpoint file")
