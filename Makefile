@@ -11,10 +11,15 @@ EXTRAS ?= parity,export,serve,dev
 $(VENV)/.installed: pyproject.toml
 	python3 -m venv $(VENV)
 	$(PYTHON) -m pip install --quiet --upgrade pip
-	# torch first, as a CPU build: a wheel already on this machine (pip's find-links), else PyTorch's CPU index
-	# (a plain `pip install torch` on Linux brings a CUDA build of several GB)
-	$(PYTHON) -m pip install --quiet --no-index torch==$(TORCH_VERSION) 2>/dev/null \
-		|| $(PYTHON) -m pip install --quiet torch==$(TORCH_VERSION) --index-url $(TORCH_CPU_INDEX)
+	# torch first, as a CPU build: the wheel already on this machine (in pip's find-links), else from PyTorch's
+	# CPU index (a plain `pip install torch` on Linux brings a CUDA build of several GB)
+	if $(PYTHON) -m pip download --quiet --no-deps --no-index -d $(VENV)/.torch-wheel torch==$(TORCH_VERSION) \
+			>/dev/null 2>&1; then \
+		$(PYTHON) -m pip install --quiet torch==$(TORCH_VERSION); \
+	else \
+		$(PYTHON) -m pip install --quiet torch==$(TORCH_VERSION) --index-url $(TORCH_CPU_INDEX); \
+	fi
+	rm -rf $(VENV)/.torch-wheel
 	$(PYTHON) -m pip install --quiet -e ".[$(EXTRAS)]"
 	touch $@
 
