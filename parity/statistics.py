@@ -29,7 +29,7 @@ TOP_PAIRS, MIN_SHARED_PAIRS = 5, 3
 def train_keras(train_part: tuple[np.ndarray, np.ndarray], test: tuple[np.ndarray, np.ndarray], seed: int):
     """One seed of the original notebook; returns (its run record, the trained model)."""
     model = keras_reference.build_model(seed)
-    _, seconds = keras_reference.fit(model, *train_part)
+    _, seconds = keras_reference.fit(model, *train_part, seed=seed)
     predicted = keras_reference.predict(model, test[0]).argmax(1)
     return _record(seed, test[1], predicted, seconds), model
 

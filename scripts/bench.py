@@ -57,7 +57,7 @@ def keras_fit(train_part, test, seed: int) -> tuple[float, float]:
     from parity import keras_reference
 
     model = keras_reference.build_model(seed)
-    _, seconds = keras_reference.fit(model, *train_part)
+    _, seconds = keras_reference.fit(model, *train_part, seed=seed)
     accuracy = float((keras_reference.predict(model, test[0]).argmax(1) == test[1]).mean())
     return seconds, accuracy
 

@@ -49,7 +49,7 @@ def load_digits(
     if entry.is_file():
         try:
             with np.load(entry) as saved:
-                return Digits(saved["pixels"], saved["labels"] if "labels" in saved else None)
+                return Digits(saved["pixels"], saved.get("labels"))
         except (OSError, ValueError, KeyError, zipfile.BadZipFile):
             pass  # a damaged cache entry is rebuilt below
     digits = parse_digits(path, labels=labels, label_last=label_last)

@@ -30,7 +30,7 @@ log = logging.getLogger(__name__)
 
 def keras_validation_split(n: int, validation_split: float) -> int:
     """Index where Keras's ``validation_split`` cuts: rows before it train, rows from it validate."""
-    return int(math.floor(n * (1.0 - validation_split)))
+    return math.floor(n * (1.0 - validation_split))
 
 
 class MNISTDataModule(L.LightningDataModule):

@@ -4,9 +4,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from lit_mnist.data.images import image_files, load_image, mnist_pixels
 from lit_mnist.data.reader import parse_digits
 from lit_mnist.errors import DataError
-from lit_mnist.data.images import image_files, load_image, mnist_pixels
 from tests.conftest import SHARED_MNIST
 
 

@@ -6,10 +6,11 @@ import shutil
 import numpy as np
 import pytest
 
-from lit_mnist.data import cache as digits_cache, mnist as mnist_source
+from lit_mnist.data import cache as digits_cache
+from lit_mnist.data import mnist as mnist_source
 from lit_mnist.data.cache import load_digits
-from lit_mnist.data.reader import parse_digits
 from lit_mnist.data.mnist import DownloadError, ensure_mnist_csv, parse_idx
+from lit_mnist.data.reader import parse_digits
 
 
 def _idx(array: np.ndarray) -> bytes:

@@ -141,3 +141,41 @@ def test_confusion_comparison_separates_alike_from_unlike():
     unlike_matrix[4, 9] += 150
     unlike = statistics.compare(runs(base), runs(unlike_matrix))
     assert not unlike["confusion"]["passed"]
+
+
+def _epoch_orders(fit) -> list[list[int]]:
+    """The training rows' order in each epoch, seen by a model whose one input is the row's index."""
+    import keras
+
+    seen = []
+
+    class Recorder(keras.Model):
+        def train_step(self, data):
+            seen.append(np.asarray(data[0][:, 0]).astype(int).tolist())
+            return super().train_step(data)
+
+    keras.utils.set_random_seed(0)
+    inputs = keras.Input((1,))
+    model = Recorder(inputs, keras.layers.Dense(10, activation="softmax")(inputs))
+    model.compile(optimizer="adam", loss="sparse_categorical_crossentropy", run_eagerly=True)
+    rows = np.arange(1000, dtype=np.float32)[:, None]
+    fit(model, rows, np.zeros(1000, dtype=np.int64))
+    per_epoch = len(seen) // keras_reference.EPOCHS
+    return [[i for batch in seen[e * per_epoch:(e + 1) * per_epoch] for i in batch] for e in range(keras_reference.EPOCHS)]
+
+
+def test_the_seeded_reference_reshuffles_every_epoch_reproducibly():
+    orders = _epoch_orders(lambda model, x, y: keras_reference.fit(model, x, y, seed=3))
+    assert all(sorted(o) == list(range(800)) for o in orders)  # the last 200 rows validate, as validation_split
+    assert len({tuple(o) for o in orders}) == keras_reference.EPOCHS  # a new order every epoch
+    assert orders == _epoch_orders(lambda model, x, y: keras_reference.fit(model, x, y, seed=3))  # reproducible
+
+
+def test_companion_keras_own_seeded_shuffle_replays_one_order():
+    """What the reference works around: after set_random_seed, fit(shuffle=True) repeats the first epoch's order."""
+    def keras_own(model, x, y):
+        model.fit(x, y, epochs=keras_reference.EPOCHS, batch_size=keras_reference.BATCH_SIZE,
+                  validation_split=keras_reference.VALIDATION_SPLIT, shuffle=True, verbose=0)
+
+    orders = _epoch_orders(keras_own)
+    assert len({tuple(o) for o in orders}) == 1
