@@ -1,8 +1,8 @@
 """Speed, measured side by side: python scripts/bench.py --out bench.json
 
 The original workload (the first 42,000 MNIST training rows as a Kaggle-style CSV, 80/20 split,
-15 epochs, batch 500, last 20% of the training part validating) is fitted by Lightning and by the
-Keras reference in one process, alternating, after a warm-up of each; medians are reported.
+15 epochs, batch 500, last 20% of the training part validating) is fitted by Lightning and by Keras
+(the notebook's own ``fit`` call) in one process, alternating, after a warm-up of each; medians are reported.
 Also: CSV parse times (cold and cached), prediction throughput from a checkpoint, the main
 command end to end (its first run on a machine, which downloads MNIST, and the median of the runs
 after it), and on CUDA the GPU fit. Needs built-in MNIST (set LIT_MNIST_MIRROR).
@@ -57,7 +57,7 @@ def keras_fit(train_part, test, seed: int) -> tuple[float, float]:
     from parity import keras_reference
 
     model = keras_reference.build_model(seed)
-    _, seconds = keras_reference.fit(model, *train_part, seed=seed)
+    _, seconds = keras_reference.fit_as_notebook(model, *train_part)
     accuracy = float((keras_reference.predict(model, test[0]).argmax(1) == test[1]).mean())
     return seconds, accuracy
 
