@@ -11,6 +11,7 @@ import importlib
 import os
 import sys
 import types
+import warnings
 from collections.abc import Callable
 from typing import NoReturn
 
@@ -20,11 +21,15 @@ from lit_mnist.errors import DataError
 def _quiet_process() -> None:
     """Settings for a command's own process, never made on import of the library.
 
+    Also silences one deprecation warning that Lightning itself triggers.
+
     TensorBoard's event writer imports all of TensorFlow when it is installed (seconds of start-up, and
     lit_mnist must not import it); this marker module is TensorBoard's own switch to its built-in stub.
     """
     sys.modules.setdefault("tensorboard.compat.notf", types.ModuleType("tensorboard.compat.notf"))
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    # Lightning 2.6's own call of a torch API that torch has since deprecated: nothing a user can act on
+    warnings.filterwarnings("ignore", message=r".*isinstance\(treespec, LeafSpec\)")
 
 
 def call(main: Callable[[list[str] | None], int], argv: list[str] | None = None) -> int:

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import argparse
 import logging
-import warnings
 from pathlib import Path
 
 import numpy as np
@@ -47,13 +46,10 @@ def export(model: LitMNIST, path: Path) -> None:
 
     example = torch.zeros(2, 784)
     batch = torch.export.Dim("batch", min=1)
-    # the exporter's notes on torchvision's operators (not used here) and Lightning's own deprecation
+    # the exporter's notes on torchvision's operators, which are not used here
     logging.getLogger("torch.onnx._internal.exporter._registration").setLevel(logging.ERROR)
-    with warnings.catch_warnings():
-        warnings.filterwarnings("ignore", message=r".*isinstance\(treespec, LeafSpec\)")
-        program = torch.onnx.export(Inference(model).eval(), (example,), dynamo=True, input_names=["pixels"],
-                                    output_names=["probabilities"], dynamic_shapes={"pixels": {0: batch}},
-                                    verbose=False)
+    program = torch.onnx.export(Inference(model).eval(), (example,), dynamo=True, input_names=["pixels"],
+                                output_names=["probabilities"], dynamic_shapes={"pixels": {0: batch}}, verbose=False)
     proto = program.model_proto
     proto.doc_string = f"lit-mnist {model.hparams.arch} classifier. Input: {INPUT_DOC}. Output: {OUTPUT_DOC}."
     proto.graph.input[0].doc_string, proto.graph.output[0].doc_string = INPUT_DOC, OUTPUT_DOC

@@ -9,7 +9,6 @@ from __future__ import annotations
 import logging
 import os
 import sys
-import warnings
 from pathlib import Path
 
 from lightning.pytorch.callbacks import ModelCheckpoint, ProgressBar, TQDMProgressBar
@@ -52,15 +51,17 @@ class MNISTCLI(LightningCLI):
         kwargs["callbacks"] = [*callbacks, self.interrupt]
         if not config.get("plugins"):
             kwargs["plugins"] = [AtomicCheckpointIO()]
+        self.resume_from = self._resume_point(config)
         if config.get("logger") in (None, True):
-            # Lightning's default logger, without its hp_metric placeholder (-1): RunReport logs the real one
+            # Lightning's default logger, without its hp_metric placeholder (-1): RunReport logs the real one;
+            # a resumed run logs on into the directory of the run it continues
+            version = Path(self.resume_from).parents[1].name if self.config_init.get("ckpt_path") == "last" else None
             kwargs["logger"] = TensorBoardLogger(save_dir=config.get("default_root_dir") or os.getcwd(),
-                                                 default_hp_metric=False)
-        self.resume_from = self._resume_point(config, kwargs)
+                                                 version=version, default_hp_metric=False)
         return super().instantiate_trainer(**kwargs)
 
-    def _resume_point(self, config, kwargs) -> str | None:
-        """``--ckpt_path last``: the newest run's last.ckpt, logging on into that run's directory."""
+    def _resume_point(self, config) -> str | None:
+        """``--ckpt_path last``: the newest run's last.ckpt (the logger then continues that run's directory)."""
         ckpt_path = self.config_init.get("ckpt_path")
         if ckpt_path != "last":
             return ckpt_path
@@ -68,9 +69,6 @@ class MNISTCLI(LightningCLI):
         found = sorted(root.glob("lightning_logs/version_*/checkpoints/last.ckpt"), key=lambda p: p.stat().st_mtime)
         if not found:
             raise DataError(f"{root}: nothing to resume (no lightning_logs/version_*/checkpoints/last.ckpt)")
-        if config.get("logger") in (None, True):
-            kwargs["logger"] = TensorBoardLogger(save_dir=str(root), version=found[-1].parents[1].name,
-                                                 default_hp_metric=False)
         return str(found[-1])
 
 
@@ -97,9 +95,9 @@ def _make_cli(args: list[str] | None) -> MNISTCLI:
             seed_everything_default=42,
             trainer_defaults=TRAINER_DEFAULTS,
             save_config_kwargs={"overwrite": True},
-            auto_configure_optimizers=False,
+            auto_configure_optimizers=False,  # the model's optimizer is --model.optimizer, recorded in the hparams
             parser_kwargs={"description": "Train the original Keras model's Lightning twin (or its CNN), test it, "
-                                          "and write the run's metrics.json, figures, checkpoints and TensorBoard logs."},  # the model's optimizer is --model.optimizer, recorded in the hparams
+                                          "and write the run's metrics.json, figures, checkpoints and TensorBoard logs."},
         )
     except (ValueError, MisconfigurationException) as e:  # the classes' checks of option values (types: the parser)
         raise DataError(f"invalid option: {e}") from None
@@ -117,8 +115,6 @@ def _quiet_console() -> None:
         for handler in logging.getLogger(name).handlers:
             if not any(isinstance(f, _DropTips) for f in handler.filters):
                 handler.addFilter(_DropTips())
-    # Lightning 2.6's own call of a torch API that torch has since deprecated: nothing a user can act on
-    warnings.filterwarnings("ignore", message=r".*isinstance\(treespec, LeafSpec\)")
 
 
 def main(args: list[str] | None = None) -> int:

@@ -79,9 +79,7 @@ class TensorBatches:
         return torch.randperm(len(self.x), generator=generator, device=self.x.device)
 
     def rows_per_rank(self) -> list[int]:
-        """How many rows each rank takes in one pass: the layout, for the run's report."""
-        if self.shard == "rows":
-            return [_length(share(len(self.x), r, self.world_size)) for r in range(self.world_size)]
+        """How many training rows each rank takes in one pass (``shard="batch"``): the layout, for the run's report."""
         n, size = len(self.x), self.batch_size
         sizes = [min(size, n - start) for start in range(0, n, size)]
         return [sum(_length(share(b, r, self.world_size)) for b in sizes) for r in range(self.world_size)]
