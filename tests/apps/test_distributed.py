@@ -4,7 +4,6 @@ Each check has a companion run with the property broken on purpose (tests/distri
 ``--break``), which the same check must reject.
 """
 
-import argparse
 import json
 import subprocess
 import sys
@@ -36,28 +35,61 @@ def indexed_digits(path):
     return path
 
 
-def probe(out, devices, *extra):
-    out.mkdir(parents=True, exist_ok=True)
-    command = [sys.executable, "-m", "tests.distributed_probe", "--devices", str(devices), "--out", str(out), *extra]
-    done = subprocess.run(command, cwd=REPO, capture_output=True, check=False, text=True, env=run_env(), timeout=300)
-    assert done.returncode == 0, done.stderr[-3000:]
-    return out, done
+def common(csv) -> dict:
+    return {"kind": "probe", "csv": str(csv), "steps": STEPS, "batch_size": BATCH, "eval_batch_size": EVAL_BATCH}
+
+
+def fit_py_args(root, name, *extra) -> list[str]:
+    """scripts/fit.py on the indexed digits, 3 epochs, its runs in ``root/name/runs``."""
+    return ["--data.path", str(root / "digits.csv"), "--trainer.accelerator", "cpu", "--trainer.max_epochs", "3",
+            "--trainer.enable_progress_bar", "false", "--trainer.enable_model_summary", "false",
+            "--data.batch_size", str(BATCH), "--trainer.default_root_dir", str(root / name / "runs"), *EVERY_STEP,
+            *extra]
+
+
+EVERY_STEP = ("--checkpoint.every_n_train_steps", "1")  # a mid-epoch last.ckpt; the same callback state on resume
+STOP = ("--trainer.max_steps", "4")  # 4 of the 9 steps: mid-epoch 2
+TWO_RANKS = ("--trainer.devices", "2", "--trainer.strategy", "ddp")
+
+
+def fit_here(root, name, *extra) -> None:
+    """scripts/fit.py's main on one device, in this process."""
+    (root / name).mkdir(parents=True, exist_ok=True)
+    with mock.patch.object(sys, "argv", ["fit.py"]):
+        assert call(fit.main, fit_py_args(root, name, "--trainer.devices", "1", *extra)) == 0
+
+
+def launch(root, jobs: list[dict]) -> None:
+    """All the 2-rank jobs in one launch of tests/distributed_probe.py (see its docstring)."""
+    plan = root / "plan.json"
+    plan.write_text(json.dumps(jobs))
+    command = [sys.executable, "-m", "tests.distributed_probe", "--plan", str(plan)]
+    done = subprocess.run(command, cwd=REPO, capture_output=True, check=False, text=True, env=run_env(), timeout=600)
+    assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-3000:]
 
 
 @pytest.fixture(scope="module")
 def runs(tmp_path_factory):
-    """The 1-device run, then 2-rank runs (tested with the 1-device weights): as built, and broken twice."""
+    """On one device, in this process: the probe's run and fit.py's, stopped after 4 of 9 steps and never
+    stopped. Then, in one 2-rank launch: the probe as built (tested with the 1-device weights) and broken
+    twice; fit.py stopped after 4 steps, as built and with every rank taking itself for rank 0; and the
+    1-device stopped run resumed on 2 ranks."""
     root = tmp_path_factory.mktemp("ddp")
-    csv = str(indexed_digits(root / "digits.csv"))
-    common = ["--csv", csv, "--steps", str(STEPS), "--batch_size", str(BATCH), "--eval_batch_size", str(EVAL_BATCH)]
-    one = root / "one"
-    one.mkdir()
-    distributed_probe.probe(argparse.Namespace(devices=1, out=str(one), csv=csv, steps=STEPS, batch_size=BATCH,
-                                               eval_batch_size=EVAL_BATCH, test_weights=None))
-    weights = str(one / f"weights-step{STEPS}.pt")
-    two = {name: probe(root / name, 2, *common, "--test_weights", weights, *(["--break", name] if name else []))[0]
-           for name in ("", "sharding", "weighting")}
-    return {"one": one, "two": two[""], "broken_sharding": two["sharding"], "broken_weighting": two["weighting"]}
+    csv = indexed_digits(root / "digits.csv")
+    distributed_probe.probe({**common(csv), "out": str(root / "one")})
+    fit_here(root, "fit-one", *STOP)
+    assert _last(root / "fit-one" / "runs")["global_step"] == 4  # stopped mid-epoch: resumed on 2 ranks below
+    fit_here(root, "straight")
+    weights = str(root / "one" / f"weights-step{STEPS}.pt")
+    probes = [{**common(csv), "devices": 2, "out": str(root / name), "test_weights": weights, "break": broken}
+              for name, broken in (("two", None), ("broken_sharding", "sharding"), ("broken_weighting", "weighting"))]
+    fits = [{"kind": "fit_py", "out": str(root / name), "break": broken, "args": fit_py_args(root, name, *TWO_RANKS, *STOP)}
+            for name, broken in (("fit-built", None), ("fit-rank0", "rank0"))]
+    resume = {"kind": "fit_py", "out": str(root / "fit-one-resumed"),
+              "args": fit_py_args(root, "fit-one", *TWO_RANKS, "--ckpt_path", "last")}
+    launch(root, [*probes, *fits, resume])
+    return {name: root / name for name in ("one", "two", "broken_sharding", "broken_weighting", "fit-built",
+                                            "fit-rank0", "fit-one")} | {"root": root}
 
 
 def relative_l2(a_path, b_path) -> float:
@@ -114,55 +146,27 @@ def test_c_companion_unsharded_evaluation_counts_every_digit_twice(runs):
     assert int(broken.sum()) == 2 * TEST_ROWS and not torch.equal(broken, confusion(runs["one"]))
 
 
-def _fit_py(out, devices, *extra):
-    """scripts/fit.py's main on ``devices`` CPU ranks, 3 epochs of the indexed digits: in a probe process
-    for several ranks (Lightning's launcher starts the others from its command line), in this one for one."""
-    args = ["--data.path", str(out.parent / "digits.csv"), "--trainer.accelerator", "cpu",
-            "--trainer.devices", str(devices), "--trainer.max_epochs", "3", "--trainer.enable_progress_bar",
-            "false", "--trainer.enable_model_summary", "false", "--data.batch_size", str(BATCH), *extra]
-    if devices == 1:
-        out.mkdir(parents=True, exist_ok=True)
-        with mock.patch.object(sys, "argv", ["fit.py"]):
-            assert call(fit.main, args) == 0
-        return out, None
-    return probe(out, devices, "--fit-py", *args, "--trainer.strategy", "ddp")
-
-
 def _last(root):
     (path,) = root.glob("lightning_logs/version_*/checkpoints/last.ckpt")
     return torch.load(path, weights_only=True)
 
 
-EVERY_STEP = ("--checkpoint.every_n_train_steps", "1")  # a mid-epoch last.ckpt; the same callback state on resume
+def _read(path) -> str:
+    return path.read_text() if path.exists() else ""
 
 
-@pytest.fixture(scope="module")
-def fit_runs(tmp_path_factory):
-    """scripts/fit.py stopped after 4 of 9 steps (mid-epoch 2): on 2 ranks as built, on 2 ranks that all take
-    themselves for rank 0, and on 1 device; and the run that never stops."""
-    root = tmp_path_factory.mktemp("fitpy")
-    indexed_digits(root / "digits.csv")
-    out = {}
-    for name, devices, extra in (("built", 2, ()), ("rank0", 2, ("--break", "rank0")), ("one", 1, ())):
-        stop = ("--trainer.default_root_dir", str(root / name / "runs"), "--trainer.max_steps", "4", *EVERY_STEP)
-        out[name] = _fit_py(root / name, devices, *stop, *extra)
-    _fit_py(root / "straight", 1, "--trainer.default_root_dir", str(root / "straight" / "runs"), *EVERY_STEP)
-    out["straight"] = _last(root / "straight" / "runs")
-    return out
-
-
-def written_once(run, done) -> bool:
+def written_once(run) -> bool:
     """metrics.json and the figures written once, by rank 0, as are the checkpoints; the final line printed once."""
-    names = {r: (run / f"writes-rank{r}.txt").read_text().split() if (run / f"writes-rank{r}.txt").exists() else []
-             for r in range(2)}
+    names = {r: _read(run / f"writes-rank{r}.txt").split() for r in range(2)}
+    printed = "".join(_read(run / f"stdout-rank{r}.txt") for r in range(2))
     once = all(names[0].count(a) == 1 for a in ["metrics.json", "confusion_matrix.png", "samples.png",
                                                  "misclassified.png"])
-    return once and "last.ckpt" in names[0] and not names[1] and done.stdout.count("test accuracy") == 1
+    return once and "last.ckpt" in names[0] and not names[1] and printed.count("test accuracy") == 1
 
 
-def test_d_artifacts_and_final_line_come_once_from_rank_0(fit_runs):
-    run, done = fit_runs["built"]
-    assert written_once(run, done), (done.stdout, *(p.read_text() for p in run.glob("writes-rank*.txt")))
+def test_d_artifacts_and_final_line_come_once_from_rank_0(runs):
+    run = runs["fit-built"]
+    assert written_once(run), [p.read_text() for p in run.glob("*-rank*.txt")]
     metrics = json.loads(next(run.glob("runs/lightning_logs/version_0/metrics.json")).read_text())
     assert metrics["world_size"] == 2 and metrics["test_samples"] == TEST_ROWS
     assert sum(map(sum, metrics["confusion_matrix"])) == TEST_ROWS
@@ -170,22 +174,27 @@ def test_d_artifacts_and_final_line_come_once_from_rank_0(fit_runs):
     assert len(list(run.glob("runs/lightning_logs/version_*"))) == 1
 
 
-def test_d_companion_every_rank_acting_as_rank_0_is_caught(fit_runs):
-    run, done = fit_runs["rank0"]
-    assert not written_once(run, done)
+def test_d_companion_every_rank_acting_as_rank_0_is_caught(runs):
+    assert not written_once(runs["fit-rank0"])
 
 
-@pytest.mark.parametrize(("first", "then"), [("built", 1), ("one", 2)])
-def test_a_run_stopped_mid_epoch_resumes_on_another_device_count(fit_runs, first, then):
-    """A run stopped mid-epoch on 2 ranks continues on 1 device with --ckpt_path last, and the reverse: the
-    batch position is kept, and the weights are those of the run that never stopped."""
-    folder = fit_runs[first][0]
-    runs = folder / "runs"
-    assert _last(runs)["global_step"] == 4 and _last(runs)["epoch"] == 1
-    _fit_py(folder.parent / f"{first}-resumed", then, "--trainer.default_root_dir", str(runs), "--ckpt_path", "last",
-            *EVERY_STEP)
-    resumed, straight = _last(runs), fit_runs["straight"]
-    assert resumed["global_step"] == straight["global_step"] == 9
-    a, b = (torch.cat([v.flatten() for k, v in c["state_dict"].items() if k.startswith("net.")])
-            for c in (resumed, straight))
-    assert float((a - b).norm() / b.norm()) <= 1e-6
+def net_weights(checkpoint) -> torch.Tensor:
+    return torch.cat([v.flatten() for k, v in checkpoint["state_dict"].items() if k.startswith("net.")])
+
+
+def resumed_as_never_stopped(resumed, straight) -> bool:
+    a, b = net_weights(resumed), net_weights(straight)
+    return resumed["global_step"] == straight["global_step"] == 9 and float((a - b).norm() / b.norm()) <= 1e-6
+
+
+def test_a_run_stopped_mid_epoch_on_2_ranks_resumes_on_1_device(runs):
+    """The batch position is kept, and the weights are those of the run that never stopped."""
+    stopped = _last(runs["fit-built"] / "runs")
+    assert stopped["global_step"] == 4 and stopped["epoch"] == 1
+    fit_here(runs["root"], "fit-built", "--ckpt_path", "last")
+    assert resumed_as_never_stopped(_last(runs["fit-built"] / "runs"), _last(runs["root"] / "straight" / "runs"))
+
+
+def test_a_run_stopped_mid_epoch_on_1_device_resumes_on_2_ranks(runs):
+    """(The launch resumed it; the stopped run's own last.ckpt was overwritten by the resumed one.)"""
+    assert resumed_as_never_stopped(_last(runs["fit-one"] / "runs"), _last(runs["root"] / "straight" / "runs"))
