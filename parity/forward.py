@@ -1,4 +1,4 @@
-"""Level 1, forward parity: Keras's weights copied into LitMNIST give the same probabilities."""
+"""Level 1, forward parity: Keras's weights copied into the Lightning twin give the same probabilities."""
 
 from __future__ import annotations
 
@@ -12,10 +12,9 @@ MAX_ABS_DIFF = 1e-4
 MIN_AGREEMENT = 0.999
 
 
-def forward_parity(keras_model, x: np.ndarray, module: LitMNIST | None = None) -> dict:
+def forward_parity(keras_model, x: np.ndarray, module: LitMNIST) -> dict:
     """Softmax outputs of both on ``x`` (raw pixels): max |diff| and how often the argmax agrees."""
-    module = module or LitMNIST()
-    transfer.load_weights(module.net, keras_model.get_weights())
+    transfer.load_weights(module.net, keras_reference.weights(keras_model))
     module.eval()
     with torch.no_grad():
         ours = module(torch.from_numpy(np.ascontiguousarray(x))).numpy()

@@ -1,7 +1,8 @@
-"""The original notebook's model, exactly: Keras 3 on the TensorFlow backend, raw 0-255 inputs.
+"""The original notebook's model, exactly, and its CNN twin: Keras 3 on the TensorFlow backend.
 
 TensorFlow matters: with a softmax output, Keras on TF computes the cross-entropy from the logits
-(as LitMNIST does); the torch and JAX backends clip probabilities instead.
+(as LitMNIST does); the torch and JAX backends clip probabilities instead. Inputs are raw 0-255
+pixels, ``(N, 784)``, as the original's; a ``Normalization`` layer first when the twin normalises.
 """
 
 from __future__ import annotations
@@ -19,24 +20,39 @@ import tensorflow as tf
 EPOCHS, BATCH_SIZE, VALIDATION_SPLIT = 15, 500, 0.2
 
 
-def build_model(seed: int) -> keras.Model:
-    """Sequential Dense 128/64/128/10 relu/softmax, compiled as the original."""
+def _layers(arch: str) -> list[keras.layers.Layer]:
+    """The original Dense 128/64/128/10, or ``ConvNet``'s twin: channels-last, Keras's default padding
+    ("valid"), initialisers (Glorot-uniform kernels, zero biases) and pooling strides."""
+    if arch == "dense":
+        return [keras.layers.Dense(128, activation="relu"), keras.layers.Dense(64, activation="relu"),
+                keras.layers.Dense(128, activation="relu"), keras.layers.Dense(10, activation="softmax")]
+    if arch == "cnn":
+        return [keras.layers.Reshape((28, 28, 1)),
+                keras.layers.Conv2D(16, 5, activation="relu"), keras.layers.MaxPooling2D(2),
+                keras.layers.Conv2D(32, 5, activation="relu"), keras.layers.MaxPooling2D(2),
+                keras.layers.Flatten(),  # lays out (h, w, c): transfer.py permutes for torch's (c, h, w)
+                keras.layers.Dense(128, activation="relu"), keras.layers.Dense(10, activation="softmax")]
+    raise ValueError(f"no Keras twin for arch {arch!r}")
+
+
+def build_model(seed: int, arch: str = "dense", pixel_stats: tuple[float, float] | None = None) -> keras.Model:
+    """The twin of ``LitMNIST(arch=arch)``, compiled as the original; ``pixel_stats`` (mean, std of the
+    training pixels) standardise the inputs first, as ``LitMNIST(normalize=True)`` does."""
     if keras.backend.backend() != "tensorflow":
         raise RuntimeError(f"the reference must run on the TensorFlow backend, not {keras.backend.backend()}")
     keras.utils.set_random_seed(seed)
-    model = keras.Sequential([
-        keras.Input(shape=(784,)),
-        keras.layers.Dense(128, activation="relu"),
-        keras.layers.Dense(64, activation="relu"),
-        keras.layers.Dense(128, activation="relu"),
-        keras.layers.Dense(10, activation="softmax"),
-    ])
+    first = []
+    if pixel_stats is not None:
+        mean, std = pixel_stats
+        first = [keras.layers.Normalization(mean=mean, variance=std**2)]
+    model = keras.Sequential([keras.Input(shape=(784,)), *first, *_layers(arch)])
     model.compile(optimizer="adam", loss="sparse_categorical_crossentropy", metrics=["accuracy"])
     model.optimizer.build(model.trainable_variables)  # create m, v now so they can be read before step 1
     return model
 
 
-def fit(model: keras.Model, x: np.ndarray, y: np.ndarray, seed: int = 0) -> tuple[keras.callbacks.History, float]:
+def fit(model: keras.Model, x: np.ndarray, y: np.ndarray, seed: int = 0,
+        epochs: int = EPOCHS) -> tuple[keras.callbacks.History, float]:
     """The original ``fit``: 15 epochs, batch 500, the last 20% validating, the training rows reshuffled every
     epoch, as the unseeded notebook's ``fit(shuffle=True)`` does.
 
@@ -50,7 +66,7 @@ def fit(model: keras.Model, x: np.ndarray, y: np.ndarray, seed: int = 0) -> tupl
     order = tf.data.Dataset.range(len(x_train)).shuffle(len(x_train), seed=seed, reshuffle_each_iteration=True)
     batches = order.batch(BATCH_SIZE).map(lambda idx: (tf.gather(rows[0], idx), tf.gather(rows[1], idx)))
     start = time.perf_counter()
-    history = model.fit(batches.prefetch(2), epochs=EPOCHS, validation_data=validation, verbose=0)
+    history = model.fit(batches.prefetch(2), epochs=epochs, validation_data=validation, verbose=0)
     return history, time.perf_counter() - start
 
 
@@ -79,8 +95,13 @@ def predict(model: keras.Model, x: np.ndarray) -> np.ndarray:
     return model.predict(x.astype(np.float32), batch_size=BATCH_SIZE, verbose=0)
 
 
+def weights(model: keras.Model) -> list[np.ndarray]:
+    """The trainable weights in layer order (kernel, bias, ...): a Normalization layer's constants are not."""
+    return [np.array(v.numpy()) for v in model.trainable_variables]
+
+
 def state(model: keras.Model) -> dict[str, list[np.ndarray] | int]:
-    """Weights and Adam's moments, in ``get_weights`` order (W1, b1, ..., W4, b4), plus the step count."""
+    """Trainable weights and Adam's moments, in layer order (kernel, bias, ...), plus the step count."""
     opt = model.optimizer
     variables = model.trainable_variables
     return {
@@ -89,3 +110,69 @@ def state(model: keras.Model) -> dict[str, list[np.ndarray] | int]:
         "v": [np.array(opt._velocities[opt._get_variable_index(v)].numpy()) for v in variables],
         "step": int(opt.iterations.numpy()),
     }
+
+
+class OneCycle(keras.optimizers.schedules.LearningRateSchedule):
+    """torch's ``OneCycleLR`` (its defaults: 30% warm-up from ``peak / 25``, cosine both ways, down to
+    ``peak / 25 / 1e4``), step for step: Keras asks at the step count before each update, as torch's is."""
+
+    def __init__(self, peak: float, total_steps: int, warmup: float = 0.3, div: float = 25.0, final_div: float = 1e4):
+        self.peak, self.total_steps, self.warmup, self.div, self.final_div = peak, total_steps, warmup, div, final_div
+
+    def __call__(self, step):
+        step = tf.cast(step, tf.float32)
+        start, low = self.peak / self.div, self.peak / self.div / self.final_div
+        turn = float(self.warmup * self.total_steps) - 1
+        def anneal(a, b, fraction):
+            return b + (a - b) / 2 * (tf.cos(np.pi * fraction) + 1)
+        up = anneal(start, self.peak, step / turn)
+        down = anneal(self.peak, low, (step - turn) / (self.total_steps - 1 - turn))
+        return tf.where(step <= turn, up, down)
+
+    def get_config(self) -> dict:
+        return {"peak": self.peak, "total_steps": self.total_steps, "warmup": self.warmup, "div": self.div,
+                "final_div": self.final_div}
+
+
+def build_recipe_model(seed: int, recipe: dict, pixel_stats: tuple[float, float], steps: int) -> keras.Model:
+    """A ``fit.py --config`` recipe's CNN in Keras (``recipe["model"]``: channels, lr, betas, one_cycle,
+    label_smoothing), compiled with the same optimizer, schedule and loss (one-hot labels: Keras's sparse
+    cross-entropy has no label smoothing). ``steps``: the optimizer steps of the whole fit."""
+    options = recipe["model"]
+    keras.utils.set_random_seed(seed)
+    c1, c2 = options.get("channels", (16, 32))
+    mean, std = pixel_stats
+    init = _torch_init if options.get("init") == "torch" else lambda fan_in: {}
+    model = keras.Sequential([
+        keras.Input(shape=(784,)), keras.layers.Normalization(mean=mean, variance=std**2),
+        keras.layers.Reshape((28, 28, 1)),
+        keras.layers.Conv2D(c1, 5, **init(25)), keras.layers.MaxPooling2D(2), keras.layers.ReLU(),
+        keras.layers.Conv2D(c2, 5, **init(25 * c1)), keras.layers.MaxPooling2D(2), keras.layers.ReLU(),
+        keras.layers.Flatten(), keras.layers.Dense(128, activation="relu", **init(16 * c2)),
+        keras.layers.Dense(10, activation="softmax", **init(128)),
+    ])
+    lr = OneCycle(options["lr"], steps) if options.get("one_cycle") else options.get("lr", 1e-3)
+    beta_1, beta_2 = options.get("betas", (0.9, 0.999))
+    epsilon = options.get("epsilon", 1e-7)
+    model.compile(optimizer=keras.optimizers.Adam(lr, beta_1=beta_1, beta_2=beta_2, epsilon=epsilon),
+                  loss=keras.losses.CategoricalCrossentropy(label_smoothing=options.get("label_smoothing", 0.0)),
+                  metrics=["accuracy"])
+    return model
+
+
+def _torch_init(fan_in: int) -> dict:
+    """PyTorch's default initialisation of Conv2d/Linear: weights and biases uniform in +-1/sqrt(fan_in)."""
+    bound = fan_in ** -0.5
+    return {"kernel_initializer": keras.initializers.RandomUniform(-bound, bound),
+            "bias_initializer": keras.initializers.RandomUniform(-bound, bound)}
+
+
+def fit_recipe(model: keras.Model, train: tuple[np.ndarray, np.ndarray], val: tuple[np.ndarray, np.ndarray],
+               epochs: int, batch_size: int) -> float:
+    """Seconds of ``model.fit`` (validation after each epoch, as Lightning's), the rows reshuffled each epoch."""
+    x, y = train
+    onehot = np.eye(10, dtype=np.float32)
+    start = time.perf_counter()
+    model.fit(x.astype(np.float32), onehot[y], epochs=epochs, batch_size=batch_size, verbose=0,
+              validation_data=(val[0].astype(np.float32), onehot[val[1]]) if len(val[0]) else None)
+    return time.perf_counter() - start

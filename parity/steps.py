@@ -16,6 +16,7 @@ import torch
 from lit_mnist.data.batches import TensorBatches
 from lit_mnist.model.module import LitMNIST
 from parity import keras_reference, transfer
+from parity.twins import ORIGINAL, Twins
 
 MAX_L2_REL = 1e-5
 MAX_LOSS_REL = 1e-5
@@ -32,13 +33,16 @@ def _torch_step(module: LitMNIST, optimizer: torch.optim.Optimizer, x: torch.Ten
 def step_parity(
     train_part: tuple[np.ndarray, np.ndarray],
     train_split: tuple[torch.Tensor, torch.Tensor],
-    make_module: Callable[[], LitMNIST] = LitMNIST,
+    twins: Twins = ORIGINAL,
     steps: int = 20,
     seed: int = 0,
+    make_module: Callable[[], LitMNIST] | None = None,
 ) -> dict:
     """``train_part``: the training rows before any validation cut (Keras cuts them itself);
-    ``train_split``: the rows LitMNIST trains on (the datamodule's train split)."""
-    keras_model = keras_reference.build_model(seed)
+    ``train_split``: the rows LitMNIST trains on (the datamodule's train split); ``make_module``:
+    another Lightning side than ``twins.lightning()`` (the tests' deliberate breakages)."""
+    make_module = make_module or twins.lightning
+    keras_model = twins.keras(seed)
     xk, yk = keras_reference.training_rows(*train_part)
     xk = xk.astype(np.float32)
     size = keras_reference.BATCH_SIZE
@@ -52,11 +56,11 @@ def step_parity(
         before = keras_reference.state(keras_model)
         keras_loss = float(keras_model.train_on_batch(xk[t * size:(t + 1) * size], yk[t * size:(t + 1) * size],
                                                       return_dict=True)["loss"])
-        target = transfer.flat(transfer.to_torch_layout(keras_reference.state(keras_model)["weights"]))
+        target = transfer.torch_weights(forced.net, keras_reference.weights(keras_model))
 
         transfer.load_weights(forced.net, before["weights"])
         optimizer = forced.configure_optimizers()
-        transfer.load_adam_state(optimizer, list(forced.parameters()), before)
+        transfer.load_adam_state(optimizer, forced.net, before)
         torch_loss = _torch_step(forced, optimizer, xb, yb)
         free_loss = _torch_step(free, free_optimizer, xb, yb)
         curve.append({

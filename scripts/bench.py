@@ -34,7 +34,9 @@ from lit_mnist.data import cache, mnist, reader
 from lit_mnist.data.datamodule import MNISTDataModule
 from lit_mnist.model.module import LitMNIST
 
-TARGETS = {"fit_ratio": 0.5, "csv_cold_seconds": 1.0, "csv_cached_seconds": 0.1, "fit_py_seconds": 15.0}
+TARGETS = {"fit_ratio": 0.5, "csv_cold_seconds": 1.0, "csv_cached_seconds": 0.1, "fit_py_seconds": 15.0,
+           "cnn_fast": {"mean_accuracy": 0.990, "min_accuracy": 0.989, "fit_seconds": 5.0, "fit_ratio": 1.0}}
+RECIPE = REPO / "lit_mnist" / "configs" / "cnn_fast.yaml"
 
 
 def median_time(fn, reps: int) -> tuple[float, list[float]]:
@@ -97,6 +99,63 @@ def bench_fit(args, folder: Path) -> dict:
         out["gpu_fit_seconds"] = statistics.median(gpu)
         out["gpu_fit_seconds_runs"] = [round(s, 3) for s in gpu]
     return out
+
+
+def recipe_datamodule(recipe: dict) -> MNISTDataModule:
+    datamodule = MNISTDataModule(**recipe.get("data", {}))
+    datamodule.prepare_data()
+    datamodule.setup("fit")
+    return datamodule
+
+
+def recipe_lightning_fit(recipe: dict, datamodule: MNISTDataModule, seed: int) -> tuple[float, float]:
+    L.seed_everything(seed, verbose=False)
+    datamodule.hparams.shuffle_seed = seed
+    module = LitMNIST(normalize=datamodule.hparams.normalize, **recipe["model"])  # as fit.py links them
+    trainer_options = {k: v for k, v in recipe.get("trainer", {}).items() if k != "max_epochs"}
+    seconds, trainer = timed_fit(module, datamodule, recipe["trainer"]["max_epochs"], **trainer_options)
+    return seconds, float(trainer.callback_metrics["test/acc"])
+
+
+def recipe_keras_fit(recipe: dict, datamodule: MNISTDataModule, seed: int) -> tuple[float, float]:
+    from parity import keras_reference
+
+    train, val = (tuple(t.numpy() for t in datamodule.splits[s]) for s in ("train", "val"))
+    x_test, y_test = (t.numpy() for t in datamodule.splits["test"])
+    epochs, batch_size = recipe["trainer"]["max_epochs"], datamodule.hparams.batch_size
+    steps = epochs * -(-len(train[0]) // batch_size)
+    model = keras_reference.build_recipe_model(seed, recipe, datamodule.pixel_stats, steps)
+    seconds = keras_reference.fit_recipe(model, train, val, epochs, batch_size)
+    return seconds, float((keras_reference.predict(model, x_test).argmax(1) == y_test).mean())
+
+
+def bench_cnn_fast(args, seeds: int = 5) -> dict:
+    """The fast CNN recipe (``lit_mnist/configs/cnn_fast.yaml``) over 5 seeds, and the same recipe in Keras
+    (same arrays, net, batches, schedule and loss), alternating in this process after a warm-up of each."""
+    import yaml
+
+    recipe = yaml.safe_load(RECIPE.read_text())
+    datamodule = recipe_datamodule(recipe)
+    sides = {"lightning": lambda seed: recipe_lightning_fit(recipe, datamodule, seed)}
+    if not args.skip_keras:
+        sides["keras"] = lambda seed: recipe_keras_fit(recipe, datamodule, seed)
+    for run in sides.values():
+        run(100)
+    runs = {name: [] for name in sides}
+    for seed in range(seeds):
+        for name, run in sides.items():
+            runs[name].append(run(seed))
+            print(f"  cnn_fast {name:9s} seed {seed}: {runs[name][-1][0]:.2f} s, accuracy {runs[name][-1][1]:.4f}",
+                  flush=True)
+    out = {"recipe": str(RECIPE.relative_to(REPO)), "test_accuracy": [round(a, 4) for _, a in runs["lightning"]],
+           "fit_seconds": [round(s, 3) for s, _ in runs["lightning"]]}
+    out["mean_accuracy"] = statistics.mean(out["test_accuracy"])
+    out["median_fit_seconds"] = statistics.median(out["fit_seconds"])
+    if "keras" in runs:
+        out["keras_fit_seconds"] = [round(s, 3) for s, _ in runs["keras"]]
+        out["keras_test_accuracy"] = [round(a, 4) for _, a in runs["keras"]]
+        out["fit_ratio"] = out["median_fit_seconds"] / statistics.median(out["keras_fit_seconds"])
+    return {"cnn_fast": out}
 
 
 def bench_csv(folder: Path) -> dict:
@@ -179,6 +238,9 @@ def device_info() -> dict:
     return info
 
 
+SECTIONS = ("csv", "predict", "fit_py", "fit", "cnn_fast")
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--out", type=Path, default=Path("bench.json"))
@@ -186,23 +248,22 @@ def main() -> int:
     parser.add_argument("--skip-keras", action="store_true", help="no TensorFlow: Lightning figures only")
     parser.add_argument("--skip-fit-py", action="store_true", help="skip the end-to-end runs of scripts/fit.py")
     parser.add_argument("--fit-py-reps", type=int, default=3, help="end-to-end runs of scripts/fit.py (median)")
+    parser.add_argument("--only", nargs="+", choices=SECTIONS, help="run these sections alone (default: all)")
     args = parser.parse_args()
     if args.reps < 1 or args.fit_py_reps < 1:
         parser.error("--reps and --fit-py-reps must be at least 1")
     warnings.filterwarnings("ignore")
     result = {"device": device_info()}
     result["device"]["gemm_gflops_before"] = gemm_gflops()
+    chosen = [s for s in (args.only or SECTIONS) if not (s == "fit_py" and args.skip_fit_py)]
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
-        print("CSV parsing ...", flush=True)
-        result.update(bench_csv(folder))
-        print("prediction ...", flush=True)
-        result.update(bench_predict(folder))
-        if not args.skip_fit_py:
-            print("scripts/fit.py end to end ...", flush=True)
-            result.update(bench_fit_py(folder, args.fit_py_reps))
-        print(f"fit, {args.reps} repetitions per side ...", flush=True)
-        result.update(bench_fit(args, folder))
+        sections = {"csv": lambda: bench_csv(folder), "predict": lambda: bench_predict(folder),
+                    "fit_py": lambda: bench_fit_py(folder, args.fit_py_reps), "fit": lambda: bench_fit(args, folder),
+                    "cnn_fast": lambda: bench_cnn_fast(args)}
+        for name in chosen:
+            print(f"{name} ...", flush=True)
+            result.update(sections[name]())
     result["device"]["gemm_gflops_after"] = gemm_gflops()
     result["targets"] = TARGETS
     atomic.write_text(args.out, json.dumps(result, indent=2) + "\n")
@@ -214,15 +275,23 @@ def summary(r: dict) -> str:
     device = r["device"]
     lines = [(f"device: {device['cpu']}, {device['torch_threads']} threads; first-layer matmul "
              f"{device['gemm_gflops_before']:.0f} GFLOP/s before, {device['gemm_gflops_after']:.0f} after")]
-    fit = r["fit_seconds"]
-    lines.append("fit (median): " + ", ".join(f"{k} {v:.2f} s" for k, v in fit.items())
-                 + (f"; ratio {r['fit_ratio']:.2f} (target <= {TARGETS['fit_ratio']})" if "fit_ratio" in r else ""))
-    csv = r["csv_load_seconds"]
-    lines.append(f"CSV 60,000 rows: cold {csv['cold']:.3f} s, cached {csv['cached']:.3f} s")
-    lines.append(f"predict: {r['predict_images_per_second']:,.0f} images/s")
+    if "fit_seconds" in r:
+        lines.append("fit (median): " + ", ".join(f"{k} {v:.2f} s" for k, v in r["fit_seconds"].items())
+                     + (f"; ratio {r['fit_ratio']:.2f} (target <= {TARGETS['fit_ratio']})" if "fit_ratio" in r else ""))
+    if "csv_load_seconds" in r:
+        csv = r["csv_load_seconds"]
+        lines.append(f"CSV 60,000 rows: cold {csv['cold']:.3f} s, cached {csv['cached']:.3f} s")
+    if "predict_images_per_second" in r:
+        lines.append(f"predict: {r['predict_images_per_second']:,.0f} images/s")
     if "fit_py_seconds" in r:
         lines.append(f"scripts/fit.py end to end (median of {len(r['fit_py_runs'])}): {r['fit_py_seconds']:.1f} s; "
                      f"first run, with the download: {r['fit_py_first_run_seconds']:.1f} s")
+    if "cnn_fast" in r:
+        c = r["cnn_fast"]
+        lines.append(f"cnn_fast: accuracy mean {c['mean_accuracy']:.4f}, min {min(c['test_accuracy']):.4f}; "
+                     f"median fit {c['median_fit_seconds']:.2f} s"
+                     + (f"; Keras {statistics.median(c['keras_fit_seconds']):.2f} s, ratio {c['fit_ratio']:.2f}"
+                        if "fit_ratio" in c else ""))
     if "gpu_fit_seconds" in r:
         lines.append(f"GPU fit ({r['device']['gpu']}): {r['gpu_fit_seconds']:.2f} s")
     return "\n".join(lines)

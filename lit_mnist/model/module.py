@@ -32,7 +32,13 @@ class LitMNIST(L.LightningModule):
         optimizer: ``keras_adam`` reproduces Keras 3's Adam update; ``adam`` is the stock torch.optim.Adam.
         init: ``keras`` (Glorot-uniform weights, zero biases, as Keras Dense) or ``torch`` (nn.Linear's own).
         epsilon: Adam's epsilon; Keras's default 1e-7 (torch's is 1e-8).
+        betas: Adam's beta_1 and beta_2 (Keras's and torch's defaults: 0.9, 0.999).
         lr_decay: multiply the learning rate by this after every epoch (1.0, the original: constant).
+        one_cycle: instead, the one-cycle schedule (torch's OneCycleLR, stepped every batch): the learning
+            rate warms up from ``lr / 25`` to ``lr`` over the first 30% of the steps, then anneals (cosine)
+            to almost zero by the last. Adam's betas stay as set (a schedule Keras can follow too).
+        label_smoothing: weight moved from the true class to a uniform target (0: none, as the original).
+        channels: the CNN's conv widths (``arch=cnn``).
     """
 
     def __init__(
@@ -43,16 +49,29 @@ class LitMNIST(L.LightningModule):
         optimizer: Literal["keras_adam", "adam"] = "keras_adam",
         init: Literal["keras", "torch"] = "keras",
         epsilon: float = 1e-7,
+        betas: tuple[float, float] = (0.9, 0.999),
         lr_decay: float = 1.0,
+        one_cycle: bool = False,
+        label_smoothing: float = 0.0,
+        channels: tuple[int, int] = (16, 32),
     ) -> None:
         super().__init__()
         if not lr > 0 or not epsilon >= 0 or not lr_decay > 0:
             raise ValueError(f"lr and lr_decay must be positive and epsilon not negative; got {lr}, {lr_decay}, {epsilon}")
+        if one_cycle and lr_decay != 1.0:
+            raise ValueError("one_cycle and lr_decay are two schedules: choose one")
+        if len(betas) != 2 or not all(0 <= b < 1 for b in betas):
+            raise ValueError(f"betas must be two values in [0, 1); got {list(betas)}")
+        if not 0 <= label_smoothing < 1 or len(channels) != 2 or min(channels) < 1:
+            raise ValueError(f"label_smoothing must be in [0, 1) and channels two positive widths; got "
+                             f"{label_smoothing}, {list(channels)}")
         self.save_hyperparameters(ignore=["_instantiator"])  # LightningCLI's, not a hyper-parameter
-        nets = {"dense": DenseNet, "cnn": ConvNet}
-        if arch not in nets:
-            raise ValueError(f"arch must be one of {sorted(nets)}, got {arch!r}")
-        self.net = nets[arch](num_classes=NUM_CLASSES)
+        if arch == "dense":
+            self.net = DenseNet(num_classes=NUM_CLASSES)
+        elif arch == "cnn":
+            self.net = ConvNet(num_classes=NUM_CLASSES, channels=tuple(channels))
+        else:
+            raise ValueError(f"arch must be one of ['cnn', 'dense'], got {arch!r}")
         # in raw pixel units; identity until fit() sets them from the training split
         self.register_buffer("pixel_mean", torch.tensor(0.0))
         self.register_buffer("pixel_std", torch.tensor(1.0))
@@ -97,7 +116,7 @@ class LitMNIST(L.LightningModule):
         """
         x, y = batch[0], batch[1].long()
         logits = self.logits(x)
-        per_sample = F.cross_entropy(logits, y, reduction="none")
+        per_sample = F.cross_entropy(logits, y, reduction="none", label_smoothing=self.hparams.label_smoothing)
         if len(batch) > 2:
             loss = per_sample.sum() * (self.trainer.world_size / batch[2])
         else:
@@ -161,11 +180,16 @@ class LitMNIST(L.LightningModule):
     def configure_optimizers(self):
         hp = self.hparams
         if hp.optimizer == "keras_adam":
-            optimizer = KerasAdam(self.parameters(), lr=hp.lr, epsilon=hp.epsilon)
+            optimizer = KerasAdam(self.parameters(), lr=hp.lr, beta_1=hp.betas[0], beta_2=hp.betas[1], epsilon=hp.epsilon)
         elif hp.optimizer == "adam":
-            optimizer = torch.optim.Adam(self.parameters(), lr=hp.lr, eps=hp.epsilon)
+            optimizer = torch.optim.Adam(self.parameters(), lr=hp.lr, betas=tuple(hp.betas), eps=hp.epsilon)
         else:
             raise ValueError(f"optimizer must be 'keras_adam' or 'adam', got {hp.optimizer!r}")
+        if hp.one_cycle:
+            steps = self.trainer.estimated_stepping_batches
+            schedule = torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=hp.lr, total_steps=steps,
+                                                           cycle_momentum=False)
+            return {"optimizer": optimizer, "lr_scheduler": {"scheduler": schedule, "interval": "step"}}
         if hp.lr_decay == 1.0:
             return optimizer
         return {"optimizer": optimizer, "lr_scheduler": torch.optim.lr_scheduler.ExponentialLR(optimizer, hp.lr_decay)}

@@ -26,20 +26,28 @@ class DenseNet(nn.Module):
 class ConvNet(nn.Module):
     """The original's stated next step, a small LeNet-style CNN: two conv blocks and a dense head.
 
-    conv 5x5 (16) -> pool -> conv 5x5 (32) -> pool -> dense 128 -> 10; ~1.1 M multiply-adds an image,
-    small enough to train on a CPU in minutes.
+    conv 5x5 (16) -> pool -> conv 5x5 (32) -> pool -> dense 128 -> 10 by default (~1.1 M multiply-adds an
+    image); ``channels`` narrows or widens the conv blocks. Two choices make it ~2x faster to train on a
+    CPU, and change no result:
+
+    * each block pools before its ReLU: max and ReLU commute exactly, and the ReLU (forward and backward)
+      then runs on a quarter of the values;
+    * the conv weights are channels-last, so oneDNN (and cuDNN) run their NHWC kernels without reordering.
     """
 
-    def __init__(self, num_classes: int = 10):
+    def __init__(self, num_classes: int = 10, channels: tuple[int, int] = (16, 32), hidden: int = 128):
         super().__init__()
+        c1, c2 = channels
         self.features = nn.Sequential(
-            nn.Conv2d(1, 16, 5), nn.ReLU(), nn.MaxPool2d(2),  # 28 -> 24 -> 12
-            nn.Conv2d(16, 32, 5), nn.ReLU(), nn.MaxPool2d(2),  # 12 -> 8 -> 4
-        )
-        self.head = nn.Sequential(nn.Flatten(), nn.Linear(32 * 4 * 4, 128), nn.ReLU(), nn.Linear(128, num_classes))
+            nn.Conv2d(1, c1, 5), nn.MaxPool2d(2), nn.ReLU(),  # 28 -> 24 -> 12
+            nn.Conv2d(c1, c2, 5), nn.MaxPool2d(2), nn.ReLU(),  # 12 -> 8 -> 4
+        ).to(memory_format=torch.channels_last)
+        self.feature_shape = (c2, 4, 4)  # (channels, height, width) of what the head flattens
+        self.head = nn.Sequential(nn.Flatten(), nn.Linear(c2 * 4 * 4, hidden), nn.ReLU(), nn.Linear(hidden, num_classes))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.head(self.features(x.float().reshape(-1, 1, 28, 28)))
+        images = x.float().reshape(-1, 1, 28, 28).contiguous(memory_format=torch.channels_last)
+        return self.head(self.features(images))
 
 
 def keras_init_(module: nn.Module) -> nn.Module:

@@ -3,7 +3,7 @@ import math
 import torch
 
 from lit_mnist.model.module import LitMNIST
-from lit_mnist.model.net import DenseNet, keras_init_
+from lit_mnist.model.net import ConvNet, DenseNet, keras_init_
 
 
 def test_architecture_is_the_original():
@@ -33,3 +33,21 @@ def test_torch_init_option_is_the_pytorch_default():
 def test_forward_returns_probabilities():
     probs = LitMNIST()(torch.randint(0, 256, (4, 784), dtype=torch.uint8))
     torch.testing.assert_close(probs.sum(1), torch.ones(4))
+
+
+def test_the_cnn_pools_before_its_relu_with_the_same_result_and_channels_last_weights():
+    torch.manual_seed(0)
+    net = keras_init_(ConvNet())
+    conv1, conv2 = net.features[0], net.features[3]
+    assert conv1.weight.is_contiguous(memory_format=torch.channels_last)
+    x = torch.randint(0, 256, (8, 784)).float()
+    relu_then_pool = torch.nn.Sequential(conv1, torch.nn.ReLU(), torch.nn.MaxPool2d(2),
+                                         conv2, torch.nn.ReLU(), torch.nn.MaxPool2d(2))
+    expected = net.head(relu_then_pool(x.reshape(-1, 1, 28, 28)))
+    torch.testing.assert_close(net(x), expected)
+
+
+def test_cnn_channels_set_the_conv_widths():
+    net = ConvNet(channels=(8, 16))
+    assert net.features[0].out_channels == 8 and net.features[3].out_channels == 16
+    assert net.feature_shape == (16, 4, 4) and net.head[1].in_features == 256

@@ -134,3 +134,41 @@ def test_compare_script_writes_its_table_json_and_figure(write_csv, tmp_path):
     assert all(0 <= v["test_accuracy"] <= 1 and v["parameters"] == 118_346 for v in result["variants"])
     assert "| dense raw (the original) | 1 | 500 |" in (out / "compare.md").read_text()
     assert (out / "compare.png").stat().st_size > 5000
+
+
+def test_one_cycle_warms_up_to_lr_then_anneals_per_step_with_fixed_betas(write_csv):
+    model = LitMNIST(lr=0.01, one_cycle=True, betas=(0.8, 0.99))
+    trainer = L.Trainer(max_epochs=2, logger=False, enable_checkpointing=False, enable_progress_bar=False,
+                        enable_model_summary=False, limit_val_batches=0)
+    seen = []
+
+    class Record(L.Callback):
+        def on_train_batch_start(self, trainer, pl_module, batch, batch_idx):
+            group = trainer.optimizers[0].param_groups[0]
+            seen.append((group["lr"], tuple(group["betas"])))
+
+    trainer.callbacks.append(Record())
+    trainer.fit(model, datamodule=MNISTDataModule(path=str(write_csv(n=200)), batch_size=16))
+    lrs = [lr for lr, _ in seen]
+    assert len(lrs) == 2 * 8  # 128 training rows in batches of 16, two epochs
+    assert abs(lrs[0] - 0.01 / 25) < 1e-9 and max(lrs) <= 0.01 and lrs[-1] < lrs[0] / 5
+    peak = lrs.index(max(lrs))
+    assert 0 < peak < len(lrs) - 1 and all(b == (0.8, 0.99) for _, b in seen)
+
+
+def test_label_smoothing_moves_the_loss_as_torch_defines_it():
+    torch.manual_seed(0)
+    x, y = torch.randint(0, 256, (6, 784)).float(), torch.randint(0, 10, (6,))
+    plain, smooth = LitMNIST(), LitMNIST(label_smoothing=0.1)
+    smooth.load_state_dict(plain.state_dict())
+    logits = plain.logits(x)
+    expected = torch.nn.functional.cross_entropy(logits, y, label_smoothing=0.1)
+    torch.testing.assert_close(smooth.compute_loss((x, y))[0], expected)
+    assert not torch.allclose(plain.compute_loss((x, y))[0], expected)
+
+
+@pytest.mark.parametrize("options", [{"one_cycle": True, "lr_decay": 0.5}, {"label_smoothing": 1.0},
+                                     {"betas": (0.9, 1.0)}, {"channels": (8, 0)}])
+def test_bad_recipe_options_are_refused(options):
+    with pytest.raises(ValueError):
+        LitMNIST(arch="cnn", **options)
