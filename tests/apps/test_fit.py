@@ -192,3 +192,16 @@ def test_print_config_lists_the_original_settings(capsys):
     assert done.value.code == 0
     out = capsys.readouterr().out
     assert "max_epochs: 15" in out and "batch_size: 500" in out and "optimizer: keras_adam" in out
+
+
+def test_the_shipped_fast_recipe_trains_as_its_yaml_says(write_csv, tmp_path):
+    """fit.py --config lit_mnist/configs/cnn_fast.yaml (on a small CSV here; the recipe's MNIST figures come
+    from scripts/bench.py --only cnn_fast)."""
+    recipe = REPO / "lit_mnist" / "configs" / "cnn_fast.yaml"
+    assert _fit(tmp_path, "--config", str(recipe), "--data.path", str(write_csv(n=400))) == 0
+    run = tmp_path / "runs" / "lightning_logs" / "version_0"
+    metrics = json.loads((run / "metrics.json").read_text())
+    assert metrics["epochs"] == 2 and metrics["test_samples"] == 80  # 256 training rows: one batch an epoch
+    hparams = (run / "hparams.yaml").read_text()
+    for setting in ("arch: cnn", "one_cycle: true", "label_smoothing: 0.1", "normalize: true", "init: torch"):
+        assert setting in hparams
