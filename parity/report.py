@@ -59,7 +59,7 @@ def markdown(r: dict) -> str:
         f"| 3 trainings | mean test accuracy (sd) | {acc['keras_mean']:.4f} ({eq['keras_sd']:.4f}) | {acc['lightning_mean']:.4f} ({eq['lightning_sd']:.4f}) | | |",
         f"| 3 trainings | TOST: {eq['confidence']:.0%} interval of the difference (Lightning - Keras) | | [{eq['interval'][0]:+.4f}, {eq['interval'][1]:+.4f}] | within +-{eq['margin']:.4f} (p {eq['p_value']:.3g} < {eq['alpha']}) | {_verdict(eq['passed'])} |",
         f"| 3 trainings | confusion: mean abs diff, row-normalised | seed-to-seed {conf['keras_seed_to_seed']:.5f} | vs Keras {conf['mean_abs_diff']:.5f} | <= {conf['threshold']:.5f} | {_verdict(conf['passed'])} |",
-        f"| 3 trainings | top {len(conf['top_pairs']['keras'])} confusions (truth->pred) | {_pairs(conf['top_pairs']['keras'])} | {_pairs(conf['top_pairs']['lightning'])} | >= {conf['min_shared_top_pairs']} shared | {conf['shared_top_pairs']} shared |",
+        f"| 3 trainings | top {len(conf['top_pairs']['keras'])} confusions (truth->pred) | {_pairs(conf['top_pairs']['keras'])} | {_pairs(conf['top_pairs']['lightning'])} | >= {conf['min_shared_top_pairs']} in the other's top {conf['within_top']} | {conf['shared_top_pairs']} |",
         f"| | fit seconds per seed (median) | {np.median(r['keras']['fit_seconds']):.2f} | {np.median(r['lightning']['fit_seconds']):.2f} | | |",
     ]
     curve = ["| step | Keras loss | torch loss | rel L2 (forced) | rel loss diff | rel L2 (free-running) |",

@@ -48,21 +48,38 @@ DENSE_BUDGET = ["--seeds", "3", "--margin", "0.01"]
 CNN_BUDGET = ["--model.arch", "cnn", "--seeds", "3", "--epochs", "1", "--margin", "0.01", "--steps", "10"]
 
 
-def _parity(out, mnist_env, options):
-    result = subprocess.run([sys.executable, "scripts/parity.py", "--out", str(out), *options], cwd=REPO,
-                            capture_output=True, check=False, text=True, env=run_env(**mnist_env))
-    return result, out
+@pytest.fixture(scope="session")
+def _commands(tmp_path_factory, mnist_env):
+    """Both commands as a user runs them, with CI's budget, started together: on two cores one framework's
+    small steps leave room for the other's (together ~2/3 of the time they take one after the other)."""
+    started = {}
+    for name, options in (("dense", DENSE_BUDGET), ("cnn", CNN_BUDGET)):
+        out = tmp_path_factory.mktemp(f"parity-{name}")
+        log = (out / "log.txt").open("w+")
+        command = [sys.executable, "scripts/parity.py", "--out", str(out), *options]
+        started[name] = (subprocess.Popen(command, cwd=REPO, stdout=log, stderr=subprocess.STDOUT, text=True,
+                                          env=run_env(**mnist_env)), log, out)
+    yield started
+    for process, log, _ in started.values():
+        process.kill()
+        log.close()
+
+
+def _finished(started, name):
+    process, log, out = started[name]
+    process.wait(timeout=1200)
+    log.seek(0)
+    return subprocess.CompletedProcess(process.args, process.returncode, log.read(), ""), out
 
 
 @pytest.fixture(scope="session")
-def report(tmp_path_factory, mnist_env):
-    """The command as a user runs it, with CI's budget."""
-    return _parity(tmp_path_factory.mktemp("parity"), mnist_env, DENSE_BUDGET)
+def report(_commands):
+    return _finished(_commands, "dense")
 
 
 @pytest.fixture(scope="session")
-def cnn_report(tmp_path_factory, mnist_env):
-    return _parity(tmp_path_factory.mktemp("parity-cnn"), mnist_env, CNN_BUDGET)
+def cnn_report(_commands):
+    return _finished(_commands, "cnn")
 
 
 @pytest.fixture(scope="session")
@@ -229,3 +246,15 @@ def test_companion_keras_own_seeded_shuffle_replays_one_order():
     """What the reference works around: after set_random_seed, fit(shuffle=True) repeats the first epoch's order."""
     orders = _epoch_orders(keras_reference.fit_as_notebook)  # the notebook's call, as the benchmark times it
     assert len({tuple(o) for o in orders}) == 1
+
+
+def test_top_confusions_must_rank_high_in_the_other_framework():
+    rng = np.random.default_rng(1)
+    base = np.diag(np.full(10, 900)) + rng.integers(0, 20, (10, 10))
+    base[[9, 5, 2, 3, 8], [4, 3, 3, 8, 5]] += 60  # five clear top confusions
+    runs = lambda matrix: [{"confusion": matrix.tolist()} for _ in range(3)]
+    near = base.copy()
+    near[2, 3] -= 45  # one drops to the middle of the ranking: still among the top 10
+    assert statistics.confusion_structure(runs(base), runs(near))["shared_top_pairs"] >= 4
+    mirrored = base.T.copy()  # every confusion i->j becomes j->i
+    assert statistics.confusion_structure(runs(base), runs(mirrored))["shared_top_pairs"] < statistics.MIN_SHARED_PAIRS
