@@ -20,18 +20,21 @@ import tensorflow as tf
 EPOCHS, BATCH_SIZE, VALIDATION_SPLIT = 15, 500, 0.2
 
 
-def _layers(arch: str) -> list[keras.layers.Layer]:
-    """The original Dense 128/64/128/10, or ``ConvNet``'s twin: channels-last, Keras's default padding
-    ("valid"), initialisers (Glorot-uniform kernels, zero biases) and pooling strides."""
+def _layers(arch: str, channels: tuple[int, int] = (16, 32), init=lambda fan_in: {}) -> list[keras.layers.Layer]:
+    """The original Dense 128/64/128/10, or ``ConvNet``'s twin: channels-last, each block pooling before
+    its ReLU as ``ConvNet`` does, Keras's default padding ("valid") and pooling strides; ``init(fan_in)``:
+    a layer's initialiser arguments (default: Keras's, Glorot-uniform kernels and zero biases)."""
     if arch == "dense":
         return [keras.layers.Dense(128, activation="relu"), keras.layers.Dense(64, activation="relu"),
                 keras.layers.Dense(128, activation="relu"), keras.layers.Dense(10, activation="softmax")]
     if arch == "cnn":
+        c1, c2 = channels
         return [keras.layers.Reshape((28, 28, 1)),
-                keras.layers.Conv2D(16, 5, activation="relu"), keras.layers.MaxPooling2D(2),
-                keras.layers.Conv2D(32, 5, activation="relu"), keras.layers.MaxPooling2D(2),
+                keras.layers.Conv2D(c1, 5, **init(25)), keras.layers.MaxPooling2D(2), keras.layers.ReLU(),
+                keras.layers.Conv2D(c2, 5, **init(25 * c1)), keras.layers.MaxPooling2D(2), keras.layers.ReLU(),
                 keras.layers.Flatten(),  # lays out (h, w, c): transfer.py permutes for torch's (c, h, w)
-                keras.layers.Dense(128, activation="relu"), keras.layers.Dense(10, activation="softmax")]
+                keras.layers.Dense(128, activation="relu", **init(16 * c2)),
+                keras.layers.Dense(10, activation="softmax", **init(128))]
     raise ValueError(f"no Keras twin for arch {arch!r}")
 
 
@@ -144,17 +147,10 @@ def build_recipe_model(seed: int, recipe: dict, pixel_stats: tuple[float, float]
     cross-entropy has no label smoothing). ``steps``: the optimizer steps of the whole fit."""
     options = recipe["model"]
     keras.utils.set_random_seed(seed)
-    c1, c2 = options.get("channels", (16, 32))
     mean, std = pixel_stats
     init = _torch_init if options.get("init") == "torch" else lambda fan_in: {}
-    model = keras.Sequential([
-        keras.Input(shape=(784,)), keras.layers.Normalization(mean=mean, variance=std**2),
-        keras.layers.Reshape((28, 28, 1)),
-        keras.layers.Conv2D(c1, 5, **init(25)), keras.layers.MaxPooling2D(2), keras.layers.ReLU(),
-        keras.layers.Conv2D(c2, 5, **init(25 * c1)), keras.layers.MaxPooling2D(2), keras.layers.ReLU(),
-        keras.layers.Flatten(), keras.layers.Dense(128, activation="relu", **init(16 * c2)),
-        keras.layers.Dense(10, activation="softmax", **init(128)),
-    ])
+    model = keras.Sequential([keras.Input(shape=(784,)), keras.layers.Normalization(mean=mean, variance=std**2),
+                              *_layers("cnn", tuple(options.get("channels", (16, 32))), init)])
     lr = OneCycle(options["lr"], steps) if options.get("one_cycle") else options.get("lr", 1e-3)
     beta_1, beta_2 = options.get("betas", (0.9, 0.999))
     epsilon = options.get("epsilon", 1e-7)
