@@ -141,11 +141,10 @@ class OneCycle(keras.optimizers.schedules.LearningRateSchedule):
                 "final_div": self.final_div}
 
 
-def build_recipe_model(seed: int, recipe: dict, pixel_stats: tuple[float, float], steps: int) -> keras.Model:
-    """A ``fit.py --config`` recipe's CNN in Keras (``recipe["model"]``: channels, lr, betas, one_cycle,
-    label_smoothing), compiled with the same optimizer, schedule and loss (one-hot labels: Keras's sparse
-    cross-entropy has no label smoothing). ``steps``: the optimizer steps of the whole fit."""
-    options = recipe["model"]
+def build_recipe_model(seed: int, options: dict, pixel_stats: tuple[float, float], steps: int) -> keras.Model:
+    """A recipe's CNN in Keras (``options``: its LitMNIST arguments, such as channels, init, lr, betas,
+    epsilon, one_cycle, label_smoothing), compiled with the same optimizer, schedule and loss (one-hot
+    labels: Keras's sparse cross-entropy has no label smoothing). ``steps``: the optimizer steps of the fit."""
     keras.utils.set_random_seed(seed)
     mean, std = pixel_stats
     init = _torch_init if options.get("init") == "torch" else lambda fan_in: {}

@@ -29,6 +29,7 @@ import lightning as L
 import torch
 
 from lit_mnist import atomic
+from lit_mnist.apps.compare import FAST_RECIPE, Variant, fast_recipe
 from lit_mnist.apps.timed_fit import timed_fit
 from lit_mnist.data import cache, mnist, reader
 from lit_mnist.data.datamodule import MNISTDataModule
@@ -36,7 +37,6 @@ from lit_mnist.model.module import LitMNIST
 
 TARGETS = {"fit_ratio": 0.5, "csv_cold_seconds": 1.0, "csv_cached_seconds": 0.1, "fit_py_seconds": 15.0,
            "cnn_fast": {"mean_accuracy": 0.990, "min_accuracy": 0.989, "fit_seconds": 5.0, "fit_ratio": 1.0}}
-RECIPE = REPO / "lit_mnist" / "configs" / "cnn_fast.yaml"
 
 
 def median_time(fn, reps: int) -> tuple[float, list[float]]:
@@ -101,40 +101,37 @@ def bench_fit(args, folder: Path) -> dict:
     return out
 
 
-def recipe_datamodule(recipe: dict) -> MNISTDataModule:
-    datamodule = MNISTDataModule(**recipe.get("data", {}))
+def recipe_datamodule(recipe: Variant) -> MNISTDataModule:
+    datamodule = MNISTDataModule(batch_size=recipe.batch_size, normalize=recipe.normalize)
     datamodule.prepare_data()
     datamodule.setup("fit")
     return datamodule
 
 
-def recipe_lightning_fit(recipe: dict, datamodule: MNISTDataModule, seed: int) -> tuple[float, float]:
+def recipe_lightning_fit(recipe: Variant, datamodule: MNISTDataModule, seed: int) -> tuple[float, float]:
     L.seed_everything(seed, verbose=False)
     datamodule.hparams.shuffle_seed = seed
-    module = LitMNIST(normalize=datamodule.hparams.normalize, **recipe["model"])  # as fit.py links them
-    trainer_options = {k: v for k, v in recipe.get("trainer", {}).items() if k != "max_epochs"}
-    seconds, trainer = timed_fit(module, datamodule, recipe["trainer"]["max_epochs"], **trainer_options)
+    module = LitMNIST(arch=recipe.arch, normalize=recipe.normalize, **recipe.options)
+    seconds, trainer = timed_fit(module, datamodule, recipe.epochs)
     return seconds, float(trainer.callback_metrics["test/acc"])
 
 
-def recipe_keras_fit(recipe: dict, datamodule: MNISTDataModule, seed: int) -> tuple[float, float]:
+def recipe_keras_fit(recipe: Variant, datamodule: MNISTDataModule, seed: int) -> tuple[float, float]:
     from parity import keras_reference
 
     train, val = (tuple(t.numpy() for t in datamodule.splits[s]) for s in ("train", "val"))
     x_test, y_test = (t.numpy() for t in datamodule.splits["test"])
-    epochs, batch_size = recipe["trainer"]["max_epochs"], datamodule.hparams.batch_size
-    steps = epochs * -(-len(train[0]) // batch_size)
-    model = keras_reference.build_recipe_model(seed, recipe, datamodule.pixel_stats, steps)
-    seconds = keras_reference.fit_recipe(model, train, val, epochs, batch_size)
+    steps = recipe.epochs * -(-len(train[0]) // recipe.batch_size)
+    model = keras_reference.build_recipe_model(seed, recipe.options, datamodule.pixel_stats, steps)
+    seconds = keras_reference.fit_recipe(model, train, val, recipe.epochs, recipe.batch_size)
     return seconds, float((keras_reference.predict(model, x_test).argmax(1) == y_test).mean())
 
 
 def bench_cnn_fast(args, seeds: int = 5) -> dict:
-    """The fast CNN recipe (``lit_mnist/configs/cnn_fast.yaml``) over 5 seeds, and the same recipe in Keras
-    (same arrays, net, batches, schedule and loss), alternating in this process after a warm-up of each."""
-    import yaml
-
-    recipe = yaml.safe_load(RECIPE.read_text())
+    """The fast CNN recipe (``lit_mnist/configs/cnn_fast.yaml``, read as compare.py's variant) over 5 seeds,
+    and the same recipe in Keras (same arrays, net, batches, schedule and loss), alternating in this process
+    after a warm-up of each."""
+    recipe = fast_recipe()
     datamodule = recipe_datamodule(recipe)
     sides = {"lightning": lambda seed: recipe_lightning_fit(recipe, datamodule, seed)}
     if not args.skip_keras:
@@ -147,7 +144,7 @@ def bench_cnn_fast(args, seeds: int = 5) -> dict:
             runs[name].append(run(seed))
             print(f"  cnn_fast {name:9s} seed {seed}: {runs[name][-1][0]:.2f} s, accuracy {runs[name][-1][1]:.4f}",
                   flush=True)
-    out = {"recipe": str(RECIPE.relative_to(REPO)), "test_accuracy": [round(a, 4) for _, a in runs["lightning"]],
+    out = {"recipe": str(FAST_RECIPE.relative_to(REPO)), "test_accuracy": [round(a, 4) for _, a in runs["lightning"]],
            "fit_seconds": [round(s, 3) for s, _ in runs["lightning"]]}
     out["mean_accuracy"] = statistics.mean(out["test_accuracy"])
     out["median_fit_seconds"] = statistics.median(out["fit_seconds"])
