@@ -18,6 +18,9 @@ import numpy as np
 import tensorflow as tf
 
 EPOCHS, BATCH_SIZE, VALIDATION_SPLIT = 15, 500, 0.2
+# the independent trainings run this many steps per graph call (tf.while_loop): the same updates in the
+# same order, with ~30% less time in Python between the dense net's small steps (a test shows equal weights)
+STEPS_PER_EXECUTION = 32
 
 
 def _layers(arch: str, channels: tuple[int, int] = (16, 32), init=lambda fan_in: {}) -> list[keras.layers.Layer]:
@@ -38,9 +41,11 @@ def _layers(arch: str, channels: tuple[int, int] = (16, 32), init=lambda fan_in:
     raise ValueError(f"no Keras twin for arch {arch!r}")
 
 
-def build_model(seed: int, arch: str = "dense", pixel_stats: tuple[float, float] | None = None) -> keras.Model:
+def build_model(seed: int, arch: str = "dense", pixel_stats: tuple[float, float] | None = None,
+                steps_per_execution: int = 1) -> keras.Model:
     """The twin of ``LitMNIST(arch=arch)``, compiled as the original; ``pixel_stats`` (mean, std of the
-    training pixels) standardise the inputs first, as ``LitMNIST(normalize=True)`` does."""
+    training pixels) standardise the inputs first, as ``LitMNIST(normalize=True)`` does;
+    ``steps_per_execution``: Keras's, the training steps ``fit`` runs in one graph call (the original: 1)."""
     if keras.backend.backend() != "tensorflow":
         raise RuntimeError(f"the reference must run on the TensorFlow backend, not {keras.backend.backend()}")
     keras.utils.set_random_seed(seed)
@@ -49,7 +54,8 @@ def build_model(seed: int, arch: str = "dense", pixel_stats: tuple[float, float]
         mean, std = pixel_stats
         first = [keras.layers.Normalization(mean=mean, variance=std**2)]
     model = keras.Sequential([keras.Input(shape=(784,)), *first, *_layers(arch)])
-    model.compile(optimizer="adam", loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+    model.compile(optimizer="adam", loss="sparse_categorical_crossentropy", metrics=["accuracy"],
+                  steps_per_execution=steps_per_execution)
     model.optimizer.build(model.trainable_variables)  # create m, v now so they can be read before step 1
     return model
 

@@ -40,7 +40,7 @@ TOP_PAIRS, WITHIN_TOP, MIN_SHARED_PAIRS = 5, 10, 3
 def train_keras(train_part: tuple[np.ndarray, np.ndarray], test: tuple[np.ndarray, np.ndarray], seed: int,
                 twins: Twins = ORIGINAL):
     """One seed of the original notebook's training; returns (its run record, the trained model)."""
-    model = twins.keras(seed)
+    model = twins.keras(seed, keras_reference.STEPS_PER_EXECUTION)
     _, seconds = keras_reference.fit(model, *train_part, seed=seed, epochs=twins.epochs)
     predicted = keras_reference.predict(model, test[0]).argmax(1)
     return _record(seed, test[1], predicted, seconds), model

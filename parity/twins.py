@@ -17,8 +17,8 @@ class Twins:
     pixel_stats: tuple[float, float] | None = None
     epochs: int = keras_reference.EPOCHS
 
-    def keras(self, seed: int):
-        return keras_reference.build_model(seed, self.arch, self.pixel_stats)
+    def keras(self, seed: int, steps_per_execution: int = 1):
+        return keras_reference.build_model(seed, self.arch, self.pixel_stats, steps_per_execution)
 
     def lightning(self, **options) -> LitMNIST:
         """The Lightning twin (``options``: other LitMNIST arguments, for the tests' deliberate breakages)."""

@@ -50,15 +50,17 @@ CNN_BUDGET = ["--model.arch", "cnn", "--seeds", "3", "--epochs", "1", "--margin"
 
 @pytest.fixture(scope="session")
 def _commands(tmp_path_factory, mnist_env):
-    """Both commands as a user runs them, with CI's budget, started together: on two cores one framework's
-    small steps leave room for the other's (together ~2/3 of the time they take one after the other)."""
+    """Both commands as a user runs them, with CI's budget, started together, the dense one on one thread:
+    its small matrices gain little from a second, and two processes of two threads each on two cores
+    spin against each other (together ~2/3 of the time they take one after the other)."""
     started = {}
-    for name, options in (("dense", DENSE_BUDGET), ("cnn", CNN_BUDGET)):
+    one_thread = {"OMP_NUM_THREADS": "1", "TF_NUM_INTRAOP_THREADS": "1", "TF_NUM_INTEROP_THREADS": "1"}
+    for name, options, threads in (("dense", DENSE_BUDGET, one_thread), ("cnn", CNN_BUDGET, {})):
         out = tmp_path_factory.mktemp(f"parity-{name}")
         log = (out / "log.txt").open("w+")
         command = [sys.executable, "scripts/parity.py", "--out", str(out), *options]
         started[name] = (subprocess.Popen(command, cwd=REPO, stdout=log, stderr=subprocess.STDOUT, text=True,
-                                          env=run_env(**mnist_env)), log, out)
+                                          env=run_env(**mnist_env, **threads)), log, out)
     yield started
     for process, log, _ in started.values():
         process.kill()
@@ -240,6 +242,29 @@ def test_the_seeded_reference_reshuffles_every_epoch_reproducibly():
     assert all(sorted(o) == list(range(800)) for o in orders)  # the last 200 rows validate, as validation_split
     assert len({tuple(o) for o in orders}) == keras_reference.EPOCHS  # a new order every epoch
     assert orders == _epoch_orders(lambda model, x, y: keras_reference.fit(model, x, y, seed=3))  # reproducible
+
+
+def _reference_weights(steps_per_execution: int, swap_rows: bool = False) -> list[np.ndarray]:
+    """The dense twin after 2 reference epochs on 2,100 random rows: 1,680 train, 4 batches an epoch (the last
+    partial), which one graph call runs at STEPS_PER_EXECUTION."""
+    rng = np.random.default_rng(0)
+    x, y = rng.integers(0, 256, (2100, 784)).astype(np.float32), rng.integers(0, 10, 2100)
+    if swap_rows:  # two training rows trade images (not labels): a small change of a few updates
+        x[[0, 1600]] = x[[1600, 0]]
+    model = keras_reference.build_model(seed=2, steps_per_execution=steps_per_execution)
+    keras_reference.fit(model, x, y, seed=2, epochs=2)
+    return keras_reference.weights(model)
+
+
+def test_steps_per_execution_trains_the_same_weights():
+    """The independent trainings run STEPS_PER_EXECUTION steps a graph call; the updates are the original's."""
+    reference = _reference_weights(1)
+    assert all(np.array_equal(a, b) for a, b in zip(reference, _reference_weights(keras_reference.STEPS_PER_EXECUTION)))
+
+
+def test_companion_one_moved_row_changes_the_weights():
+    reference = _reference_weights(1)
+    assert not all(np.array_equal(a, b) for a, b in zip(reference, _reference_weights(1, swap_rows=True)))
 
 
 def test_companion_keras_own_seeded_shuffle_replays_one_order():
