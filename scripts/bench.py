@@ -112,7 +112,7 @@ def recipe_lightning_fit(recipe: Variant, datamodule: MNISTDataModule, seed: int
     L.seed_everything(seed, verbose=False)
     datamodule.hparams.shuffle_seed = seed
     module = LitMNIST(arch=recipe.arch, normalize=recipe.normalize, **recipe.options)
-    seconds, trainer = timed_fit(module, datamodule, recipe.epochs)
+    seconds, trainer = timed_fit(module, datamodule, recipe.epochs, **recipe.trainer)
     return seconds, float(trainer.callback_metrics["test/acc"])
 
 
@@ -123,7 +123,8 @@ def recipe_keras_fit(recipe: Variant, datamodule: MNISTDataModule, seed: int) ->
     x_test, y_test = (t.numpy() for t in datamodule.splits["test"])
     steps = recipe.epochs * -(-len(train[0]) // recipe.batch_size)
     model = keras_reference.build_recipe_model(seed, recipe.options, datamodule.pixel_stats, steps)
-    seconds = keras_reference.fit_recipe(model, train, val, recipe.epochs, recipe.batch_size)
+    seconds = keras_reference.fit_recipe(model, train, val, recipe.epochs, recipe.batch_size,
+                                         validation_freq=recipe.trainer.get("check_val_every_n_epoch", 1))
     return seconds, float((keras_reference.predict(model, x_test).argmax(1) == y_test).mean())
 
 

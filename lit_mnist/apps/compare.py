@@ -34,6 +34,7 @@ class Variant:
     epochs: int
     lr_decay: float = 1.0
     options: dict = field(default_factory=dict)  # more LitMNIST arguments
+    trainer: dict = field(default_factory=dict)  # more Trainer arguments (a recipe's validation interval)
 
 
 FAST_RECIPE = Path(__file__).resolve().parents[1] / "configs" / "cnn_fast.yaml"
@@ -42,9 +43,9 @@ FAST_RECIPE = Path(__file__).resolve().parents[1] / "configs" / "cnn_fast.yaml"
 def fast_recipe() -> Variant:
     """The shipped ``fit.py --config lit_mnist/configs/cnn_fast.yaml``, as a variant."""
     recipe = yaml.safe_load(FAST_RECIPE.read_text())
-    model = dict(recipe["model"])
+    model, trainer = dict(recipe["model"]), dict(recipe["trainer"])
     return Variant("cnn fast (configs/cnn_fast.yaml)", model.pop("arch"), recipe["data"]["normalize"], False,
-                   recipe["data"]["batch_size"], recipe["trainer"]["max_epochs"], options=model)
+                   recipe["data"]["batch_size"], trainer.pop("max_epochs"), options=model, trainer=trainer)
 
 
 def variants(dense_epochs: int, cnn_epochs: int) -> list[Variant]:
@@ -65,7 +66,7 @@ def train(variant: Variant, seed: int, accelerator: str = "auto", path: str | No
     data.prepare_data()
     data.setup("fit")
     model = LitMNIST(arch=variant.arch, normalize=variant.normalize, lr_decay=variant.lr_decay, **variant.options)
-    seconds, trainer = timed_fit(model, data, variant.epochs, accelerator)
+    seconds, trainer = timed_fit(model, data, variant.epochs, accelerator, **variant.trainer)
     accuracy = float(trainer.callback_metrics["test/acc"])
     n = len(data.splits["test"][1])
     return {"seed": seed, "test_accuracy": accuracy, "errors": round((1 - accuracy) * n), "test_rows": n,

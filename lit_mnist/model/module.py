@@ -182,7 +182,7 @@ class LitMNIST(L.LightningModule):
         if hp.optimizer == "keras_adam":
             optimizer = KerasAdam(self.parameters(), lr=hp.lr, beta_1=hp.betas[0], beta_2=hp.betas[1], epsilon=hp.epsilon)
         elif hp.optimizer == "adam":
-            optimizer = torch.optim.Adam(self.parameters(), lr=hp.lr, betas=tuple(hp.betas), eps=hp.epsilon)
+            optimizer = torch.optim.Adam(self.parameters(), lr=hp.lr, betas=tuple(hp.betas), eps=hp.epsilon, fused=True)
         else:
             raise ValueError(f"optimizer must be 'keras_adam' or 'adam', got {hp.optimizer!r}")
         if hp.one_cycle:
