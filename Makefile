@@ -2,6 +2,7 @@
 # `make test` runs the tests. Either creates the virtual environment first when it is missing.
 VENV ?= .venv
 PYTHON := $(VENV)/bin/python
+UV_INSTALL := $(PYTHON) -m uv pip install --python $(PYTHON)
 TORCH_VERSION ?= 2.13.0
 TORCH_CPU_INDEX ?= https://download.pytorch.org/whl/cpu
 EXTRAS ?= parity,export,serve,dev
@@ -10,17 +11,19 @@ EXTRAS ?= parity,export,serve,dev
 
 $(VENV)/.installed: pyproject.toml
 	python3 -m venv $(VENV)
-	$(PYTHON) -m pip install --quiet --upgrade pip
-	# torch first, as a CPU build: the wheel already on this machine (in pip's find-links), else from PyTorch's
-	# CPU index (a plain `pip install torch` on Linux brings a CUDA build of several GB)
+	# uv installs the packages (~3x faster than pip here: parallel downloads and unpacking)
+	$(PYTHON) -m pip install --quiet uv
+	# torch first, as a CPU build: the wheel already on this machine (pip finds it in its find-links), else from
+	# PyTorch's CPU index (a plain `pip install torch` on Linux brings a CUDA build of several GB)
+	rm -rf $(VENV)/.torch-wheel
 	if $(PYTHON) -m pip download --quiet --no-deps --no-index -d $(VENV)/.torch-wheel torch==$(TORCH_VERSION) \
 			>/dev/null 2>&1; then \
-		$(PYTHON) -m pip install --quiet torch==$(TORCH_VERSION); \
+		$(UV_INSTALL) --quiet $(VENV)/.torch-wheel/torch-*.whl; \
 	else \
-		$(PYTHON) -m pip install --quiet torch==$(TORCH_VERSION) --index-url $(TORCH_CPU_INDEX); \
+		$(UV_INSTALL) --quiet torch==$(TORCH_VERSION) --index-url $(TORCH_CPU_INDEX); \
 	fi
 	rm -rf $(VENV)/.torch-wheel
-	$(PYTHON) -m pip install --quiet -e ".[$(EXTRAS)]"
+	$(UV_INSTALL) --quiet -e ".[$(EXTRAS)]"
 	touch $@
 
 fit: $(VENV)/.installed
