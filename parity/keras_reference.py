@@ -46,6 +46,16 @@ def build_model(seed: int, arch: str = "dense", pixel_stats: tuple[float, float]
     """The twin of ``LitMNIST(arch=arch)``, compiled as the original; ``pixel_stats`` (mean, std of the
     training pixels) standardise the inputs first, as ``LitMNIST(normalize=True)`` does;
     ``steps_per_execution``: Keras's, the training steps ``fit`` runs in one graph call (the original: 1)."""
+    model = _sequential(seed, pixel_stats, lambda: _layers(arch))
+    model.compile(optimizer="adam", loss="sparse_categorical_crossentropy", metrics=["accuracy"],
+                  steps_per_execution=steps_per_execution)
+    model.optimizer.build(model.trainable_variables)  # create m, v now so they can be read before step 1
+    return model
+
+
+def _sequential(seed: int, pixel_stats: tuple[float, float] | None, layers) -> keras.Model:
+    """The layers ``layers()`` returns, on (N, 784) inputs, after a ``Normalization`` layer when ``pixel_stats``
+    are given. ``layers`` is called after seeding: Keras's initialisers draw their seeds when constructed."""
     if keras.backend.backend() != "tensorflow":
         raise RuntimeError(f"the reference must run on the TensorFlow backend, not {keras.backend.backend()}")
     keras.utils.set_random_seed(seed)
@@ -53,11 +63,7 @@ def build_model(seed: int, arch: str = "dense", pixel_stats: tuple[float, float]
     if pixel_stats is not None:
         mean, std = pixel_stats
         first = [keras.layers.Normalization(mean=mean, variance=std**2)]
-    model = keras.Sequential([keras.Input(shape=(784,)), *first, *_layers(arch)])
-    model.compile(optimizer="adam", loss="sparse_categorical_crossentropy", metrics=["accuracy"],
-                  steps_per_execution=steps_per_execution)
-    model.optimizer.build(model.trainable_variables)  # create m, v now so they can be read before step 1
-    return model
+    return keras.Sequential([keras.Input(shape=(784,)), *first, *layers()])
 
 
 def fit(model: keras.Model, x: np.ndarray, y: np.ndarray, seed: int = 0,
@@ -151,11 +157,9 @@ def build_recipe_model(seed: int, options: dict, pixel_stats: tuple[float, float
     """A recipe's CNN in Keras (``options``: its LitMNIST arguments, such as channels, init, lr, betas,
     epsilon, one_cycle, label_smoothing), compiled with the same optimizer, schedule and loss (one-hot
     labels: Keras's sparse cross-entropy has no label smoothing). ``steps``: the optimizer steps of the fit."""
-    keras.utils.set_random_seed(seed)
-    mean, std = pixel_stats
     init = _torch_init if options.get("init") == "torch" else lambda fan_in: {}
-    model = keras.Sequential([keras.Input(shape=(784,)), keras.layers.Normalization(mean=mean, variance=std**2),
-                              *_layers("cnn", tuple(options.get("channels", (16, 32))), init)])
+    channels = tuple(options.get("channels", (16, 32)))
+    model = _sequential(seed, pixel_stats, lambda: _layers("cnn", channels, init))
     lr = OneCycle(options["lr"], steps) if options.get("one_cycle") else options.get("lr", 1e-3)
     beta_1, beta_2 = options.get("betas", (0.9, 0.999))
     epsilon = options.get("epsilon", 1e-7)

@@ -29,7 +29,7 @@ import lightning as L
 import torch
 
 from lit_mnist import atomic
-from lit_mnist.apps.compare import FAST_RECIPE, Variant, fast_recipe
+from lit_mnist.apps.compare import FAST_RECIPE, Variant, fast_recipe, variant_module
 from lit_mnist.apps.timed_fit import timed_fit
 from lit_mnist.data import cache, mnist, reader
 from lit_mnist.data.datamodule import MNISTDataModule
@@ -111,8 +111,7 @@ def recipe_datamodule(recipe: Variant) -> MNISTDataModule:
 def recipe_lightning_fit(recipe: Variant, datamodule: MNISTDataModule, seed: int) -> tuple[float, float]:
     L.seed_everything(seed, verbose=False)
     datamodule.hparams.shuffle_seed = seed
-    module = LitMNIST(arch=recipe.arch, normalize=recipe.normalize, **recipe.options)
-    seconds, trainer = timed_fit(module, datamodule, recipe.epochs, **recipe.trainer)
+    seconds, trainer = timed_fit(variant_module(recipe), datamodule, recipe.epochs, **recipe.trainer)
     return seconds, float(trainer.callback_metrics["test/acc"])
 
 

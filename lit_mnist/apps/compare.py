@@ -59,13 +59,18 @@ def variants(dense_epochs: int, cnn_epochs: int) -> list[Variant]:
     ]
 
 
+def variant_module(variant: Variant) -> LitMNIST:
+    """The LitMNIST a variant trains."""
+    return LitMNIST(arch=variant.arch, normalize=variant.normalize, lr_decay=variant.lr_decay, **variant.options)
+
+
 def train(variant: Variant, seed: int, accelerator: str = "auto", path: str | None = None) -> dict:
     L.seed_everything(seed, verbose=False)
     data = MNISTDataModule(path=path, batch_size=variant.batch_size, normalize=variant.normalize,
                            augment=variant.augment, shuffle_seed=seed)
     data.prepare_data()
     data.setup("fit")
-    model = LitMNIST(arch=variant.arch, normalize=variant.normalize, lr_decay=variant.lr_decay, **variant.options)
+    model = variant_module(variant)
     seconds, trainer = timed_fit(model, data, variant.epochs, accelerator, **variant.trainer)
     accuracy = float(trainer.callback_metrics["test/acc"])
     n = len(data.splits["test"][1])
