@@ -18,8 +18,9 @@ from typing import NoReturn
 from lit_mnist.errors import DataError
 
 
-def _quiet_process() -> None:
-    """Settings for a command's own process, never made on import of the library.
+def quiet_process() -> None:
+    """Settings for a command's own process, never made on import of the library (and made again by
+    fit.py in the processes that a spawning strategy starts, which run no command).
 
     Also silences one deprecation warning that Lightning itself triggers.
 
@@ -64,7 +65,7 @@ def leave_together(trainer) -> None:
 
 def launch(module: str) -> NoReturn:
     """Run ``module.main`` as a command, with the process settings above made before it is imported."""
-    _quiet_process()
+    quiet_process()
     main = importlib.import_module(module).main
     run(main)
 

@@ -11,13 +11,13 @@ import os
 import sys
 from pathlib import Path
 
-from lightning.pytorch.callbacks import ModelCheckpoint, ProgressBar, TQDMProgressBar
+from lightning.pytorch.callbacks import Callback, ModelCheckpoint, ProgressBar, TQDMProgressBar
 from lightning.pytorch.cli import LightningCLI
 from lightning.pytorch.loggers import TensorBoardLogger
 from lightning.pytorch.utilities.exceptions import MisconfigurationException
 
 from lit_mnist.apps.checkpoints import AtomicCheckpointIO
-from lit_mnist.apps.entry import leave_together
+from lit_mnist.apps.entry import leave_together, quiet_process
 from lit_mnist.apps.interrupt import GracefulInterrupt
 from lit_mnist.apps.report import RunReport
 from lit_mnist.data.datamodule import MNISTDataModule
@@ -30,6 +30,19 @@ TRAINER_DEFAULTS = {
     "num_sanity_val_steps": 0,  # Keras runs no sanity pass; neither do we
     "log_every_n_steps": 10,
 }
+
+
+class CommandSettings(Callback):
+    """Carries the command's process settings (``entry.quiet_process``) into the processes that a spawning
+    strategy (``ddp_spawn``) starts: fresh interpreters that run no command but unpickle the Trainer, this
+    callback with it, before anything creates the logger's writer (the first hook, ``setup``, is too late).
+    Constructing it applies the settings, and unpickling constructs it anew."""
+
+    def __init__(self) -> None:
+        quiet_process()
+
+    def __reduce__(self):
+        return (type(self), ())
 
 
 class MNISTCLI(LightningCLI):
@@ -48,7 +61,7 @@ class MNISTCLI(LightningCLI):
             # Lightning's default (Rich, when rich is installed) redraws every step: ~1.9 s of a 15-epoch run
             callbacks.append(TQDMProgressBar(refresh_rate=10))
         self.interrupt = GracefulInterrupt()
-        kwargs["callbacks"] = [*callbacks, self.interrupt]
+        kwargs["callbacks"] = [*callbacks, self.interrupt, CommandSettings()]
         if not config.get("plugins"):
             kwargs["plugins"] = [AtomicCheckpointIO()]
         self.resume_from = self._resume_point(config)
@@ -56,8 +69,12 @@ class MNISTCLI(LightningCLI):
             # Lightning's default logger, without its hp_metric placeholder (-1): RunReport logs the real one;
             # a resumed run logs on into the directory of the run it continues
             version = Path(self.resume_from).parents[1].name if self.config_init.get("ckpt_path") == "last" else None
-            kwargs["logger"] = TensorBoardLogger(save_dir=config.get("default_root_dir") or os.getcwd(),
-                                                 version=version, default_hp_metric=False)
+            logger = TensorBoardLogger(save_dir=config.get("default_root_dir") or os.getcwd(), version=version,
+                                       default_hp_metric=False)
+            # the run's version is chosen now, in the process the user started: a spawning strategy fits and
+            # tests in two launches, and each would otherwise pick a new version_N for its half of the run
+            logger.version  # noqa: B018 (the property chooses and keeps it)
+            kwargs["logger"] = logger
         return super().instantiate_trainer(**kwargs)
 
     def _resume_point(self, config) -> str | None:

@@ -182,7 +182,7 @@ def net_weights(checkpoint) -> torch.Tensor:
     return torch.cat([v.flatten() for k, v in checkpoint["state_dict"].items() if k.startswith("net.")])
 
 
-def resumed_as_never_stopped(resumed, straight) -> bool:
+def same_as_never_stopped(resumed, straight) -> bool:
     a, b = net_weights(resumed), net_weights(straight)
     return resumed["global_step"] == straight["global_step"] == 9 and float((a - b).norm() / b.norm()) <= 1e-6
 
@@ -192,9 +192,27 @@ def test_a_run_stopped_mid_epoch_on_2_ranks_resumes_on_1_device(runs):
     stopped = _last(runs["fit-built"] / "runs")
     assert stopped["global_step"] == 4 and stopped["epoch"] == 1
     fit_here(runs["root"], "fit-built", "--ckpt_path", "last")
-    assert resumed_as_never_stopped(_last(runs["fit-built"] / "runs"), _last(runs["root"] / "straight" / "runs"))
+    assert same_as_never_stopped(_last(runs["fit-built"] / "runs"), _last(runs["root"] / "straight" / "runs"))
 
 
 def test_a_run_stopped_mid_epoch_on_1_device_resumes_on_2_ranks(runs):
     """(The launch resumed it; the stopped run's own last.ckpt was overwritten by the resumed one.)"""
-    assert resumed_as_never_stopped(_last(runs["fit-one"] / "runs"), _last(runs["root"] / "straight" / "runs"))
+    assert same_as_never_stopped(_last(runs["fit-one"] / "runs"), _last(runs["root"] / "straight" / "runs"))
+
+
+def test_a_spawning_strategy_keeps_one_run_directory_and_the_commands_settings(runs):
+    """ddp_spawn fits and tests in two launches of fresh interpreters: one version_N holds the whole run
+    (fit.py chooses it before the launches), the spawned ranks get the command's settings (no TensorFlow
+    behind TensorBoard, no warning from Lightning's own deprecated call) and train the 1-device weights."""
+    root = runs["root"]
+    done = subprocess.run([sys.executable, "scripts/fit.py", *fit_py_args(root, "spawn", "--trainer.devices", "2",
+                                                                          "--trainer.strategy", "ddp_spawn")],
+                          cwd=REPO, capture_output=True, check=False, text=True, env=run_env(), timeout=600)
+    assert done.returncode == 0, done.stderr[-3000:]
+    (run,) = (root / "spawn" / "runs" / "lightning_logs").iterdir()
+    assert {"metrics.json", "config.yaml", "confusion_matrix.png", "checkpoints"} <= {p.name for p in run.iterdir()}
+    assert done.stdout.count("test accuracy") == 1 and done.stdout.strip().endswith(f"run directory: {run}")
+    assert json.loads((run / "metrics.json").read_text())["world_size"] == 2
+    assert "absl" not in done.stderr and "LeafSpec" not in done.stderr, done.stderr[-2000:]
+    assert same_as_never_stopped(torch.load(run / "checkpoints" / "last.ckpt", weights_only=True),
+                                    _last(root / "straight" / "runs"))

@@ -27,7 +27,7 @@ WRITER = """
 import sys
 from lit_mnist.apps import entry
 if sys.argv[2] == "command":
-    entry._quiet_process()  # what every command does before it imports its module
+    entry.quiet_process()  # what every command does before it imports its module
 from torch.utils.tensorboard import SummaryWriter
 SummaryWriter(sys.argv[1]).add_scalar('x', 1.0)
 print('tensorflow' in sys.modules)
