@@ -2,6 +2,7 @@
 
 import json
 import os
+import pickle
 import stat
 import subprocess
 import sys
@@ -205,3 +206,19 @@ def test_the_shipped_fast_recipe_trains_as_its_yaml_says(write_csv, tmp_path):
     hparams = (run / "hparams.yaml").read_text()
     for setting in ("arch: cnn", "one_cycle: true", "label_smoothing: 0.1", "normalize: true", "init: torch"):
         assert setting in hparams
+
+
+def test_a_spawned_rank_gets_the_commands_settings_when_it_unpickles_the_trainer():
+    """ddp_spawn's ranks are fresh interpreters that run no command: fit.py's CommandSettings callback,
+    unpickled there with the Trainer, applies entry.quiet_process (TensorBoard's switch away from TensorFlow)."""
+    marker = "tensorboard.compat.notf"
+    blob = pickle.dumps([fit.CommandSettings()])
+    saved = sys.modules.pop(marker, None)
+    try:
+        assert marker not in sys.modules
+        pickle.loads(blob)
+        assert marker in sys.modules
+    finally:
+        sys.modules.pop(marker, None)
+        if saved is not None:
+            sys.modules[marker] = saved
