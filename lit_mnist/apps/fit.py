@@ -75,7 +75,10 @@ class MNISTCLI(LightningCLI):
             # tests in two launches, and each would otherwise pick a new version_N for its half of the run
             logger.version  # noqa: B018 (the property chooses and keeps it)
             kwargs["logger"] = logger
-        return super().instantiate_trainer(**kwargs)
+        try:
+            return super().instantiate_trainer(**kwargs)
+        except (TypeError, ImportError) as e:  # the Trainer's other checks of device options (devices=-1 on a
+            raise MisconfigurationException(str(e)) from None  # CPU, an accelerator whose package is missing)
 
     def _resume_point(self, config) -> str | None:
         """``--ckpt_path last``: the newest run's last.ckpt (the logger then continues that run's directory)."""

@@ -177,6 +177,18 @@ def test_a_bad_option_value_exits_2_with_one_line(write_csv, tmp_path, capsys, o
     assert not (tmp_path / "runs").exists()
 
 
+@pytest.mark.parametrize("options, expected", [
+    (["--trainer.devices", "-1"], "`devices` selected with `CPUAccelerator` should be an int > 0"),  # a TypeError
+    (["--trainer.devices", "1,2"], "`devices` selected with `CPUAccelerator` should be an int > 0"),
+    (["--trainer.accelerator", "tpu"], "Requirement 'torch_xla"),  # an ImportError
+])
+def test_a_device_layout_the_trainer_refuses_exits_2_with_one_line(write_csv, tmp_path, capsys, options, expected):
+    assert _fit(tmp_path, "--data.path", str(write_csv()), "--trainer.accelerator", "cpu", *options) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"error: invalid option: {expected}") and err.count("\n") == 1
+    assert not (tmp_path / "runs").exists()
+
+
 def test_the_script_exits_2_without_traceback(tmp_path):
     path = tmp_path / "bad.csv"
     path.write_text("label,pixel0\n7,300\n")
