@@ -15,12 +15,14 @@ from pathlib import Path
 
 import lightning as L
 import yaml
+from lightning.pytorch.utilities.exceptions import MisconfigurationException
 from matplotlib.figure import Figure
 
 from lit_mnist import atomic
 from lit_mnist.apps import plots
 from lit_mnist.apps.timed_fit import timed_fit
 from lit_mnist.data.datamodule import MNISTDataModule
+from lit_mnist.errors import DataError
 from lit_mnist.model.module import LitMNIST
 
 
@@ -119,6 +121,15 @@ def figure(rows: list[dict]) -> Figure:
     return fig
 
 
+def check_accelerator(name: str) -> None:
+    """Refuse an accelerator the Trainer cannot use before anything trains, in one line."""
+    try:
+        L.Trainer(accelerator=name, devices=1, logger=False, enable_checkpointing=False, enable_progress_bar=False,
+                  enable_model_summary=False)
+    except (ValueError, TypeError, ImportError, MisconfigurationException) as e:
+        raise DataError(f"--accelerator {name}: {e}") from None
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="compare.py", description=__doc__)
     parser.add_argument("--out", type=Path, required=True, help="folder for compare.json, compare.md, compare.png")
@@ -129,8 +140,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--accelerator", default="auto", help="cpu, gpu or auto, as Lightning's Trainer takes it")
     parser.add_argument("--data.path", dest="path", help="a digits CSV instead of built-in MNIST (80/20 split)")
     args = parser.parse_args(argv)
-    chosen = [v for v in variants(args.dense_epochs, args.cnn_epochs)
-              if not args.only or any(v.name.startswith(o) for o in args.only)]
+    if min(args.dense_epochs, args.cnn_epochs) < 1:
+        raise DataError(f"--dense_epochs and --cnn_epochs must be at least 1, got {args.dense_epochs}, {args.cnn_epochs}")
+    every = variants(args.dense_epochs, args.cnn_epochs)
+    chosen = [v for v in every if not args.only or any(v.name.startswith(o) for o in args.only)]
+    if not chosen:
+        raise DataError(f"--only {' '.join(args.only)}: no such variant; they are: {'; '.join(v.name for v in every)}")
+    check_accelerator(args.accelerator)
     rows = []
     for variant in chosen:
         runs = [train(variant, seed, args.accelerator, args.path) for seed in args.seeds]

@@ -8,6 +8,7 @@ import pytest
 import torch
 
 from lit_mnist.apps.checkpoints import load_model
+from lit_mnist.apps.entry import call
 from lit_mnist.data.augment import random_affine
 from lit_mnist.data.datamodule import MNISTDataModule, pixel_stats
 from lit_mnist.model.module import LitMNIST
@@ -134,6 +135,22 @@ def test_compare_script_writes_its_table_json_and_figure(write_csv, tmp_path):
     assert all(0 <= v["test_accuracy"] <= 1 and v["parameters"] == 118_346 for v in result["variants"])
     assert "| dense raw (the original) | 1 | 500 |" in (out / "compare.md").read_text()
     assert (out / "compare.png").stat().st_size > 5000
+
+
+@pytest.mark.parametrize("options, expected", [
+    (["--accelerator", "bogus"], "--accelerator bogus: You selected an invalid accelerator name"),
+    (["--accelerator", "tpu"], "--accelerator tpu: Requirement 'torch_xla"),  # an ImportError
+    (["--only", "zzz"], "--only zzz: no such variant; they are: dense raw (the original); "),
+    (["--cnn_epochs", "-1"], "--dense_epochs and --cnn_epochs must be at least 1"),  # -1: Lightning's no limit
+])
+def test_compare_refuses_a_bad_option_in_one_line_before_training(write_csv, tmp_path, capsys, options, expected):
+    from lit_mnist.apps.compare import main
+
+    out = tmp_path / "compare"
+    args = ["--out", str(out), "--only", "dense raw", "--data.path", str(write_csv(n=200)), *options]
+    assert call(main, args) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"error: {expected}") and err.count("\n") == 1 and not out.exists()
 
 
 def test_one_cycle_warms_up_to_lr_then_anneals_per_step_with_fixed_betas(write_csv):
