@@ -127,5 +127,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--probabilities", action="store_true", help="add the columns p0..p9")
     parser.add_argument("--batch_size", type=int, default=10_000,
                         help="rows per forward pass (memory, not results: default %(default)s)")
-    print(run(parser.parse_args(argv)))
+    args = parser.parse_args(argv)
+    if args.batch_size < 1:
+        raise DataError(f"--batch_size must be at least 1, got {args.batch_size}")
+    print(run(args))
     return 0

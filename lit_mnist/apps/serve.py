@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import socket
 import threading
 from importlib import resources
 from pathlib import Path
@@ -136,8 +137,22 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     import uvicorn
 
+    if not 1 <= args.port <= 65535:
+        raise DataError(f"--port must be in 1-65535, got {args.port}")
+    sock = listen(args.host, args.port)
     classifier = Classifier(load_model(args.checkpoint))
     app = create_app(classifier, Path(args.checkpoint).name)
-    print(f"serving {args.checkpoint} on http://{args.host}:{args.port}/ (Ctrl-C stops)", flush=True)
-    uvicorn.run(app, host=args.host, port=args.port, log_level="warning")
+    host = f"[{args.host}]" if ":" in args.host else args.host  # an IPv6 address, as a URL writes it
+    print(f"serving {args.checkpoint} on http://{host}:{args.port}/ (Ctrl-C stops)", flush=True)
+    uvicorn.Server(uvicorn.Config(app, host=args.host, port=args.port, log_level="warning")).run(sockets=[sock])
     return 0
+
+
+def listen(host: str, port: int) -> socket.socket:
+    """The service's socket, bound here rather than by uvicorn: an address that cannot be had (in use, not
+    this machine's, a name that does not resolve) is then a one-line error before the model loads."""
+    try:
+        family = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0][0]
+        return socket.create_server((host, port), family=family)
+    except OSError as e:
+        raise DataError(f"{host}:{port}: cannot listen there ({e.strerror or e})") from None

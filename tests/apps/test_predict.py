@@ -130,6 +130,14 @@ def test_a_checkpoint_of_another_model(tmp_path, write_csv, capsys):
     assert "a checkpoint of another model" in capsys.readouterr().err
 
 
+@pytest.mark.parametrize("size", ["0", "-3"])  # -3 once ran, and predicted nonsense
+def test_a_batch_size_below_1_is_refused_in_one_line(tmp_path, write_csv, capsys, size):
+    output = tmp_path / "o.csv"
+    args = ["--checkpoint", str(tmp_path / "m.ckpt"), "--input", str(write_csv()), "--output", str(output)]
+    assert main([*args, "--batch_size", size]) == 2
+    assert capsys.readouterr().err == f"error: --batch_size must be at least 1, got {size}\n" and not output.exists()
+
+
 def test_bad_input_csv_is_reported_before_writing(tmp_path, capsys):
     model = tmp_path / "m.ckpt"
     from lit_mnist.model.module import LitMNIST

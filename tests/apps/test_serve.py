@@ -2,6 +2,7 @@
 
 import io
 import json
+import socket
 import zlib
 
 import numpy as np
@@ -11,7 +12,9 @@ from PIL import Image
 pytest.importorskip("fastapi")
 from fastapi.testclient import TestClient
 
+from lit_mnist.apps import serve
 from lit_mnist.apps.checkpoints import load_model
+from lit_mnist.apps.entry import call
 from lit_mnist.apps.serve import MAX_BODY_BYTES, Classifier, create_app
 from lit_mnist.data.reader import parse_digits
 from tests.conftest import SHARED_MNIST
@@ -121,3 +124,22 @@ def test_health_and_the_page_are_served_with_no_outside_assets(client):
     page = client.get("/")
     assert page.status_code == 200 and "<canvas" in page.text
     assert "http://" not in page.text and "https://" not in page.text  # nothing fetched from elsewhere
+
+
+@pytest.fixture
+def taken_port():
+    with socket.create_server(("127.0.0.1", 0)) as taken:
+        yield taken.getsockname()[1]
+
+
+@pytest.mark.parametrize("options, expected", [
+    (["--port", "70000"], "--port must be in 1-65535, got 70000"),
+    (["--port", "{taken}"], "127.0.0.1:{taken}: cannot listen there (Address already in use"),
+    (["--host", "192.0.2.1"], "192.0.2.1:8000: cannot listen there ("),  # TEST-NET-1: no machine's address
+])
+def test_an_address_that_cannot_be_served_is_one_line_before_the_model_loads(tmp_path, capsys, taken_port,
+                                                                               options, expected):
+    options = [o.format(taken=taken_port) for o in options]
+    assert call(serve.main, ["--checkpoint", str(tmp_path / "absent.ckpt"), *options]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"error: {expected.format(taken=taken_port)}") and err.count("\n") == 1
