@@ -1,15 +1,18 @@
 """``python scripts/serve.py --checkpoint CKPT [--host 127.0.0.1] [--port 8000]``: the model over HTTP.
 
-* ``POST /predict`` with an image as the body (``Content-Type: image/png``, ``image/jpeg``, ...: any size,
-  colour and polarity, prepared as ``predict.py`` prepares image files), or JSON ``{"pixels": [784 grey
-  levels 0-255]}`` (an MNIST row, used as it is). Answers ``{"label": int, "probabilities": [10 floats],
-  "pixels": [784 ints]}``, the last being the 28x28 row the model received.
+* ``POST /predict`` with an image (any size, colour and polarity, prepared as ``predict.py`` prepares
+  image files) as the body (``Content-Type: image/png``, ``image/jpeg``, ...) or as the one file of a
+  form (``curl -F image=@digit.png``), or JSON ``{"pixels": [...]}``: an MNIST row of 784 grey levels
+  0-255, or 28 rows of 28, used as it is. A body sent with no telling type (none, octet-stream, curl's
+  default form type) is read as JSON if it starts with ``{``, else as an image. Answers ``{"label": int,
+  "probabilities": [10 floats], "pixels": [784 ints]}``, the last being the 28x28 row the model received.
 * ``GET /health``; ``GET /`` a page to draw a digit on and see the model's answer as you draw.
 
 Built on FastAPI with uvicorn: one process holds the model, the handlers are plain functions with full
 control of the body (raw image bytes, a size limit read before the body is) and of the error replies,
-and the page is served from the package, with no asset from elsewhere. A bad request gets a 4xx and a
-one-line JSON ``{"error": ...}``; the service keeps serving.
+and the page is served from the package, with no asset from elsewhere. Every error, bad requests and
+unknown routes alike, gets a one-line JSON ``{"error": ...}`` (a 4xx for the client's mistakes); the
+service keeps serving.
 """
 
 from __future__ import annotations
@@ -26,6 +29,8 @@ import torch
 from fastapi import FastAPI, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import HTMLResponse, JSONResponse
+from starlette.datastructures import UploadFile
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from lit_mnist.apps.checkpoints import load_model
 from lit_mnist.data.images import load_image, mnist_pixels
@@ -34,6 +39,7 @@ from lit_mnist.model.module import LitMNIST
 
 MAX_BODY_BYTES = 2 * 1024 * 1024
 MAX_PIXELS = 4096 * 4096  # a photo of a digit needs far fewer; more is a decompression bomb
+UNTOLD = {"", "application/octet-stream", "application/x-www-form-urlencoded", "text/plain"}  # types that say nothing
 
 
 class RequestError(Exception):
@@ -47,17 +53,18 @@ class RequestError(Exception):
 def pixels_from_json(body: bytes) -> np.ndarray:
     try:
         data = json.loads(body)
-    except (UnicodeDecodeError, json.JSONDecodeError) as e:
+    except (ValueError, RecursionError) as e:  # ValueError: also bad UTF-8 and integers of over 4,300 digits
         raise RequestError(400, f"not valid JSON ({e.__class__.__name__})") from None
     values = data.get("pixels") if isinstance(data, dict) else None
+    if isinstance(values, list) and len(values) == 28 and all(isinstance(r, list) and len(r) == 28 for r in values):
+        values = [v for row in values for v in row]  # 28 rows of 28: the same row-major order as a CSV row
     if not isinstance(values, list) or len(values) != 784:
-        raise RequestError(422, 'expected {"pixels": [784 grey levels 0-255]}')
+        raise RequestError(422, 'expected {"pixels": [784 grey levels 0-255]} or 28 rows of 28')
     if not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in values):
         raise RequestError(422, "pixels must be numbers")
-    pixels = np.asarray(values, dtype=np.float64)
-    if not np.isfinite(pixels).all() or pixels.min() < 0 or pixels.max() > 255:
+    if not all(0 <= v <= 255 for v in values):  # compared as Python numbers: NaN, inf and huge integers fail here
         raise RequestError(422, "pixels must be grey levels in 0-255")
-    return pixels.astype(np.float32)
+    return np.asarray(values, dtype=np.float32)
 
 
 def pixels_from_image(body: bytes) -> np.ndarray:
@@ -85,12 +92,33 @@ class Classifier:
     def answer(self, content_type: str, body: bytes) -> dict:
         if not body:
             raise RequestError(400, "empty body: send an image (Content-Type image/...) or JSON {\"pixels\": [...]}")
-        kind = content_type.split(";")[0].strip().lower()
-        if kind == "application/json":
+        kind = media_type(content_type)
+        if kind == "application/json" or kind in UNTOLD and body.lstrip()[:1] == b"{":
             return self(pixels_from_json(body))
-        if kind.startswith("image/") or kind == "application/octet-stream":
+        try:
             return self(pixels_from_image(body))
-        raise RequestError(415, f"Content-Type {kind or '(none)'}: send image/png, image/jpeg, ... or application/json")
+        except RequestError as e:
+            if e.status == 415 and not kind.startswith("image/"):  # neither JSON nor an image: say what is wanted
+                raise RequestError(415, f"Content-Type {kind or '(none)'}: send image/png, image/jpeg, ... "
+                                        "or application/json") from None
+            raise
+
+
+def media_type(content_type: str) -> str:
+    return content_type.split(";")[0].strip().lower()
+
+
+async def uploaded_file(scope: dict, body: bytes) -> tuple[bytes, str]:
+    """The one file of a multipart form (``curl -F image=@digit.png``) and its declared type, parsed by
+    Starlette from the body already read within the size limit."""
+    async def receive() -> dict:
+        return {"type": "http.request", "body": body, "more_body": False}
+
+    form = await Request(scope, receive).form(max_files=1, max_fields=20, max_part_size=MAX_BODY_BYTES)
+    files = [value for _, value in form.multi_items() if isinstance(value, UploadFile)]
+    if not files:
+        raise RequestError(422, "a form with no file: send the image as a file field (curl -F image=@digit.png)")
+    return await files[0].read(), files[0].content_type or ""
 
 
 def page() -> str:
@@ -104,6 +132,15 @@ def create_app(classifier: Classifier, name: str = "model") -> FastAPI:
     def _refused(request: Request, error: RequestError) -> JSONResponse:
         return JSONResponse({"error": error.message}, status_code=error.status)
 
+    @app.exception_handler(StarletteHTTPException)  # unknown routes and methods, unparsable forms
+    def _http_error(request: Request, error: StarletteHTTPException) -> JSONResponse:
+        message = f"{request.method} {request.url.path}: {error.detail}"
+        return JSONResponse({"error": message}, status_code=error.status_code, headers=error.headers)
+
+    @app.exception_handler(Exception)  # a fault of the service: still one line of JSON (uvicorn logs the traceback)
+    def _failed(request: Request, error: Exception) -> JSONResponse:
+        return JSONResponse({"error": f"internal error ({error.__class__.__name__})"}, status_code=500)
+
     @app.post("/predict")
     async def predict(request: Request) -> JSONResponse:
         declared = request.headers.get("content-length")
@@ -114,14 +151,17 @@ def create_app(classifier: Classifier, name: str = "model") -> FastAPI:
             body += chunk
             if len(body) > MAX_BODY_BYTES:
                 raise RequestError(413, f"body over the limit of {MAX_BODY_BYTES} bytes")
-        answer = await run_in_threadpool(classifier.answer, request.headers.get("content-type", ""), bytes(body))
+        content_type = request.headers.get("content-type", "")
+        if media_type(content_type) == "multipart/form-data":
+            body, content_type = await uploaded_file(request.scope, bytes(body))
+        answer = await run_in_threadpool(classifier.answer, content_type, bytes(body))
         return JSONResponse(answer)
 
-    @app.get("/health")
+    @app.api_route("/health", methods=["GET", "HEAD"])
     def health() -> dict:
         return {"status": "ok", "model": name}
 
-    @app.get("/", response_class=HTMLResponse)
+    @app.api_route("/", methods=["GET", "HEAD"], response_class=HTMLResponse)
     def index() -> str:
         return page()
 

@@ -92,6 +92,14 @@ def _bomb() -> bytes:
     return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", raw) + chunk(b"IEND", b"")
 
 
+def _form(*parts: tuple[str, str | None, bytes]) -> tuple[bytes, str]:
+    """A multipart form body of (field name, file name or None for a plain field, content) and its Content-Type."""
+    body = b"".join(b"--b0undary\r\nContent-Disposition: form-data; name=\"%s\"%s\r\n\r\n%s\r\n"
+                    % (name.encode(), b'; filename="%s"' % file.encode() if file else b"", content)
+                    for name, file, content in parts)
+    return body + b"--b0undary--\r\n", "multipart/form-data; boundary=b0undary"
+
+
 BAD = [
     ("not an image", b"hello, not a picture", "image/png", 415),
     ("an empty body", b"", "image/png", 400),
@@ -104,6 +112,15 @@ BAD = [
     ("negative values", json.dumps({"pixels": [-1] + [0] * 783}).encode(), "application/json", 422),
     ("broken JSON", b'{"pixels": [1, 2', "application/json", 400),
     ("another content type", b"pixels", "text/plain", 415),
+    ("curl's default type, not an image", b"hello", "application/x-www-form-urlencoded", 415),
+    ("JSON nested too deep to parse", b"[" * 100_000 + b"]" * 100_000, "application/json", 400),
+    ("an integer of 5,000 digits", b'{"pixels": [' + b"9" * 5000 + b"]}", "application/json", 400),
+    ("numbers too large for a float", json.dumps({"pixels": [10**400] * 784}).encode(), "application/json", 422),
+    ("NaN", json.dumps({"pixels": [float("nan")] * 784}).encode(), "application/json", 422),
+    ("28 rows of 27", json.dumps({"pixels": [[0] * 27] * 28}).encode(), "application/json", 422),
+    ("a form with no file", *_form(("name", None, b"digit")), 422),
+    ("a form with two files", *_form(("a", "a.png", _png(9, 9)), ("b", "b.png", _png(9, 9))), 400),
+    ("a form that does not parse", b"garbage", "multipart/form-data; boundary=b0undary", 400),
 ]
 
 
@@ -119,8 +136,49 @@ def test_a_bad_request_gets_a_4xx_with_one_line_and_the_next_is_served(client, m
 
 
 @pytest.mark.slow
+def test_a_digit_gets_the_same_answer_in_every_form_the_service_takes(client, mnist_test):
+    row = mnist_test.pixels[2]
+    png = io.BytesIO()
+    Image.fromarray(row.reshape(28, 28)).resize((84, 84)).save(png, format="PNG")
+    png = png.getvalue()
+    as_json = [client.post("/predict", json={"pixels": row.tolist()}),
+               client.post("/predict", json={"pixels": row.reshape(28, 28).tolist()}),  # 28 rows of 28
+               client.post("/predict", content=json.dumps({"pixels": row.tolist()}),  # curl -d's default type
+                           headers={"Content-Type": "application/x-www-form-urlencoded"})]
+    body, kind = _form(("note", None, b"a digit"), ("image", "digit.png", png))
+    as_image = [client.post("/predict", content=png, headers={"Content-Type": "image/png"}),
+                client.post("/predict", content=body, headers={"Content-Type": kind}),  # curl -F image=@digit.png
+                client.post("/predict", content=png, headers={"Content-Type": "application/octet-stream"})]
+    for replies in (as_json, as_image):
+        assert [r.status_code for r in replies] == [200] * 3, [r.text for r in replies]
+        assert all(r.json() == replies[0].json() for r in replies)
+    assert as_json[0].json()["pixels"] == row.tolist() and as_image[0].json()["label"] == mnist_test.labels[2]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(("method", "path", "status"), [("GET", "/predict", 405), ("DELETE", "/", 405),
+                                                        ("GET", "/nothing", 404)])
+def test_a_route_or_method_the_service_lacks_gets_the_same_one_line_json(client, method, path, status):
+    reply = client.request(method, path)
+    assert reply.status_code == status and reply.json() == {"error": f"{method} {path}: {reply.reason_phrase}"}
+
+
+def test_a_fault_of_the_service_is_a_500_with_one_line_of_json():
+    import torch
+
+    class Broken(torch.nn.Module):  # stands in for any fault inside a handler
+        def forward(self, batch):
+            raise RuntimeError("a fault")
+
+    reply = TestClient(create_app(Classifier(Broken())), raise_server_exceptions=False).post(
+        "/predict", json={"pixels": [0] * 784})
+    assert reply.status_code == 500 and reply.json() == {"error": "internal error (RuntimeError)"}
+
+
+@pytest.mark.slow
 def test_health_and_the_page_are_served_with_no_outside_assets(client):
     assert client.get("/health").json()["status"] == "ok"
+    assert client.head("/health").status_code == client.head("/").status_code == 200
     page = client.get("/")
     assert page.status_code == 200 and "<canvas" in page.text
     assert "http://" not in page.text and "https://" not in page.text  # nothing fetched from elsewhere
