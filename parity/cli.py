@@ -6,6 +6,7 @@ import argparse
 import time
 from pathlib import Path
 
+from lit_mnist.apps.entry import ArgumentParser
 from lit_mnist.data.datamodule import MNISTDataModule
 from parity import forward, report, statistics, steps
 from parity.twins import Twins
@@ -17,7 +18,7 @@ DEFAULT_NORMALIZE = {"dense": False, "cnn": True}
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(prog="parity.py", description=__doc__)
+    parser = ArgumentParser(prog="parity.py", description=__doc__)
     parser.add_argument("--out", required=True, type=Path, help="folder for parity.json, parity.md and the figure")
     parser.add_argument("--model.arch", dest="arch", choices=sorted(DEFAULT_EPOCHS), default="dense",
                         help="the network compared: dense (the original) or cnn")

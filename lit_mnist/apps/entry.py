@@ -6,6 +6,7 @@
 
 from __future__ import annotations
 
+import argparse
 import gc
 import importlib
 import os
@@ -31,6 +32,19 @@ def quiet_process() -> None:
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     # Lightning 2.6's own call of a torch API that torch has since deprecated: nothing a user can act on
     warnings.filterwarnings("ignore", message=r".*isinstance\(treespec, LeafSpec\)")
+
+
+class ArgumentParser(argparse.ArgumentParser):
+    """argparse's parser whose refusals of a command line are user errors like any other: one line,
+    ``error: ...``, exit code 2 (by :func:`call`), rather than argparse's usage block."""
+
+    def error(self, message: str) -> NoReturn:
+        raise DataError(usage_error(self.prog, message))
+
+
+def usage_error(prog: str, message: str) -> str:
+    """A parser's refusal on one line, with where to find the options."""
+    return f"{' '.join(message.split())} ({prog} --help lists the options)"
 
 
 def call(main: Callable[[list[str] | None], int], argv: list[str] | None = None) -> int:

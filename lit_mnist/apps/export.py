@@ -20,6 +20,7 @@ import torch
 
 from lit_mnist import atomic
 from lit_mnist.apps.checkpoints import load_model
+from lit_mnist.apps.entry import ArgumentParser
 from lit_mnist.data import cache, mnist
 from lit_mnist.errors import DataError
 from lit_mnist.model.module import LitMNIST
@@ -84,8 +85,8 @@ def compare(model: LitMNIST, path: Path, pixels: np.ndarray) -> dict:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="export.py", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = ArgumentParser(prog="export.py", description=__doc__,
+                            formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--checkpoint", required=True, help="a checkpoint written by scripts/fit.py")
     parser.add_argument("--out", required=True, type=Path, help="the ONNX file to write (e.g. model.onnx)")
     parser.add_argument("--check", help="a digits CSV to check ONNX Runtime against torch on (default: MNIST's test set)")

@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 import sys
+from argparse import ArgumentError
 from pathlib import Path
 
 from lightning.pytorch.callbacks import Callback, ModelCheckpoint, ProgressBar, TQDMProgressBar
@@ -17,7 +19,7 @@ from lightning.pytorch.loggers import TensorBoardLogger
 from lightning.pytorch.utilities.exceptions import MisconfigurationException
 
 from lit_mnist.apps.checkpoints import AtomicCheckpointIO
-from lit_mnist.apps.entry import leave_together, quiet_process
+from lit_mnist.apps.entry import leave_together, quiet_process, usage_error
 from lit_mnist.apps.interrupt import GracefulInterrupt
 from lit_mnist.apps.report import RunReport
 from lit_mnist.data.datamodule import MNISTDataModule
@@ -117,10 +119,27 @@ def _make_cli(args: list[str] | None) -> MNISTCLI:
             save_config_kwargs={"overwrite": True},
             auto_configure_optimizers=False,  # the model's optimizer is --model.optimizer, recorded in the hparams
             parser_kwargs={"description": "Train the original Keras model's Lightning twin (or its CNN), test it, "
-                                          "and write the run's metrics.json, figures, checkpoints and TensorBoard logs."},
+                                          "and write the run's metrics.json, figures, checkpoints and TensorBoard logs.",
+                           "exit_on_error": False},  # a refused command line raises: one line below, not a usage block
         )
-    except (ValueError, MisconfigurationException) as e:  # the classes' checks of option values (types: the parser)
+    except ArgumentError as e:  # the parser's refusals: unknown options, values of the wrong type
+        raise DataError(usage_error("fit.py", parse_error(str(e)))) from None
+    except (ValueError, MisconfigurationException) as e:  # the classes' checks of option values
         raise DataError(f"invalid option: {e}") from None
+
+
+def parse_error(message: str) -> str:
+    """jsonargparse's refusal of a value, which spans lines (a union type lists each subtype's error), as the
+    option, the value and what each accepted type expected."""
+    found = re.match(r'Parser key "([^"]+)":\s*(.*)', message, re.DOTALL)
+    if not found:
+        return message
+    key, detail = found.groups()
+    given = re.search(r"Given value: (.*)", detail)
+    expected = re.findall(r"- (Expected .*)", detail)
+    if given and expected:
+        detail = f"got {given.group(1).strip()}; {', or '.join(e.rstrip('.') for e in expected)}"
+    return f"--{key}: {detail}"
 
 
 class _DropTips(logging.Filter):

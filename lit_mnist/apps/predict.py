@@ -18,6 +18,7 @@ from tqdm import tqdm
 
 from lit_mnist import atomic
 from lit_mnist.apps.checkpoints import load_model
+from lit_mnist.apps.entry import ArgumentParser
 from lit_mnist.data.cache import load_digits
 from lit_mnist.data.images import IMAGE_SUFFIXES, image_files, is_image, load_image, mnist_pixels
 from lit_mnist.errors import DataError
@@ -119,8 +120,8 @@ def run(args: argparse.Namespace) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="predict.py", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = ArgumentParser(prog="predict.py", description=__doc__,
+                            formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--checkpoint", required=True, help="a checkpoint written by scripts/fit.py")
     parser.add_argument("--input", required=True, nargs="+", help="CSV files, or image files / folders")
     parser.add_argument("--output", required=True, help="CSV file, or .json")

@@ -33,6 +33,7 @@ from starlette.datastructures import UploadFile
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from lit_mnist.apps.checkpoints import load_model
+from lit_mnist.apps.entry import ArgumentParser
 from lit_mnist.data.images import load_image, mnist_pixels
 from lit_mnist.errors import DataError
 from lit_mnist.model.module import LitMNIST
@@ -169,8 +170,8 @@ def create_app(classifier: Classifier, name: str = "model") -> FastAPI:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="serve.py", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = ArgumentParser(prog="serve.py", description=__doc__,
+                            formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--checkpoint", required=True, help="a checkpoint written by scripts/fit.py")
     parser.add_argument("--host", default="127.0.0.1", help="address to listen on (default: this machine only)")
     parser.add_argument("--port", type=int, default=8000, help="port to listen on (default %(default)s)")

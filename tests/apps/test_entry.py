@@ -3,6 +3,10 @@
 import subprocess
 import sys
 
+import pytest
+
+from lit_mnist.apps import compare, export, predict, serve
+from lit_mnist.apps.entry import call
 from tests.conftest import REPO, run_env
 
 PROBE = """
@@ -46,3 +50,17 @@ def test_a_user_error_is_one_line_and_exit_code_2():
 def test_importing_the_library_leaves_sys_modules_alone():
     done = _python("import sys, lit_mnist, lit_mnist.apps.fit\nprint('tensorboard.compat.notf' in sys.modules)")
     assert done.stdout.strip() == "False", done.stderr
+
+
+@pytest.mark.parametrize("command, argv, expected", [
+    (predict, [], "the following arguments are required: --checkpoint, --input, --output"),
+    (predict, ["--checkpoint", "m.ckpt", "--input", "d.csv", "--output", "o.csv", "--batch_size", "q"],
+     "argument --batch_size: invalid int value: 'q'"),
+    (export, ["--checkpoint", "m.ckpt", "--out", "m.onnx", "--bogus"], "unrecognized arguments: --bogus"),
+    (serve, ["--checkpoint", "m.ckpt", "--port", "http"], "argument --port: invalid int value: 'http'"),
+    (compare, ["--out", "o", "--seeds"], "argument --seeds: expected at least one argument"),
+])
+def test_every_commands_parser_refuses_in_one_line_and_exit_2(capsys, command, argv, expected):
+    assert call(command.main, argv) == 2
+    name = command.__name__.rsplit(".", 1)[-1]
+    assert capsys.readouterr().err == f"error: {expected} ({name}.py --help lists the options)\n"

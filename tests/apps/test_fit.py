@@ -73,10 +73,23 @@ def test_every_file_of_a_run_follows_the_umask_and_tensorboard_gets_the_real_fig
 def test_lightning_cli_optimizer_options_are_not_offered(write_csv, tmp_path, capsys, option):
     """The model's optimizer is --model.optimizer, as recorded; LightningCLI's override would train with
     another one behind the record's back."""
-    with pytest.raises(SystemExit) as done:
-        _fit(tmp_path, "--data.path", str(write_csv()), option, "SGD")
-    assert done.value.code == 2 and option in capsys.readouterr().err
+    assert _fit(tmp_path, "--data.path", str(write_csv()), option, "SGD") == 2
+    assert capsys.readouterr().err == f"error: unrecognized arguments: {option} SGD (fit.py --help lists the options)\n"
     assert not (tmp_path / "runs").exists()
+
+
+@pytest.mark.parametrize("options, expected", [
+    (["--model.arch", "foo"], "--model.arch: Expected a typing.Literal['dense', 'cnn']. Got value: foo"),
+    (["--data.batch_size", "x"], "--data.batch_size: Expected a <class 'int'>. Got value: x"),
+    (["--trainer.precision", "fp8"], "--trainer.precision: got fp8; Expected a <class 'int'>, or Expected a typing"),
+    (["--trainer.max_epochs"], "argument --trainer.max_epochs: expected one argument"),
+    (["--config", "/nonexistent/run.yaml"], "--config: File does not exist: '/nonexistent/run.yaml'"),
+])
+def test_a_command_line_the_parser_refuses_is_one_line_not_a_usage_block(tmp_path, capsys, options, expected):
+    assert _fit(tmp_path, *options) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"error: {expected}") and err.endswith(" (fit.py --help lists the options)\n"), err
+    assert err.count("\n") == 1 and not (tmp_path / "runs").exists()
 
 
 def _described(help_text: str, prefixes: tuple[str, ...]) -> dict[str, bool]:
