@@ -2,11 +2,12 @@
 
 Accepted: a header ``label,pixel0,...,pixel783`` (or ``pixel0,...,pixel783`` where labels are
 optional), or the same columns with no header; plain, compressed (gzip, bzip2, xz), or the one
-file of a zip. A header's columns are found by name, in any order and any letter case, and a
-leading unnamed column (the index that pandas' ``to_csv`` writes) is ignored. Two other namings
-of the pixels, common in MNIST-style CSVs, are read as well: ``pixel1..pixel784`` (Kaggle's
-Fashion-MNIST) and ``1x1..28x28`` (row x column). Every cell is checked: the first problem found
-is raised as a :class:`DataError` naming the file, line and column.
+file of a zip. A header's columns are found by name, in any order and any letter case. A leading
+unnamed column (the index that pandas' ``to_csv`` writes) and an empty last one (a comma ending every
+line, with or without a header) are ignored. Two other namings of the pixels, common in MNIST-style
+CSVs, are read as well: ``pixel1..pixel784`` (Kaggle's Fashion-MNIST) and ``1x1..28x28`` (row x
+column). Every cell is checked: the first problem found is raised as a :class:`DataError` naming the
+file, line and column.
 
 The happy path is one typed pyarrow parse; only a file that fails it is re-read line by line to
 say precisely what is wrong, so valid files pay nothing for the diagnostics.
@@ -43,6 +44,8 @@ _CONTROL = re.compile(rb"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 _OTHER_DELIMITERS = {";": "';'", "\t": "a tab", "|": "'|'", " ": "a space"}
 _INDEX = "(index)"  # the name given to a leading unnamed column: pandas' index, read but not used
 _INDEX_NAMES = {"", "unnamed: 0"}
+_TRAILING = "(trailing)"  # the name given to an unnamed last column: a comma ending every line, read but not used
+_UNUSED = {_INDEX, _TRAILING}
 PIXEL_NAMINGS = (  # each lists the 784 pixel names in row-major order
     PIXEL_COLUMNS,
     [f"pixel{k + 1}" for k in range(N_PIXELS)],
@@ -68,20 +71,21 @@ class _Layout:
     label_last: bool
     header: tuple[str, ...] = ()  # the header's column names in file order, where it has one
     pixel_names: tuple[str, ...] = tuple(PIXEL_COLUMNS)  # the pixels' column names, in row-major order
+    trailing: bool = False  # a headerless file whose lines end in a comma
 
     @property
     def columns(self) -> list[str]:
         """Every column in file order."""
         if self.header:
             return list(self.header)
-        if not self.has_label:
-            return list(self.pixel_names)
-        return [*self.pixel_names, "label"] if self.label_last else ["label", *self.pixel_names]
+        names = list(self.pixel_names) if not self.has_label else (
+            [*self.pixel_names, "label"] if self.label_last else ["label", *self.pixel_names])
+        return [*names, _TRAILING] if self.trailing else names
 
     @property
     def used(self) -> list[str]:
         """The columns that carry digits, in file order."""
-        return [name for name in self.columns if name != _INDEX]
+        return [name for name in self.columns if name not in _UNUSED]
 
 
 def read_bytes(path: Path) -> bytes:
@@ -156,11 +160,12 @@ def _sniff_layout(path: Path, body: bytes, labels: str, label_last: bool) -> _La
                 raise DataError(f"{path}: line 1: values are separated by {name}; expected commas")
     if not _is_number(fields[0]):
         return _header_layout(path, body, fields, labels)
-    width = len(fields)
+    trailing = len(fields) > 1 and not fields[-1].strip()
+    width = len(fields) - trailing
     if width == N_PIXELS + 1 and labels != "none":
-        return _Layout(False, True, label_last)
+        return _Layout(False, True, label_last, trailing=trailing)
     if width == N_PIXELS and labels != "required":
-        return _Layout(False, False, False)
+        return _Layout(False, False, False, trailing=trailing)
     want = N_PIXELS + 1 if labels == "required" else N_PIXELS
     raise DataError(f"{path}: line 1: {width} values; expected {want} ({_describe(labels)})")
 
@@ -169,7 +174,9 @@ def _header_layout(path: Path, body: bytes, fields: list[str], labels: str) -> _
     names = [f.strip().lower() for f in fields]
     if len(names) > 1 and names[0] in _INDEX_NAMES:
         names[0] = _INDEX
-    used = [n for n in names if n != _INDEX]
+    if len(names) > 2 and names[-1] == "":
+        names[-1] = _TRAILING
+    used = [n for n in names if n not in _UNUSED]
     has_label = "label" in used
     pixel_names = _pixel_naming(set(used) - {"label"})
     if pixel_names is None or len(set(used)) != len(used) or labels == ("none" if has_label else "required"):
@@ -194,7 +201,7 @@ def _pixel_naming(names: set[str]) -> list[str] | None:
 
 def _header_problem(names: list[str], labels: str) -> str:
     """What is wrong with a header (``names`` in file order, an index column included): column numbers count from 1."""
-    columns = [(i + 1, name) for i, name in enumerate(names) if name != _INDEX]
+    columns = [(i + 1, name) for i, name in enumerate(names) if name not in _UNUSED]
     pixels = max(PIXEL_NAMINGS, key=lambda naming: len(set(naming) & set(names)))  # the naming the file meant
     with_label = labels == "required" or (labels == "optional" and "label" in names)
     expected = ["label", *pixels] if with_label else pixels
@@ -226,9 +233,11 @@ def _is_number(text: str) -> bool:
 def _parse_fast(body: bytes, layout: _Layout) -> pa.Table | None:
     """Typed parse: uint8 first (the common case), float64 for files like '12.0'; None if neither fits."""
     read = pacsv.ReadOptions(column_names=layout.columns, skip_rows=int(layout.has_header), block_size=1 << 22)
+    # a trailing column is read as the null type: any value in it fails the parse, and the diagnosis says where
+    checked = [*layout.used, _TRAILING] if _TRAILING in layout.columns else layout.used  # in this order
     for dtype in (pa.uint8(), pa.float64()):
-        convert = pacsv.ConvertOptions(column_types=dict.fromkeys(layout.used, dtype), include_columns=layout.used,
-                                       strings_can_be_null=False)
+        types = {**dict.fromkeys(layout.used, dtype), _TRAILING: pa.null()}
+        convert = pacsv.ConvertOptions(column_types=types, include_columns=checked, strings_can_be_null=False)
         try:
             return pacsv.read_csv(pa.py_buffer(body), read_options=read, convert_options=convert)
         except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
@@ -311,7 +320,9 @@ def _diagnose_lines(path: Path, lines: list[str], names: list[str], layout: _Lay
             kind = "short or truncated row" if len(fields) < len(names) else "extra values"
             raise DataError(f"{path}: line {number}: {len(fields)} values; expected {len(names)} ({kind})")
         for name, value in zip(names, fields):
-            if name == _INDEX:
+            if name == _TRAILING and value:
+                raise DataError(f"{path}: line {number}: {value.strip()[:20]!r} after the last column")
+            if name in _UNUSED:
                 continue
             if not value.strip():
                 raise DataError(f"{path}: line {number}, column {name}: missing value")

@@ -107,6 +107,22 @@ def test_a_pandas_index_column_is_ignored(tmp_path):
         parse_digits(path)
 
 
+@pytest.mark.parametrize("header", [True, False])
+@pytest.mark.parametrize("labelled", [True, False])
+def test_a_comma_ending_every_line_is_ignored(tmp_path, header, labelled):
+    pixels, labels = synthetic_digits(8)
+    lines = csv_text(pixels, labels if labelled else None, header=header).splitlines()
+    path = tmp_path / "trailing.csv"
+    path.write_text("".join(f"{line},\n" for line in lines))
+    digits = parse_digits(path, labels="optional")
+    np.testing.assert_array_equal(digits.pixels, pixels)
+    assert digits.labels is None if not labelled else np.array_equal(digits.labels, labels)
+    lines[3] += ",5"  # a value in that last column is no longer an empty column: refused, with its line
+    path.write_text("".join(f"{line}\n" if i == 3 else f"{line},\n" for i, line in enumerate(lines)))
+    with pytest.raises(DataError, match=r"line 4: '5' after the last column"):
+        parse_digits(path, labels="optional")
+
+
 def _valid_lines(n=6):
     pixels, labels = synthetic_digits(n)
     return csv_text(pixels, labels).splitlines()
