@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import mimetypes
 from pathlib import Path
 
 import numpy as np
@@ -39,13 +40,15 @@ def probabilities(model: LitMNIST, pixels: np.ndarray, batch_size: int = 10_000)
 
 
 def is_csv(path: Path) -> bool:
-    """A file named as a CSV, or any other file that is not an image (data.txt, digits.tsv): the CSV reader
-    then says what is wrong with it, rather than "not a readable image"."""
+    """A file named as a CSV, or any other file that is neither an image nor named as one (data.txt,
+    digits.tsv): the CSV reader then says what is wrong with it, rather than "not a readable image"; a
+    picture PIL cannot read (digit.svg, digit.heic) is an image, so that is what its error says."""
     if not path.is_file():
         return False
     if any(path.name.lower().endswith(s) for s in CSV_SUFFIXES):
         return True
-    return path.suffix.lower() not in IMAGE_SUFFIXES and not is_image(path)
+    named_image = path.suffix.lower() in IMAGE_SUFFIXES or (mimetypes.guess_type(path.name)[0] or "").startswith("image/")
+    return not named_image and not is_image(path)
 
 
 def read_csvs(paths: list[Path]) -> tuple[np.ndarray, np.ndarray | None]:

@@ -15,7 +15,10 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 
 from lit_mnist.errors import DataError
 
-IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp"}
+# the raster formats of digit pictures that PIL reads (a folder is searched for these): web and camera
+# formats, and Netpbm's, in which many MNIST-style image sets are kept
+IMAGE_SUFFIXES = {".png", ".apng", ".jpg", ".jpeg", ".jpe", ".jfif", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".avif",
+                  ".tga", ".pbm", ".pgm", ".ppm", ".pnm"}
 FIELD, BOX = 28, 20
 INK_FRACTION = 0.25  # of the brightest ink level: fainter pixels are background noise, not digit
 

@@ -67,11 +67,12 @@ def test_a_folder_of_digit_images_both_polarities_and_sizes(trained_checkpoint, 
         canvas.paste(image, (int(rng.integers(0, canvas.width - size + 1)), int(rng.integers(0, canvas.height - size + 1))))
         if i % 2:
             canvas = Image.eval(canvas, lambda v: 255 - v)
-        canvas.convert("RGB" if i % 3 else "L").save(folder / f"{i:03d}_{label}.{'jpg' if i % 5 == 0 else 'png'}")
+        suffix = ("png", "jpg", "pgm", "png", "webp", "bmp", "tiff", "ppm")[i % 8]  # Netpbm: many MNIST image sets
+        canvas.convert("RGB" if i % 3 else "L").save(folder / f"{i:03d}_{label}.{suffix}")
     out = tmp_path / "images.csv"
     assert main(["--checkpoint", str(trained_checkpoint), "--input", str(folder), "--output", str(out)]) == 0
     result = pd.read_csv(out)
-    assert list(result.columns) == ["file", "label", "confidence"]
+    assert list(result.columns) == ["file", "label", "confidence"] and len(result) == 200
     truth = result.file.str.extract(r"_(\d)\.")[0].astype(int)
     assert (result.label == truth).mean() >= 0.85
     assert (result.label == truth)[1::2].mean() >= 0.85  # dark-on-light ones alone
@@ -180,6 +181,10 @@ def test_files_not_named_as_images_are_read_as_tables(tmp_path, write_csv, capsy
     picture = tmp_path / "digit"  # no suffix, PNG content: still an image
     Image.new("L", (28, 28)).save(picture, format="PNG")
     assert is_csv(table) and not is_csv(picture)
+    drawing = tmp_path / "digit.svg"  # named as a picture PIL cannot read: its error is an image's, not a table's
+    drawing.write_text('<svg xmlns="http://www.w3.org/2000/svg" width="28" height="28"><rect width="4" height="20"/></svg>')
+    assert main(["--checkpoint", str(model), "--input", str(drawing), "--output", str(tmp_path / "o.csv")]) == 2
+    assert capsys.readouterr().err == f"error: {drawing}: not a readable image (UnidentifiedImageError)\n"
 
 
 def test_an_output_that_is_a_folder_an_input_or_unwritable_is_refused(tmp_path, write_csv, capsys):
