@@ -87,3 +87,21 @@ def load_model(path: str | Path) -> LitMNIST:
         raise CheckpointError(f"{path}: a checkpoint of another model ({str(e).splitlines()[0][:160]})") from None
     return model.eval()
 
+
+
+def check_resumable(path: str | Path, model: LitMNIST) -> None:
+    """A checkpoint that ``fit.py --ckpt_path`` may continue: a full Lightning checkpoint (read as untrusted
+    input) whose network has ``model``'s layers and shapes; else a one-line error before anything trains."""
+    checkpoint = read_checkpoint(path)
+    if "optimizer_states" not in checkpoint or "loops" not in checkpoint:
+        raise CheckpointError(f"{path}: holds the weights alone (save_weights_only), not a run's state to continue; "
+                              "predict.py and export.py can use it")
+    expected = {k: tuple(v.shape) for k, v in model.state_dict().items() if k.startswith("net.")}
+    found = {k: tuple(v.shape) for k, v in checkpoint["state_dict"].items() if k.startswith("net.")}
+    if found != expected:
+        differ = sorted(set(found) ^ set(expected)) or sorted(k for k in found if found[k] != expected[k])
+        where = differ[0]
+        detail = (f"{where} is {found[where]} there, {expected[where]} here" if where in found and where in expected
+                  else f"{where} {'only there' if where in found else 'missing there'}")
+        raise CheckpointError(f"{path}: a checkpoint of another network than the one the options describe ({detail}); "
+                              "give the options of the run it continues")

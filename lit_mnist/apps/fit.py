@@ -18,7 +18,7 @@ from lightning.pytorch.cli import LightningCLI
 from lightning.pytorch.loggers import TensorBoardLogger
 from lightning.pytorch.utilities.exceptions import MisconfigurationException
 
-from lit_mnist.apps.checkpoints import AtomicCheckpointIO
+from lit_mnist.apps.checkpoints import AtomicCheckpointIO, check_resumable
 from lit_mnist.apps.entry import leave_together, quiet_process, usage_error
 from lit_mnist.apps.interrupt import GracefulInterrupt
 from lit_mnist.apps.report import RunReport
@@ -32,6 +32,8 @@ TRAINER_DEFAULTS = {
     "num_sanity_val_steps": 0,  # Keras runs no sanity pass; neither do we
     "log_every_n_steps": 10,
 }
+
+LIGHTNING_CKPT_NAMES = {"hpc"}  # --ckpt_path values that Lightning resolves itself ('last' is resolved here)
 
 
 class CommandSettings(Callback):
@@ -85,6 +87,8 @@ class MNISTCLI(LightningCLI):
     def _resume_point(self, config) -> str | None:
         """``--ckpt_path last``: the newest run's last.ckpt (the logger then continues that run's directory)."""
         ckpt_path = self.config_init.get("ckpt_path")
+        if ckpt_path == "best":  # Lightning's name for a test's checkpoint: a fit has no best one before it starts
+            raise DataError("--ckpt_path best: a run continues from 'last' or from a checkpoint file")
         if ckpt_path != "last":
             return ckpt_path
         root = Path(config.get("default_root_dir") or os.getcwd())
@@ -162,6 +166,8 @@ def main(args: list[str] | None = None) -> int:
     try:
         cli = _make_cli(args)
         data, model, trainer = cli.datamodule, cli.model, cli.trainer
+        if cli.resume_from and cli.resume_from not in LIGHTNING_CKPT_NAMES:
+            check_resumable(cli.resume_from, model)  # else Lightning's traceback, after the data is prepared
         data.prepare_data()
         data.setup("fit")  # validate every input before training or writing anything
         _check_writable(Path(trainer.default_root_dir))

@@ -81,6 +81,29 @@ def test_nothing_to_resume_is_a_clear_error(tmp_path, capsys):
     assert "nothing to resume" in capsys.readouterr().err
 
 
+def test_a_checkpoint_that_cannot_be_continued_is_one_line_before_anything_trains(write_csv, tmp_path, capsys):
+    csv = write_csv(n=200)
+    assert _fit(tmp_path, csv, "--trainer.max_epochs", "1") == 0
+    last = tmp_path / "lightning_logs/version_0/checkpoints/last.ckpt"
+    weights = torch.load(last, weights_only=True)
+    del weights["optimizer_states"], weights["loops"]
+    torch.save(weights, tmp_path / "weights.ckpt")
+    capsys.readouterr()
+    for extra, expected in [
+        (["--ckpt_path", str(tmp_path / "absent.ckpt")], "absent.ckpt: no such checkpoint file"),
+        (["--ckpt_path", str(csv)], "digits.csv: not a PyTorch checkpoint"),
+        (["--ckpt_path", str(last), "--model.arch", "cnn"], "last.ckpt: a checkpoint of another network than the one"),
+        (["--ckpt_path", str(tmp_path / "weights.ckpt")], "weights.ckpt: holds the weights alone"),
+        (["--ckpt_path", "best"], "--ckpt_path best: a run continues from 'last' or from a checkpoint file"),
+    ]:
+        code = _fit(tmp_path, csv, *extra)
+        err = capsys.readouterr().err
+        assert code == 2 and expected in err and err.startswith("error: ") and err.count("\n") == 1, err
+    assert sorted(p.name for p in (tmp_path / "lightning_logs").iterdir()) == ["version_0"]  # no run was started
+    # the check compares the network alone: an option the dense net does not use still lets it continue
+    assert _fit(tmp_path, csv, "--ckpt_path", str(last), "--model.channels", "[8, 16]") == 0
+
+
 def test_real_ctrl_c_on_the_script(write_csv, tmp_path):
     csv = write_csv(n=3000)
     root = tmp_path / "runs"
