@@ -8,7 +8,8 @@ from pathlib import Path
 
 from lit_mnist.apps.entry import ArgumentParser
 from lit_mnist.data.datamodule import MNISTDataModule
-from parity import forward, report, statistics, steps
+from lit_mnist.errors import DataError
+from parity import forward, keras_reference, report, statistics, steps
 from parity.twins import Twins
 
 # dense: the original's settings; cnn: as the project trains it (standardised pixels), for 2 epochs, which
@@ -55,6 +56,14 @@ def load_data(path: str | None, test_path: str | None, normalize: bool = False) 
     return datamodule
 
 
+def check_steps(n_steps: int, train_rows: int) -> None:
+    """The teacher-forced steps walk one epoch of the training split: refuse more than it has batches."""
+    batches = -(-train_rows // keras_reference.BATCH_SIZE)
+    if n_steps > batches:
+        raise DataError(f"--steps {n_steps}: one epoch of the {train_rows} training rows is {batches} "
+                        f"batch{'es' * (batches > 1)} of {keras_reference.BATCH_SIZE}; use --steps {batches} or fewer")
+
+
 def run(datamodule: MNISTDataModule, twins: Twins, seeds: int, n_steps: int, margin: float = statistics.MARGIN) -> dict:
     x_part, y_part = (t.numpy() for t in datamodule.train_part)
     x_test, y_test = (t.numpy() for t in datamodule.splits["test"])
@@ -91,6 +100,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     start = time.perf_counter()
     datamodule = load_data(args.path, args.test_path, args.normalize)
+    check_steps(args.steps, len(datamodule.splits["train"][0]))
     twins = Twins(args.arch, datamodule.pixel_stats, args.epochs or DEFAULT_EPOCHS[args.arch])
     result = run(datamodule, twins, args.seeds, args.steps, args.margin)
     result["total_seconds"] = time.perf_counter() - start

@@ -32,6 +32,7 @@ from lit_mnist.model.module import LitMNIST
 from lit_mnist.model.net import DenseNet
 from parity import forward, keras_reference, statistics, steps, transfer
 from parity.cli import load_data
+from parity.cli import main as parity_main
 from parity.twins import ORIGINAL, Twins
 from tests.conftest import REPO, run_env
 
@@ -188,6 +189,17 @@ def test_statistical_level_catches_pytorch_default_init(mnist, report):
     verdict = statistics.compare(r["keras"]["runs"], torch_init, "dense", margin=0.01)
     assert not verdict["passed"] and not verdict["accuracy"]["equivalence"]["passed"]
     assert verdict["accuracy"]["lightning_mean"] - verdict["accuracy"]["keras_mean"] > 0.01
+
+
+def test_more_steps_than_one_epoch_has_batches_are_refused_before_anything_trains(write_csv, tmp_path, capsys):
+    from lit_mnist.apps.entry import call
+
+    csv = write_csv(n=1000)  # 800 training rows, 640 after validation: 2 batches of 500
+    out = tmp_path / "report"
+    assert call(parity_main, ["--out", str(out), "--data.path", str(csv), "--steps", "3", "--seeds", "3"]) == 2
+    assert capsys.readouterr().err == ("error: --steps 3: one epoch of the 640 training rows is 2 batches of 500; "
+                                       "use --steps 2 or fewer\n")
+    assert not out.exists()
 
 
 def test_equivalence_test_needs_the_means_close_and_enough_seeds():
