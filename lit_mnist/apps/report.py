@@ -9,6 +9,7 @@ import time
 from pathlib import Path
 
 import lightning as L
+import numpy as np
 import torch
 from torchmetrics.utilities.distributed import gather_all_tensors
 
@@ -80,8 +81,8 @@ class RunReport(L.Callback):
             "test_samples": len(target),
             "test_errors": int((probs.argmax(1) != target).sum()),
             "confusion_matrix": confusion.tolist(),
-            "precision": [round(float(v), 6) for v in pl_module.test_precision.compute()],
-            "recall": [round(float(v), 6) for v in pl_module.test_recall.compute()],
+            "precision": _per_class(pl_module.test_precision.compute(), confusion.sum(0)),
+            "recall": _per_class(pl_module.test_recall.compute(), confusion.sum(1)),
             "data_source": getattr(datamodule, "data_source", None),
             "train_samples": len(datamodule.splits["train"][0]),
             "val_samples": len(datamodule.splits["val"][0]),
@@ -120,6 +121,12 @@ def gather_rows(trainer, rows: torch.Tensor) -> torch.Tensor:
 
 def _public(hparams) -> dict:
     return {k: v for k, v in dict(hparams).items() if not k.startswith("_")}
+
+
+def _per_class(values: torch.Tensor, counts: np.ndarray) -> list[float | None]:
+    """Per-class figures, None where one is 0/0 (a class absent from the test rows, or never predicted), which
+    torchmetrics reports as 0."""
+    return [round(float(v), 6) if int(n) else None for v, n in zip(values, counts)]
 
 
 def _seed() -> int | None:

@@ -7,6 +7,7 @@ import stat
 import subprocess
 import sys
 
+import numpy as np
 import pytest
 
 from lit_mnist.apps import fit
@@ -45,6 +46,21 @@ def test_short_fit_writes_every_artifact(write_csv, tmp_path, capsys):
     assert metrics["fit_seconds"] > 0 and metrics["device"].startswith("cpu")
     last = capsys.readouterr().out.strip().splitlines()[-1]
     assert last.startswith(f"test accuracy {metrics['test_accuracy']:.4f} on 80 digits") and str(run) in last
+
+
+def test_classes_absent_from_the_test_rows_have_no_precision_or_recall_rather_than_zero(tmp_path):
+    from tests.conftest import csv_text, synthetic_digits
+
+    pixels, labels = synthetic_digits(300)
+    keep = labels < 5  # a CSV of the digits 0-4 alone
+    path = tmp_path / "low.csv"
+    path.write_text(csv_text(pixels[keep], labels[keep]))
+    assert _fit(tmp_path, "--data.path", str(path), "--trainer.max_epochs", "3", "--data.batch_size", "50") == 0
+    metrics = json.loads((tmp_path / "runs/lightning_logs/version_0/metrics.json").read_text())
+    confusion = np.array(metrics["confusion_matrix"])
+    for figure, counts in (("precision", confusion.sum(0)), ("recall", confusion.sum(1))):
+        assert [v is None for v in metrics[figure]] == [n == 0 for n in counts], (figure, metrics[figure])
+        assert all(v is None for v in metrics[figure][5:]) and all(0 <= v <= 1 for v in metrics[figure][:5] if v is not None)
 
 
 def test_every_file_of_a_run_follows_the_umask_and_tensorboard_gets_the_real_figures(write_csv, tmp_path):
