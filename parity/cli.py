@@ -6,7 +6,7 @@ import argparse
 import time
 from pathlib import Path
 
-from lit_mnist.apps.entry import ArgumentParser
+from lit_mnist.apps.entry import ArgumentParser, quiet_console
 from lit_mnist.data.datamodule import MNISTDataModule
 from lit_mnist.errors import DataError
 from parity import forward, keras_reference, report, statistics, steps
@@ -97,6 +97,7 @@ def run(datamodule: MNISTDataModule, twins: Twins, seeds: int, n_steps: int, mar
 
 
 def main(argv: list[str] | None = None) -> int:
+    quiet_console()
     args = parse_args(argv)
     start = time.perf_counter()
     datamodule = load_data(args.path, args.test_path, args.normalize)

@@ -19,7 +19,7 @@ from matplotlib.figure import Figure
 
 from lit_mnist import atomic
 from lit_mnist.apps import plots
-from lit_mnist.apps.entry import ArgumentParser
+from lit_mnist.apps.entry import ArgumentParser, quiet_console
 from lit_mnist.apps.timed_fit import timed_fit
 from lit_mnist.data.datamodule import MNISTDataModule
 from lit_mnist.errors import DataError
@@ -131,6 +131,7 @@ def check_accelerator(name: str) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
+    quiet_console()
     parser = ArgumentParser(prog="compare.py", description=__doc__)
     parser.add_argument("--out", type=Path, required=True, help="folder for compare.json, compare.md, compare.png")
     parser.add_argument("--seeds", type=int, nargs="+", default=[0], help="seeds trained per variant (mean reported)")

@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import gc
 import importlib
+import logging
 import os
 import sys
 import types
@@ -45,6 +46,21 @@ class ArgumentParser(argparse.ArgumentParser):
 def usage_error(prog: str, message: str) -> str:
     """A parser's refusal on one line, with where to find the options."""
     return f"{' '.join(message.split())} ({prog} --help lists the options)"
+
+
+class _DropTips(logging.Filter):
+    """Lightning's advertisement for its cloud logger is no message about this run."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return "litlogger" not in str(record.msg)
+
+
+def quiet_console() -> None:
+    """For the commands that train: Lightning's console handlers (made when it is imported) drop its tips."""
+    for name in ("lightning.pytorch", "lightning.fabric"):
+        for handler in logging.getLogger(name).handlers:
+            if not any(isinstance(f, _DropTips) for f in handler.filters):
+                handler.addFilter(_DropTips())
 
 
 def call(main: Callable[[list[str] | None], int], argv: list[str] | None = None) -> int:

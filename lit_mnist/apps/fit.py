@@ -6,7 +6,6 @@ Bad input ends the run with ``error: ...`` on one line and exit code 2, before a
 
 from __future__ import annotations
 
-import logging
 import os
 import re
 import sys
@@ -19,7 +18,7 @@ from lightning.pytorch.loggers import TensorBoardLogger
 from lightning.pytorch.utilities.exceptions import MisconfigurationException
 
 from lit_mnist.apps.checkpoints import AtomicCheckpointIO, check_resumable
-from lit_mnist.apps.entry import leave_together, quiet_process, usage_error
+from lit_mnist.apps.entry import leave_together, quiet_console, quiet_process, usage_error
 from lit_mnist.apps.interrupt import GracefulInterrupt
 from lit_mnist.apps.report import RunReport
 from lit_mnist.data.datamodule import MNISTDataModule
@@ -146,22 +145,8 @@ def parse_error(message: str) -> str:
     return f"--{key}: {detail}"
 
 
-class _DropTips(logging.Filter):
-    """Lightning's advertisement for its cloud logger is no message about this run."""
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        return "litlogger" not in str(record.msg)
-
-
-def _quiet_console() -> None:
-    for name in ("lightning.pytorch", "lightning.fabric"):
-        for handler in logging.getLogger(name).handlers:
-            if not any(isinstance(f, _DropTips) for f in handler.filters):
-                handler.addFilter(_DropTips())
-
-
 def main(args: list[str] | None = None) -> int:
-    _quiet_console()
+    quiet_console()
     cli = None
     try:
         cli = _make_cli(args)

@@ -64,3 +64,23 @@ def test_every_commands_parser_refuses_in_one_line_and_exit_2(capsys, command, a
     assert call(command.main, argv) == 2
     name = command.__name__.rsplit(".", 1)[-1]
     assert capsys.readouterr().err == f"error: {expected} ({name}.py --help lists the options)\n"
+
+
+def test_quiet_console_drops_lightnings_tips_and_keeps_its_messages(monkeypatch):
+    import io
+    import logging
+
+    import lightning.pytorch  # noqa: F401 (its import makes the console handler)
+
+    from lit_mnist.apps.entry import quiet_console
+
+    handler = next(h for h in logging.getLogger("lightning.pytorch").handlers if isinstance(h, logging.StreamHandler))
+    monkeypatch.setattr(handler, "stream", io.StringIO())
+    monkeypatch.setattr(handler, "filters", [])  # as a fresh process has it, whatever ran before in this one
+    log = logging.getLogger("lightning.pytorch.utilities.rank_zero")
+    log.info("Tip: try installing litlogger")
+    assert "litlogger" in handler.stream.getvalue()  # the companion: without the filter, the tip is printed
+    quiet_console()
+    log.info("Tip: try installing litlogger again")
+    log.info("GPU available: False")
+    assert "again" not in handler.stream.getvalue() and "GPU available: False" in handler.stream.getvalue()
