@@ -12,6 +12,7 @@ from pathlib import Path
 
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
+from scipy import ndimage
 
 from lit_mnist.errors import DataError
 
@@ -20,7 +21,7 @@ from lit_mnist.errors import DataError
 IMAGE_SUFFIXES = {".png", ".apng", ".jpg", ".jpeg", ".jpe", ".jfif", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".avif",
                   ".tga", ".pbm", ".pgm", ".ppm", ".pnm"}
 FIELD, BOX = 28, 20
-INK_FRACTION = 0.25  # of the brightest ink level: fainter pixels are background noise, not digit
+WORKING_SIZE = 512  # larger pictures are shrunk to this first: ample for a 20x20 digit, and a bound on the work
 
 
 def load_image(source: str | Path | bytes, name: str | None = None, max_pixels: int | None = None) -> Image.Image:
@@ -82,20 +83,19 @@ def _rescaled(values: np.ndarray, mode: str) -> np.ndarray:
 
 
 def light_on_dark(grey: np.ndarray) -> np.ndarray:
-    """Make the digit light on dark: if the border (the background) is brighter than mid-grey, invert."""
-    border = np.concatenate([grey[0], grey[-1], grey[:, 0], grey[:, -1]])
-    ink = 255.0 - grey if np.median(border) > 127 else grey
-    background = np.median(np.concatenate([ink[0], ink[-1], ink[:, 0], ink[:, -1]]))
-    return np.clip(ink - background, 0, None)  # a grey background becomes black
+    """Make the digit light on dark: if the paper is brighter than mid-grey, invert; the paper becomes black.
+    The paper's level is the median of the whole image, not of its border: strokes cover far less than half
+    of a picture of a digit, while a frame or the edge of a page can cover half its border."""
+    paper = float(np.median(grey))
+    ink, paper = (255.0 - grey, 255.0 - paper) if paper > 127 else (grey, paper)
+    return np.clip(ink - paper, 0, None)
 
 
 def mnist_pixels(image: Image.Image, name: str = "image") -> np.ndarray:
     """One image as an MNIST row: 784 uint8 grey levels, light digit on black, centred by mass."""
-    ink = light_on_dark(to_grey(image))
-    if ink.max() <= 0:
+    digit = digit_ink(light_on_dark(_at_most(to_grey(image), WORKING_SIZE)))
+    if digit is None:
         raise DataError(f"{name}: no digit found (the image is blank)")
-    rows, cols = np.nonzero(ink > INK_FRACTION * ink.max())
-    digit = ink[rows.min() : rows.max() + 1, cols.min() : cols.max() + 1]
     digit = digit * (255.0 / digit.max())
     height, width = digit.shape
     scale = BOX / max(height, width)
@@ -103,6 +103,55 @@ def mnist_pixels(image: Image.Image, name: str = "image") -> np.ndarray:
     boxed = np.asarray(Image.fromarray(digit.astype(np.float32), mode="F").resize(size, Image.Resampling.LANCZOS))
     boxed = np.clip(boxed, 0, 255)
     return _centre_by_mass(boxed).round().astype(np.uint8).reshape(-1)
+
+
+def _at_most(grey: np.ndarray, size: int) -> np.ndarray:
+    """A photo shrunk (by area averaging) to ``size`` pixels on its longer side: the digit ends up 20x20."""
+    height, width = grey.shape
+    if max(height, width) <= size:
+        return grey
+    scale = size / max(height, width)
+    shape = (max(1, round(width * scale)), max(1, round(height * scale)))
+    return np.asarray(Image.fromarray(grey.astype(np.float32), mode="F").resize(shape, Image.Resampling.BOX), dtype=np.float64)
+
+
+def digit_ink(ink: np.ndarray) -> np.ndarray | None:
+    """The digit's ink alone, cropped to it (None if there is none). The strokes are the connected marks
+    above Otsu's threshold; of those, specks (under a tenth of the largest mark) go, and so do marks touching
+    the edge (a page's edge or shadow, a frame) where a mark of the digit's size lies inside. Grey levels
+    within a few pixels of the marks kept stay, for the strokes' anti-aliased edges; the rest is paper."""
+    if ink.max() <= 0:
+        return None
+    reach = max(1, round(max(ink.shape) / 56))  # 1 pixel at MNIST's 28, more for photos
+    smooth = ndimage.uniform_filter(ink, 2 * reach - 1)  # sensor noise is not a stroke
+    marks, count = ndimage.label(smooth > otsu_threshold(smooth), structure=np.ones((3, 3)))
+    if count == 0:
+        return None
+    sizes = np.bincount(marks.ravel(), minlength=count + 1)[1:]
+    edge = np.unique(np.concatenate([marks[0], marks[-1], marks[:, 0], marks[:, -1]]))
+    inside = np.setdiff1d(np.arange(1, count + 1), edge)
+    if inside.size and sizes[inside - 1].max() >= 0.2 * sizes.max():
+        candidates = inside
+    else:
+        candidates = np.arange(1, count + 1)
+    kept = candidates[sizes[candidates - 1] >= 0.1 * sizes[candidates - 1].max()]
+    chosen = np.zeros(count + 1, bool)
+    chosen[kept] = True
+    strokes = chosen[marks]
+    rows, cols = np.nonzero(strokes)
+    near = ndimage.maximum_filter(strokes, size=2 * reach + 1)
+    return np.where(near, ink, 0.0)[rows.min() : rows.max() + 1, cols.min() : cols.max() + 1]
+
+
+def otsu_threshold(values: np.ndarray) -> float:
+    """The grey level (0-255) that best splits ``values`` in two classes (Otsu 1979: the largest between-class
+    variance); values at or below it are one class."""
+    counts = np.bincount(np.clip(values, 0, 255).astype(np.uint8).ravel(), minlength=256).astype(np.float64)
+    weight, mass = np.cumsum(counts), np.cumsum(counts * np.arange(256))
+    below, above = weight[:-1], weight[-1] - weight[:-1]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        between = below * above * (mass[:-1] / below - (mass[-1] - mass[:-1]) / above) ** 2
+    return float(np.nanargmax(between)) if np.isfinite(between).any() else float(values.min())
 
 
 def _centre_by_mass(boxed: np.ndarray) -> np.ndarray:

@@ -73,6 +73,31 @@ def test_a_shifted_scaled_inverted_mnist_digit_stays_close_to_itself():
     assert np.median(alike) > 0.93 and min(alike) > 0.6
 
 
+def _cluttered(row: np.ndarray, clutter: str, rng: np.random.Generator) -> Image.Image:
+    """``_moved(row)`` as a photo of it might be: a speck of dirt, the dark edge of a page, sensor noise, a shadow."""
+    page = np.asarray(_moved(row), dtype=np.float64)
+    if clutter == "speck":
+        page[4:8, 4:8] = 0
+    elif clutter == "page edge":
+        page[:5, :] = page[:, :5] = 30
+    elif clutter == "noise":
+        page = page + rng.normal(0, 25, page.shape)
+    elif clutter == "shadow":
+        page = page * np.linspace(0.55, 1.0, page.shape[1])[None, :]
+    return Image.fromarray(np.clip(page, 0, 255).astype(np.uint8))
+
+
+@pytest.mark.parametrize("clutter", ["speck", "page edge", "noise", "shadow"])
+def test_a_digit_among_clutter_is_prepared_as_the_clean_picture_is(clutter):
+    rng = np.random.default_rng(0)
+    rows = parse_digits(SHARED_MNIST / "mnist_test.csv.gz").pixels[:50]
+    alike = [np.corrcoef(mnist_pixels(_moved(row)).astype(float),
+                         mnist_pixels(_cluttered(row, clutter, rng)).astype(float))[0, 1] for row in rows]
+    # measured medians: speck 1.000, page edge 0.995, noise 0.993, shadow 0.960; when the crop took all the
+    # ink above a quarter of the brightest, with a border-median background: 0.23, 0.34, 0.27, 0.16
+    assert np.median(alike) > 0.9
+
+
 @pytest.mark.slow
 def test_a_shifted_scaled_inverted_digit_predicts_like_the_original(trained_checkpoint):
     import torch
