@@ -84,9 +84,11 @@ def _rescaled(values: np.ndarray, mode: str) -> np.ndarray:
 
 def light_on_dark(grey: np.ndarray) -> np.ndarray:
     """Make the digit light on dark: if the paper is brighter than mid-grey, invert; the paper becomes black.
-    The paper's level is the median of the whole image, not of its border: strokes cover far less than half
-    of a picture of a digit, while a frame or the edge of a page can cover half its border."""
-    paper = float(np.median(grey))
+    The paper's level is the border's median: the border is paper but where the digit touches it. When the
+    border is split (a third to two thirds of it darker than mid-grey: a frame, a page's edge on some sides),
+    it is the whole picture's median instead, as strokes cover far less than half of a picture of a digit."""
+    border = np.concatenate([grey[0], grey[-1], grey[:, 0], grey[:, -1]])
+    paper = float(np.median(grey if 1 / 3 < np.mean(border <= 127) < 2 / 3 else border))
     ink, paper = (255.0 - grey, 255.0 - paper) if paper > 127 else (grey, paper)
     return np.clip(ink - paper, 0, None)
 

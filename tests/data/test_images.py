@@ -98,6 +98,22 @@ def test_a_digit_among_clutter_is_prepared_as_the_clean_picture_is(clutter):
     assert np.median(alike) > 0.9
 
 
+@pytest.mark.parametrize("dark_on_light", [False, True])
+def test_a_digit_cropped_tight_to_its_ink_keeps_its_polarity(dark_on_light):
+    rows = parse_digits(SHARED_MNIST / "mnist_test.csv.gz").pixels[:100]
+    alike = []
+    for row in rows:
+        ys, xs = np.nonzero(row.reshape(28, 28))
+        tight = row.reshape(28, 28)[ys.min() : ys.max() + 1, xs.min() : xs.max() + 1]  # strokes touch every edge
+        picture = Image.fromarray(255 - tight if dark_on_light else tight)
+        picture = picture.resize((picture.width * 4, picture.height * 4), Image.Resampling.BILINEAR)
+        alike.append(np.corrcoef(mnist_pixels(Image.fromarray(row.reshape(28, 28))).astype(float),
+                                 mnist_pixels(picture).astype(float))[0, 1])
+    # measured: minimum 0.66, median 0.99. Taking the paper's level from the whole picture (where bold
+    # strokes can cover half of it) inverted 5 of these 100 (correlations 0.02-0.11)
+    assert min(alike) > 0.5 and np.median(alike) > 0.95
+
+
 @pytest.mark.slow
 def test_a_shifted_scaled_inverted_digit_predicts_like_the_original(trained_checkpoint):
     import torch
