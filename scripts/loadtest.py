@@ -27,6 +27,9 @@ sys.path[0] = str(REPO)  # scripts/ must not shadow the packages
 
 from PIL import Image
 
+from lit_mnist.apps.entry import ArgumentParser, run
+from lit_mnist.errors import DataError
+
 
 def free_port() -> int:
     with socket.socket() as s:
@@ -37,7 +40,11 @@ def free_port() -> int:
 def bodies(n: int, as_json: bool) -> list[tuple[bytes, str, int]]:
     from lit_mnist.data import cache, mnist
 
-    digits = cache.load_digits(mnist.ensure_mnist_csv(cache.data_dir())["test"])
+    try:
+        digits = cache.load_digits(mnist.ensure_mnist_csv(cache.data_dir())["test"])
+    except mnist.DownloadError:
+        raise DataError("the load test sends MNIST's test digits, which could not be downloaded "
+                        "(set LIT_MNIST_MIRROR to a mirror)") from None
     out = []
     for row, label in zip(digits.pixels[:n], digits.labels[:n]):
         if as_json:
@@ -54,7 +61,7 @@ def wait_until_up(port: int, process: subprocess.Popen, timeout: float = 60) -> 
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if process.poll() is not None:
-            raise RuntimeError(f"the service exited with {process.returncode}")
+            raise DataError(f"the service exited with code {process.returncode} (its error is above)")
         try:
             connection = http.client.HTTPConnection("127.0.0.1", port, timeout=2)
             connection.request("GET", "/health")
@@ -62,7 +69,7 @@ def wait_until_up(port: int, process: subprocess.Popen, timeout: float = 60) -> 
                 return
         except OSError:
             time.sleep(0.2)
-    raise RuntimeError("the service did not come up")
+    raise DataError(f"the service did not answer /health within {timeout:.0f} s")
 
 
 def client(port: int, work: list[tuple[bytes, str, int]], results: list, lock: threading.Lock) -> None:
@@ -85,7 +92,7 @@ def client(port: int, work: list[tuple[bytes, str, int]], results: list, lock: t
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = ArgumentParser(prog="loadtest.py", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     where = parser.add_mutually_exclusive_group(required=True)
     where.add_argument("--checkpoint", help="a checkpoint written by scripts/fit.py: the service is started for it")
     where.add_argument("--url", help="a service already running on this machine, e.g. http://127.0.0.1:8000/")
@@ -136,4 +143,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    run(main)
