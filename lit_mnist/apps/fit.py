@@ -32,8 +32,6 @@ TRAINER_DEFAULTS = {
     "log_every_n_steps": 10,
 }
 
-LIGHTNING_CKPT_NAMES = {"hpc"}  # --ckpt_path values that Lightning resolves itself ('last' is resolved here)
-
 
 class CommandSettings(Callback):
     """Carries the command's process settings (``entry.quiet_process``) into the processes that a spawning
@@ -84,17 +82,21 @@ class MNISTCLI(LightningCLI):
             raise MisconfigurationException(str(e)) from None  # CPU, an accelerator whose package is missing)
 
     def _resume_point(self, config) -> str | None:
-        """``--ckpt_path last``: the newest run's last.ckpt (the logger then continues that run's directory)."""
+        """The checkpoint ``--ckpt_path`` continues, checked before anything trains: ``last`` is the newest run's
+        last.ckpt (the logger then continues that run's directory); ``hpc`` is left to Lightning (SLURM's)."""
         ckpt_path = self.config_init.get("ckpt_path")
+        if ckpt_path in (None, "hpc"):
+            return ckpt_path
         if ckpt_path == "best":  # Lightning's name for a test's checkpoint: a fit has no best one before it starts
             raise DataError("--ckpt_path best: a run continues from 'last' or from a checkpoint file")
-        if ckpt_path != "last":
-            return ckpt_path
-        root = Path(config.get("default_root_dir") or os.getcwd())
-        found = sorted(root.glob("lightning_logs/version_*/checkpoints/last.ckpt"), key=lambda p: p.stat().st_mtime)
-        if not found:
-            raise DataError(f"{root}: nothing to resume (no lightning_logs/version_*/checkpoints/last.ckpt)")
-        return str(found[-1])
+        if ckpt_path == "last":
+            root = Path(config.get("default_root_dir") or os.getcwd())
+            found = sorted(root.glob("lightning_logs/version_*/checkpoints/last.ckpt"), key=lambda p: p.stat().st_mtime)
+            if not found:
+                raise DataError(f"{root}: nothing to resume (no lightning_logs/version_*/checkpoints/last.ckpt)")
+            ckpt_path = str(found[-1])
+        check_resumable(ckpt_path, self.model)  # else Lightning's traceback, after the data is prepared
+        return ckpt_path
 
 
 def _check_writable(root: Path) -> None:
@@ -125,6 +127,8 @@ def _make_cli(args: list[str] | None) -> MNISTCLI:
                                           "and write the run's metrics.json, figures, checkpoints and TensorBoard logs.",
                            "exit_on_error": False},  # a refused command line raises: one line below, not a usage block
         )
+    except DataError:  # the command's own refusals (--ckpt_path) are already one line
+        raise
     except ArgumentError as e:  # the parser's refusals: unknown options, values of the wrong type
         raise DataError(usage_error("fit.py", parse_error(str(e)))) from None
     except (ValueError, MisconfigurationException) as e:  # the classes' checks of option values
@@ -151,8 +155,6 @@ def main(args: list[str] | None = None) -> int:
     try:
         cli = _make_cli(args)
         data, model, trainer = cli.datamodule, cli.model, cli.trainer
-        if cli.resume_from and cli.resume_from not in LIGHTNING_CKPT_NAMES:
-            check_resumable(cli.resume_from, model)  # else Lightning's traceback, after the data is prepared
         data.prepare_data()
         data.setup("fit")  # validate every input before training or writing anything
         _check_writable(Path(trainer.default_root_dir))
