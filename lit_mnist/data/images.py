@@ -99,22 +99,21 @@ def mnist_pixels(image: Image.Image, name: str = "image") -> np.ndarray:
     if digit is None:
         raise DataError(f"{name}: no digit found (the image is blank)")
     digit = digit * (255.0 / digit.max())
-    height, width = digit.shape
-    scale = BOX / max(height, width)
-    size = (max(1, round(width * scale)), max(1, round(height * scale)))
-    boxed = np.asarray(Image.fromarray(digit.astype(np.float32), mode="F").resize(size, Image.Resampling.LANCZOS))
-    boxed = np.clip(boxed, 0, 255)
+    boxed = np.clip(_longer_side(digit, BOX, Image.Resampling.LANCZOS), 0, 255)
     return _centre_by_mass(boxed).round().astype(np.uint8).reshape(-1)
 
 
 def _at_most(grey: np.ndarray, size: int) -> np.ndarray:
     """A photo shrunk (by area averaging) to ``size`` pixels on its longer side: the digit ends up 20x20."""
-    height, width = grey.shape
-    if max(height, width) <= size:
-        return grey
+    return grey if max(grey.shape) <= size else _longer_side(grey, size, Image.Resampling.BOX)
+
+
+def _longer_side(values: np.ndarray, size: int, resample: Image.Resampling) -> np.ndarray:
+    """Grey levels resampled by PIL to ``size`` pixels on the longer side, keeping the aspect ratio."""
+    height, width = values.shape
     scale = size / max(height, width)
     shape = (max(1, round(width * scale)), max(1, round(height * scale)))
-    return np.asarray(Image.fromarray(grey.astype(np.float32), mode="F").resize(shape, Image.Resampling.BOX), dtype=np.float64)
+    return np.asarray(Image.fromarray(values.astype(np.float32), mode="F").resize(shape, resample), dtype=np.float64)
 
 
 def digit_ink(ink: np.ndarray) -> np.ndarray | None:

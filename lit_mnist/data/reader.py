@@ -78,8 +78,10 @@ class _Layout:
         """Every column in file order."""
         if self.header:
             return list(self.header)
-        names = list(self.pixel_names) if not self.has_label else (
-            [*self.pixel_names, "label"] if self.label_last else ["label", *self.pixel_names])
+        if not self.has_label:
+            names = list(self.pixel_names)
+        else:
+            names = [*self.pixel_names, "label"] if self.label_last else ["label", *self.pixel_names]
         return [*names, _TRAILING] if self.trailing else names
 
     @property
