@@ -49,14 +49,17 @@ def usage_error(prog: str, message: str) -> str:
 
 
 class _DropTips(logging.Filter):
-    """Lightning's advertisement for its cloud logger is no message about this run."""
+    """Lightning's advertisement for its cloud logger is no message about this run, and the seed it sets is
+    recorded in the run's config.yaml and metrics.json (on the console it would precede a refusal's line)."""
 
     def filter(self, record: logging.LogRecord) -> bool:
-        return "litlogger" not in str(record.msg)
+        message = str(record.msg)
+        return "litlogger" not in message and not message.startswith("Seed set to")
 
 
 def quiet_console() -> None:
-    """For the commands that train: Lightning's console handlers (made when it is imported) drop its tips."""
+    """For the commands that train: Lightning's console handlers (made when it is imported) drop its tips
+    and its seed line (:class:`_DropTips`)."""
     for name in ("lightning.pytorch", "lightning.fabric"):
         for handler in logging.getLogger(name).handlers:
             if not any(isinstance(f, _DropTips) for f in handler.filters):

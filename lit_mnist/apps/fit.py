@@ -66,6 +66,10 @@ class MNISTCLI(LightningCLI):
         if not config.get("plugins"):
             kwargs["plugins"] = [AtomicCheckpointIO()]
         self.resume_from = self._resume_point(config)
+        # every input is checked before the Trainer exists: a refusal is then the command's only line
+        self.datamodule.prepare_data()
+        self.datamodule.setup("fit")
+        _check_writable(Path(config.get("default_root_dir") or os.getcwd()))
         if config.get("logger") in (None, True):
             # Lightning's default logger, without its hp_metric placeholder (-1): RunReport logs the real one;
             # a resumed run logs on into the directory of the run it continues
@@ -100,16 +104,16 @@ class MNISTCLI(LightningCLI):
 
 
 def _check_writable(root: Path) -> None:
-    """The run directory's parent must be a folder we can create and write in: else a one-line error, not
-    a traceback from deep inside the logger."""
+    """The runs' folder must be a folder we can create and write in: else a one-line error, not a traceback
+    from deep inside the logger. Nothing is created here: the Trainer, made next, may still refuse its options."""
     if root.exists() and not root.is_dir():
         raise DataError(f"{root}: is a file; the runs' folder (--trainer.default_root_dir) must be a folder")
-    try:
-        root.mkdir(parents=True, exist_ok=True)
-    except OSError as e:
-        raise DataError(f"{root}: cannot create the runs' folder ({e.strerror or e})") from None
-    if not os.access(root, os.W_OK | os.X_OK):
-        raise DataError(f"{root}: the runs' folder is not writable")
+    existing = next(p for p in (root.absolute(), *root.absolute().parents) if p.exists())
+    if not existing.is_dir():
+        raise DataError(f"{root}: cannot create the runs' folder ({existing} is a file)")
+    if not os.access(existing, os.W_OK | os.X_OK):
+        where = "" if existing == root.absolute() else f" ({existing})"
+        raise DataError(f"{root}: the runs' folder{where} is not writable")
 
 
 def _make_cli(args: list[str] | None) -> MNISTCLI:
@@ -155,9 +159,6 @@ def main(args: list[str] | None = None) -> int:
     try:
         cli = _make_cli(args)
         data, model, trainer = cli.datamodule, cli.model, cli.trainer
-        data.prepare_data()
-        data.setup("fit")  # validate every input before training or writing anything
-        _check_writable(Path(trainer.default_root_dir))
         trainer.fit(model, datamodule=data, ckpt_path=cli.resume_from)
         trainer.test(model, datamodule=data, verbose=False)
     except SystemExit:  # Lightning ends an interrupted fit with sys.exit(1)
