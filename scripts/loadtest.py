@@ -38,13 +38,9 @@ def free_port() -> int:
 
 
 def bodies(n: int, as_json: bool) -> list[tuple[bytes, str, int]]:
-    from lit_mnist.data import cache, mnist
+    from lit_mnist.data import mnist
 
-    try:
-        digits = cache.load_digits(mnist.ensure_mnist_csv(cache.data_dir())["test"])
-    except mnist.DownloadError:
-        raise DataError("the load test sends MNIST's test digits, which could not be downloaded "
-                        "(set LIT_MNIST_MIRROR to a mirror)") from None
+    digits = mnist.test_digits("the load test sends")
     out = []
     for row, label in zip(digits.pixels[:n], digits.labels[:n]):
         if as_json:

@@ -62,12 +62,7 @@ def check_digits(csv: str | None) -> tuple[np.ndarray, str]:
     """The rows to check on: a CSV's (labels optional), or built-in MNIST's official test digits."""
     if csv:
         return cache.load_digits(csv, labels="optional").pixels, csv
-    try:
-        paths = mnist.ensure_mnist_csv(cache.data_dir())
-    except mnist.DownloadError:
-        raise DataError("the check needs digits: MNIST's test set could not be downloaded (set LIT_MNIST_MIRROR "
-                        "to a mirror) and no --check CSV was given") from None
-    return cache.load_digits(paths["test"]).pixels, "the MNIST test digits"
+    return mnist.test_digits("with no --check CSV, the check needs").pixels, "the MNIST test digits"
 
 
 def compare(model: LitMNIST, path: Path, pixels: np.ndarray) -> dict:

@@ -75,6 +75,19 @@ def ensure_mnist_csv(root: Path) -> dict[str, Path]:
     return paths
 
 
+def test_digits(needed_for: str) -> Digits:
+    """MNIST's official 10,000 test digits, downloaded first if need be, for a command that cannot do without
+    them: when no mirror answers, one line (``needed_for``: what wanted them) rather than every mirror's failure."""
+    from lit_mnist.errors import DataError
+
+    try:
+        paths = ensure_mnist_csv(cache.data_dir())
+    except DownloadError:
+        raise DataError(f"{needed_for} MNIST's test digits, which could not be downloaded "
+                        "(set LIT_MNIST_MIRROR to a mirror)") from None
+    return cache.load_digits(paths["test"])
+
+
 def fetch(name: str, urls: list[str]) -> bytes:
     """Decompressed, checksum-verified content of ``name``, from the first mirror that has it."""
     failures = []

@@ -82,3 +82,18 @@ def test_a_graph_that_fails_its_check_is_not_written(tmp_path, write_csv, capsys
 def test_bad_input_is_one_line_and_exit_2(tmp_path, capsys):
     assert call(export.main, ["--checkpoint", str(tmp_path / "none.ckpt"), "--out", str(tmp_path / "m.onnx")]) == 2
     assert capsys.readouterr().err.startswith(f"error: {tmp_path / 'none.ckpt'}: no such checkpoint file")
+
+
+def test_no_check_csv_and_no_mirror_is_one_line_and_nothing_written(tmp_path, capsys, monkeypatch):
+    from lit_mnist.data import mnist
+
+    checkpoint = tmp_path / "model.ckpt"
+    torch.save({"state_dict": LitMNIST().state_dict(), "hyper_parameters": {}}, checkpoint)
+    monkeypatch.setenv("LIT_MNIST_DATA_DIR", str(tmp_path / "data"))
+    monkeypatch.setenv("LIT_MNIST_MIRROR", "file:///nonexistent/mirror")
+    monkeypatch.setattr(mnist, "OFFICIAL_MIRRORS", ())
+    out = tmp_path / "model.onnx"
+    assert call(export.main, ["--checkpoint", str(checkpoint), "--out", str(out)]) == 2
+    assert capsys.readouterr().err == ("error: with no --check CSV, the check needs MNIST's test digits, which could "
+                                       "not be downloaded (set LIT_MNIST_MIRROR to a mirror)\n")
+    assert not out.exists() and list(tmp_path.glob("*.onnx*")) == []

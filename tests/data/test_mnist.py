@@ -105,3 +105,17 @@ def test_no_mirror_reachable_lists_every_failure(small_mirror, tmp_path, monkeyp
     with pytest.raises(DownloadError) as error:
         ensure_mnist_csv(tmp_path / "data")
     assert "127.0.0.1:9" in str(error.value) and "nonexistent" in str(error.value)
+
+
+def test_commands_that_need_the_test_digits_get_them_or_one_line(small_mirror, tmp_path, monkeypatch):
+    from lit_mnist.errors import DataError
+
+    monkeypatch.setenv("LIT_MNIST_DATA_DIR", str(tmp_path / "data"))
+    monkeypatch.setenv("LIT_MNIST_MIRROR", small_mirror.as_uri())
+    assert len(mnist_source.test_digits("the check needs")) == 10
+    monkeypatch.setenv("LIT_MNIST_DATA_DIR", str(tmp_path / "empty"))
+    monkeypatch.setenv("LIT_MNIST_MIRROR", "file:///nonexistent/b")
+    with pytest.raises(DataError) as error:
+        mnist_source.test_digits("the load test sends")
+    assert str(error.value) == ("the load test sends MNIST's test digits, which could not be downloaded "
+                                "(set LIT_MNIST_MIRROR to a mirror)")
