@@ -13,7 +13,7 @@ from parity import forward, keras_reference, report, statistics, steps
 from parity.twins import Twins
 
 # dense: the original's settings; cnn: as the project trains it (standardised pixels), for 2 epochs, which
-# keeps a 10-seed run near 7 minutes on 2 CPU cores
+# keeps a 10-seed run near 6 minutes on 2 CPU cores (docs/parity.md)
 DEFAULT_EPOCHS = {"dense": 15, "cnn": 2}
 DEFAULT_NORMALIZE = {"dense": False, "cnn": True}
 
