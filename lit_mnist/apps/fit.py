@@ -108,11 +108,12 @@ def _check_writable(root: Path) -> None:
     from deep inside the logger. Nothing is created here: the Trainer, made next, may still refuse its options."""
     if root.exists() and not root.is_dir():
         raise DataError(f"{root}: is a file; the runs' folder (--trainer.default_root_dir) must be a folder")
-    existing = next(p for p in (root.absolute(), *root.absolute().parents) if p.exists())
+    folder = root.absolute()
+    existing = next(p for p in (folder, *folder.parents) if p.exists())
     if not existing.is_dir():
         raise DataError(f"{root}: cannot create the runs' folder ({existing} is a file)")
     if not os.access(existing, os.W_OK | os.X_OK):
-        where = "" if existing == root.absolute() else f" ({existing})"
+        where = "" if existing == folder else f" ({existing})"
         raise DataError(f"{root}: the runs' folder{where} is not writable")
 
 

@@ -23,6 +23,7 @@ from tqdm import tqdm
 from lit_mnist import atomic
 from lit_mnist.data import cache
 from lit_mnist.data.reader import HEADER, Digits, parse_digits
+from lit_mnist.errors import DataError
 
 OFFICIAL_MIRRORS = (
     "https://ossci-datasets.s3.amazonaws.com/mnist/",
@@ -78,8 +79,6 @@ def ensure_mnist_csv(root: Path) -> dict[str, Path]:
 def test_digits(needed_for: str) -> Digits:
     """MNIST's official 10,000 test digits, downloaded first if need be, for a command that cannot do without
     them: when no mirror answers, one line (``needed_for``: what wanted them) rather than every mirror's failure."""
-    from lit_mnist.errors import DataError
-
     try:
         paths = ensure_mnist_csv(cache.data_dir())
     except DownloadError:
