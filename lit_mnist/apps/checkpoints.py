@@ -88,7 +88,6 @@ def load_model(path: str | Path) -> LitMNIST:
     return model.eval()
 
 
-
 def check_resumable(path: str | Path, model: LitMNIST) -> None:
     """A checkpoint that ``fit.py --ckpt_path`` may continue: a full Lightning checkpoint (read as untrusted
     input) whose network has ``model``'s layers and shapes; else a one-line error before anything trains."""

@@ -65,17 +65,17 @@ class MNISTCLI(LightningCLI):
         kwargs["callbacks"] = [*callbacks, self.interrupt, CommandSettings()]
         if not config.get("plugins"):
             kwargs["plugins"] = [AtomicCheckpointIO()]
-        self.resume_from = self._resume_point(config)
+        root = Path(config.get("default_root_dir") or os.getcwd())  # where the runs go, as the Trainer's default
+        self.resume_from = self._resume_point(root)
         # every input is checked before the Trainer exists: a refusal is then the command's only line
         self.datamodule.prepare_data()
         self.datamodule.setup("fit")
-        _check_writable(Path(config.get("default_root_dir") or os.getcwd()))
+        _check_writable(root)
         if config.get("logger") in (None, True):
             # Lightning's default logger, without its hp_metric placeholder (-1): RunReport logs the real one;
             # a resumed run logs on into the directory of the run it continues
             version = Path(self.resume_from).parents[1].name if self.config_init.get("ckpt_path") == "last" else None
-            logger = TensorBoardLogger(save_dir=config.get("default_root_dir") or os.getcwd(), version=version,
-                                       default_hp_metric=False)
+            logger = TensorBoardLogger(save_dir=str(root), version=version, default_hp_metric=False)
             # the run's version is chosen now, in the process the user started: a spawning strategy fits and
             # tests in two launches, and each would otherwise pick a new version_N for its half of the run
             logger.version  # noqa: B018 (the property chooses and keeps it)
@@ -85,7 +85,7 @@ class MNISTCLI(LightningCLI):
         except (TypeError, ImportError) as e:  # the Trainer's other checks of device options (devices=-1 on a
             raise MisconfigurationException(str(e)) from None  # CPU, an accelerator whose package is missing)
 
-    def _resume_point(self, config) -> str | None:
+    def _resume_point(self, root: Path) -> str | None:
         """The checkpoint ``--ckpt_path`` continues, checked before anything trains: ``last`` is the newest run's
         last.ckpt (the logger then continues that run's directory); ``hpc`` is left to Lightning (SLURM's)."""
         ckpt_path = self.config_init.get("ckpt_path")
@@ -94,7 +94,6 @@ class MNISTCLI(LightningCLI):
         if ckpt_path == "best":  # Lightning's name for a test's checkpoint: a fit has no best one before it starts
             raise DataError("--ckpt_path best: a run continues from 'last' or from a checkpoint file")
         if ckpt_path == "last":
-            root = Path(config.get("default_root_dir") or os.getcwd())
             found = sorted(root.glob("lightning_logs/version_*/checkpoints/last.ckpt"), key=lambda p: p.stat().st_mtime)
             if not found:
                 raise DataError(f"{root}: nothing to resume (no lightning_logs/version_*/checkpoints/last.ckpt)")
