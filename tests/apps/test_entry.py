@@ -67,16 +67,19 @@ def test_every_commands_parser_refuses_in_one_line_and_exit_2(capsys, command, a
 
 
 def test_quiet_console_drops_lightnings_tips_and_keeps_its_messages(monkeypatch):
+    """On the console handler that importing Lightning makes in a command's process, when the root logger has
+    none. It is made here: pytest's log capture may have been on the root logger when this process imported
+    Lightning, which then made none (test_fit.py checks a real run's console)."""
     import io
     import logging
 
-    import lightning.pytorch  # noqa: F401 (its import makes the console handler)
+    import lightning.pytorch  # noqa: F401 (sets its logger's level)
 
     from lit_mnist.apps.entry import quiet_console
 
-    handler = next(h for h in logging.getLogger("lightning.pytorch").handlers if isinstance(h, logging.StreamHandler))
-    monkeypatch.setattr(handler, "stream", io.StringIO())
-    monkeypatch.setattr(handler, "filters", [])  # as a fresh process has it, whatever ran before in this one
+    handler = logging.StreamHandler(io.StringIO())
+    monkeypatch.setattr(logging.getLogger("lightning.pytorch"), "handlers", [handler])
+    monkeypatch.setattr(logging.getLogger("lightning.pytorch"), "propagate", False)
     log = logging.getLogger("lightning.pytorch.utilities.rank_zero")
     log.info("Tip: try installing litlogger")
     assert "litlogger" in handler.stream.getvalue()  # the companion: without the filter, the tip is printed
