@@ -6,12 +6,14 @@ import gc
 import gzip
 import http.server
 import os
+import subprocess
+import sys
 import threading
 from pathlib import Path
 
 # pytest-xdist's workers (pyproject's addopts: one per core) share the cores: each runs torch and
 # TensorFlow, and the processes it starts, on its share. Set before either is imported; with a thread per
-# core in every worker, their spin-waits cost ~1.5x the CPU time.
+# core in every worker, their spin-waits cost a third more CPU time.
 if int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1")) > 1:
     _share = str(max(1, len(os.sched_getaffinity(0)) // int(os.environ["PYTEST_XDIST_WORKER_COUNT"])))
     for _threads in ("OMP_NUM_THREADS", "TF_NUM_INTRAOP_THREADS", "TF_NUM_INTEROP_THREADS"):
@@ -135,9 +137,6 @@ def trained_checkpoint(tmp_path_factory, shared_mnist) -> Path:
 
 
 def _fit_three_epochs(root: Path, shared_mnist: Path) -> None:
-    import subprocess
-    import sys
-
     result = subprocess.run(
         [sys.executable, "scripts/fit.py", "--trainer.max_epochs", "3", "--trainer.default_root_dir", str(root),
          "--trainer.enable_progress_bar", "false"],
