@@ -41,16 +41,7 @@ pytestmark = pytest.mark.parity
 
 @pytest.fixture(scope="session")
 def mnist_env(tmp_path_factory, shared_mnist):
-    """The mirror, and a data folder downloaded and parsed into its cache once, here: the two commands start
-    together and would each do both."""
-    env = {"LIT_MNIST_MIRROR": shared_mnist.as_uri(), "LIT_MNIST_DATA_DIR": str(tmp_path_factory.mktemp("data"))}
-    with pytest.MonkeyPatch.context() as mp:
-        for key, value in env.items():
-            mp.setenv(key, value)
-        datamodule = MNISTDataModule()
-        datamodule.prepare_data()
-        datamodule.setup("fit")
-    return env
+    return {"LIT_MNIST_MIRROR": shared_mnist.as_uri(), "LIT_MNIST_DATA_DIR": str(tmp_path_factory.mktemp("data"))}
 
 
 # CI's budget: 3 seeds (+-1 point then: a 90% interval over 3 seeds is ~+-0.5 points wide by itself)
@@ -59,11 +50,12 @@ CNN_BUDGET = ["--model.arch", "cnn", "--seeds", "3", "--epochs", "1", "--margin"
 
 
 @pytest.fixture(scope="session")
-def _commands(tmp_path_factory, mnist_env):
+def _commands(tmp_path_factory, mnist_env, mnist):
     """Both commands as a user runs them, with CI's budget, started together, the dense one on one thread:
     its small matrices gain little from a second, and two processes of two threads each on two cores
     spin against each other (together ~2/3 of the time they take one after the other; docs/parity.md).
-    Under xdist's workers both get the worker's share of the threads (conftest.py), one on 2 cores."""
+    Under xdist's workers both get the worker's share of the threads (conftest.py), one on 2 cores. The data
+    folder is filled first (``mnist``: downloaded, parsed into its cache), which both would otherwise do."""
     started = {}
     one_thread = {"OMP_NUM_THREADS": "1", "TF_NUM_INTRAOP_THREADS": "1", "TF_NUM_INTEROP_THREADS": "1"}
     yielding = {"OMP_WAIT_POLICY": "PASSIVE"}  # a thread done first gives its core back instead of spinning
