@@ -14,9 +14,10 @@ from pathlib import Path
 # pytest-xdist's workers (pyproject's addopts: one per core) share the cores: each runs torch and
 # TensorFlow, and the processes it starts, on its share. Set before either is imported; with a thread per
 # core in every worker, their spin-waits cost a third more CPU time.
+THREAD_VARIABLES = ("OMP_NUM_THREADS", "TF_NUM_INTRAOP_THREADS", "TF_NUM_INTEROP_THREADS")
 if int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1")) > 1:
     _share = str(max(1, len(os.sched_getaffinity(0)) // int(os.environ["PYTEST_XDIST_WORKER_COUNT"])))
-    for _threads in ("OMP_NUM_THREADS", "TF_NUM_INTRAOP_THREADS", "TF_NUM_INTEROP_THREADS"):
+    for _threads in THREAD_VARIABLES:
         os.environ.setdefault(_threads, _share)
 
 import numpy as np

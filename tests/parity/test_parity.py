@@ -34,7 +34,7 @@ from parity import forward, keras_reference, statistics, steps, transfer
 from parity.cli import load_data
 from parity.cli import main as parity_main
 from parity.twins import ORIGINAL, Twins
-from tests.conftest import REPO, run_env
+from tests.conftest import REPO, THREAD_VARIABLES, run_env
 
 pytestmark = pytest.mark.parity
 
@@ -57,7 +57,7 @@ def _commands(tmp_path_factory, mnist_env, mnist):
     Under xdist's workers both get the worker's share of the threads (conftest.py), one on 2 cores. The data
     folder is filled first (``mnist``: downloaded, parsed into its cache), which both would otherwise do."""
     started = {}
-    one_thread = {"OMP_NUM_THREADS": "1", "TF_NUM_INTRAOP_THREADS": "1", "TF_NUM_INTEROP_THREADS": "1"}
+    one_thread = dict.fromkeys(THREAD_VARIABLES, "1")
     yielding = {"OMP_WAIT_POLICY": "PASSIVE"}  # a thread done first gives its core back instead of spinning
     for name, options, threads in (("dense", DENSE_BUDGET, one_thread), ("cnn", CNN_BUDGET, yielding)):
         out = tmp_path_factory.mktemp(f"parity-{name}")
