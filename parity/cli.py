@@ -9,6 +9,7 @@ from pathlib import Path
 from lit_mnist.apps.entry import ArgumentParser, quiet_console
 from lit_mnist.data.datamodule import MNISTDataModule
 from lit_mnist.errors import DataError
+from lit_mnist.model.net import ConvNet
 from parity import forward, keras_reference, report, statistics, steps
 from parity.twins import Twins
 
@@ -23,6 +24,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--out", required=True, type=Path, help="folder for parity.json, parity.md and the figure")
     parser.add_argument("--model.arch", dest="arch", choices=sorted(DEFAULT_EPOCHS), default="dense",
                         help="the network compared: dense (the original) or cnn")
+    parser.add_argument("--model.stem", dest="stem", choices=ConvNet.STEMS, default="pool",
+                        help="the CNN's first block: a conv then 2x2 max-pooling, or the conv at stride 2")
     parser.add_argument("--data.normalize", dest="normalize", type=_boolean,
                         help="both standardise the pixels with the training split's mean and std "
                              "(default: dense raw 0-255, as the original; cnn standardised)")
@@ -36,6 +39,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     args = parser.parse_args(argv)
     if args.seeds < 3:
         parser.error("--seeds must be at least 3 (seed-to-seed variation needs pairs)")
+    if args.stem != "pool" and args.arch != "cnn":
+        parser.error(f"--model.stem {args.stem} is the CNN's; add --model.arch cnn")
     if args.epochs is not None and args.epochs < 1 or args.steps < 1 or not 0 < args.margin < 1:
         parser.error("--epochs and --steps must be positive and --margin in (0, 1)")
     if args.normalize is None:
@@ -76,6 +81,7 @@ def run(datamodule: MNISTDataModule, twins: Twins, seeds: int, n_steps: int, mar
         lightning_runs.append(statistics.train_lightning(datamodule, seed, twins))
     result = {
         "arch": twins.arch,
+        "net": twins.name,
         "normalize": twins.pixel_stats is not None,
         "epochs": twins.epochs,
         "data_source": datamodule.data_source,
@@ -102,7 +108,7 @@ def main(argv: list[str] | None = None) -> int:
     start = time.perf_counter()
     datamodule = load_data(args.path, args.test_path, args.normalize)
     check_steps(args.steps, len(datamodule.splits["train"][0]))
-    twins = Twins(args.arch, datamodule.pixel_stats, args.epochs or DEFAULT_EPOCHS[args.arch])
+    twins = Twins(args.arch, datamodule.pixel_stats, args.epochs or DEFAULT_EPOCHS[args.arch], args.stem)
     result = run(datamodule, twins, args.seeds, args.steps, args.margin)
     result["total_seconds"] = time.perf_counter() - start
     report.write(args.out, result)

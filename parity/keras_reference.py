@@ -26,17 +26,20 @@ EPOCHS, BATCH_SIZE, VALIDATION_SPLIT = 15, 500, 0.2
 STEPS_PER_EXECUTION = 32
 
 
-def _layers(arch: str, channels: tuple[int, int] = (16, 32), init=lambda fan_in: {}) -> list[keras.layers.Layer]:
-    """The original Dense 128/64/128/10, or ``ConvNet``'s twin: channels-last, each block pooling before
-    its ReLU as ``ConvNet`` does, Keras's default padding ("valid") and pooling strides; ``init(fan_in)``:
-    a layer's initialiser arguments (default: Keras's, Glorot-uniform kernels and zero biases)."""
+def _layers(arch: str, channels: tuple[int, int] = (16, 32), init=lambda fan_in: {},
+            stem: str = "pool") -> list[keras.layers.Layer]:
+    """The original Dense 128/64/128/10, or ``ConvNet``'s twin: channels-last, each pooling block pooling
+    before its ReLU as ``ConvNet`` does, the first block pooling or striding as its ``stem``, Keras's default
+    padding ("valid") and pooling strides; ``init(fan_in)``: a layer's initialiser arguments (default:
+    Keras's, Glorot-uniform kernels and zero biases)."""
     if arch == "dense":
         return [keras.layers.Dense(128, activation="relu"), keras.layers.Dense(64, activation="relu"),
                 keras.layers.Dense(128, activation="relu"), keras.layers.Dense(10, activation="softmax")]
     if arch == "cnn":
         c1, c2 = channels
-        return [keras.layers.Reshape((28, 28, 1)),
-                keras.layers.Conv2D(c1, 5, **init(25)), keras.layers.MaxPooling2D(2), keras.layers.ReLU(),
+        stems = {"pool": [keras.layers.Conv2D(c1, 5, **init(25)), keras.layers.MaxPooling2D(2)],
+                 "stride": [keras.layers.Conv2D(c1, 5, strides=2, **init(25))]}
+        return [keras.layers.Reshape((28, 28, 1)), *stems[stem], keras.layers.ReLU(),
                 keras.layers.Conv2D(c2, 5, **init(25 * c1)), keras.layers.MaxPooling2D(2), keras.layers.ReLU(),
                 keras.layers.Flatten(),  # lays out (h, w, c): transfer.py permutes for torch's (c, h, w)
                 keras.layers.Dense(128, activation="relu", **init(16 * c2)),
@@ -45,11 +48,11 @@ def _layers(arch: str, channels: tuple[int, int] = (16, 32), init=lambda fan_in:
 
 
 def build_model(seed: int, arch: str = "dense", pixel_stats: tuple[float, float] | None = None,
-                steps_per_execution: int = 1) -> keras.Model:
-    """The twin of ``LitMNIST(arch=arch)``, compiled as the original; ``pixel_stats`` (mean, std of the
-    training pixels) standardise the inputs first, as ``LitMNIST(normalize=True)`` does;
+                steps_per_execution: int = 1, stem: str = "pool") -> keras.Model:
+    """The twin of ``LitMNIST(arch=arch, stem=stem)``, compiled as the original; ``pixel_stats`` (mean, std of
+    the training pixels) standardise the inputs first, as ``LitMNIST(normalize=True)`` does;
     ``steps_per_execution``: Keras's, the training steps ``fit`` runs in one graph call (the original: 1)."""
-    model = _sequential(seed, pixel_stats, lambda: _layers(arch))
+    model = _sequential(seed, pixel_stats, lambda: _layers(arch, stem=stem))
     model.compile(optimizer="adam", loss="sparse_categorical_crossentropy", metrics=["accuracy"],
                   steps_per_execution=steps_per_execution)
     model.optimizer.build(model.trainable_variables)  # create m, v now so they can be read before step 1
@@ -155,12 +158,12 @@ class OneCycle(keras.optimizers.schedules.LearningRateSchedule):
 
 
 def build_recipe_model(seed: int, options: dict, pixel_stats: tuple[float, float], steps: int) -> keras.Model:
-    """A recipe's CNN in Keras (``options``: its LitMNIST arguments, such as channels, init, lr, betas,
+    """A recipe's CNN in Keras (``options``: its LitMNIST arguments, such as channels, stem, init, lr, betas,
     epsilon, one_cycle, label_smoothing), compiled with the same optimizer, schedule and loss (one-hot
     labels: Keras's sparse cross-entropy has no label smoothing). ``steps``: the optimizer steps of the fit."""
     init = _torch_init if options.get("init") == "torch" else lambda fan_in: {}
     channels = tuple(options.get("channels", (16, 32)))
-    model = _sequential(seed, pixel_stats, lambda: _layers("cnn", channels, init))
+    model = _sequential(seed, pixel_stats, lambda: _layers("cnn", channels, init, options.get("stem", "pool")))
     lr = OneCycle(options["lr"], steps) if options.get("one_cycle") else options.get("lr", 1e-3)
     beta_1, beta_2 = options.get("betas", (0.9, 0.999))
     epsilon = options.get("epsilon", 1e-7)

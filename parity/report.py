@@ -67,7 +67,7 @@ def markdown(r: dict) -> str:
     curve += [f"| {c['step']} | {c['keras_loss']:.5f} | {c['torch_loss']:.5f} | {c['l2_rel_diff']:.2e} | "
               f"{c['loss_rel_diff']:.2e} | {c['free_running_l2_rel_diff']:.2e} |" for c in s["curve"]]
     return "\n".join([
-        f"# Keras / Lightning parity, {r['arch']} net: {'PASSED' if r['passed'] else 'FAILED'}", "",
+        f"# Keras / Lightning parity, {r['net']} net: {'PASSED' if r['passed'] else 'FAILED'}", "",
         (f"Data: {r['data_source']}; {r['train_rows']} training rows (last 20% validate), {r['test_rows']} test rows; "
         f"{'standardised' if r['normalize'] else 'raw 0-255'} pixels; {r['epochs']} epochs of batch 500 per training; "
         f"seeds {r['seeds']}. Both frameworks compute in float32 on one device, as the original does."), "",

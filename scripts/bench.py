@@ -30,6 +30,7 @@ import torch
 
 from lit_mnist import atomic
 from lit_mnist.apps.compare import FAST_RECIPE, Variant, fast_recipe, variant_module
+from lit_mnist.apps.entry import quiet_console
 from lit_mnist.apps.timed_fit import timed_fit
 from lit_mnist.data import cache, mnist, reader
 from lit_mnist.data.batches import TensorBatches
@@ -294,6 +295,7 @@ def main() -> int:
     if args.reps < 1 or args.fit_py_reps < 1:
         parser.error("--reps and --fit-py-reps must be at least 1")
     warnings.filterwarnings("ignore")
+    quiet_console()
     result = {"device": device_info()}
     result["device"]["gemm_gflops_before"] = gemm_gflops()
     chosen = [s for s in (args.only or SECTIONS) if not (s == "fit_py" and args.skip_fit_py)]

@@ -39,6 +39,8 @@ class LitMNIST(L.LightningModule):
             to almost zero by the last. Adam's betas stay as set (a schedule Keras can follow too).
         label_smoothing: weight moved from the true class to a uniform target (0: none, as the original).
         channels: the CNN's conv widths (``arch=cnn``).
+        stem: how the CNN's first block halves the image (``arch=cnn``): ``pool`` (a conv, then 2x2
+            max-pooling) or ``stride`` (the conv at stride 2: a quarter of the work, see ``ConvNet``).
     """
 
     def __init__(
@@ -54,6 +56,7 @@ class LitMNIST(L.LightningModule):
         one_cycle: bool = False,
         label_smoothing: float = 0.0,
         channels: tuple[int, int] = (16, 32),
+        stem: Literal["pool", "stride"] = "pool",
     ) -> None:
         super().__init__()
         if not lr > 0 or not epsilon >= 0 or not lr_decay > 0:
@@ -69,7 +72,7 @@ class LitMNIST(L.LightningModule):
         if arch == "dense":
             self.net = DenseNet(num_classes=NUM_CLASSES)
         elif arch == "cnn":
-            self.net = ConvNet(num_classes=NUM_CLASSES, channels=tuple(channels))
+            self.net = ConvNet(num_classes=NUM_CLASSES, channels=tuple(channels), stem=stem)
         else:
             raise ValueError(f"arch must be one of ['cnn', 'dense'], got {arch!r}")
         # in raw pixel units; identity until fit() sets them from the training split

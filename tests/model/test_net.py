@@ -1,6 +1,8 @@
 import math
 
+import pytest
 import torch
+import torch.nn.functional as F
 
 from lit_mnist.model.module import LitMNIST
 from lit_mnist.model.net import ConvNet, DenseNet, keras_init_
@@ -51,3 +53,19 @@ def test_cnn_channels_set_the_conv_widths():
     net = ConvNet(channels=(8, 16))
     assert net.features[0].out_channels == 8 and net.features[3].out_channels == 16
     assert net.feature_shape == (16, 4, 4) and net.head[1].in_features == 256
+
+
+def test_a_stride_stem_takes_every_other_position_of_the_conv_and_does_not_pool():
+    torch.manual_seed(0)
+    net = ConvNet(channels=(8, 16), stem="stride")
+    conv1 = net.features[0]
+    assert conv1.stride == (2, 2) and not any(isinstance(m, torch.nn.MaxPool2d) for m in net.features[:3])
+    images = torch.randint(0, 256, (3, 1, 28, 28)).float()
+    every_position = F.conv2d(images, conv1.weight, conv1.bias)  # 24x24
+    torch.testing.assert_close(net.features[:2](images), every_position[:, :, ::2, ::2].relu())  # 12x12
+    assert net.feature_shape == (16, 4, 4) and net(images.flatten(1)).shape == (3, 10)
+
+
+def test_an_unknown_stem_is_refused():
+    with pytest.raises(ValueError, match="stem must be one of"):
+        LitMNIST(arch="cnn", stem="average")

@@ -27,6 +27,7 @@ except ImportError:
         raise
     pytest.skip("the parity suite needs the [parity] extra (pip install -e '.[parity]')", allow_module_level=True)
 
+from lit_mnist.apps.compare import fast_recipe, variant_module
 from lit_mnist.data.datamodule import MNISTDataModule
 from lit_mnist.model.module import LitMNIST
 from lit_mnist.model.net import DenseNet
@@ -151,6 +152,41 @@ def test_forward_level_catches_cnn_weights_moved_without_the_flatten_permutation
     monkeypatch.setattr(transfer, "flatten_permutation", lambda shape: np.arange(int(np.prod(shape))))
     result = forward.forward_parity(keras_model, x, twins.lightning())  # loads without complaint: shapes agree
     assert not result["passed"] and result["argmax_agreement"] < 0.9
+
+
+def test_the_stride_stem_twins_agree_forward_and_step_by_step(mnist):
+    twins = Twins("cnn", mnist.pixel_stats, stem="stride")
+    x = mnist.splits["test"][0][:2000].numpy()
+    assert forward.forward_parity(twins.keras(seed=5), x, twins.lightning())["passed"]
+    result = steps.step_parity(tuple(t.numpy() for t in mnist.train_part), mnist.splits["train"], twins, steps=3)
+    assert result["passed"], result["curve"]
+
+
+def test_companion_a_net_with_the_other_stem_takes_the_weights_and_misses(mnist):
+    """Both stems have the same parameters' shapes, so Keras's stride-stem weights load into a pooling net
+    without complaint; level 1 sees the difference."""
+    twins = Twins("cnn", mnist.pixel_stats, stem="stride")
+    x = mnist.splits["test"][0][:2000].numpy()
+    result = forward.forward_parity(twins.keras(seed=5), x, twins.lightning(stem="pool"))
+    assert not result["passed"] and result["max_abs_diff"] > 1e-2
+
+
+def test_the_fast_recipe_in_keras_is_the_recipe_net(mnist):
+    """bench.py's Keras side of the recipe: its net, with the recipe's weights, predicts as the recipe's LitMNIST."""
+    recipe = fast_recipe()
+    module = variant_module(recipe)
+    module.pixel_mean.fill_(mnist.pixel_stats[0])
+    module.pixel_std.fill_(mnist.pixel_stats[1])
+    keras_model = keras_reference.build_recipe_model(0, recipe.options, mnist.pixel_stats, steps=10)
+    assert forward.forward_parity(keras_model, mnist.splits["test"][0][:2000].numpy(), module)["passed"]
+
+
+def test_a_stem_for_the_dense_net_is_refused(tmp_path, capsys):
+    from lit_mnist.apps.entry import call
+
+    assert call(parity_main, ["--out", str(tmp_path / "report"), "--model.stem", "stride"]) == 2
+    assert capsys.readouterr().err.startswith("error: --model.stem stride is the CNN's; add --model.arch cnn")
+    assert not (tmp_path / "report").exists()
 
 
 def _steps(datamodule, make_module=None, n=10):
