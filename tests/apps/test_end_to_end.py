@@ -2,6 +2,7 @@
 
 import gzip
 import json
+import re
 import subprocess
 import sys
 
@@ -23,15 +24,17 @@ def _fit(tmp_path, *args, **env):
     return json.loads((run / "metrics.json").read_text()), run, result
 
 
-def test_builtin_mnist_from_the_mirror(tmp_path, shared_mnist):
-    metrics, run, result = _fit(tmp_path, LIT_MNIST_MIRROR=shared_mnist.as_uri(),
-                                LIT_MNIST_DATA_DIR=str(tmp_path / "data"))
+def test_builtin_mnist_from_the_mirror(main_run):
+    """scripts/fit.py with no options, its data downloaded from the mirror (conftest's main_run)."""
+    metrics = json.loads((main_run / "metrics.json").read_text())
     assert metrics["data_source"] == "mnist" and metrics["epochs"] == 15
     assert (metrics["train_samples"], metrics["val_samples"], metrics["test_samples"]) == (48000, 12000, 10000)
     assert BAND[0] <= metrics["test_accuracy"] <= BAND[1]
     for name in ("confusion_matrix.png", "samples.png", "misclassified.png", "hparams.yaml"):
-        assert (run / name).stat().st_size > 0
-    assert "test accuracy" in result.stdout.strip().splitlines()[-1]
+        assert (main_run / name).stat().st_size > 0
+    console = (main_run.parents[1] / "console.txt").read_text()
+    assert re.fullmatch(r"test accuracy 0\.\d{4} on 10000 digits \(mnist\); run directory: \S+version_0",
+                        console.strip().splitlines()[-1])
 
 
 def test_kaggle_style_csv(tmp_path, shared_mnist):
