@@ -8,6 +8,8 @@ import sys
 
 import pytest
 
+from lit_mnist.apps import fit
+from lit_mnist.apps.entry import call
 from tests.conftest import REPO, run_env
 
 pytestmark = pytest.mark.slow
@@ -37,11 +39,16 @@ def test_builtin_mnist_from_the_mirror(main_run):
                         console.strip().splitlines()[-1])
 
 
-def test_kaggle_style_csv(tmp_path, shared_mnist):
+def test_kaggle_style_csv(tmp_path, shared_mnist, monkeypatch):
+    """fit.py's main in this process (the main command's own process is main_run's)."""
     lines = gzip.decompress((shared_mnist / "mnist_train.csv.gz").read_bytes()).split(b"\n")
     train = tmp_path / "train.csv"
     train.write_bytes(b"\n".join(lines[:42001]) + b"\n")  # header + 42,000 rows, as Kaggle's train.csv
-    metrics, _, _ = _fit(tmp_path, "--data.path", str(train), LIT_MNIST_DATA_DIR=str(tmp_path / "data"))
+    monkeypatch.setattr(sys, "argv", ["fit.py"])
+    root = tmp_path / "runs"
+    assert call(fit.main, ["--data.path", str(train), "--trainer.default_root_dir", str(root),
+                           "--trainer.enable_progress_bar", "false"]) == 0
+    metrics = json.loads((root / "lightning_logs" / "version_0" / "metrics.json").read_text())
     assert (metrics["train_samples"], metrics["val_samples"], metrics["test_samples"]) == (26880, 6720, 8400)
     assert BAND[0] <= metrics["test_accuracy"] <= BAND[1]
 

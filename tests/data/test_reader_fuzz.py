@@ -51,11 +51,17 @@ def test_one_bad_cell_in_a_valid_file(tmp_path, n, column, value):
 
 
 @FUZZ
-@given(st.permutations(range(len(HEADER))), st.lists(st.booleans(), min_size=len(HEADER), max_size=len(HEADER)),
+@given(st.sampled_from(["kept", "reversed", "shuffled"]), st.sampled_from(["lower", "upper", "mixed"]),
        st.sampled_from([None, "", "Unnamed: 0"]), st.sampled_from(["none", "drop", "repeat", "rename"]),
        st.integers(0, len(HEADER) - 1))
-def test_headers_in_any_order_load_by_name_or_fail_cleanly(tmp_path, order, upper, index, mutation, at):
+def test_headers_in_any_order_load_by_name_or_fail_cleanly(tmp_path, arrangement, case, index, mutation, at):
+    # the order and the letter case are drawn from a generator seeded by `at`: hypothesis drawing 785 of
+    # each took most of this test's time
     rng = np.random.default_rng(at)
+    order = {"kept": range(len(HEADER)), "reversed": range(len(HEADER) - 1, -1, -1),
+             "shuffled": rng.permutation(len(HEADER))}[arrangement]
+    upper = {"lower": [False] * len(HEADER), "upper": [True] * len(HEADER),
+             "mixed": rng.random(len(HEADER)) < 0.5}[case]
     table = rng.integers(0, 256, size=(3, len(HEADER)))
     table[:, 0] %= 10  # column 0 is the label
     names = [HEADER[i].upper() if up else HEADER[i] for i, up in zip(order, upper)]
