@@ -37,9 +37,12 @@ def _layers(arch: str, channels: tuple[int, int] = (16, 32), init=lambda fan_in:
                 keras.layers.Dense(128, activation="relu"), keras.layers.Dense(10, activation="softmax")]
     if arch == "cnn":
         c1, c2 = channels
-        stems = {"pool": [keras.layers.Conv2D(c1, 5, **init(25)), keras.layers.MaxPooling2D(2)],
-                 "stride": [keras.layers.Conv2D(c1, 5, strides=2, **init(25))]}
-        return [keras.layers.Reshape((28, 28, 1)), *stems[stem], keras.layers.ReLU(),
+        # only the chosen stem is built: every layer built draws a seed for its initialiser
+        if stem == "stride":
+            first = [keras.layers.Conv2D(c1, 5, strides=2, **init(25))]
+        else:
+            first = [keras.layers.Conv2D(c1, 5, **init(25)), keras.layers.MaxPooling2D(2)]
+        return [keras.layers.Reshape((28, 28, 1)), *first, keras.layers.ReLU(),
                 keras.layers.Conv2D(c2, 5, **init(25 * c1)), keras.layers.MaxPooling2D(2), keras.layers.ReLU(),
                 keras.layers.Flatten(),  # lays out (h, w, c): transfer.py permutes for torch's (c, h, w)
                 keras.layers.Dense(128, activation="relu", **init(16 * c2)),

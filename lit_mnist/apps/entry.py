@@ -11,6 +11,7 @@ import gc
 import importlib
 import logging
 import os
+import re
 import sys
 import types
 import warnings
@@ -50,10 +51,11 @@ def usage_error(prog: str, message: str) -> str:
 
 class _DropTips(logging.Filter):
     """Lightning's advertisement for its cloud logger is no message about this run, and the seed it sets is
-    recorded in the run's config.yaml and metrics.json (on the console it would precede a refusal's line)."""
+    recorded in the run's config.yaml and metrics.json (on the console it would precede a refusal's line;
+    on several devices each rank but the first says it, as ``[rank: N] Seed set to ...``)."""
 
     def filter(self, record: logging.LogRecord) -> bool:
-        message = str(record.msg)
+        message = re.sub(r"^\[rank: \d+\] ", "", str(record.msg))
         return "litlogger" not in message and not message.startswith("Seed set to")
 
 

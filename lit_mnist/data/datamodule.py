@@ -45,8 +45,9 @@ class MNISTDataModule(L.LightningDataModule):
         test_split: fraction of ``path`` held out as the test set when there is no ``test_path``.
         split_seed: seed of the train/test split.
         shuffle_seed: seed of the per-epoch shuffling of the training rows.
-        eval_batch_size: rows per validation/test batch. Large by default: evaluation has no
-            gradient to hold, and one big batch costs one step's overhead instead of many.
+        eval_batch_size: rows per validation/test batch. Larger than a training batch (evaluation has
+            no gradient to hold), small enough that a CNN's activations stay in the caches: 1,000
+            evaluate 12,000 rows ~2x faster than 10,000 for either CNN, and as fast for the dense net.
         normalize: measure the training split's pixel mean/std (``pixel_stats``) for the model to
             standardise with (LightningCLI links it to ``--model.normalize``). The data stay raw.
         augment: small random affine distortions (rotation, shift, scale) of training batches, on the
@@ -62,7 +63,7 @@ class MNISTDataModule(L.LightningDataModule):
         test_split: float = 0.2,
         split_seed: int = 42,
         shuffle_seed: int = 0,
-        eval_batch_size: int = 10_000,
+        eval_batch_size: int = 1_000,
         normalize: bool = False,
         augment: bool = False,
     ) -> None:
