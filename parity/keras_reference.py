@@ -38,10 +38,12 @@ def _layers(arch: str, channels: tuple[int, int] = (16, 32), init=lambda fan_in:
     if arch == "cnn":
         c1, c2 = channels
         # only the chosen stem is built: every layer built draws a seed for its initialiser
-        if stem == "stride":
+        if stem == "pool":
+            first = [keras.layers.Conv2D(c1, 5, **init(25)), keras.layers.MaxPooling2D(2)]
+        elif stem == "stride":
             first = [keras.layers.Conv2D(c1, 5, strides=2, **init(25))]
         else:
-            first = [keras.layers.Conv2D(c1, 5, **init(25)), keras.layers.MaxPooling2D(2)]
+            raise ValueError(f"no Keras twin for stem {stem!r}")
         return [keras.layers.Reshape((28, 28, 1)), *first, keras.layers.ReLU(),
                 keras.layers.Conv2D(c2, 5, **init(25 * c1)), keras.layers.MaxPooling2D(2), keras.layers.ReLU(),
                 keras.layers.Flatten(),  # lays out (h, w, c): transfer.py permutes for torch's (c, h, w)
