@@ -134,19 +134,19 @@ def main_run(tmp_path_factory, shared_mnist) -> Path:
     root = shared / "main-run"
     with FileLock(shared / "main-run.lock"):
         if not (root / "console.txt").is_file():
-            _fit(root, shared_mnist)
+            result = fit_command(root, LIT_MNIST_MIRROR=shared_mnist.as_uri(), LIT_MNIST_DATA_DIR=str(root / "data"))
+            (root / "console.txt").write_text(result.stdout)
     return root / "lightning_logs" / "version_0"
 
 
-def _fit(root: Path, shared_mnist: Path) -> None:
-    result = subprocess.run(
-        [sys.executable, "scripts/fit.py", "--trainer.default_root_dir", str(root),
-         "--trainer.enable_progress_bar", "false"],
-        cwd=REPO, capture_output=True, check=False, text=True,
-        env=run_env(LIT_MNIST_MIRROR=shared_mnist.as_uri(), LIT_MNIST_DATA_DIR=str(root / "data")),
-    )
-    assert result.returncode == 0, result.stderr[-2000:]
-    (root / "console.txt").write_text(result.stdout)
+def fit_command(root: Path, *args: str, **env: str) -> subprocess.CompletedProcess:
+    """``scripts/fit.py *args`` in a process of its own, its runs under ``root``, no progress bar, ``env`` added to
+    the environment; it must succeed."""
+    result = subprocess.run([sys.executable, "scripts/fit.py", "--trainer.default_root_dir", str(root),
+                             "--trainer.enable_progress_bar", "false", *args],
+                            cwd=REPO, capture_output=True, check=False, text=True, env=run_env(**env))
+    assert result.returncode == 0, result.stderr[-3000:]
+    return result
 
 
 @pytest.fixture(scope="session")

