@@ -1,7 +1,7 @@
 """lit-mnist: a PyTorch Lightning reimplementation of a Keras MNIST classifier, with a parity suite.
 
 ``lit_mnist.data`` holds the data path (CSV reader, MNIST mirrors and cache, datamodule, on-device
-batches), ``lit_mnist.model`` the network, the LightningModule and Keras's Adam, and
+batches), ``lit_mnist.model`` the layer list, the net it builds, the LightningModule and Keras's Adam, and
 ``lit_mnist.apps`` the commands (fit, predict, compare, export, serve) and what they write.
 """
 
@@ -9,11 +9,11 @@ from importlib.metadata import PackageNotFoundError, version
 
 from lit_mnist.data import Digits, MNISTDataModule
 from lit_mnist.errors import DataError
-from lit_mnist.model import ConvNet, DenseNet, KerasAdam, LitMNIST, keras_init_
+from lit_mnist.model import KerasAdam, KerasNet, LayerError, LitMNIST, build_net
 
 try:
     __version__ = version("lit-mnist")
 except PackageNotFoundError:  # run from a source tree that was never installed
     __version__ = "0+unknown"
 
-__all__ = ["ConvNet", "DataError", "DenseNet", "Digits", "KerasAdam", "LitMNIST", "MNISTDataModule", "keras_init_"]
+__all__ = ["DataError", "Digits", "KerasAdam", "KerasNet", "LayerError", "LitMNIST", "MNISTDataModule", "build_net"]

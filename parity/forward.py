@@ -13,8 +13,9 @@ MIN_AGREEMENT = 0.999
 
 
 def forward_parity(keras_model, x: np.ndarray, module: LitMNIST) -> dict:
-    """Softmax outputs of both on ``x`` (raw pixels): max |diff| and how often the argmax agrees."""
-    transfer.load_weights(module.net, keras_reference.weights(keras_model))
+    """Softmax outputs of both on ``x`` (raw pixels), in inference mode (dropout off, BatchNormalization on its
+    moving statistics): max |diff| and how often the argmax agrees."""
+    transfer.load_weights(module.net, keras_reference.layer_weights(keras_model))
     module.eval()
     with torch.no_grad():
         ours = module(torch.from_numpy(np.ascontiguousarray(x))).numpy()

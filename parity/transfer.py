@@ -1,84 +1,118 @@
-"""Moving weights and optimizer state from Keras's layout to PyTorch's.
+"""Moving weights, moving statistics and Adam's state between a Keras twin's layout and its KerasNet's, both ways.
 
-* Dense kernels are (in, out) with ``y = x @ kernel + b``; nn.Linear weights are (out, in): transpose.
-* Conv2D kernels are (h, w, in, out); nn.Conv2d weights are (out, in, h, w).
-* Keras's ``Flatten`` of a channels-last (h, w, c) map numbers its features ``(i * w + j) * c + k``;
-  torch's ``nn.Flatten`` of (c, h, w) numbers them ``(k * h + i) * w + j``. The dense layer after it
-  must have its input rows permuted to match: without that the weights load without complaint (the
-  shapes agree) and the network predicts nonsense.
+The two nets' layers share their names (``dense``, ``conv2d_1``, ...); within a layer the variables pair up as
+
+* Dense ``kernel`` (in, out), ``y = x @ kernel + b`` <-> nn.Linear ``weight`` (out, in): transposed;
+* Conv2D ``kernel`` (h, w, in, out) <-> ``weight`` (out, in, h, w);
+* ``bias``; BatchNormalization's ``gamma``, ``beta``, ``moving_mean`` and ``moving_variance``, as they are.
+
+KerasNet flattens an image channels-last, as Keras does, so the dense kernel after a ``flatten`` moves as any
+other: features are numbered alike on both sides. A Keras layout is a mapping ``{layer: {variable: array}}``
+(``keras_reference.layer_weights``), so none of this needs TensorFlow.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 import numpy as np
 import torch
-from torch import nn
 
 from lit_mnist.model.keras_adam import KerasAdam
+from lit_mnist.model.net import KerasNet
+
+TORCH_NAMES = {"kernel": "weight", "bias": "bias", "gamma": "gamma", "beta": "beta", "moving_mean": "moving_mean",
+               "moving_variance": "moving_variance"}
+MOVING = ("moving_mean", "moving_variance")
 
 
-def flatten_permutation(feature_shape: tuple[int, int, int]) -> np.ndarray:
-    """For torch's flattened feature number ``t`` (of a (c, h, w) map), the Keras feature number it is."""
-    c, h, w = feature_shape
-    return np.arange(h * w * c).reshape(h, w, c).transpose(2, 0, 1).ravel()
+def to_torch(array: np.ndarray) -> torch.Tensor:
+    """A Keras variable in torch's layout: a dense kernel transposed, a conv kernel (h, w, in, out) -> (out, in, h, w)."""
+    if array.ndim == 2:
+        array = array.T
+    elif array.ndim == 4:
+        array = array.transpose(3, 2, 0, 1)
+    return torch.from_numpy(np.ascontiguousarray(array))
 
 
-def to_torch_layout(arrays: list[np.ndarray], feature_shape: tuple[int, int, int] | None = None) -> list[torch.Tensor]:
-    """Keras arrays (trainable weights, or Adam moments shaped like them) in torch's layout.
-
-    ``feature_shape``: the (c, h, w) map the conv layers hand to Flatten (``ConvNet.feature_shape``);
-    the first dense kernel after a conv kernel then has its rows reordered.
-    """
-    tensors, after_conv = [], False
-    for a in arrays:
-        if a.ndim == 4:
-            a, after_conv = a.transpose(3, 2, 0, 1), True
-        elif a.ndim == 2:
-            if after_conv and feature_shape is not None:
-                a = a[flatten_permutation(feature_shape)]
-            a, after_conv = a.T, False
-        tensors.append(torch.from_numpy(np.ascontiguousarray(a)))
-    return tensors
+def to_keras(tensor: torch.Tensor) -> np.ndarray:
+    """The inverse of :func:`to_torch`."""
+    array = tensor.detach().cpu().numpy()
+    if array.ndim == 2:
+        return np.ascontiguousarray(array.T)
+    if array.ndim == 4:
+        return np.ascontiguousarray(array.transpose(2, 3, 1, 0))
+    return array.copy()
 
 
-def _feature_shape(net: nn.Module) -> tuple[int, int, int] | None:
-    return getattr(net, "feature_shape", None)
+def _pairs(net: KerasNet) -> Iterator[tuple[str, str, torch.Tensor]]:
+    """(layer, Keras variable name, the torch tensor) of every variable the net has."""
+    for layer, module in zip(net.layers, net):
+        for keras_name, torch_name in TORCH_NAMES.items():
+            tensor = getattr(module, torch_name, None)
+            if isinstance(tensor, torch.Tensor):
+                yield layer.name, keras_name, tensor
 
 
-def load_weights(net: nn.Module, weights: list[np.ndarray]) -> None:
-    params = list(net.parameters())
-    tensors = to_torch_layout(weights, _feature_shape(net))
-    if [p.shape for p in params] != [t.shape for t in tensors]:
-        raise ValueError("the Keras weights do not fit this network")
+def load_weights(net: KerasNet, weights: dict[str, dict[str, np.ndarray]]) -> None:
+    """Copy a Keras twin's variables (weights and moving statistics) into ``net``."""
     with torch.no_grad():
-        for p, t in zip(params, tensors):
-            p.copy_(t)
+        for layer, name, tensor in _pairs(net):
+            value = to_torch(_find(weights, layer, name))
+            if value.shape != tensor.shape:
+                raise ValueError(f"the Keras weights do not fit this network: {layer}/{name} is {tuple(value.shape)} "
+                                 f"in torch's layout there, {tuple(tensor.shape)} here")
+            tensor.copy_(value)
 
 
-def load_adam_state(optimizer: torch.optim.Adam, net: nn.Module, keras_state: dict) -> None:
+def _find(weights: dict, layer: str, name: str):
+    try:
+        return weights[layer][name]
+    except KeyError:
+        raise ValueError(f"the Keras weights do not fit this network: no {layer}/{name} there") from None
+
+
+def keras_weights(net: KerasNet) -> dict[str, dict[str, np.ndarray]]:
+    """``net``'s variables in Keras's layout (for ``keras_reference.assign``)."""
+    weights: dict[str, dict[str, np.ndarray]] = {}
+    for layer, name, tensor in _pairs(net):
+        weights.setdefault(layer, {})[name] = to_keras(tensor)
+    return weights
+
+
+def torch_vector(net: KerasNet, moving: bool = False) -> np.ndarray:
+    """The net's parameters (or, ``moving``, its moving statistics) as one float64 vector."""
+    return flat(t for _, name, t in _pairs(net) if (name in MOVING) == moving)
+
+
+def keras_vector(net: KerasNet, weights: dict[str, dict[str, np.ndarray]], moving: bool = False) -> np.ndarray:
+    """A Keras twin's parameters (or moving statistics) in the order and layout of :func:`torch_vector`."""
+    return flat(to_torch(_find(weights, layer, name)) for layer, name, _ in _pairs(net) if (name in MOVING) == moving)
+
+
+def load_adam_state(optimizer: torch.optim.Adam, net: KerasNet, slots: dict, step: int) -> None:
     """Give a torch Adam (KerasAdam or the stock one) over ``net``'s parameters Keras's moments and step count."""
-    step = int(keras_state["step"])
-    shape = _feature_shape(net)
-    moments = zip(to_torch_layout(keras_state["m"], shape), to_torch_layout(keras_state["v"], shape))
-    for p, (m, v) in zip(net.parameters(), moments):
+    parameters = {id(p) for p in net.parameters()}
+    for layer, name, tensor in _pairs(net):
+        if name in MOVING or id(tensor) not in parameters:
+            continue
+        m, v = (to_torch(a) for a in _find(slots, layer, name))
         # in the parameter's memory layout (channels-last conv weights): torch's fused Adam walks the
         # parameter and its moments as flat memory, so a moment laid out otherwise would update the wrong weights
-        exp_avg, exp_avg_sq = torch.empty_like(p).copy_(m), torch.empty_like(p).copy_(v)
-        optimizer.state[p] = {"step": torch.tensor(float(step)), "exp_avg": exp_avg, "exp_avg_sq": exp_avg_sq}
+        exp_avg, exp_avg_sq = torch.empty_like(tensor).copy_(m), torch.empty_like(tensor).copy_(v)
+        optimizer.state[tensor] = {"step": torch.tensor(float(step)), "exp_avg": exp_avg, "exp_avg_sq": exp_avg_sq}
     if isinstance(optimizer, KerasAdam):
         for group in optimizer.param_groups:
             KerasAdam.set_step_count(group, step)
 
 
-def torch_weights(net: nn.Module, keras_weights: list[np.ndarray]) -> np.ndarray:
-    """Keras's weights as one float64 vector in the order and layout of ``net``'s parameters."""
-    return flat(to_torch_layout(keras_weights, _feature_shape(net)))
-
-
 def flat(tensors) -> np.ndarray:
-    """All parameters as one float64 vector, in torch layout."""
-    return np.concatenate([np.asarray(t, dtype=np.float64).ravel() for t in tensors])
+    """Tensors as one float64 vector."""
+    parts = [np.asarray(t.detach().cpu() if isinstance(t, torch.Tensor) else t, dtype=np.float64).ravel()
+             for t in tensors]
+    return np.concatenate(parts) if parts else np.zeros(0)
 
 
 def relative_l2(a: np.ndarray, b: np.ndarray) -> float:
-    return float(np.linalg.norm(a - b) / np.linalg.norm(b))
+    norm = np.linalg.norm(b)
+    return float(np.linalg.norm(a - b) / norm) if norm else float(np.linalg.norm(a - b))

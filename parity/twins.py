@@ -1,39 +1,77 @@
-"""A LitMNIST configuration and its Keras twin, built alike: what every parity level compares."""
+"""A LitMNIST configuration and its Keras twin, built alike from one layer list: what every parity level compares."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import math
+from dataclasses import dataclass, field, replace
 
+from lit_mnist.model.layers import Layer, as_items, resolve
 from lit_mnist.model.module import LitMNIST
 from parity import keras_reference
 
 
 @dataclass(frozen=True)
 class Twins:
-    """``arch``: ``dense`` (the original) or ``cnn``; ``pixel_stats``: the training split's (mean, std) when
-    both standardise their inputs (``--data.normalize true``); ``epochs``: of each independent training;
-    ``stem``: the CNN's first block, ``pool`` or ``stride`` (``LitMNIST``'s ``stem``)."""
+    """``options``: LitMNIST's arguments (the layer list, the class count and image shape, the optimizer, the
+    schedule, the loss's label smoothing, the initialisation); ``pixel_stats``: the training split's (mean, std)
+    when both standardise their inputs; ``epochs``, ``batch_size`` and ``validation_freq`` (validation after
+    every n-th epoch) shape each independent training."""
 
-    arch: str = "dense"
+    options: dict = field(default_factory=dict)
     pixel_stats: tuple[float, float] | None = None
     epochs: int = keras_reference.EPOCHS
-    stem: str = "pool"
+    batch_size: int = keras_reference.BATCH_SIZE
+    validation_freq: int = 1
+
+    @classmethod
+    def of(cls, module: LitMNIST, pixel_stats, epochs: int, batch_size: int, validation_freq: int = 1) -> Twins:
+        """The twins of ``module`` (its hyper-parameters as built), trained as the given options say."""
+        return cls(dict(module.hparams), pixel_stats if module.hparams.normalize else None, epochs, batch_size,
+                   validation_freq)
+
+    @property
+    def num_classes(self) -> int:
+        return self.options.get("num_classes", 10)
+
+    @property
+    def image_shape(self) -> tuple[int, int]:
+        return tuple(self.options.get("image_shape", (28, 28)))
+
+    @property
+    def layers(self) -> list[Layer]:
+        return resolve(self.options.get("layers"), self.num_classes, self.image_shape)
 
     @property
     def name(self) -> str:
-        return f"{self.arch} ({self.stem} stem)" if self.arch == "cnn" and self.stem != "pool" else self.arch
+        return " -> ".join(layer.kind for layer in self.layers)
 
-    def keras(self, seed: int, steps_per_execution: int = 1):
-        return keras_reference.build_model(seed, self.arch, self.pixel_stats, steps_per_execution, self.stem)
+    @property
+    def has_dropout(self) -> bool:
+        return any(layer.kind == "dropout" and layer.args["rate"] > 0 for layer in self.layers)
 
-    def lightning(self, **options) -> LitMNIST:
-        """The Lightning twin (``options``: other LitMNIST arguments, for the tests' deliberate breakages)."""
-        options = {"stem": self.stem, **options}
-        module = LitMNIST(arch=self.arch, normalize=self.pixel_stats is not None, **options)
+    def steps_per_epoch(self, train_rows: int) -> int:
+        return math.ceil(train_rows / self.batch_size)
+
+    def without_dropout(self) -> Twins:
+        """The same twins with every dropout rate 0: dropout masks cannot be shared across frameworks."""
+        items = as_items(self.layers)
+        for item in items:
+            if "dropout" in item:
+                item["dropout"]["rate"] = 0.0
+        return replace(self, options={**self.options, "layers": items})
+
+    def keras(self, seed: int, steps_per_epoch: int | None = None, steps_per_execution: int = 1,
+              dtype: str = "float32"):
+        """The Keras twin, compiled (``steps_per_epoch``: for a learning-rate schedule; None: a constant rate)."""
+        return keras_reference.build(self, seed, steps_per_epoch, steps_per_execution, dtype)
+
+    def lightning(self, **overrides) -> LitMNIST:
+        """The Lightning twin (``overrides``: other LitMNIST arguments, for the tests' deliberate breakages)."""
+        module = LitMNIST(**{**self.options, "normalize": self.pixel_stats is not None, **overrides})
         if self.pixel_stats is not None:  # fit() sets them from the datamodule; the levels without a Trainer here
             module.pixel_mean.fill_(self.pixel_stats[0])
             module.pixel_std.fill_(self.pixel_stats[1])
         return module
 
 
-ORIGINAL = Twins()  # the original notebook's dense net on raw pixels, 15 epochs
+ORIGINAL = Twins()  # the original notebook's dense net on raw pixels, 15 epochs of batch 500, MNIST's sizes

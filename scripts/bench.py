@@ -29,8 +29,8 @@ import lightning as L
 import torch
 
 from lit_mnist import atomic
-from lit_mnist.apps.compare import FAST_RECIPE, Variant, fast_recipe, variant_module
-from lit_mnist.apps.entry import quiet_console
+from lit_mnist.apps.compare import FAST_RECIPE, variant
+from lit_mnist.apps.entry import quiet_process
 from lit_mnist.apps.timed_fit import timed_fit
 from lit_mnist.data import cache, mnist, reader
 from lit_mnist.data.batches import TensorBatches
@@ -60,19 +60,26 @@ def lightning_fit(datamodule: MNISTDataModule, seed: int, accelerator: str = "cp
 
 def keras_fit(train_part, test, seed: int) -> tuple[float, float]:
     from parity import keras_reference
+    from parity.twins import ORIGINAL
 
-    model = keras_reference.build_model(seed)
+    model = ORIGINAL.keras(seed)
     _, seconds = keras_reference.fit_as_notebook(model, *train_part)
     accuracy = float((keras_reference.predict(model, test[0]).argmax(1) == test[1]).mean())
     return seconds, accuracy
 
 
-def kaggle_style_csv(folder: Path) -> Path:
-    source = mnist.ensure_mnist_csv(cache.data_dir())["train"]
-    lines = source.read_bytes().split(b"\n")
-    path = folder / "train.csv"
-    path.write_bytes(b"\n".join(lines[:42001]) + b"\n")
+def mnist_csv(folder: Path, rows: int | None = None) -> Path:
+    """MNIST's training digits (the first ``rows`` of them) as a Kaggle-style CSV, ``label,pixel0..pixel783``."""
+    mnist.ensure_mnist(cache.data_dir())
+    train = mnist.load_mnist(cache.data_dir())["train"]
+    path = folder / f"train{rows or ''}.csv"
+    if not path.is_file():
+        mnist.write_digits_csv(path, reader.Digits(train.pixels[:rows], train.labels[:rows]))
     return path
+
+
+def kaggle_style_csv(folder: Path) -> Path:
+    return mnist_csv(folder, 42_000)
 
 
 def bench_fit(args, folder: Path) -> dict:
@@ -104,57 +111,54 @@ def bench_fit(args, folder: Path) -> dict:
     return out
 
 
-def recipe_datamodule(recipe: Variant) -> MNISTDataModule:
-    datamodule = MNISTDataModule(batch_size=recipe.batch_size, normalize=recipe.normalize)
-    datamodule.prepare_data()
-    datamodule.setup("fit")
-    return datamodule
+def recipe_lightning_fit(seed: int) -> tuple[float, float]:
+    """The recipe as ``fit.py --config lit_mnist/configs/cnn_fast.yaml`` trains it, with nothing written."""
+    cli = variant(["--config", str(FAST_RECIPE)], seed)
+    start = time.perf_counter()
+    cli.trainer.fit(cli.model, datamodule=cli.datamodule)
+    seconds = time.perf_counter() - start
+    cli.trainer.test(cli.model, datamodule=cli.datamodule, verbose=False)
+    return seconds, float(cli.trainer.callback_metrics["test/acc"])
 
 
-def recipe_lightning_fit(recipe: Variant, datamodule: MNISTDataModule, seed: int) -> tuple[float, float]:
-    L.seed_everything(seed, verbose=False)
-    datamodule.hparams.shuffle_seed = seed
-    seconds, trainer = timed_fit(variant_module(recipe), datamodule, recipe.epochs, **recipe.trainer)
-    return seconds, float(trainer.callback_metrics["test/acc"])
-
-
-def recipe_keras_fit(recipe: Variant, datamodule: MNISTDataModule, seed: int) -> tuple[float, float]:
+def recipe_keras_fit(seed: int) -> tuple[float, float]:
+    """The recipe's net, batches, schedule and loss in Keras (its Adam: Keras's, with the recipe's settings)."""
     from parity import keras_reference
+    from parity.twins import Twins
 
-    train, val = (tuple(t.numpy() for t in datamodule.splits[s]) for s in ("train", "val"))
-    x_test, y_test = (t.numpy() for t in datamodule.splits["test"])
-    steps = recipe.epochs * -(-len(train[0]) // recipe.batch_size)
-    model = keras_reference.build_recipe_model(seed, recipe.options, datamodule.pixel_stats, steps)
-    seconds = keras_reference.fit_recipe(model, train, val, recipe.epochs, recipe.batch_size,
-                                         validation_freq=recipe.trainer.get("check_val_every_n_epoch", 1))
-    return seconds, float((keras_reference.predict(model, x_test).argmax(1) == y_test).mean())
+    cli = variant(["--config", str(FAST_RECIPE)], seed)
+    data, trainer = cli.datamodule, cli.trainer
+    twins = Twins.of(cli.model, data.pixel_stats, trainer.max_epochs, data.hparams.batch_size,
+                     trainer.check_val_every_n_epoch)
+    train, val, test = (tuple(t.numpy() for t in data.splits[s]) for s in ("train", "val", "test"))
+    model = twins.keras(seed, twins.steps_per_epoch(len(train[0])))
+    seconds = keras_reference.fit(model, twins, train, val, seed)
+    return seconds, float((keras_reference.predict(model, test[0]).argmax(1) == test[1]).mean())
 
 
-def recipe_plain_fit(recipe: Variant, datamodule: MNISTDataModule, seed: int) -> tuple[float, float]:
+def recipe_plain_fit(seed: int) -> tuple[float, float]:
     """The recipe as a plain PyTorch loop, the floor Lightning's fit is measured against: the same module
     (net, initialisation, loss), the same batches, optimizer and one-cycle schedule, and one validation
     pass at the end, as the recipe's ``check_val_every_n_epoch``; no Trainer, hooks, metrics or logging."""
-    options = recipe.options
-    if options.get("optimizer") != "adam" or not options.get("one_cycle") or recipe.trainer.get(
-            "check_val_every_n_epoch") != recipe.epochs:
+    cli = variant(["--config", str(FAST_RECIPE)], seed)
+    module, datamodule, epochs = cli.model, cli.datamodule, cli.trainer.max_epochs
+    hp = module.hparams
+    if hp.optimizer != "adam" or not hp.one_cycle or cli.trainer.check_val_every_n_epoch != epochs:
         raise SystemExit("error: the plain loop follows a recipe of stock Adam, one-cycle and one validation "
                          f"pass; {FAST_RECIPE} asks for something else")
-    L.seed_everything(seed, verbose=False)
-    module = variant_module(recipe)
     module.pixel_mean.fill_(datamodule.pixel_stats[0])
     module.pixel_std.fill_(datamodule.pixel_stats[1])
-    hp, epoch = module.hparams, [0]
-    batches = TensorBatches(*datamodule.splits["train"], recipe.batch_size, shuffle=True, seed=seed,
+    epoch = [0]
+    batches = TensorBatches(*datamodule.splits["train"], datamodule.hparams.batch_size, shuffle=True, seed=seed,
                             epoch=lambda: epoch[0])
     start = time.perf_counter()
-    optimizer = torch.optim.Adam(module.parameters(), lr=hp.lr, betas=tuple(hp.betas), eps=hp.epsilon, fused=True)
-    schedule = torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=hp.lr, total_steps=recipe.epochs * len(batches),
+    optimizer = module.make_optimizer()
+    schedule = torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=hp.lr, total_steps=epochs * len(batches),
                                                    cycle_momentum=False)
     module.train()
-    for epoch[0] in range(recipe.epochs):
+    for epoch[0] in range(epochs):
         for x, y in batches:
-            loss = torch.nn.functional.cross_entropy(module.logits(x.float()), y.long(),
-                                                     label_smoothing=hp.label_smoothing)
+            loss = torch.nn.functional.cross_entropy(module.logits(x.float()), y, label_smoothing=hp.label_smoothing)
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()
@@ -172,12 +176,9 @@ def bench_cnn_fast(args, seeds: int = 5) -> dict:
     """The fast CNN recipe (``lit_mnist/configs/cnn_fast.yaml``, read as compare.py's variant) over 5 seeds,
     and the same recipe in Keras (same arrays, net, batches, schedule and loss), alternating in this process
     after a warm-up of each."""
-    recipe = fast_recipe()
-    datamodule = recipe_datamodule(recipe)
-    sides = {"lightning": lambda seed: recipe_lightning_fit(recipe, datamodule, seed),
-             "plain": lambda seed: recipe_plain_fit(recipe, datamodule, seed)}
+    sides = {"lightning": recipe_lightning_fit, "plain": recipe_plain_fit}
     if not args.skip_keras:
-        sides["keras"] = lambda seed: recipe_keras_fit(recipe, datamodule, seed)
+        sides["keras"] = recipe_keras_fit
     for run in sides.values():
         run(100)
     runs = {name: [] for name in sides}
@@ -201,7 +202,7 @@ def bench_cnn_fast(args, seeds: int = 5) -> dict:
 
 
 def bench_csv(folder: Path) -> dict:
-    source = mnist.ensure_mnist_csv(cache.data_dir())["train"]
+    source = mnist_csv(folder)
     cold, cold_runs = median_time(lambda: reader.parse_digits(source), 3)
     os.environ["LIT_MNIST_CACHE_DIR"] = str(folder / "cache")
     cache.load_digits(source)  # fills the cache
@@ -235,7 +236,7 @@ def bench_predict(folder: Path) -> dict:
 def bench_fit_py(folder: Path, reps: int) -> dict:
     """``scripts/fit.py`` as a user runs it, each time in a fresh process, in a new working folder.
 
-    The first run downloads MNIST from the mirror and writes its CSVs (``fit_py_first_run_seconds``); the figure
+    The first run downloads MNIST from the mirror (``fit_py_first_run_seconds``); the figure
     is the median of ``reps`` runs after it, which find the data prepared, as every later run does."""
     data = folder / "fit_py_data"
     env = dict(os.environ, PYTHONUNBUFFERED="1", LIT_MNIST_DATA_DIR=str(data), LIT_MNIST_CACHE_DIR=str(data / "cache"))
@@ -295,7 +296,7 @@ def main() -> int:
     if args.reps < 1 or args.fit_py_reps < 1:
         parser.error("--reps and --fit-py-reps must be at least 1")
     warnings.filterwarnings("ignore")
-    quiet_console()
+    quiet_process()
     result = {"device": device_info()}
     result["device"]["gemm_gflops_before"] = gemm_gflops()
     chosen = [s for s in (args.only or SECTIONS) if not (s == "fit_py" and args.skip_fit_py)]

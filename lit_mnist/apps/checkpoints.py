@@ -7,7 +7,7 @@ it runs.
 
 from __future__ import annotations
 
-import inspect
+import io
 import pickle
 import zipfile
 from pathlib import Path
@@ -37,15 +37,22 @@ class AtomicCheckpointIO(TorchCheckpointIO):
 
 
 def read_checkpoint(path: str | Path) -> dict:
-    path = Path(path)
+    """The checkpoint's content, tensors and plain data only, or a one-line :class:`CheckpointError`."""
+    return _read(Path(path), _bytes(Path(path)))
+
+
+def _bytes(path: Path) -> bytes:
     if not path.is_file():
         raise CheckpointError(f"{path}: no such checkpoint file")
-    with open(path, "rb") as f:
-        magic = f.read(4)
-    if not (magic.startswith((b"PK\x03\x04", b"\x80"))):  # torch.save: a zip, or a raw pickle
+    data = path.read_bytes()
+    if not data.startswith((b"PK\x03\x04", b"\x80")):  # torch.save: a zip, or a raw pickle
         raise CheckpointError(f"{path}: not a PyTorch checkpoint (neither a zip archive nor a pickle)")
+    return data
+
+
+def _read(path: Path, data: bytes) -> dict:
     try:
-        checkpoint = torch.load(path, map_location="cpu", weights_only=True)
+        checkpoint = torch.load(io.BytesIO(data), map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as e:
         if "GLOBAL" in str(e):  # the weights-only unpickler met a reference to a function or class
             culprit = str(e).split("GLOBAL", 1)[1].split()[0]
@@ -68,23 +75,18 @@ def _first_line(error: BaseException) -> str:
 
 
 def load_model(path: str | Path) -> LitMNIST:
-    """A LitMNIST from a checkpoint written by ``scripts/fit.py``, in eval mode on the CPU."""
-    checkpoint = read_checkpoint(path)
-    accepted = set(inspect.signature(LitMNIST.__init__).parameters) - {"self"}
-    hparams = {k: v for k, v in (checkpoint.get("hyper_parameters") or {}).items() if k in accepted}
+    """A LitMNIST from a checkpoint written by ``scripts/fit.py`` (or ``import_keras.py``), in eval mode on the CPU."""
+    path = Path(path)
+    data = _bytes(path)
+    hparams = _read(path, data).get("hyper_parameters") or {}
+    if "arch" in hparams:  # written before the net was a layer list
+        raise CheckpointError(f"{path}: a checkpoint of an earlier lit-mnist (--model.arch {hparams['arch']}), whose "
+                              "nets were not layer lists: train it again with scripts/fit.py (the original's net is "
+                              "the default; the CNNs are lit_mnist/configs/cnn.yaml and cnn_fast.yaml)")
     try:
-        model = LitMNIST(**hparams)
-        keys = model.load_state_dict(checkpoint["state_dict"], strict=False)
-        # the network's weights must match exactly; other entries (buffers of later versions) may differ
-        missing = [k for k in keys.missing_keys if k.startswith("net.")]
-        unexpected = [k for k in keys.unexpected_keys if k.startswith("net.")]
-        if missing or unexpected:
-            raise RuntimeError(f"missing {missing[:3]}, unexpected {unexpected[:3]}")
-        statistics = [k for k in ("pixel_mean", "pixel_std") if k not in checkpoint["state_dict"]]
-        if model.hparams.normalize and statistics:  # else the defaults (0, 1) would silently skew every input
-            raise RuntimeError(f"normalize=True but no {' or '.join(statistics)} in its state")
-    except (RuntimeError, TypeError, ValueError) as e:
-        raise CheckpointError(f"{path}: a checkpoint of another model ({str(e).splitlines()[0][:160]})") from None
+        model = LitMNIST.load_from_checkpoint(io.BytesIO(data), map_location="cpu", weights_only=True)
+    except (RuntimeError, TypeError, ValueError, KeyError) as e:  # a LayerError is a ValueError too
+        raise CheckpointError(f"{path}: a checkpoint of another model ({' '.join(str(e).split())[:200]})") from None
     return model.eval()
 
 

@@ -1,109 +1,91 @@
-"""``python scripts/compare.py --out DIR``: the original's next steps, measured side by side.
+"""``python scripts/compare.py --out DIR [--seeds S ...] [--only NAME ...] [fit.py's options]``: the original's
+next steps, measured side by side.
 
-Trains each variant on built-in MNIST (48,000 train / 12,000 validation / the official 10,000 test)
-with the same seed(s) and writes ``compare.json``, ``compare.md`` and ``compare.png`` (test accuracy
-against fit time).
+Each variant is a set of ``fit.py`` options (a shipped config, and options on top of it); options after
+compare.py's own go to every variant (``--data.path train.csv``, ``--trainer.accelerator gpu``,
+``--trainer.max_epochs 3``, ...). Each trains on the same data with the same seed(s); the command writes
+``compare.json``, ``compare.md`` and ``compare.png`` (test accuracy against fit time).
 """
 
 from __future__ import annotations
 
 import json
 import statistics
-from dataclasses import asdict, dataclass, field
+import time
 from pathlib import Path
 
-import lightning as L
-import yaml
-from lightning.pytorch.utilities.exceptions import MisconfigurationException
 from matplotlib.figure import Figure
 
 from lit_mnist import atomic
 from lit_mnist.apps import plots
-from lit_mnist.apps.entry import ArgumentParser, quiet_console
-from lit_mnist.apps.timed_fit import timed_fit
-from lit_mnist.data.datamodule import MNISTDataModule
+from lit_mnist.apps.cli import MNISTCLI, make_cli
+from lit_mnist.apps.entry import ArgumentParser
 from lit_mnist.errors import DataError
-from lit_mnist.model.module import LitMNIST
+
+CONFIGS = Path(__file__).resolve().parents[1] / "configs"
+FAST_RECIPE = CONFIGS / "cnn_fast.yaml"
+VARIANTS = {
+    "dense raw (the original)": [],
+    "dense normalised": ["--data.normalize", "true"],
+    "dense normalised + augmented": ["--data.normalize", "true", "--data.augment", "true"],
+    "cnn normalised (configs/cnn.yaml)": ["--config", str(CONFIGS / "cnn.yaml")],
+    "cnn normalised + augmented": ["--config", str(CONFIGS / "cnn.yaml"), "--data.augment", "true"],
+    "cnn fast (configs/cnn_fast.yaml)": ["--config", str(FAST_RECIPE)],
+}
+QUIET = {"logger": False, "enable_checkpointing": False, "enable_progress_bar": False, "enable_model_summary": False}
 
 
-@dataclass(frozen=True)
-class Variant:
-    name: str
-    arch: str
-    normalize: bool
-    augment: bool
-    batch_size: int
-    epochs: int
-    lr_decay: float = 1.0
-    options: dict = field(default_factory=dict)  # more LitMNIST arguments
-    trainer: dict = field(default_factory=dict)  # more Trainer arguments (a recipe's validation interval)
+class CompareCLI(MNISTCLI):
+    command = "compare.py"
 
 
-FAST_RECIPE = Path(__file__).resolve().parents[1] / "configs" / "cnn_fast.yaml"
+def variant(options: list[str], seed: int, trainer_defaults: dict | None = None) -> CompareCLI:
+    """A variant's model, data and Trainer as ``fit.py`` would build them from ``options``, seeded with ``seed``
+    (its weights and its batches' order), writing nothing."""
+    args = [*options, "--seed_everything", str(seed), "--data.shuffle_seed", str(seed)]
+    return make_cli(CompareCLI, args, __doc__, trainer_defaults={**QUIET, **(trainer_defaults or {})},
+                    save_config_callback=None)
 
 
-def fast_recipe() -> Variant:
-    """The shipped ``fit.py --config lit_mnist/configs/cnn_fast.yaml``, as a variant."""
-    recipe = yaml.safe_load(FAST_RECIPE.read_text())
-    model, trainer = dict(recipe["model"]), dict(recipe["trainer"])
-    return Variant("cnn fast (configs/cnn_fast.yaml)", model.pop("arch"), recipe["data"]["normalize"], False,
-                   recipe["data"]["batch_size"], trainer.pop("max_epochs"), options=model, trainer=trainer)
-
-
-def variants(dense_epochs: int, cnn_epochs: int) -> list[Variant]:
-    return [
-        Variant("dense raw (the original)", "dense", False, False, 500, dense_epochs),
-        Variant("dense normalised", "dense", True, False, 500, dense_epochs),
-        Variant("dense normalised + augmented", "dense", True, True, 500, dense_epochs),
-        Variant("cnn normalised", "cnn", True, False, 128, cnn_epochs, lr_decay=0.8),
-        Variant("cnn normalised + augmented", "cnn", True, True, 128, cnn_epochs, lr_decay=0.8),
-        fast_recipe(),
-    ]
-
-
-def variant_module(variant: Variant) -> LitMNIST:
-    """The LitMNIST a variant trains."""
-    return LitMNIST(arch=variant.arch, normalize=variant.normalize, lr_decay=variant.lr_decay, **variant.options)
-
-
-def train(variant: Variant, seed: int, accelerator: str = "auto", path: str | None = None) -> dict:
-    L.seed_everything(seed, verbose=False)
-    data = MNISTDataModule(path=path, batch_size=variant.batch_size, normalize=variant.normalize,
-                           augment=variant.augment, shuffle_seed=seed)
-    data.prepare_data()
-    data.setup("fit")
-    model = variant_module(variant)
-    seconds, trainer = timed_fit(model, data, variant.epochs, accelerator, **variant.trainer)
+def train(name: str, options: list[str], seed: int) -> dict:
+    cli = variant(options, seed)
+    model, data, trainer = cli.model, cli.datamodule, cli.trainer
+    start = time.perf_counter()
+    trainer.fit(model, datamodule=data)
+    seconds = time.perf_counter() - start
+    trainer.test(model, datamodule=data, verbose=False)
     accuracy = float(trainer.callback_metrics["test/acc"])
     n = len(data.splits["test"][1])
+    hp = model.hparams
     return {"seed": seed, "test_accuracy": accuracy, "errors": round((1 - accuracy) * n), "test_rows": n,
             "fit_seconds": seconds, "parameters": sum(p.numel() for p in model.net.parameters()),
-            "data_source": data.data_source}
+            "data_source": data.data_source, "epochs": trainer.max_epochs, "batch_size": data.hparams.batch_size,
+            "schedule": _schedule(hp), "device": str(model.device)}
 
 
-def summarise(variant: Variant, runs: list[dict]) -> dict:
-    return {**asdict(variant), "runs": runs,
+def summarise(name: str, options: list[str], runs: list[dict]) -> dict:
+    first = runs[0]
+    return {"name": name, "options": options, "runs": runs, "epochs": first["epochs"], "batch_size": first["batch_size"],
+            "schedule": first["schedule"], "parameters": first["parameters"],
             "test_accuracy": statistics.mean(r["test_accuracy"] for r in runs),
             "errors": statistics.mean(r["errors"] for r in runs),
-            "fit_seconds": statistics.median(r["fit_seconds"] for r in runs),
-            "parameters": runs[0]["parameters"]}
+            "fit_seconds": statistics.median(r["fit_seconds"] for r in runs)}
 
 
-def markdown(rows: list[dict], device: str) -> str:
-    lines = [f"# Variants on MNIST ({rows[0]['runs'][0]['data_source']}, {rows[0]['runs'][0]['test_rows']} test digits; {device})", "",
+def _schedule(hp) -> str:
+    if hp.one_cycle:
+        return f"one-cycle, peak {hp.lr}"
+    return f"{hp.lr} x {hp.lr_decay}/epoch" if hp.lr_decay != 1.0 else f"{hp.lr}"
+
+
+def markdown(rows: list[dict]) -> str:
+    run = rows[0]["runs"][0]
+    lines = [f"# Variants ({run['data_source']}, {run['test_rows']} test rows; {run['device']})", "",
              "| variant | epochs | batch | learning rate | test accuracy | errors | parameters | fit seconds |",
              "| --- | --- | --- | --- | --- | --- | --- | --- |"]
-    lines += [f"| {r['name']} | {r['epochs']} | {r['batch_size']} | {_schedule(r)} | {r['test_accuracy']:.2%} | "
+    lines += [f"| {r['name']} | {r['epochs']} | {r['batch_size']} | {r['schedule']} | {r['test_accuracy']:.2%} | "
               f"{r['errors']:.0f} | {r['parameters']:,} | {r['fit_seconds']:.1f} |" for r in rows]
     return "\n".join(lines) + "\n"
-
-
-def _schedule(r: dict) -> str:
-    options = r.get("options", {})
-    if options.get("one_cycle"):
-        return f"one-cycle, peak {options['lr']}"
-    lr = options.get("lr", 1e-3)
-    return f"{lr} x {r['lr_decay']}/epoch" if r["lr_decay"] != 1.0 else f"{lr}"
 
 
 def figure(rows: list[dict]) -> Figure:
@@ -121,44 +103,25 @@ def figure(rows: list[dict]) -> Figure:
     return fig
 
 
-def check_accelerator(name: str) -> None:
-    """Refuse an accelerator the Trainer cannot use before anything trains, in one line."""
-    try:
-        L.Trainer(accelerator=name, devices=1, logger=False, enable_checkpointing=False, enable_progress_bar=False,
-                  enable_model_summary=False)
-    except (ValueError, TypeError, ImportError, MisconfigurationException) as e:
-        raise DataError(f"--accelerator {name}: {e}") from None
-
-
 def main(argv: list[str] | None = None) -> int:
-    quiet_console()
     parser = ArgumentParser(prog="compare.py", description=__doc__)
     parser.add_argument("--out", type=Path, required=True, help="folder for compare.json, compare.md, compare.png")
     parser.add_argument("--seeds", type=int, nargs="+", default=[0], help="seeds trained per variant (mean reported)")
-    parser.add_argument("--dense_epochs", type=int, default=15, help="epochs of the dense variants (the original: 15)")
-    parser.add_argument("--cnn_epochs", type=int, default=12, help="epochs of the CNN variants")
     parser.add_argument("--only", nargs="+", help="names (or prefixes) of the variants to run; default: all")
-    parser.add_argument("--accelerator", default="auto", help="cpu, gpu or auto, as Lightning's Trainer takes it")
-    parser.add_argument("--data.path", dest="path", help="a digits CSV instead of built-in MNIST (80/20 split)")
-    args = parser.parse_args(argv)
-    if min(args.dense_epochs, args.cnn_epochs) < 1:
-        raise DataError(f"--dense_epochs and --cnn_epochs must be at least 1, got {args.dense_epochs}, {args.cnn_epochs}")
-    every = variants(args.dense_epochs, args.cnn_epochs)
-    chosen = [v for v in every if not args.only or any(v.name.startswith(o) for o in args.only)]
+    args, options = parser.parse_known_args(argv)
+    chosen = {name: opts for name, opts in VARIANTS.items() if not args.only or any(name.startswith(o) for o in args.only)}
     if not chosen:
-        raise DataError(f"--only {' '.join(args.only)}: no such variant; they are: {'; '.join(v.name for v in every)}")
-    check_accelerator(args.accelerator)
+        raise DataError(f"--only {' '.join(args.only)}: no such variant; they are: {'; '.join(VARIANTS)}")
+    for opts in chosen.values():  # every variant's options are checked before anything trains
+        variant([*opts, *options], args.seeds[0])
     rows = []
-    for variant in chosen:
-        runs = [train(variant, seed, args.accelerator, args.path) for seed in args.seeds]
-        rows.append(summarise(variant, runs))
-        print(f"{variant.name:32s} {rows[-1]['test_accuracy']:.2%}  {rows[-1]['fit_seconds']:.1f} s", flush=True)
-    import torch
-
-    device = torch.cuda.get_device_name() if torch.cuda.is_available() and args.accelerator != "cpu" else "CPU"
+    for name, opts in chosen.items():
+        runs = [train(name, [*opts, *options], seed) for seed in args.seeds]
+        rows.append(summarise(name, [*opts, *options], runs))
+        print(f"{name:36s} {rows[-1]['test_accuracy']:.2%}  {rows[-1]['fit_seconds']:.1f} s", flush=True)
     args.out.mkdir(parents=True, exist_ok=True)
-    atomic.write_text(args.out / "compare.json", json.dumps({"device": device, "variants": rows}, indent=2) + "\n")
-    atomic.write_text(args.out / "compare.md", markdown(rows, device))
+    atomic.write_text(args.out / "compare.json", json.dumps({"variants": rows}, indent=2) + "\n")
+    atomic.write_text(args.out / "compare.md", markdown(rows))
     plots.save_png(figure(rows), args.out / "compare.png")
     print(f"written: {args.out / 'compare.md'}")
     return 0

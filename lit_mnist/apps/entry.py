@@ -11,9 +11,7 @@ import gc
 import importlib
 import logging
 import os
-import re
 import sys
-import types
 import warnings
 from collections.abc import Callable
 from typing import NoReturn
@@ -25,13 +23,13 @@ def quiet_process() -> None:
     """Settings for a command's own process, never made on import of the library (and made again by
     fit.py in the processes that a spawning strategy starts, which run no command).
 
-    Also silences one deprecation warning that Lightning itself triggers.
-
-    TensorBoard's event writer imports all of TensorFlow when it is installed (seconds of start-up, and
-    lit_mnist must not import it); this marker module is TensorBoard's own switch to its built-in stub.
+    Lightning's "Seed set to N" is left unsaid (the seed is recorded in the run's config.yaml and
+    metrics.json; before a refusal it would be the line above it), TensorFlow's C++ start-up notes too (it
+    is imported where it is installed, by the parity suite and by TensorBoard's event writer), and one
+    deprecation warning that Lightning itself triggers is silenced.
     """
-    sys.modules.setdefault("tensorboard.compat.notf", types.ModuleType("tensorboard.compat.notf"))
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    logging.getLogger("lightning.fabric.utilities.seed").setLevel(logging.WARNING)
     # Lightning 2.6's own call of a torch API that torch has since deprecated: nothing a user can act on
     warnings.filterwarnings("ignore", message=r".*isinstance\(treespec, LeafSpec\)")
 
@@ -47,25 +45,6 @@ class ArgumentParser(argparse.ArgumentParser):
 def usage_error(prog: str, message: str) -> str:
     """A parser's refusal on one line, with where to find the options."""
     return f"{' '.join(message.split())} ({prog} --help lists the options)"
-
-
-class _DropTips(logging.Filter):
-    """Lightning's advertisement for its cloud logger is no message about this run, and the seed it sets is
-    recorded in the run's config.yaml and metrics.json (on the console it would precede a refusal's line;
-    on several devices each rank but the first says it, as ``[rank: N] Seed set to ...``)."""
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        message = re.sub(r"^\[rank: \d+\] ", "", str(record.msg))
-        return "litlogger" not in message and not message.startswith("Seed set to")
-
-
-def quiet_console() -> None:
-    """For the commands that train: Lightning's console handlers (made when it is imported) drop its tips
-    and its seed line (:class:`_DropTips`)."""
-    for name in ("lightning.pytorch", "lightning.fabric"):
-        for handler in logging.getLogger(name).handlers:
-            if not any(isinstance(f, _DropTips) for f in handler.filters):
-                handler.addFilter(_DropTips())
 
 
 def call(main: Callable[[list[str] | None], int], argv: list[str] | None = None) -> int:

@@ -1,12 +1,13 @@
 """``python scripts/export.py --checkpoint CKPT --out model.onnx [--check CSV]``
 
 The whole inference of a trained model as one ONNX graph: input ``pixels``, float32 grey levels 0-255 of
-shape ``[N, 784]`` (row-major 28x28, light digit on black, as MNIST; any batch size); output
-``probabilities``, ``[N, 10]``. The normalisation of a ``--data.normalize`` model is inside the graph.
+shape ``[N, H*W]`` (the model's HxW image, row-major; any batch size); output ``probabilities``, ``[N, K]``
+for its K classes. The normalisation of a ``--data.normalize`` model is inside the graph.
 
-Before the file is kept, ONNX Runtime's probabilities are compared with torch's on the official 10,000
-MNIST test digits (or the rows of ``--check CSV``): at most 1e-5 apart, the same predicted digit for
-every row. A model that fails the check is not written, and the command exits with 1.
+Before the file is kept, ONNX Runtime's probabilities are compared with torch's on the rows of
+``--check CSV`` (or, for a 28x28 model, the official 10,000 MNIST test digits): at most 1e-5 apart, the
+same predicted class for every row. A model that fails the check is not written, and the command exits
+with 1.
 """
 
 from __future__ import annotations
@@ -26,8 +27,13 @@ from lit_mnist.errors import DataError
 from lit_mnist.model.module import LitMNIST
 
 MAX_ABS_DIFF = 1e-5
-INPUT_DOC = "grey levels 0-255 as float32, shape [N, 784]: 28x28 row-major, light digit on black (MNIST)"
-OUTPUT_DOC = "class probabilities (softmax), shape [N, 10]"
+
+
+def documented(model: LitMNIST) -> tuple[str, str]:
+    """What the graph's input and output hold, for their doc strings and the command's last line."""
+    height, width = model.image_shape
+    return (f"grey levels 0-255 as float32, shape [N, {height * width}]: {height}x{width} row-major, light on dark",
+            f"class probabilities (softmax), shape [N, {model.num_classes}]")
 
 
 class Inference(torch.nn.Module):
@@ -45,23 +51,30 @@ def export(model: LitMNIST, path: Path) -> None:
     """Write the ONNX graph of ``model`` to ``path``, with a dynamic batch size and documented input/output."""
     import onnx
 
-    example = torch.zeros(2, 784)
+    height, width = model.image_shape
+    example = torch.zeros(2, height * width)
     batch = torch.export.Dim("batch", min=1)
     # the exporter's notes on torchvision's operators, which are not used here
     logging.getLogger("torch.onnx._internal.exporter._registration").setLevel(logging.ERROR)
     program = torch.onnx.export(Inference(model).eval(), (example,), dynamo=True, input_names=["pixels"],
                                 output_names=["probabilities"], dynamic_shapes={"pixels": {0: batch}}, verbose=False)
     proto = program.model_proto
-    proto.doc_string = f"lit-mnist {model.hparams.arch} classifier. Input: {INPUT_DOC}. Output: {OUTPUT_DOC}."
-    proto.graph.input[0].doc_string, proto.graph.output[0].doc_string = INPUT_DOC, OUTPUT_DOC
+    inputs, outputs = documented(model)
+    kinds = ", ".join(layer.kind for layer in model.net.layers)
+    proto.doc_string = f"lit-mnist classifier ({kinds}). Input: {inputs}. Output: {outputs}."
+    proto.graph.input[0].doc_string, proto.graph.output[0].doc_string = inputs, outputs
     onnx.checker.check_model(proto)
     onnx.save(proto, path)
 
 
-def check_digits(csv: str | None) -> tuple[np.ndarray, str]:
-    """The rows to check on: a CSV's (labels optional), or built-in MNIST's official test digits."""
+def check_digits(csv: str | None, model: LitMNIST) -> tuple[np.ndarray, str]:
+    """The rows to check on: a CSV's (labels optional, the model's pixel count), or for a 28x28 model built-in
+    MNIST's official test digits."""
+    height, width = model.image_shape
     if csv:
-        return cache.load_digits(csv, labels="optional").pixels, csv
+        return cache.load_digits(csv, labels="optional", pixels=height * width).pixels, csv
+    if model.image_shape != mnist.IMAGE_SHAPE:
+        raise DataError(f"a {height}x{width} model is checked on rows of its own kind: give --check CSV")
     return mnist.test_digits("with no --check CSV, the check needs").pixels, "the MNIST test digits"
 
 
@@ -84,18 +97,19 @@ def main(argv: list[str] | None = None) -> int:
                             formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--checkpoint", required=True, help="a checkpoint written by scripts/fit.py")
     parser.add_argument("--out", required=True, type=Path, help="the ONNX file to write (e.g. model.onnx)")
-    parser.add_argument("--check", help="a digits CSV to check ONNX Runtime against torch on (default: MNIST's test set)")
+    parser.add_argument("--check", help="a CSV of the model's images to check ONNX Runtime against torch on "
+                                        "(default for a 28x28 model: MNIST's test set)")
     args = parser.parse_args(argv)
     if args.out.is_dir():
         raise DataError(f"{args.out}: is a folder; give the ONNX file a name")
     model = load_model(args.checkpoint)
-    pixels, source = check_digits(args.check)
+    pixels, source = check_digits(args.check, model)
     try:
         with atomic.atomic_path(args.out) as tmp:
             export(model, tmp)
             result = compare(model, tmp, pixels)
-            line = (f"check: ONNX Runtime against torch on {result['rows']} digits ({source}): max |diff| of "
-                    f"probabilities {result['max_abs_diff']:.1e} (limit {MAX_ABS_DIFF:.0e}), the same digit for "
+            line = (f"check: ONNX Runtime against torch on {result['rows']} rows ({source}): max |diff| of "
+                    f"probabilities {result['max_abs_diff']:.1e} (limit {MAX_ABS_DIFF:.0e}), the same class for "
                     f"{result['argmax_agree']}/{result['rows']}")
             print(line)
             if not result["passed"]:
@@ -105,7 +119,9 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     except OSError as e:
         raise DataError(f"{args.out}: cannot write the model ({e.strerror or e})") from None
-    print(f"written: {args.out} (input 'pixels' [N, 784] float32 grey levels 0-255; output 'probabilities' [N, 10])")
+    height, width = model.image_shape
+    print(f"written: {args.out} (input 'pixels' [N, {height * width}] float32 grey levels 0-255; output "
+          f"'probabilities' [N, {model.num_classes}])")
     return 0
 
 

@@ -7,30 +7,18 @@ Bad input ends the run with ``error: ...`` on one line and exit code 2, before a
 from __future__ import annotations
 
 import os
-import re
 import sys
-from argparse import ArgumentError
 from pathlib import Path
 
-from lightning.pytorch.callbacks import Callback, ModelCheckpoint, ProgressBar, TQDMProgressBar
-from lightning.pytorch.cli import LightningCLI
+from lightning.pytorch.callbacks import Callback, ModelCheckpoint, ModelSummary, ProgressBar, TQDMProgressBar
 from lightning.pytorch.loggers import TensorBoardLogger
-from lightning.pytorch.utilities.exceptions import MisconfigurationException
 
 from lit_mnist.apps.checkpoints import AtomicCheckpointIO, check_resumable
-from lit_mnist.apps.entry import leave_together, quiet_console, quiet_process, usage_error
+from lit_mnist.apps.cli import MNISTCLI, make_cli
+from lit_mnist.apps.entry import leave_together, quiet_process
 from lit_mnist.apps.interrupt import GracefulInterrupt
 from lit_mnist.apps.report import RunReport
-from lit_mnist.data.datamodule import MNISTDataModule
 from lit_mnist.errors import DataError
-from lit_mnist.model.module import LitMNIST
-
-TRAINER_DEFAULTS = {
-    "max_epochs": 15,  # the original: fit(epochs=15, batch_size=500, validation_split=0.2)
-    "accelerator": "auto",
-    "num_sanity_val_steps": 0,  # Keras runs no sanity pass; neither do we
-    "log_every_n_steps": 10,
-}
 
 
 class CommandSettings(Callback):
@@ -46,13 +34,15 @@ class CommandSettings(Callback):
         return (type(self), ())
 
 
-class MNISTCLI(LightningCLI):
+class FitCLI(MNISTCLI):
+    command = "fit.py"
+
     def add_arguments_to_parser(self, parser) -> None:
+        super().add_arguments_to_parser(parser)
         parser.add_lightning_class_args(ModelCheckpoint, "checkpoint")
         parser.groups["checkpoint"].title = "Checkpoints (Lightning's ModelCheckpoint; last.ckpt resumes a run)"
         parser.set_defaults({"checkpoint.save_last": True})
         parser.add_lightning_class_args(RunReport, "report")
-        parser.link_arguments("data.normalize", "model.normalize")  # the statistics travel in the model
         parser.add_argument("--ckpt_path", type=str | None, default=None, help="checkpoint to resume from ('last')")
 
     def instantiate_trainer(self, **kwargs):
@@ -61,15 +51,16 @@ class MNISTCLI(LightningCLI):
         if config.get("enable_progress_bar") is not False and not any(isinstance(c, ProgressBar) for c in callbacks):
             # Lightning's default (Rich, when rich is installed) redraws every step: ~1.9 s of a 15-epoch run
             callbacks.append(TQDMProgressBar(refresh_rate=10))
+        if config.get("enable_model_summary") is not False and not any(isinstance(c, ModelSummary) for c in callbacks):
+            callbacks.append(ModelSummary(max_depth=2))  # each layer's sizes and parameters, as Keras's summary()
         self.interrupt = GracefulInterrupt()
         kwargs["callbacks"] = [*callbacks, self.interrupt, CommandSettings()]
         if not config.get("plugins"):
             kwargs["plugins"] = [AtomicCheckpointIO()]
         root = Path(config.get("default_root_dir") or os.getcwd())  # where the runs go, as the Trainer's default
         self.resume_from = self._resume_point(root)
-        # every input is checked before the Trainer exists: a refusal is then the command's only line
-        self.datamodule.prepare_data()
-        self.datamodule.setup("fit")
+        # every input is checked before the Trainer exists (the data were loaded to size the model): a refusal is
+        # then the command's only line
         _check_writable(root)
         if config.get("logger") in (None, True):
             # Lightning's default logger, without its hp_metric placeholder (-1): RunReport logs the real one;
@@ -80,10 +71,7 @@ class MNISTCLI(LightningCLI):
             # tests in two launches, and each would otherwise pick a new version_N for its half of the run
             logger.version  # noqa: B018 (the property chooses and keeps it)
             kwargs["logger"] = logger
-        try:
-            return super().instantiate_trainer(**kwargs)
-        except (TypeError, ImportError) as e:  # the Trainer's other checks of device options (devices=-1 on a
-            raise MisconfigurationException(str(e)) from None  # CPU, an accelerator whose package is missing)
+        return super().instantiate_trainer(**kwargs)
 
     def _resume_point(self, root: Path) -> str | None:
         """The checkpoint ``--ckpt_path`` continues, checked before anything trains: ``last`` is the newest run's
@@ -116,45 +104,13 @@ def _check_writable(root: Path) -> None:
         raise DataError(f"{root}: the runs' folder{where} is not writable")
 
 
-def _make_cli(args: list[str] | None) -> MNISTCLI:
-    try:
-        return MNISTCLI(
-            LitMNIST,
-            MNISTDataModule,
-            run=False,
-            args=args,
-            seed_everything_default=42,
-            trainer_defaults=TRAINER_DEFAULTS,
-            save_config_kwargs={"overwrite": True},
-            auto_configure_optimizers=False,  # the model's optimizer is --model.optimizer, recorded in the hparams
-            parser_kwargs={"description": "Train the original Keras model's Lightning twin (or its CNN), test it, "
-                                          "and write the run's metrics.json, figures, checkpoints and TensorBoard logs.",
-                           "exit_on_error": False},  # a refused command line raises: one line below, not a usage block
-        )
-    except DataError:  # the command's own refusals (--ckpt_path) are already one line
-        raise
-    except ArgumentError as e:  # the parser's refusals: unknown options, values of the wrong type
-        raise DataError(usage_error("fit.py", parse_error(str(e)))) from None
-    except (ValueError, MisconfigurationException) as e:  # the classes' checks of option values
-        raise DataError(f"invalid option: {e}") from None
-
-
-def parse_error(message: str) -> str:
-    """jsonargparse's refusal of a value, which spans lines (a union type lists each subtype's error), as the
-    option, the value and what each accepted type expected."""
-    found = re.match(r'Parser key "([^"]+)":\s*(.*)', message, re.DOTALL)
-    if not found:
-        return message
-    key, detail = found.groups()
-    given = re.search(r"Given value: (.*)", detail)
-    expected = re.findall(r"- (Expected .*)", detail)
-    if given and expected:
-        detail = f"got {given.group(1).strip()}; {', or '.join(e.rstrip('.') for e in expected)}"
-    return f"--{key}: {detail}"
+def _make_cli(args: list[str] | None) -> FitCLI:
+    return make_cli(FitCLI, args, "Train a classifier of digit-like images (by default the original Keras "
+                    "notebook's model), test it, and write the run's metrics.json, figures, checkpoints and "
+                    "TensorBoard logs.", save_config_kwargs={"overwrite": True})
 
 
 def main(args: list[str] | None = None) -> int:
-    quiet_console()
     cli = None
     try:
         cli = _make_cli(args)
@@ -174,5 +130,5 @@ def main(args: list[str] | None = None) -> int:
         return 0
     accuracy = float(trainer.callback_metrics["test/acc"])
     n = len(data.splits["test"][0])
-    print(f"test accuracy {accuracy:.4f} on {n} digits ({data.data_source}); run directory: {run_dir}")
+    print(f"test accuracy {accuracy:.4f} on {n} images ({data.data_source}); run directory: {run_dir}")
     return 0

@@ -16,30 +16,42 @@ from PIL import Image
 
 from lit_mnist import atomic
 
-TILE, GAP_X, GAP_Y = 28, 6, 18  # digit size, and room between digits for their captions
+MAX_ANNOTATED = 20  # classes up to which each cell of the heatmap shows its count
 
 
-def confusion_figure(matrix: np.ndarray, title: str = "Confusion matrix") -> Figure:
-    """Seaborn heatmap with annotated counts: x predicted, y truth (as the original)."""
-    fig = Figure(figsize=(8, 6.5))
+def confusion_figure(matrix: np.ndarray, names: list[str] | None = None, title: str = "Confusion matrix",
+                     absent: list[int] = ()) -> Figure:
+    """Seaborn heatmap, x predicted, y truth (as the original), each class named (``names``, else its label);
+    counts written in the cells up to 20 classes. ``absent``: classes with no test rows, marked on the y axis."""
+    k = len(matrix)
+    names = [str(n) for n in (names or range(k))]
+    rows = [f"{n} (no rows)" if i in absent else n for i, n in enumerate(names)]
+    side = min(8 + max(0, k - 10) * 0.3, 30)
+    fig = Figure(figsize=(side, side * 0.8))
     ax = fig.add_subplot()
-    sns.heatmap(matrix, annot=True, fmt="d", cmap="Blues", ax=ax, cbar=True, square=True)
-    ax.set(xlabel="Predicted label", ylabel="True label", title=title)
-    fig.subplots_adjust(left=0.1, right=0.98, bottom=0.09, top=0.94)
+    sns.heatmap(matrix, annot=k <= MAX_ANNOTATED, fmt="d", cmap="Blues", ax=ax, cbar=True, square=True,
+                xticklabels=names, yticklabels=rows)
+    ax.set(xlabel="Predicted", ylabel="True", title=title)
+    fig.subplots_adjust(left=0.12, right=0.98, bottom=0.1, top=0.94)
     return fig
 
 
-def digits_figure(images: np.ndarray, captions: list[str], columns: int = 8, title: str | None = None) -> Figure:
-    """A grid of 28x28 digits, each captioned; drawn as one mosaic image (one axes, fast to render)."""
-    images = np.asarray(images, dtype=float).reshape(-1, TILE, TILE)
+def digits_figure(images: np.ndarray, captions: list[str], image_shape: tuple[int, int], columns: int = 8,
+                  title: str | None = None) -> Figure:
+    """A grid of images (rows of ``image_shape`` grey levels), each captioned; drawn as one mosaic image (one
+    axes, fast to render)."""
+    height, width = image_shape
+    gap_x, gap_y = max(2, round(width * 0.2)), max(6, round(height * 0.65))  # room for the captions
+    images = np.asarray(images, dtype=float).reshape(-1, height, width)
     rows = max(1, math.ceil(len(images) / columns))
-    mosaic = np.full((rows * (TILE + GAP_Y), columns * (TILE + GAP_X)), np.nan)
-    fig = Figure(figsize=(columns * 1.15, rows * 1.45 + (0.5 if title else 0.1)))
+    mosaic = np.full((rows * (height + gap_y), columns * (width + gap_x)), np.nan)
+    aspect = width / height
+    fig = Figure(figsize=(columns * 1.15 * max(1.0, aspect), rows * 1.45 / min(1.0, aspect) + (0.5 if title else 0.1)))
     ax = fig.add_axes((0, 0, 1, 0.92 if title else 1))
     for i, (image, caption) in enumerate(zip(images, captions)):
-        top, left = (i // columns) * (TILE + GAP_Y) + GAP_Y, (i % columns) * (TILE + GAP_X) + GAP_X // 2
-        mosaic[top : top + TILE, left : left + TILE] = image
-        ax.text(left + TILE / 2, top - 1.5, caption, ha="center", va="bottom", fontsize=7, linespacing=1.0)
+        top, left = (i // columns) * (height + gap_y) + gap_y, (i % columns) * (width + gap_x) + gap_x // 2
+        mosaic[top : top + height, left : left + width] = image
+        ax.text(left + width / 2, top - height * 0.05, caption, ha="center", va="bottom", fontsize=7, linespacing=1.0)
     ax.imshow(np.ma.masked_invalid(mosaic), cmap="gray", vmin=0, vmax=255, interpolation="nearest")
     ax.set_facecolor("white")
     ax.axis("off")

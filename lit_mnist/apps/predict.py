@@ -1,8 +1,10 @@
 """``python scripts/predict.py --checkpoint CKPT --input PATH [PATH ...] --output FILE``
 
 CSV input (with or without the label column, e.g. Kaggle's test.csv) gives a submission,
-``ImageId,Label`` with 1-based ids in input order. Image files or folders give
-``file,label,confidence``. ``--probabilities`` adds p0..p9; FILE ending in .json writes JSON.
+``ImageId,Label`` with 1-based ids in input order; its rows must have the model's pixel count. Image
+files or folders give ``file,label,confidence``, each image prepared into the model's HxW. Labels are the
+training data's own (0..K-1); a model trained with class names adds a ``name`` column. ``--probabilities``
+adds p0..pK-1; FILE ending in .json writes JSON.
 """
 
 from __future__ import annotations
@@ -30,7 +32,7 @@ CSV_SUFFIXES = (".csv", ".csv.gz", ".gz")
 
 def probabilities(model: LitMNIST, pixels: np.ndarray, batch_size: int = 10_000) -> np.ndarray:
     """Softmax outputs for rows of raw pixels, computed in batches (with a progress bar when long)."""
-    out = np.empty((len(pixels), 10), dtype=np.float32)
+    out = np.empty((len(pixels), model.num_classes), dtype=np.float32)
     starts = range(0, len(pixels), batch_size)
     with torch.inference_mode():
         for start in tqdm(starts, desc="predicting", unit="batch", disable=len(starts) < 5, leave=False):
@@ -51,19 +53,26 @@ def is_csv(path: Path) -> bool:
     return not named_image and not is_image(path)
 
 
-def read_csvs(paths: list[Path]) -> tuple[np.ndarray, np.ndarray | None]:
-    parts = [load_digits(p, labels="optional") for p in paths]
+def read_csvs(paths: list[Path], pixels: int) -> tuple[np.ndarray, np.ndarray | None]:
+    """The rows of the CSVs, each of ``pixels`` grey levels (the model's), and their labels if every file has them."""
+    parts = [load_digits(p, labels="optional", pixels=pixels) for p in paths]
     pixels = np.concatenate([d.pixels for d in parts])
     labelled = all(d.labels is not None for d in parts)
     return pixels, np.concatenate([d.labels for d in parts]) if labelled else None
 
 
-def read_images(paths: list[Path]) -> tuple[list[Path], np.ndarray]:
+def read_images(paths: list[Path], image_shape: tuple[int, int]) -> tuple[list[Path], np.ndarray]:
     files = [f for p in paths for f in image_files(p)]
     if not files:
         raise DataError(f"{', '.join(map(str, paths))}: no image files ({', '.join(sorted(IMAGE_SUFFIXES))})")
-    rows = [mnist_pixels(load_image(f), str(f)) for f in tqdm(files, desc="reading images", disable=len(files) < 50)]
+    rows = [mnist_pixels(load_image(f), str(f), image_shape)
+            for f in tqdm(files, desc="reading images", disable=len(files) < 50)]
     return files, np.stack(rows)
+
+
+def named(names: list[str] | None, predicted: np.ndarray) -> dict:
+    """The ``name`` column of the predicted classes, where the model has class names."""
+    return {"name": np.asarray(names)[predicted]} if names else {}
 
 
 def table(first_columns: dict, probs: np.ndarray, with_probabilities: bool) -> pd.DataFrame:
@@ -104,18 +113,22 @@ def run(args: argparse.Namespace) -> str:
     if csvs and len(csvs) != len(inputs):
         raise DataError("give either CSV files or images, not both in one call")
     model = load_model(args.checkpoint)
+    names = model.hparams.get("class_names")
     if csvs:
-        pixels, labels = read_csvs(csvs)
+        height, width = model.image_shape
+        pixels, labels = read_csvs(csvs, height * width)
         probs = probabilities(model, pixels, args.batch_size)
         predicted = probs.argmax(1)
-        frame = table({"ImageId": np.arange(1, len(pixels) + 1), "Label": predicted}, probs, args.probabilities)
+        frame = table({"ImageId": np.arange(1, len(pixels) + 1), "Label": predicted, **named(names, predicted)}, probs,
+                      args.probabilities)
         summary = f"{len(pixels)} predictions written to {args.output}"
         if labels is not None:
             summary += f"; accuracy {float((predicted == labels).mean()):.4f} against the labels in the input"
     else:
-        files, pixels = read_images(inputs)
+        files, pixels = read_images(inputs, model.image_shape)
         probs = probabilities(model, pixels, args.batch_size)
-        frame = table({"file": [str(f) for f in files], "label": probs.argmax(1),
+        predicted = probs.argmax(1)
+        frame = table({"file": [str(f) for f in files], "label": predicted, **named(names, predicted),
                        "confidence": probs.max(1).round(6)}, probs, args.probabilities)
         summary = f"{len(files)} images classified, written to {args.output}"
     write_table(frame, Path(args.output))
@@ -128,7 +141,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--checkpoint", required=True, help="a checkpoint written by scripts/fit.py")
     parser.add_argument("--input", required=True, nargs="+", help="CSV files, or image files / folders")
     parser.add_argument("--output", required=True, help="CSV file, or .json")
-    parser.add_argument("--probabilities", action="store_true", help="add the columns p0..p9")
+    parser.add_argument("--probabilities", action="store_true", help="add the columns p0..pK-1 (K: the model's classes)")
     parser.add_argument("--batch_size", type=int, default=10_000,
                         help="rows per forward pass (memory, not results: default %(default)s)")
     args = parser.parse_args(argv)

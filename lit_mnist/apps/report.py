@@ -42,7 +42,9 @@ class RunReport(L.Callback):
             return
         x, y = trainer.datamodule.splits["train"]
         n = min(self.samples, len(x))
-        fig = plots.digits_figure(x[:n].cpu().numpy(), [f"label {int(v)}" for v in y[:n]], title="Training digits")
+        names = pl_module.class_names
+        fig = plots.digits_figure(x[:n].cpu().numpy(), [names[int(v)] for v in y[:n]], pl_module.image_shape,
+                                  title="Training images")
         self._save(trainer, fig, folder / "samples.png", "data/samples")
 
     def on_fit_end(self, trainer, pl_module) -> None:
@@ -65,8 +67,9 @@ class RunReport(L.Callback):
         folder = Path(trainer.log_dir)
         if not trainer.is_global_zero:
             return
-        self._save(trainer, plots.confusion_figure(confusion), folder / "confusion_matrix.png", "test/confusion_matrix")
-        self._save(trainer, self._misclassified_figure(trainer, probs, target), folder / "misclassified.png",
+        figure = plots.confusion_figure(confusion, pl_module.class_names, absent=metrics["classes_without_test_rows"])
+        self._save(trainer, figure, folder / "confusion_matrix.png", "test/confusion_matrix")
+        self._save(trainer, self._misclassified_figure(trainer, pl_module, probs, target), folder / "misclassified.png",
                    "test/misclassified")
         atomic.write_text(folder / "metrics.json", json.dumps(metrics, indent=2) + "\n")
         if trainer.logger is not None:  # TensorBoard's hparams view: the run's real figure, not a placeholder
@@ -75,11 +78,21 @@ class RunReport(L.Callback):
     def metrics(self, trainer, pl_module, probs, target, confusion) -> dict:
         logged = trainer.callback_metrics
         datamodule = trainer.datamodule
+        train_counts = datamodule.class_counts("train")
+        class_names = pl_module.hparams.get("class_names")
         return {
             "test_accuracy": float(logged["test/acc"]),
             "test_loss": float(logged["test/loss"]),
             "test_samples": len(target),
             "test_errors": int((probs.argmax(1) != target).sum()),
+            "num_classes": pl_module.num_classes,
+            "image_shape": list(pl_module.image_shape),
+            **({"class_names": class_names} if class_names else {}),
+            # a class may have no rows in a split (labels 0-24 without 9): said here, never a NaN
+            "train_class_counts": train_counts,
+            "test_class_counts": confusion.sum(1).tolist(),
+            "classes_without_training_rows": [k for k, n in enumerate(train_counts) if n == 0],
+            "classes_without_test_rows": [k for k, n in enumerate(confusion.sum(1)) if n == 0],
             "confusion_matrix": confusion.tolist(),
             "precision": _per_class(pl_module.test_precision.compute(), confusion.sum(0)),
             "recall": _per_class(pl_module.test_recall.compute(), confusion.sum(1)),
@@ -96,12 +109,14 @@ class RunReport(L.Callback):
             "hparams": {**_public(pl_module.hparams), **_public(datamodule.hparams)},
         }
 
-    def _misclassified_figure(self, trainer, probs: torch.Tensor, target: torch.Tensor):
+    def _misclassified_figure(self, trainer, pl_module, probs: torch.Tensor, target: torch.Tensor):
         x = trainer.datamodule.splits["test"][0].cpu()
+        names = pl_module.class_names
         wrong = torch.nonzero(probs.argmax(1) != target).flatten()[: self.misclassified]
-        captions = [f"true {int(target[i])} pred {int(probs[i].argmax())}\n{float(probs[i].max()):.0%}" for i in wrong]
-        title = f"Misclassified test digits (first {len(wrong)} of {int((probs.argmax(1) != target).sum())})"
-        return plots.digits_figure(x[wrong].numpy(), captions, title=title)
+        captions = [f"true {names[int(target[i])]} pred {names[int(probs[i].argmax())]}\n{float(probs[i].max()):.0%}"
+                    for i in wrong]
+        title = f"Misclassified test images (first {len(wrong)} of {int((probs.argmax(1) != target).sum())})"
+        return plots.digits_figure(x[wrong].numpy(), captions, pl_module.image_shape, title=title)
 
     @staticmethod
     def _save(trainer, fig, path: Path, tag: str) -> None:

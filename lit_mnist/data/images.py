@@ -1,8 +1,9 @@
-"""Turn a photo or drawing of a digit into an MNIST row, the way MNIST itself was made.
+"""Turn a photo or drawing of a digit into a row of grey levels, the way MNIST itself was made.
 
 LeCun et al. normalised each digit to fit a 20x20 box keeping its aspect ratio (with
 anti-aliasing, hence grey levels), then placed it in a 28x28 field so that its centre of mass
 sits at the centre. MNIST digits are light on a dark background; a dark-on-light scan is inverted.
+For a model of other images (HxW) the box is the same part of the field, 20/28 of each side.
 """
 
 from __future__ import annotations
@@ -20,7 +21,8 @@ from lit_mnist.errors import DataError
 # formats, and Netpbm's, in which many MNIST-style image sets are kept
 IMAGE_SUFFIXES = {".png", ".apng", ".jpg", ".jpeg", ".jpe", ".jfif", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".avif",
                   ".tga", ".pbm", ".pgm", ".ppm", ".pnm"}
-FIELD, BOX = 28, 20
+MNIST_FIELD = (28, 28)  # MNIST's image, whose digits fit a box of 20/28 of it
+BOX_FRACTION = 20 / 28
 WORKING_SIZE = 512  # larger pictures are shrunk to this first: ample for a 20x20 digit, and a bound on the work
 
 
@@ -93,25 +95,27 @@ def light_on_dark(grey: np.ndarray) -> np.ndarray:
     return np.clip(ink - paper, 0, None)
 
 
-def mnist_pixels(image: Image.Image, name: str = "image") -> np.ndarray:
-    """One image as an MNIST row: 784 uint8 grey levels, light digit on black, centred by mass."""
+def mnist_pixels(image: Image.Image, name: str = "image", field: tuple[int, int] = MNIST_FIELD) -> np.ndarray:
+    """One image as a row of ``field`` (height, width; MNIST's 28x28 by default) uint8 grey levels, light digit
+    on black, fitted to the box and centred by mass."""
     digit = digit_ink(light_on_dark(_at_most(to_grey(image), WORKING_SIZE)))
     if digit is None:
         raise DataError(f"{name}: no digit found (the image is blank)")
     digit = digit * (255.0 / digit.max())
-    boxed = np.clip(_longer_side(digit, BOX, Image.Resampling.LANCZOS), 0, 255)
-    return _centre_by_mass(boxed).round().astype(np.uint8).reshape(-1)
+    box = tuple(max(1, round(side * BOX_FRACTION)) for side in field)
+    boxed = np.clip(_fit(digit, box, Image.Resampling.LANCZOS), 0, 255)
+    return _centre_by_mass(boxed, field).round().astype(np.uint8).reshape(-1)
 
 
 def _at_most(grey: np.ndarray, size: int) -> np.ndarray:
-    """A photo shrunk (by area averaging) to ``size`` pixels on its longer side: the digit ends up 20x20."""
-    return grey if max(grey.shape) <= size else _longer_side(grey, size, Image.Resampling.BOX)
+    """A photo shrunk (by area averaging) to ``size`` pixels on its longer side: the digit ends up box-sized."""
+    return grey if max(grey.shape) <= size else _fit(grey, (size, size), Image.Resampling.BOX)
 
 
-def _longer_side(values: np.ndarray, size: int, resample: Image.Resampling) -> np.ndarray:
-    """Grey levels resampled by PIL to ``size`` pixels on the longer side, keeping the aspect ratio."""
+def _fit(values: np.ndarray, box: tuple[int, int], resample: Image.Resampling) -> np.ndarray:
+    """Grey levels resampled by PIL to fill ``box`` (height, width) on one side, keeping the aspect ratio."""
     height, width = values.shape
-    scale = size / max(height, width)
+    scale = min(box[0] / height, box[1] / width)
     shape = (max(1, round(width * scale)), max(1, round(height * scale)))
     return np.asarray(Image.fromarray(values.astype(np.float32), mode="F").resize(shape, resample), dtype=np.float64)
 
@@ -155,14 +159,14 @@ def otsu_threshold(values: np.ndarray) -> float:
     return float(np.nanargmax(between)) if np.isfinite(between).any() else float(values.min())
 
 
-def _centre_by_mass(boxed: np.ndarray) -> np.ndarray:
-    field = np.zeros((FIELD, FIELD))
+def _centre_by_mass(boxed: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
+    field = np.zeros(shape)
     height, width = boxed.shape
     total = boxed.sum()
     cy = (boxed.sum(axis=1) @ np.arange(height)) / total
     cx = (boxed.sum(axis=0) @ np.arange(width)) / total
-    top = int(np.clip(round(FIELD / 2 - 0.5 - cy), 0, FIELD - height))
-    left = int(np.clip(round(FIELD / 2 - 0.5 - cx), 0, FIELD - width))
+    top = int(np.clip(round(shape[0] / 2 - 0.5 - cy), 0, shape[0] - height))
+    left = int(np.clip(round(shape[1] / 2 - 0.5 - cx), 0, shape[1] - width))
     field[top : top + height, left : left + width] = boxed
     return field
 

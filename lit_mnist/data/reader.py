@@ -1,13 +1,15 @@
 """Read digit CSVs in the Kaggle "Digit Recognizer" layout into uint8 arrays.
 
-Accepted: a header ``label,pixel0,...,pixel783`` (or ``pixel0,...,pixel783`` where labels are
-optional), or the same columns with no header; plain, compressed (gzip, bzip2, xz), or the one
-file of a zip. A header's columns are found by name, in any order and any letter case. A leading
-unnamed column (the index that pandas' ``to_csv`` writes) and an empty last one (a comma ending every
-line, with or without a header) are ignored. Two other namings of the pixels, common in MNIST-style
-CSVs, are read as well: ``pixel1..pixel784`` (Kaggle's Fashion-MNIST) and ``1x1..28x28`` (row x
-column). Every cell is checked: the first problem found is raised as a :class:`DataError` naming the
-file, line and column.
+Accepted: a header ``label,pixel0,...,pixelN-1`` (or ``pixel0,...`` where labels are optional), or the same
+columns with no header; plain, compressed (gzip, bzip2, xz), or the one file of a zip. The number of
+pixels is the file's own (784 for MNIST's 28x28, 64 for 8x8 digits, ...): a header's pixel names, or a
+headerless row's width, say it; a caller that knows the count (a trained model's) passes it. A header's
+columns are found by name, in any order and any letter case. A leading unnamed column (the index that
+pandas' ``to_csv`` writes) and an empty last one (a comma ending every line, with or without a header) are
+ignored. Two other namings of the pixels, common in MNIST-style CSVs, are read as well: ``pixel1..pixelN``
+(Kaggle's Fashion-MNIST) and ``1x1..HxW`` (row x column, which also gives the image's shape). Labels are
+whole numbers 0-999. Every cell is checked: the first problem found is raised as a :class:`DataError`
+naming the file, line and column.
 
 The happy path is one typed pyarrow parse; only a file that fails it is re-read line by line to
 say precisely what is wrong, so valid files pay nothing for the diagnostics.
@@ -20,6 +22,7 @@ import csv
 import gzip
 import io
 import lzma
+import math
 import re
 import zipfile
 import zlib
@@ -32,9 +35,7 @@ import pyarrow.csv as pacsv
 
 from lit_mnist.errors import DataError
 
-N_PIXELS = 784
-PIXEL_COLUMNS = [f"pixel{i}" for i in range(N_PIXELS)]
-HEADER = ["label", *PIXEL_COLUMNS]
+MAX_LABEL = 999  # a thousand classes at most: a confusion matrix of a million cells
 _ZIP_MAGIC = b"PK\x03\x04"
 _COMPRESSED = {b"\x1f\x8b": ("gzip", gzip.decompress), b"BZh": ("bzip2", bz2.decompress),
                b"\xfd7zXZ\x00": ("xz", lzma.decompress)}
@@ -46,22 +47,43 @@ _INDEX = "(index)"  # the name given to a leading unnamed column: pandas' index,
 _INDEX_NAMES = {"", "unnamed: 0"}
 _TRAILING = "(trailing)"  # the name given to an unnamed last column: a comma ending every line, read but not used
 _UNUSED = {_INDEX, _TRAILING}
-PIXEL_NAMINGS = (  # each lists the 784 pixel names in row-major order
-    PIXEL_COLUMNS,
-    [f"pixel{k + 1}" for k in range(N_PIXELS)],
-    [f"{k // 28 + 1}x{k % 28 + 1}" for k in range(N_PIXELS)],
-)
+_PIXEL_NAME = re.compile(r"pixel(\d+)")
+_ROW_X_COLUMN = re.compile(r"(\d+)x(\d+)")
+
+
+def pixel_columns(count: int) -> list[str]:
+    """The standard pixel names: pixel0..pixel{count - 1}."""
+    return [f"pixel{i}" for i in range(count)]
+
+
+def header(count: int) -> list[str]:
+    """The standard header of a labelled CSV of ``count`` pixels."""
+    return ["label", *pixel_columns(count)]
+
+
+def pixel_namings(count: int, shape: tuple[int, int] | None = None) -> list[list[str]]:
+    """The namings of ``count`` pixels read, each in row-major order; row x column needs the image's shape."""
+    namings = [pixel_columns(count), [f"pixel{k + 1}" for k in range(count)]]
+    if shape is not None and shape[0] * shape[1] == count:
+        namings.append([f"{k // shape[1] + 1}x{k % shape[1] + 1}" for k in range(count)])
+    return namings
 
 
 @dataclass(frozen=True)
 class Digits:
-    """Images as rows of 784 raw grey levels (uint8) and their labels (uint8, or None if unlabelled)."""
+    """Images as rows of grey levels (uint8), their labels (int64, or None if unlabelled) and, where the file
+    says it (a row x column header), the images' ``(height, width)``."""
 
     pixels: np.ndarray
     labels: np.ndarray | None
+    image_shape: tuple[int, int] | None = None
 
     def __len__(self) -> int:
         return len(self.pixels)
+
+    @property
+    def n_pixels(self) -> int:
+        return self.pixels.shape[1]
 
 
 @dataclass(frozen=True)
@@ -69,9 +91,10 @@ class _Layout:
     has_header: bool
     has_label: bool
     label_last: bool
+    pixel_names: tuple[str, ...]  # the pixels' column names, in row-major order
     header: tuple[str, ...] = ()  # the header's column names in file order, where it has one
-    pixel_names: tuple[str, ...] = tuple(PIXEL_COLUMNS)  # the pixels' column names, in row-major order
     trailing: bool = False  # a headerless file whose lines end in a comma
+    image_shape: tuple[int, int] | None = None  # from a row x column header
 
     @property
     def columns(self) -> list[str]:
@@ -121,17 +144,28 @@ def _unzip_one(path: Path, raw: bytes) -> bytes:
         raise DataError(f"{path}: damaged zip file ({e})") from None
 
 
-def parse_digits(path: str | Path, *, labels: str = "required", label_last: bool = False) -> Digits:
-    """Parse and validate one CSV. ``labels``: "required", "optional" (Kaggle test.csv) or "none"."""
+def parse_digits(path: str | Path, *, labels: str = "required", label_last: bool = False,
+                 pixels: int | None = None) -> Digits:
+    """Parse and validate one CSV. ``labels``: "required", "optional" (Kaggle test.csv) or "none";
+    ``pixels``: the number of pixels a row must have (None: the file's own)."""
     path = Path(path)
     raw = read_bytes(path)
     body = raw[3:] if raw.startswith(b"\xef\xbb\xbf") else raw
-    layout = _sniff_layout(path, body, labels, label_last)
+    layout = _sniff_layout(path, body, labels, label_last, pixels)
     table = _parse_fast(body, layout)
     if table is None:
         _diagnose(path, body, layout)  # raises with the line and column
         raise DataError(f"{path}: not a readable digits CSV")  # pragma: no cover - diagnose always raises
     return _to_digits(path, body, layout, table)
+
+
+def place(path: str | Path, row: int, column: str = "label", label_last: bool = False) -> str:
+    """'line N, column NAME' of data row ``row`` (0-based) of a CSV that parsed: for the errors that only the
+    whole data set reveals (a test label outside the classes the training rows learned)."""
+    path = Path(path)
+    raw = read_bytes(path)
+    body = raw[3:] if raw.startswith(b"\xef\xbb\xbf") else raw
+    return _place(body, _sniff_layout(path, body, "optional", label_last, None), row, column)
 
 
 def _first_line(path: Path, body: bytes) -> str:
@@ -149,7 +183,7 @@ def _first_line(path: Path, body: bytes) -> str:
         raise DataError(f"{path}: line 1: not a text file (byte {e.start + 1} is not UTF-8)") from None
 
 
-def _sniff_layout(path: Path, body: bytes, labels: str, label_last: bool) -> _Layout:
+def _sniff_layout(path: Path, body: bytes, labels: str, label_last: bool, pixels: int | None) -> _Layout:
     try:
         fields = next(csv.reader([_first_line(path, body)]))
     except csv.Error as e:
@@ -161,18 +195,31 @@ def _sniff_layout(path: Path, body: bytes, labels: str, label_last: bool) -> _La
             if delim in fields[0]:
                 raise DataError(f"{path}: line 1: values are separated by {name}; expected commas")
     if not _is_number(fields[0]):
-        return _header_layout(path, body, fields, labels)
+        return _header_layout(path, body, fields, labels, pixels)
     trailing = len(fields) > 1 and not fields[-1].strip()
     width = len(fields) - trailing
-    if width == N_PIXELS + 1 and labels != "none":
-        return _Layout(False, True, label_last, trailing=trailing)
-    if width == N_PIXELS and labels != "required":
-        return _Layout(False, False, False, trailing=trailing)
-    want = N_PIXELS + 1 if labels == "required" else N_PIXELS
-    raise DataError(f"{path}: line 1: {width} values; expected {want} ({_describe(labels)})")
+    has_label = _headerless_label(width, labels, pixels)
+    if has_label is None or width - has_label < 1:
+        want = f"{pixels + 1} or {pixels}" if labels == "optional" else str(pixels + (labels == "required"))
+        if pixels is None:
+            want = "a label and at least one pixel" if labels == "required" else "at least one pixel"
+        raise DataError(f"{path}: line 1: {width} values; expected {want} ({_describe(labels, pixels)})")
+    names = tuple(pixel_columns(width - has_label))
+    return _Layout(False, has_label, label_last and has_label, names, trailing=trailing)
 
 
-def _header_layout(path: Path, body: bytes, fields: list[str], labels: str) -> _Layout:
+def _headerless_label(width: int, labels: str, pixels: int | None) -> bool | None:
+    """Whether a headerless row of ``width`` values starts (or ends) with a label; None: it cannot be a row."""
+    if labels == "required":
+        return True if pixels is None or width == pixels + 1 else None
+    if labels == "none":
+        return False if pixels is None or width == pixels else None
+    if pixels is not None:
+        return {pixels: False, pixels + 1: True}.get(width)
+    return math.isqrt(width - 1) ** 2 == width - 1 and math.isqrt(width) ** 2 != width  # a square image's pixels
+
+
+def _header_layout(path: Path, body: bytes, fields: list[str], labels: str, pixels: int | None) -> _Layout:
     names = [f.strip().lower() for f in fields]
     if len(names) > 1 and names[0] in _INDEX_NAMES:
         names[0] = _INDEX
@@ -180,33 +227,53 @@ def _header_layout(path: Path, body: bytes, fields: list[str], labels: str) -> _
         names[-1] = _TRAILING
     used = [n for n in names if n not in _UNUSED]
     has_label = "label" in used
-    pixel_names = _pixel_naming(set(used) - {"label"})
-    if pixel_names is None or len(set(used)) != len(used) or labels == ("none" if has_label else "required"):
-        raise DataError(f"{path}: line 1: {_header_problem(names, labels)}")
+    naming, shape = _meant_naming([n for n in used if n != "label"], pixels)
+    if (not naming or set(used) - {"label"} != set(naming) or len(set(used)) != len(used)
+            or labels == ("none" if has_label else "required")):
+        raise DataError(f"{path}: line 1: {_header_problem(names, labels, naming, pixels)}")
     end = len(_FIRST_LINE.match(body).group())
     if not _NON_BLANK.search(body, end + 1):
         raise DataError(f"{path}: header but no data rows")
-    return _Layout(True, has_label, False, tuple(names), tuple(pixel_names))
+    return _Layout(True, has_label, False, tuple(naming), tuple(names), image_shape=shape)
 
 
-def _describe(labels: str) -> str:
+def _describe(labels: str, pixels: int | None) -> str:
+    last = f"pixel{pixels - 1}" if pixels else "pixelN"
     if labels == "required":
-        return "label,pixel0..pixel783"
+        return f"label,pixel0..{last}"
     if labels == "none":
-        return "pixel0..pixel783"
-    return "label,pixel0..pixel783 or pixel0..pixel783"
+        return f"pixel0..{last}"
+    return f"label,pixel0..{last} or pixel0..{last}"
 
 
-def _pixel_naming(names: set[str]) -> list[str] | None:
-    return next((naming for naming in PIXEL_NAMINGS if names == set(naming)), None)
+def _meant_naming(names: list[str], pixels: int | None) -> tuple[list[str], tuple[int, int] | None]:
+    """The pixel naming a header means, by the style most of its names follow (pixelK from 0 or from 1, or row x
+    column) and the count (``pixels``, else the largest index); for row x column also the image's shape."""
+    numbered = [int(m.group(1)) for m in map(_PIXEL_NAME.fullmatch, names) if m]
+    cells = [(int(m.group(1)), int(m.group(2))) for m in map(_ROW_X_COLUMN.fullmatch, names) if m]
+    if len(cells) > len(numbered):
+        rows, columns = max(r for r, _ in cells), max(c for _, c in cells)
+        if pixels is not None and rows * columns != pixels:
+            side = math.isqrt(pixels)
+            rows, columns = (side, side) if side * side == pixels else (1, pixels)
+        shape = (rows, columns)
+        return pixel_namings(rows * columns, shape)[2], shape
+    if not numbered:
+        return [], None
+    from_zero = 0 in numbered or (pixels is not None and max(numbered) < pixels)
+    count = pixels if pixels is not None else max(numbered) + from_zero
+    return pixel_namings(count)[0 if from_zero else 1], None
 
 
-def _header_problem(names: list[str], labels: str) -> str:
-    """What is wrong with a header (``names`` in file order, an index column included): column numbers count from 1."""
+def _header_problem(names: list[str], labels: str, pixels: list[str], count: int | None) -> str:
+    """What is wrong with a header (``names`` in file order, an index column included; ``pixels``: the naming it
+    meant): column numbers count from 1."""
     columns = [(i + 1, name) for i, name in enumerate(names) if name not in _UNUSED]
-    pixels = max(PIXEL_NAMINGS, key=lambda naming: len(set(naming) & set(names)))  # the naming the file meant
+    if not pixels:
+        return f"no pixel columns (expected {_describe(labels, count)})"
     with_label = labels == "required" or (labels == "optional" and "label" in names)
     expected = ["label", *pixels] if with_label else pixels
+    described = _describe(labels, count or len(pixels))
     seen = set()
     for number, name in columns:
         if name in seen:
@@ -216,12 +283,12 @@ def _header_problem(names: list[str], labels: str) -> str:
     missing = [name for name in expected if name not in seen]
     if unknown and missing:
         number, name = unknown[0]
-        return f"header column {number} is {name!r}; expected {missing[0]!r} ({_describe(labels)})"
+        return f"header column {number} is {name!r}; expected {missing[0]!r} ({described})"
     if unknown:
         return f"header has {len(columns)} columns; unexpected extra column {unknown[0][1]!r}"
     if missing == expected[len(expected) - len(missing) :]:
-        return f"header has {len(columns)} columns; missing {missing[0]!r} onwards ({_describe(labels)})"
-    return f"header has {len(columns)} columns; missing {', '.join(map(repr, missing[:3]))} ({_describe(labels)})"
+        return f"header has {len(columns)} columns; missing {missing[0]!r} onwards ({described})"
+    return f"header has {len(columns)} columns; missing {', '.join(map(repr, missing[:3]))} ({described})"
 
 
 def _is_number(text: str) -> bool:
@@ -262,13 +329,13 @@ def _to_digits(path: Path, body: bytes, layout: _Layout, table: pa.Table) -> Dig
     pixels = np.ascontiguousarray(np.array([arrays[name] for name in layout.pixel_names], dtype=np.uint8).T)
     labels = None
     if layout.has_label:
-        labels = np.ascontiguousarray(arrays["label"], dtype=np.uint8)
-        _check_values(path, body, layout, "label", labels)
-    return Digits(pixels, labels)
+        _check_values(path, body, layout, "label", arrays["label"])
+        labels = np.ascontiguousarray(arrays["label"], dtype=np.int64)
+    return Digits(pixels, labels, layout.image_shape)
 
 
 def _check_values(path: Path, body: bytes, layout: _Layout, name: str, values: np.ndarray) -> None:
-    top = 9 if name == "label" else 255
+    top = MAX_LABEL if name == "label" else 255
     bad = (values < 0) | (values > top) | (values != np.floor(values))
     if bad.any():
         row = int(np.flatnonzero(bad)[0])

@@ -1,13 +1,18 @@
-"""LitMNIST: the original Keras model's training, as a LightningModule around a plain nn.Module."""
+"""LitMNIST: a layer list's net trained as Keras trains it, as a LightningModule.
+
+The module owns the math (loss, optimizer, schedule) and the metrics; the net is a plain ``nn.Module`` built
+from hyper-parameters that are plain data (the layer list, the class count, the image shape), so a checkpoint
+loads with ``torch.load(weights_only=True)`` and ``load_from_checkpoint`` alike.
+"""
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal
 
 import lightning as L
 import torch
 import torch.nn.functional as F
-from torchmetrics import MeanMetric
+from torchmetrics import Metric
 from torchmetrics.classification import (
     MulticlassAccuracy,
     MulticlassConfusionMatrix,
@@ -16,21 +21,44 @@ from torchmetrics.classification import (
 )
 
 from lit_mnist.model.keras_adam import KerasAdam
-from lit_mnist.model.net import ConvNet, DenseNet, keras_init_
+from lit_mnist.model.layers import LayerError, as_items
+from lit_mnist.model.net import build_net
 
-NUM_CLASSES = 10
+
+class WeightedMean(Metric):
+    """A mean over samples from sums: ``update(total, count)`` adds a part's sum and its number of samples.
+    Its states are sums, so the ranks' figures combine exactly (Keras's epoch means weight batches by size)."""
+
+    full_state_update = False
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.add_state("total", torch.tensor(0.0), dist_reduce_fx="sum")
+        self.add_state("count", torch.tensor(0.0), dist_reduce_fx="sum")
+
+    def update(self, total: torch.Tensor, count: torch.Tensor | int) -> None:
+        self.total += total
+        self.count += count
+
+    def compute(self) -> torch.Tensor:
+        return self.total / self.count
 
 
 class LitMNIST(L.LightningModule):
-    """The original classifier (or its CNN), trained with Keras-equivalent defaults.
+    """A classifier of HxW grey-level images into ``num_classes`` classes, trained with Keras's defaults.
 
     Args:
-        arch: ``dense`` (the original network) or ``cnn`` (a small LeNet-style CNN, its stated next step).
-        normalize: standardise inputs with the training set's pixel mean and std (set from the datamodule
+        layers: the net, as a list of Keras layers (``lit_mnist.model.layers``); unset: the original notebook's
+            Dense 128/64/128 with ReLU. The output layer is appended unless the list ends with it.
+        num_classes: outputs of the net (set from the data by ``fit.py``).
+        image_shape: ``[height, width]`` of the images, whose rows of grey levels the net takes (set from the data).
+        class_names: a name for each class, for the reports and predictions (from ``--data.class_names``).
+        normalize: standardise inputs with the training split's pixel mean and std (set from the datamodule
             when fitting; kept in the checkpoint, so prediction applies them). Off: raw 0-255, as the original.
         lr: learning rate (Keras's Adam default, 1e-3).
         optimizer: ``keras_adam`` reproduces Keras 3's Adam update; ``adam`` is the stock torch.optim.Adam.
-        init: ``keras`` (Glorot-uniform weights, zero biases, as Keras Dense) or ``torch`` (nn.Linear's own).
+        init: ``keras`` (each layer's Keras initialisers: Glorot-uniform kernels and zero biases unless the
+            list says otherwise) or ``torch`` (PyTorch's defaults for every layer).
         epsilon: Adam's epsilon; Keras's default 1e-7 (torch's is 1e-8).
         betas: Adam's beta_1 and beta_2 (Keras's and torch's defaults: 0.9, 0.999).
         lr_decay: multiply the learning rate by this after every epoch (1.0, the original: constant).
@@ -38,14 +66,14 @@ class LitMNIST(L.LightningModule):
             rate warms up from ``lr / 25`` to ``lr`` over the first 30% of the steps, then anneals (cosine)
             to almost zero by the last. Adam's betas stay as set (a schedule Keras can follow too).
         label_smoothing: weight moved from the true class to a uniform target (0: none, as the original).
-        channels: the CNN's conv widths (``arch=cnn``).
-        stem: how the CNN's first block halves the image (``arch=cnn``): ``pool`` (a conv, then 2x2
-            max-pooling) or ``stride`` (the conv at stride 2: a quarter of the work, see ``ConvNet``).
     """
 
     def __init__(
         self,
-        arch: Literal["dense", "cnn"] = "dense",
+        layers: list[Any] | None = None,
+        num_classes: int = 10,
+        image_shape: tuple[int, int] = (28, 28),
+        class_names: list[str] | None = None,
         normalize: bool = False,
         lr: float = 1e-3,
         optimizer: Literal["keras_adam", "adam"] = "keras_adam",
@@ -55,43 +83,45 @@ class LitMNIST(L.LightningModule):
         lr_decay: float = 1.0,
         one_cycle: bool = False,
         label_smoothing: float = 0.0,
-        channels: tuple[int, int] = (16, 32),
-        stem: Literal["pool", "stride"] = "pool",
     ) -> None:
         super().__init__()
-        if not lr > 0 or not epsilon >= 0 or not lr_decay > 0:
-            raise ValueError(f"lr and lr_decay must be positive and epsilon not negative; got {lr}, {lr_decay}, {epsilon}")
-        if one_cycle and lr_decay != 1.0:
-            raise ValueError("one_cycle and lr_decay are two schedules: choose one")
-        if len(betas) != 2 or not all(0 <= b < 1 for b in betas):
-            raise ValueError(f"betas must be two values in [0, 1); got {list(betas)}")
-        if not 0 <= label_smoothing < 1 or len(channels) != 2 or min(channels) < 1:
-            raise ValueError(f"label_smoothing must be in [0, 1) and channels two positive widths; got "
-                             f"{label_smoothing}, {list(channels)}")
+        _check_options(lr, epsilon, lr_decay, one_cycle, betas, label_smoothing, optimizer)
+        self.net = build_net(layers, num_classes, image_shape, init)
+        if class_names is not None and (len(class_names) != num_classes or len(set(map(str, class_names))) != num_classes):
+            raise LayerError(f"class_names must be {num_classes} different names, one per class; got {len(class_names)}")
         self.save_hyperparameters(ignore=["_instantiator"])  # LightningCLI's, not a hyper-parameter
-        if arch == "dense":
-            self.net = DenseNet(num_classes=NUM_CLASSES)
-        elif arch == "cnn":
-            self.net = ConvNet(num_classes=NUM_CLASSES, channels=tuple(channels), stem=stem)
-        else:
-            raise ValueError(f"arch must be one of ['cnn', 'dense'], got {arch!r}")
+        # as plain data, and the list as built (every argument written out), so that the checkpoint and
+        # metrics.json describe the net whole (LightningCLI hands save_hyperparameters the options as given)
+        self.hparams.update(layers=as_items(self.net.layers), image_shape=[int(v) for v in image_shape],
+                            class_names=None if class_names is None else [str(name) for name in class_names])
         # in raw pixel units; identity until fit() sets them from the training split
         self.register_buffer("pixel_mean", torch.tensor(0.0))
         self.register_buffer("pixel_std", torch.tensor(1.0))
-        if init == "keras":
-            keras_init_(self.net)
-        elif init != "torch":
-            raise ValueError(f"init must be 'keras' or 'torch', got {init!r}")
-        # Steps only collect per-sample values; the metrics take them in one update() per epoch. A metric
-        # call per step cost ~0.35 s of a 15-epoch fit (its forward() even copies state). No argument or NaN
-        # checks either: each would be a host-device sync on a GPU.
-        self._collected: dict[str, list] = {"train": [], "val": [], "test": []}
+        # the training epoch's sums (loss, correct predictions, rows), kept on the device: a step adds to them
+        # and reads nothing back; the epoch end hands them to the metrics
+        self.register_buffer("_train_totals", torch.zeros(3), persistent=False)
         for stage in ("train", "val", "test"):
-            setattr(self, f"{stage}_acc", MulticlassAccuracy(NUM_CLASSES, average="micro", validate_args=False))
-            setattr(self, f"{stage}_loss", MeanMetric(nan_strategy="disable"))
-        self.test_confusion = MulticlassConfusionMatrix(NUM_CLASSES)
-        self.test_precision = MulticlassPrecision(NUM_CLASSES, average=None)
-        self.test_recall = MulticlassRecall(NUM_CLASSES, average=None)
+            setattr(self, f"{stage}_loss", WeightedMean())
+            setattr(self, f"{stage}_acc", WeightedMean() if stage == "train" else
+                    MulticlassAccuracy(num_classes, average="micro", validate_args=False))
+        self.test_confusion = MulticlassConfusionMatrix(num_classes, validate_args=False)
+        self.test_precision = MulticlassPrecision(num_classes, average=None, validate_args=False)
+        self.test_recall = MulticlassRecall(num_classes, average=None, validate_args=False)
+        height, width = image_shape
+        self.example_input_array = torch.zeros(2, height * width)  # the model summary's input and output sizes
+
+    @property
+    def num_classes(self) -> int:
+        return self.hparams.num_classes
+
+    @property
+    def image_shape(self) -> tuple[int, int]:
+        return tuple(self.hparams.image_shape)
+
+    @property
+    def class_names(self) -> list[str]:
+        """Each class's name: ``--data.class_names`` where given, else its label."""
+        return self.hparams.get("class_names") or [str(k) for k in range(self.num_classes)]
 
     def setup(self, stage: str) -> None:
         datamodule = getattr(self.trainer, "datamodule", None)
@@ -102,11 +132,12 @@ class LitMNIST(L.LightningModule):
 
     def logits(self, x: torch.Tensor) -> torch.Tensor:
         if self.hparams.normalize:  # raw inputs skip this: the original net sees 0-255 exactly
-            x = (x.float() - self.pixel_mean) / self.pixel_std
+            x = (x.to(self.pixel_mean.dtype) - self.pixel_mean) / self.pixel_std
         return self.net(x)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """Class probabilities (softmax), like the Keras model's output layer."""
+        """Class probabilities (softmax), like the Keras model's output layer: the one inference path of
+        predict, export, the service and the parity suite."""
         return self.logits(x).softmax(dim=-1)
 
     def compute_loss(self, batch) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
@@ -117,7 +148,7 @@ class LitMNIST(L.LightningModule):
         A shard's loss is its sum over ``rows / world_size``: DDP averages the ranks' gradients, so the
         result is the gradient of the global batch's mean, whatever each rank's share of the rows.
         """
-        x, y = batch[0], batch[1].long()
+        x, y = batch[0], batch[1]
         logits = self.logits(x)
         per_sample = F.cross_entropy(logits, y, reduction="none", label_smoothing=self.hparams.label_smoothing)
         if len(batch) > 2:
@@ -126,68 +157,66 @@ class LitMNIST(L.LightningModule):
             loss = per_sample.mean()
         return loss, per_sample, logits
 
-    def _step(self, batch, stage: str) -> tuple[torch.Tensor, torch.Tensor]:
-        loss, per_sample, logits = self.compute_loss(batch)
-        self._collected[stage].append((per_sample.detach(), logits.detach().argmax(1), batch[1].long()))
-        return loss, logits
-
-    def _fold(self, stage: str) -> None:
-        """Feed the epoch's per-sample values to the metrics. The mean over samples is Keras's batch-size-
-        weighted epoch mean (not batch means with weights: nan_strategy="disable" drops weights, torchmetrics #3434)."""
-        if self._collected[stage]:
-            losses, predicted, target = (torch.cat(parts) for parts in zip(*self._collected[stage]))
-            self._collected[stage].clear()
-            if len(target):  # a rank's evaluation share can be empty; shapes are known on the host
-                getattr(self, f"{stage}_loss").update(losses)
-                getattr(self, f"{stage}_acc").update(predicted, target)
-
-    def _log_epoch(self, stage: str) -> None:
-        # computed values, not the Metric objects: self.log(metric) moves the metric to the device (a walk
-        # over its state) on every call
-        self._fold(stage)
-        for name, prog_bar in (("loss", False), ("acc", stage != "train")):
-            metric = getattr(self, f"{stage}_{name}")
-            # compute() syncs the ranks' states, so the value is the same on every rank; Lightning still
-            # wants sync_dist on several devices, and "max" of equal values keeps it exact (a mean can round)
-            distributed = self.trainer.world_size > 1
-            self.log(f"{stage}/{name}", metric.compute(), prog_bar=prog_bar, sync_dist=distributed, reduce_fx="max")
-            metric.reset()
-
     def training_step(self, batch, batch_idx):
-        return self._step(batch, "train")[0]
+        loss, per_sample, logits = self.compute_loss(batch)
+        with torch.no_grad():  # device-side sums: no value is read back during the epoch
+            totals = self._train_totals  # add_ on views of it: no copy back, nothing that waits for the device
+            totals[0].add_(per_sample.sum())
+            totals[1].add_((logits.argmax(1) == batch[1]).sum())
+            totals[2].add_(len(per_sample))
+        return loss
+
+    def _evaluate(self, batch, stage: str) -> torch.Tensor:
+        _, per_sample, logits = self.compute_loss(batch)
+        loss, acc = getattr(self, f"{stage}_loss"), getattr(self, f"{stage}_acc")
+        if len(per_sample):  # a rank's evaluation share can be empty (see TensorBatches); shapes are known on the host
+            loss.update(per_sample.sum(), len(per_sample))
+            acc.update(logits, batch[1])
+        self._log_metrics(stage)
+        return logits
+
+    def _log_metrics(self, stage: str) -> None:
+        # Metric objects, as Lightning documents: it computes them at the epoch's end (syncing the ranks'
+        # states) and resets them
+        for name, prog_bar in (("loss", False), ("acc", stage != "train")):
+            self.log(f"{stage}/{name}", getattr(self, f"{stage}_{name}"), prog_bar=prog_bar, on_step=False,
+                     on_epoch=True)
 
     def validation_step(self, batch, batch_idx):
-        self._step(batch, "val")
+        self._evaluate(batch, "val")
 
     def test_step(self, batch, batch_idx):
-        _loss, logits = self._step(batch, "test")
-        y = batch[1].long()
-        if len(y):  # the empty batch that evens out the ranks' step counts (see TensorBatches) counts nothing
+        logits = self._evaluate(batch, "test")
+        y = batch[1]
+        if len(y):  # the empty batch that evens out the ranks' step counts counts nothing
             for metric in (self.test_confusion, self.test_precision, self.test_recall):
                 metric.update(logits, y)
         return {"probs": logits.softmax(dim=-1).detach(), "target": y}
 
+    def on_train_epoch_start(self) -> None:
+        self._train_totals.zero_()
+
     def on_train_epoch_end(self) -> None:
-        self._log_epoch("train")
-
-    def on_validation_epoch_end(self) -> None:
-        self._log_epoch("val")
-
-    def on_test_epoch_end(self) -> None:
-        self._log_epoch("test")
+        loss, correct, rows = self._train_totals
+        self.train_loss.update(loss, rows)
+        self.train_acc.update(correct, rows)
+        self._log_metrics("train")
 
     def on_test_epoch_start(self) -> None:
         for metric in (self.test_confusion, self.test_precision, self.test_recall):
             metric.reset()
 
+    def make_optimizer(self, lr: float | None = None) -> torch.optim.Optimizer:
+        """``--model.optimizer`` over the parameters, at ``lr`` (default ``--model.lr``), without the schedule."""
+        hp = self.hparams
+        lr = hp.lr if lr is None else lr
+        if hp.optimizer == "keras_adam":
+            return KerasAdam(self.parameters(), lr=lr, beta_1=hp.betas[0], beta_2=hp.betas[1], epsilon=hp.epsilon)
+        return torch.optim.Adam(self.parameters(), lr=lr, betas=tuple(hp.betas), eps=hp.epsilon, fused=True)
+
     def configure_optimizers(self):
         hp = self.hparams
-        if hp.optimizer == "keras_adam":
-            optimizer = KerasAdam(self.parameters(), lr=hp.lr, beta_1=hp.betas[0], beta_2=hp.betas[1], epsilon=hp.epsilon)
-        elif hp.optimizer == "adam":
-            optimizer = torch.optim.Adam(self.parameters(), lr=hp.lr, betas=tuple(hp.betas), eps=hp.epsilon, fused=True)
-        else:
-            raise ValueError(f"optimizer must be 'keras_adam' or 'adam', got {hp.optimizer!r}")
+        optimizer = self.make_optimizer()
         if hp.one_cycle:
             steps = self.trainer.estimated_stepping_batches
             schedule = torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=hp.lr, total_steps=steps,
@@ -196,3 +225,17 @@ class LitMNIST(L.LightningModule):
         if hp.lr_decay == 1.0:
             return optimizer
         return {"optimizer": optimizer, "lr_scheduler": torch.optim.lr_scheduler.ExponentialLR(optimizer, hp.lr_decay)}
+
+
+def _check_options(lr, epsilon, lr_decay, one_cycle, betas, label_smoothing, optimizer) -> None:
+    """The training options' own checks, one line each."""
+    if not lr > 0 or not epsilon >= 0 or not lr_decay > 0:
+        raise ValueError(f"lr and lr_decay must be positive and epsilon not negative; got {lr}, {lr_decay}, {epsilon}")
+    if one_cycle and lr_decay != 1.0:
+        raise ValueError("one_cycle and lr_decay are two schedules: choose one")
+    if len(betas) != 2 or not all(0 <= b < 1 for b in betas):
+        raise ValueError(f"betas must be two values in [0, 1); got {list(betas)}")
+    if not 0 <= label_smoothing < 1:
+        raise ValueError(f"label_smoothing must be in [0, 1); got {label_smoothing}")
+    if optimizer not in ("keras_adam", "adam"):
+        raise ValueError(f"optimizer must be 'keras_adam' or 'adam', got {optimizer!r}")

@@ -1,71 +1,285 @@
-"""The original network as a plain nn.Module: Dense 128-64-128-10 with ReLU, returning logits."""
+"""The net a layer list describes, as a plain nn.Module whose layers compute what Keras's do.
+
+:func:`build_net` makes it from the list, the class count and the image shape (``lit_mnist.model.layers``).
+Each layer is one child module named as Keras names it (``dense``, ``conv2d_1``, ...), so the model summary
+reads like Keras's. Keras's semantics where torch's differ (``../docs/layers.md`` lists them):
+
+* "same" padding as TensorFlow pads, the extra row or column at the bottom or right, for any stride;
+* "same" average pooling divides by the cells inside the image only;
+* images are channels-last: ``Flatten`` numbers an (h, w, c) map's features ``(i * w + j) * c + k``, and
+  per-channel arguments act on the last axis;
+* BatchNormalization's moving statistics move by ``1 - momentum`` (0.99 by default) towards the batch's
+  mean and *biased* variance, with Keras's epsilon 1e-3;
+* Normalization divides by ``max(sqrt(variance), 1e-7)``;
+* Dense and Conv2D kernels start as Keras's initialisers draw them (Glorot-uniform by default), biases at 0.
+
+Images are held as NCHW tensors in channels-last memory, so that a Keras-order flatten is a free view and
+oneDNN (and cuDNN) run their NHWC convolution kernels without reordering.
+"""
 
 from __future__ import annotations
 
+import math
+from collections import OrderedDict
+from collections.abc import Iterable
+
 import torch
+import torch.nn.functional as F
 from torch import nn
 
+from lit_mnist.model.layers import Layer, LayerError, resolve, same_padding
 
-class DenseNet(nn.Module):
-    """784 -> 128 -> 64 -> 128 -> 10. Softmax is left to the caller: the loss wants logits."""
-
-    def __init__(self, in_features: int = 784, hidden: tuple[int, ...] = (128, 64, 128), num_classes: int = 10):
-        super().__init__()
-        layers: list[nn.Module] = []
-        width = in_features
-        for h in hidden:
-            layers += [nn.Linear(width, h), nn.ReLU()]
-            width = h
-        layers.append(nn.Linear(width, num_classes))
-        self.layers = nn.Sequential(*layers)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.layers(x.flatten(1).float())
+_ACTIVATIONS = {
+    "linear": None,
+    "relu": F.relu,
+    "elu": F.elu,
+    "gelu": F.gelu,  # exact (erf) in both
+    "tanh": torch.tanh,
+    "sigmoid": torch.sigmoid,
+    "silu": F.silu,
+    "swish": F.silu,
+    "softplus": F.softplus,
+    "selu": F.selu,
+}
 
 
-class ConvNet(nn.Module):
-    """The original's stated next step, a small LeNet-style CNN: two conv blocks and a dense head.
+def activation(name: str):
+    """The function of a Keras activation name; softmax acts on the channels, the last axis in Keras's layout."""
+    if name == "softmax":
+        return lambda x: x.softmax(dim=1)  # (N, C) or (N, C, H, W): dim 1 is Keras's last axis in both
+    return _ACTIVATIONS[name]
 
-    conv 5x5 (16) -> pool -> conv 5x5 (32) -> pool -> dense 128 -> 10 by default (~1.1 M multiply-adds an
-    image); ``channels`` narrows or widens the conv blocks. ``stem`` is how the first block halves the
-    image: ``pool``, a conv at every position then 2x2 max-pooling (LeNet's), or ``stride``, the conv at
-    stride 2 and no pooling: the same 12x12 map from a quarter of the positions, so the first block costs
-    about a quarter, and a training step about 0.6x. Two choices make either ~2x faster to train on a CPU,
-    and change no result:
 
-    * each pooling block pools before its ReLU: max and ReLU commute exactly, and the ReLU (forward and
-      backward) then runs on a quarter of the values;
-    * the conv weights are channels-last, so oneDNN (and cuDNN) run their NHWC kernels without reordering.
-    """
-
-    STEMS = ("pool", "stride")
-
-    def __init__(self, num_classes: int = 10, channels: tuple[int, int] = (16, 32), hidden: int = 128,
-                 stem: str = "pool"):
-        super().__init__()
-        c1, c2 = channels
-        if stem == "pool":
-            first = [nn.Conv2d(1, c1, 5), nn.MaxPool2d(2)]  # 28 -> 24 -> 12
-        elif stem == "stride":
-            first = [nn.Conv2d(1, c1, 5, stride=2)]  # 28 -> 12
-        else:
-            raise ValueError(f"stem must be one of {list(self.STEMS)}, got {stem!r}")
-        self.features = nn.Sequential(
-            *first, nn.ReLU(),
-            nn.Conv2d(c1, c2, 5), nn.MaxPool2d(2), nn.ReLU(),  # 12 -> 8 -> 4
-        ).to(memory_format=torch.channels_last)
-        self.feature_shape = (c2, 4, 4)  # (channels, height, width) of what the head flattens
-        self.head = nn.Sequential(nn.Flatten(), nn.Linear(c2 * 4 * 4, hidden), nn.ReLU(), nn.Linear(hidden, num_classes))
+class Dense(nn.Linear):
+    def __init__(self, layer: Layer) -> None:
+        args = layer.args
+        super().__init__(layer.input_shape[0], args["units"], bias=args["use_bias"])
+        # the head's softmax is the loss's to take: the net returns logits
+        self.act = None if layer.head else activation(args["activation"])
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        images = x.float().reshape(-1, 1, 28, 28).contiguous(memory_format=torch.channels_last)
-        return self.head(self.features(images))
+        x = super().forward(x)
+        return x if self.act is None else self.act(x)
 
 
-def keras_init_(module: nn.Module) -> nn.Module:
-    """Keras Dense/Conv2D defaults: glorot_uniform kernel, zero bias (torch's default bound is ~2.3x smaller)."""
-    for layer in module.modules():
-        if isinstance(layer, (nn.Linear, nn.Conv2d)):
-            nn.init.xavier_uniform_(layer.weight)
-            nn.init.zeros_(layer.bias)
-    return module
+def _pads(layer: Layer, window: tuple[int, int], strides: tuple[int, int]) -> tuple[int, int, int, int]:
+    """F.pad's (left, right, top, bottom) for Keras's padding of this layer's input."""
+    if layer.args["padding"] != "same":
+        return (0, 0, 0, 0)
+    (top, bottom), (left, right) = (same_padding(n, k, s) for n, k, s in zip(layer.input_shape[:2], window, strides))
+    return (left, right, top, bottom)
+
+
+class Conv2D(nn.Conv2d):
+    def __init__(self, layer: Layer) -> None:
+        args = layer.args
+        pads = _pads(layer, args["kernel_size"], args["strides"])
+        symmetric = pads[0] == pads[1] and pads[2] == pads[3]
+        super().__init__(layer.input_shape[2], args["filters"], args["kernel_size"], args["strides"],
+                         padding=(pads[2], pads[0]) if symmetric else 0, bias=args["use_bias"])
+        self.pads = None if symmetric else pads  # an odd total: the extra cell at the bottom/right, as TF pads
+        self.act = activation(args["activation"])
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.pads is not None:
+            x = F.pad(x, self.pads)
+        x = super().forward(x)
+        return x if self.act is None else self.act(x)
+
+
+class Pooling2D(nn.Module):
+    """MaxPooling2D and AveragePooling2D: "valid" floors; "same" pads as TF, with -inf for max, and the average
+    divides by the cells inside the image (each output's count is fixed by the shapes: a buffer)."""
+
+    def __init__(self, layer: Layer) -> None:
+        super().__init__()
+        args = layer.args
+        self.window, self.strides = args["pool_size"], args["strides"] or args["pool_size"]
+        self.is_max = layer.kind == "max_pooling2d"
+        self.pads = _pads(layer, self.window, self.strides)
+        self.register_buffer("inverse_count", None, persistent=False)
+        if not self.is_max and any(self.pads):
+            height, width, _ = layer.input_shape
+            inside = F.avg_pool2d(F.pad(torch.ones(1, 1, height, width), self.pads), self.window, self.strides)
+            self.inverse_count = 1.0 / inside  # the fraction of the window inside the image, inverted
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.is_max:
+            if any(self.pads):
+                x = F.pad(x, self.pads, value=-math.inf)
+            return F.max_pool2d(x, self.window, self.strides)
+        if any(self.pads):
+            return F.avg_pool2d(F.pad(x, self.pads), self.window, self.strides) * self.inverse_count
+        return F.avg_pool2d(x, self.window, self.strides)
+
+
+class Flatten(nn.Module):
+    """Keras's channels-last order: an NCHW tensor in channels-last memory is flattened as (h, w, c) for free."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x.permute(0, 2, 3, 1).flatten(1) if x.dim() == 4 else x
+
+
+class Reshape(nn.Module):
+    """Keras's row-major reshape of the channels-last layout; an (h, w, c) target becomes NCHW in channels-last memory."""
+
+    def __init__(self, layer: Layer) -> None:
+        super().__init__()
+        self.shape = tuple(layer.output_shape)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if x.dim() == 4:
+            x = x.permute(0, 2, 3, 1)
+        x = x.reshape(x.shape[0], *self.shape)
+        return x.permute(0, 3, 1, 2) if x.dim() == 4 else x
+
+
+class Activation(nn.Module):
+    def __init__(self, layer: Layer) -> None:
+        super().__init__()
+        self.act = activation(layer.args["activation"])
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x if self.act is None else self.act(x)
+
+
+def _per_channel(values, count: int) -> torch.Tensor:
+    """A scalar or a per-feature/per-channel list, shaped to broadcast on dim 1 of (N, C) and (N, C, H, W) alike."""
+    return torch.as_tensor(values, dtype=torch.float32).expand(count).clone()
+
+
+def _on_channels(t: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+    return t.view(1, -1, 1, 1) if x.dim() == 4 else t
+
+
+class Rescaling(nn.Module):
+    def __init__(self, layer: Layer) -> None:
+        super().__init__()
+        channels = layer.input_shape[-1]
+        self.register_buffer("scale", _per_channel(layer.args["scale"], channels))
+        self.register_buffer("offset", _per_channel(layer.args["offset"], channels))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x * _on_channels(self.scale, x) + _on_channels(self.offset, x)
+
+
+class Normalization(nn.Module):
+    """An adapted Keras Normalization: ``(x - mean) / max(sqrt(variance), 1e-7)``, per feature (the last axis)."""
+
+    def __init__(self, layer: Layer) -> None:
+        super().__init__()
+        channels = layer.input_shape[-1]
+        self.register_buffer("mean", _per_channel(layer.args["mean"], channels))
+        self.register_buffer("variance", _per_channel(layer.args["variance"], channels))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return (x - _on_channels(self.mean, x)) / _on_channels(self.variance.sqrt().clamp(min=1e-7), x)
+
+
+class BatchNormalization(nn.Module):
+    """Keras's BatchNormalization over the last axis (features, or channels of an image).
+
+    Training normalises with the batch's mean and biased variance (as both libraries do) and moves the moving
+    statistics towards them by ``1 - momentum``, the variance being the *biased* one, as Keras's is (torch's
+    ``running_var`` takes the unbiased one, so torch's BatchNorm is not used for the statistics)."""
+
+    def __init__(self, layer: Layer) -> None:
+        super().__init__()
+        args, features = layer.args, layer.input_shape[-1]
+        self.momentum, self.epsilon = float(args["momentum"]), float(args["epsilon"])
+        self.gamma = nn.Parameter(torch.ones(features)) if args["scale"] else None
+        self.beta = nn.Parameter(torch.zeros(features)) if args["center"] else None
+        self.register_buffer("moving_mean", torch.zeros(features))
+        self.register_buffer("moving_variance", torch.ones(features))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if not self.training:
+            return F.batch_norm(x, self.moving_mean, self.moving_variance, self.gamma, self.beta, False, 0.0, self.epsilon)
+        with torch.no_grad():
+            variance, mean = torch.var_mean(x, dim=[0, 2, 3] if x.dim() == 4 else 0, correction=0)
+            self.moving_mean.lerp_(mean.to(self.moving_mean.dtype), 1 - self.momentum)
+            self.moving_variance.lerp_(variance.to(self.moving_variance.dtype), 1 - self.momentum)
+        return F.batch_norm(x, None, None, self.gamma, self.beta, True, 0.0, self.epsilon)
+
+
+def _module(layer: Layer) -> nn.Module:
+    if layer.kind == "dense":
+        return Dense(layer)
+    if layer.kind == "conv2d":
+        return Conv2D(layer)
+    if layer.kind in ("max_pooling2d", "average_pooling2d"):
+        return Pooling2D(layer)
+    if layer.kind == "dropout":
+        return nn.Dropout(layer.args["rate"])  # inverted dropout, as Keras's
+    simple = {"flatten": lambda _: Flatten(), "reshape": Reshape, "activation": Activation, "rescaling": Rescaling,
+              "normalization": Normalization, "batch_normalization": BatchNormalization}
+    return simple[layer.kind](layer)
+
+
+class KerasNet(nn.Sequential):
+    """The layers of a resolved list, in order; rows of H*W grey levels in, logits out. ``layers`` keeps the
+    resolved list (kinds, arguments, shapes) for whoever moves weights to or from Keras."""
+
+    def __init__(self, layers: list[Layer]) -> None:
+        super().__init__(OrderedDict((layer.name, _module(layer)) for layer in layers))
+        self.layers = tuple(layers)
+        self.to(memory_format=torch.channels_last)  # conv weights NHWC; other tensors are unaffected
+
+    def __getitem__(self, index):
+        if isinstance(index, slice):  # some of the layers: a plain Sequential of them (a resolved list is whole)
+            return nn.Sequential(OrderedDict(list(self._modules.items())[index]))
+        return super().__getitem__(index)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = x.flatten(1)  # grey levels, as they come: uint8 rows are made floating point here
+        return super().forward(x if x.is_floating_point() else x.to(torch.get_default_dtype()))
+
+
+def build_net(layers: Iterable | None, num_classes: int, image_shape: tuple[int, int], init: str = "keras") -> KerasNet:
+    """The plain nn.Module of a layer list (None: the original's) for ``num_classes`` classes and images of
+    ``image_shape``. ``init``: ``keras`` (each layer's initialisers, Keras's by default) or ``torch``
+    (PyTorch's defaults for every layer; an item naming an initialiser is then refused)."""
+    resolved = resolve(layers, num_classes, image_shape)
+    net = KerasNet(resolved)
+    if init == "keras":
+        keras_init_(net)
+    elif init == "torch":
+        given = next((layer for layer in resolved if layer.kind in ("dense", "conv2d")
+                      and layer.args["kernel_initializer"] != "glorot_uniform"), None)
+        if given is not None:
+            raise LayerError(f"model.layers {given.describe()}: kernel_initializer {given.args['kernel_initializer']!r} "
+                             "with init 'torch' (PyTorch's defaults for every layer): use init 'keras'")
+    else:
+        raise LayerError(f"init must be 'keras' or 'torch', got {init!r}")
+    return net
+
+
+def keras_init_(net: KerasNet) -> KerasNet:
+    """Each Dense and Conv2D kernel drawn as its Keras initialiser draws it, biases at 0, and BatchNormalization at
+    gamma 1, beta 0 (already). The fans are Keras's: a conv's receptive field times its input or output channels."""
+    for layer, module in zip(net.layers, net):
+        if layer.kind in ("dense", "conv2d"):
+            variance_scaling_(module.weight, layer.args["kernel_initializer"])
+            if module.bias is not None:
+                nn.init.zeros_(module.bias)
+    return net
+
+
+_VARIANCE_SCALING = {"glorot": (1.0, "fan_avg"), "he": (2.0, "fan_in"), "lecun": (1.0, "fan_in")}
+_TRUNCATED_NORMAL_STD = 0.87962566103423978  # the std of a unit normal truncated at +-2, which Keras divides by
+
+
+@torch.no_grad()
+def variance_scaling_(weight: torch.Tensor, initializer: str) -> None:
+    """Keras's VarianceScaling family (glorot_*, he_*, lecun_*), uniform or truncated normal, in place."""
+    family, distribution = initializer.split("_")
+    scale, mode = _VARIANCE_SCALING[family]
+    receptive = weight[0, 0].numel() if weight.dim() > 2 else 1
+    fan_in, fan_out = weight.shape[1] * receptive, weight.shape[0] * receptive
+    n = {"fan_in": fan_in, "fan_avg": (fan_in + fan_out) / 2}[mode]
+    if distribution == "uniform":
+        limit = math.sqrt(3.0 * scale / n)
+        weight.uniform_(-limit, limit)
+    else:
+        std = math.sqrt(scale / n) / _TRUNCATED_NORMAL_STD
+        nn.init.trunc_normal_(weight, 0.0, std, -2 * std, 2 * std)

@@ -24,7 +24,7 @@ def test_builtin_mnist_from_the_mirror(main_run):
     for name in ("confusion_matrix.png", "samples.png", "misclassified.png", "hparams.yaml"):
         assert (main_run / name).stat().st_size > 0
     console = (main_run.parents[1] / "console.txt").read_text()
-    assert re.fullmatch(r"test accuracy 0\.\d{4} on 10000 digits \(mnist\); run directory: \S+version_0",
+    assert re.fullmatch(r"test accuracy 0\.\d{4} on 10000 images \(mnist\); run directory: \S+version_0",
                         console.strip().splitlines()[-1])
 
 

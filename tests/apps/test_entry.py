@@ -47,9 +47,11 @@ def test_a_user_error_is_one_line_and_exit_code_2():
     assert done.stderr == "error: digits.csv: line 3, column pixel7: not a number\n"
 
 
-def test_importing_the_library_leaves_sys_modules_alone():
-    done = _python("import sys, lit_mnist, lit_mnist.apps.fit\nprint('tensorboard.compat.notf' in sys.modules)")
-    assert done.stdout.strip() == "False", done.stderr
+def test_a_commands_settings_put_no_module_of_their_own_in_sys_modules():
+    code = ("import sys\nfrom lit_mnist.apps import entry\nbefore = set(sys.modules)\nentry.quiet_process()\n"
+            "print(sorted(set(sys.modules) - before))")
+    done = _python(code)
+    assert done.stdout.strip() == "[]", done.stderr
 
 
 @pytest.mark.parametrize("command, argv, expected", [
@@ -66,26 +68,23 @@ def test_every_commands_parser_refuses_in_one_line_and_exit_2(capsys, command, a
     assert capsys.readouterr().err == f"error: {expected} ({name}.py --help lists the options)\n"
 
 
-def test_quiet_console_drops_lightnings_tips_and_keeps_its_messages(monkeypatch):
-    """On the console handler that importing Lightning makes in a command's process, when the root logger has
-    none. It is made here: pytest's log capture may have been on the root logger when this process imported
-    Lightning, which then made none (test_fit.py checks a real run's console)."""
+def test_a_command_leaves_the_seed_unsaid_and_keeps_lightnings_other_messages(monkeypatch):
+    """By the level of Lightning's seeding logger, not by the text of records."""
     import io
     import logging
 
-    import lightning.pytorch  # noqa: F401 (sets its logger's level)
-
-    from lit_mnist.apps.entry import quiet_console
+    from lit_mnist.apps.entry import quiet_process
 
     handler = logging.StreamHandler(io.StringIO())
-    monkeypatch.setattr(logging.getLogger("lightning.pytorch"), "handlers", [handler])
-    monkeypatch.setattr(logging.getLogger("lightning.pytorch"), "propagate", False)
-    log = logging.getLogger("lightning.pytorch.utilities.rank_zero")
-    log.info("Tip: try installing litlogger")
-    assert "litlogger" in handler.stream.getvalue()  # the companion: without the filter, the tip is printed
-    quiet_console()
-    log.info("Tip: try installing litlogger again")
-    log.info("[rank: 1] Seed set to 42")  # a second rank's, in a run on several devices
-    log.info("GPU available: False")
+    seed_log = logging.getLogger("lightning.fabric.utilities.seed")
+    monkeypatch.setattr(seed_log, "level", logging.INFO)
+    for name in ("lightning.fabric.utilities.seed", "lightning.pytorch.utilities.rank_zero"):
+        monkeypatch.setattr(logging.getLogger(name), "handlers", [handler])
+        monkeypatch.setattr(logging.getLogger(name), "propagate", False)
+    seed_log.info("Seed set to 41")
+    assert "Seed set to 41" in handler.stream.getvalue()  # the companion: unset, it is said
+    quiet_process()
+    seed_log.info("[rank: 1] Seed set to 42")
+    logging.getLogger("lightning.pytorch.utilities.rank_zero").info("GPU available: False")
     printed = handler.stream.getvalue()
-    assert "again" not in printed and "Seed set to" not in printed and "GPU available: False" in printed
+    assert "Seed set to 42" not in printed and "GPU available: False" in printed

@@ -13,7 +13,7 @@ import onnxruntime
 from lit_mnist.apps import export, predict
 from lit_mnist.apps.entry import call
 from lit_mnist.model.module import LitMNIST
-from tests.conftest import REPO, SHARED_MNIST, csv_text, run_env
+from tests.conftest import REPO, SHARED_MNIST, csv_text, run_env, save_model
 
 
 def _unseen_csv(tmp_path, n=2000):
@@ -40,7 +40,7 @@ def test_the_export_agrees_with_predict_on_unseen_digits(trained_checkpoint, tmp
                            str(out), "--check", str(csv)], cwd=REPO, capture_output=True, check=False, text=True,
                           env=run_env())
     assert done.returncode == 0, done.stderr[-2000:]
-    assert "check: ONNX Runtime against torch on 2000 digits" in done.stdout and "2000/2000" in done.stdout
+    assert "check: ONNX Runtime against torch on 2000 rows" in done.stdout and "2000/2000" in done.stdout
     assert done.stderr.strip() == ""  # a quiet command
     submission = tmp_path / "submission.csv"
     assert call(predict.main, ["--checkpoint", str(trained_checkpoint), "--input", str(csv), "--output",
@@ -50,18 +50,25 @@ def test_the_export_agrees_with_predict_on_unseen_digits(trained_checkpoint, tmp
     assert (_onnx_predictions(out, pixels).argmax(1) == labels).mean() >= 0.999
 
 
-@pytest.mark.parametrize("arch", ["dense", "cnn"])
-def test_either_net_exports_with_a_dynamic_batch_and_normalisation_inside(tmp_path, write_csv, capsys, arch):
-    model = LitMNIST(arch=arch, normalize=True)
+CNN = [{"conv2d": {"filters": 4, "kernel_size": 3, "strides": 2, "padding": "same"}}, "batch_normalization",
+       {"average_pooling2d": {"pool_size": 2, "padding": "same"}}, {"dropout": 0.2}, "flatten",
+       {"dense": {"units": 16, "activation": "tanh"}}]
+
+
+@pytest.mark.parametrize("layers, classes, side", [(None, 10, 28), (CNN, 10, 28), (CNN, 25, 8)])
+def test_any_net_exports_with_a_dynamic_batch_and_normalisation_inside(tmp_path, write_csv, capsys, layers, classes,
+                                                                       side):
+    model = LitMNIST(layers=layers, num_classes=classes, image_shape=(side, side), normalize=True)
     model.pixel_mean.fill_(33.3)
     model.pixel_std.fill_(78.5)
-    checkpoint = tmp_path / "model.ckpt"
-    torch.save({"state_dict": model.state_dict(), "hyper_parameters": dict(model.hparams)}, checkpoint)
+    checkpoint = save_model(model, tmp_path / "model.ckpt")
     out = tmp_path / "model.onnx"
-    csv = write_csv(n=50, labels=False)
+    csv = write_csv(n=50, labels=False, pixels=side * side)
     assert call(export.main, ["--checkpoint", str(checkpoint), "--out", str(out), "--check", str(csv)]) == 0
-    assert "the same digit for 50/50" in capsys.readouterr().out
-    pixels = np.random.default_rng(0).integers(0, 256, (7, 784)).astype(np.float32)
+    printed = capsys.readouterr().out
+    assert "the same class for 50/50" in printed
+    assert f"input 'pixels' [N, {side * side}] float32 grey levels 0-255; output 'probabilities' [N, {classes}]" in printed
+    pixels = np.random.default_rng(0).integers(0, 256, (7, side * side)).astype(np.float32)
     with torch.no_grad():
         expected = model.eval()(torch.from_numpy(pixels)).numpy()
     np.testing.assert_allclose(_onnx_predictions(out, pixels), expected, atol=1e-5)
@@ -69,8 +76,7 @@ def test_either_net_exports_with_a_dynamic_batch_and_normalisation_inside(tmp_pa
 
 def test_a_graph_that_fails_its_check_is_not_written(tmp_path, write_csv, capsys, monkeypatch):
     """The companion: an export that computes something else (here another model's weights) is caught."""
-    checkpoint = tmp_path / "model.ckpt"
-    torch.save({"state_dict": LitMNIST().state_dict(), "hyper_parameters": {}}, checkpoint)
+    checkpoint = save_model(LitMNIST(), tmp_path / "model.ckpt")
     real = export.export
     monkeypatch.setattr(export, "export", lambda model, path: real(LitMNIST(), path))
     out = tmp_path / "model.onnx"
@@ -87,8 +93,7 @@ def test_bad_input_is_one_line_and_exit_2(tmp_path, capsys):
 def test_no_check_csv_and_no_mirror_is_one_line_and_nothing_written(tmp_path, capsys, monkeypatch):
     from lit_mnist.data import mnist
 
-    checkpoint = tmp_path / "model.ckpt"
-    torch.save({"state_dict": LitMNIST().state_dict(), "hyper_parameters": {}}, checkpoint)
+    checkpoint = save_model(LitMNIST(), tmp_path / "model.ckpt")
     monkeypatch.setenv("LIT_MNIST_DATA_DIR", str(tmp_path / "data"))
     monkeypatch.setenv("LIT_MNIST_MIRROR", "file:///nonexistent/mirror")
     monkeypatch.setattr(mnist, "OFFICIAL_MIRRORS", ())

@@ -12,7 +12,7 @@ import torch
 
 from lit_mnist.apps import predict
 from lit_mnist.apps.entry import call
-from tests.conftest import REPO, SHARED_MNIST, csv_text, run_env
+from tests.conftest import REPO, SHARED_MNIST, csv_text, run_env, save_model
 
 
 def main(args):
@@ -126,7 +126,8 @@ def test_files_that_are_not_checkpoints(tmp_path, write_csv, capsys, content, ex
 
 def test_a_checkpoint_of_another_model(tmp_path, write_csv, capsys):
     path = tmp_path / "other.ckpt"
-    torch.save({"state_dict": {"net.layers.0.weight": torch.zeros(3, 3)}, "hyper_parameters": {}}, path)
+    torch.save({"state_dict": {"net.layers.0.weight": torch.zeros(3, 3)}, "hyper_parameters": {},
+                "pytorch-lightning_version": "2.6.6"}, path)
     assert main(["--checkpoint", str(path), "--input", str(write_csv()), "--output", str(tmp_path / "o.csv")]) == 2
     assert "a checkpoint of another model" in capsys.readouterr().err
 
@@ -143,7 +144,7 @@ def test_bad_input_csv_is_reported_before_writing(tmp_path, capsys):
     model = tmp_path / "m.ckpt"
     from lit_mnist.model.module import LitMNIST
 
-    torch.save({"state_dict": LitMNIST().state_dict(), "hyper_parameters": {}}, model)
+    save_model(LitMNIST(), model)
     bad = tmp_path / "test.csv"
     bad.write_text("pixel0;pixel1\n")
     assert main(["--checkpoint", str(model), "--input", str(bad), "--output", str(tmp_path / "o.csv")]) == 2
@@ -154,7 +155,7 @@ def test_a_truncated_checkpoint(tmp_path, write_csv, capsys):
     from lit_mnist.model.module import LitMNIST
 
     whole = tmp_path / "whole.ckpt"
-    torch.save({"state_dict": LitMNIST().state_dict(), "hyper_parameters": {}}, whole)
+    save_model(LitMNIST(), whole)
     cut = tmp_path / "cut.ckpt"
     cut.write_bytes(whole.read_bytes()[: whole.stat().st_size // 2])
     assert main(["--checkpoint", str(cut), "--input", str(write_csv()), "--output", str(tmp_path / "o.csv")]) == 2
@@ -169,7 +170,7 @@ def test_files_not_named_as_images_are_read_as_tables(tmp_path, write_csv, capsy
     model = tmp_path / "m.ckpt"
     from lit_mnist.model.module import LitMNIST
 
-    torch.save({"state_dict": LitMNIST().state_dict(), "hyper_parameters": {}}, model)
+    save_model(LitMNIST(), model)
     tsv = tmp_path / "digits.tsv"
     tsv.write_text(write_csv().read_text().replace(",", "\t"))
     assert main(["--checkpoint", str(model), "--input", str(tsv), "--output", str(tmp_path / "o.csv")]) == 2
@@ -191,7 +192,7 @@ def test_an_output_that_is_a_folder_an_input_or_unwritable_is_refused(tmp_path, 
     from lit_mnist.model.module import LitMNIST
 
     model = tmp_path / "m.ckpt"
-    torch.save({"state_dict": LitMNIST().state_dict(), "hyper_parameters": {}}, model)
+    save_model(LitMNIST(), model)
     data = write_csv()
     before = data.read_bytes()
     folder = tmp_path / "out"

@@ -17,6 +17,7 @@ from lit_mnist.apps.checkpoints import load_model
 from lit_mnist.apps.entry import call
 from lit_mnist.apps.serve import MAX_BODY_BYTES, Classifier, create_app
 from lit_mnist.data.reader import parse_digits
+from lit_mnist.model.module import LitMNIST
 from tests.conftest import SHARED_MNIST
 
 
@@ -164,9 +165,8 @@ def test_a_route_or_method_the_service_lacks_gets_the_same_one_line_json(client,
 
 
 def test_a_fault_of_the_service_is_a_500_with_one_line_of_json():
-    import torch
 
-    class Broken(torch.nn.Module):  # stands in for any fault inside a handler
+    class Broken(LitMNIST):  # stands in for any fault inside a handler
         def forward(self, batch):
             raise RuntimeError("a fault")
 

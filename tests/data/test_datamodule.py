@@ -78,3 +78,56 @@ def test_batches_cover_the_split_with_a_partial_last_batch(write_csv):
     torch.testing.assert_close(x, batches[0][0].float(), rtol=0, atol=0)
     seen = torch.cat([x for x, _ in batches])
     assert sorted(map(bytes, seen.numpy())) == sorted(map(bytes, dm.splits["train"][0].numpy()))
+
+
+def test_the_classes_are_the_largest_training_label_plus_one_even_with_one_never_seen(write_csv):
+    dm = _setup(path=str(write_csv(n=300, classes=[k for k in range(25) if k != 9])))
+    assert dm.num_classes == 25  # labels 0-24 without 9: 25 outputs, as Keras's sparse cross-entropy needs
+    assert dm.class_counts("train")[9] == 0 and sum(dm.class_counts("train")) == len(dm.splits["train"][0])
+    assert dm.image_shape == (28, 28)
+
+
+def test_a_label_outside_the_given_classes_names_its_line(write_csv):
+    path = write_csv(n=50, classes=5)
+    with pytest.raises(DataError) as error:
+        _setup(path=str(path), num_classes=4)
+    line = next(i for i, row in enumerate(path.read_text().splitlines()) if row.startswith("4,")) + 1
+    assert str(error.value) == f"{path}: line {line}, column label: label 4 is outside --data.num_classes 4 (labels 0-3)"
+
+
+def test_a_test_label_the_training_rows_never_had_is_refused_with_its_line(write_csv, tmp_path):
+    train = write_csv("train.csv", n=40, classes=3)
+    test = tmp_path / "test.csv"
+    test.write_text("label," + ",".join(f"pixel{i}" for i in range(784)) + "\n" + "1" + ",0" * 784 + "\n"
+                    + "3" + ",0" * 784 + "\n")
+    with pytest.raises(DataError) as error:
+        _setup(path=str(train), test_path=str(test))
+    assert str(error.value) == (f"{test}: line 3, column label: label 3 is not among the 3 classes the training labels "
+                                "give (0-2; set --data.num_classes)")
+
+
+def test_the_image_shape_comes_from_a_square_pixel_count_a_header_or_the_option(write_csv, tmp_path):
+    assert _setup(path=str(write_csv(n=40, pixels=64))).image_shape == (8, 8)
+    assert _setup(path=str(write_csv(n=40, pixels=1024))).image_shape == (32, 32)
+    wide = tmp_path / "wide.csv"  # a row x column header says 4 rows of 16
+    wide.write_text("label," + ",".join(f"{r}x{c}" for r in range(1, 5) for c in range(1, 17)) + "\n"
+                    + "\n".join(f"{k % 3}," + ",".join(["7"] * 64) for k in range(20)) + "\n")
+    assert _setup(path=str(wide)).image_shape == (4, 16)
+    odd = write_csv("odd.csv", n=40, pixels=72)
+    with pytest.raises(DataError, match=r"odd.csv: 72 pixels a row is not a square image: give --data.image_shape"):
+        _setup(path=str(odd))
+    assert _setup(path=str(odd), image_shape=(8, 9)).image_shape == (8, 9)
+    with pytest.raises(DataError, match=r"--data.image_shape \[8, 8\] holds 64 pixels; the rows have 72"):
+        _setup(path=str(odd), image_shape=(8, 8))
+
+
+def test_a_test_csv_must_have_the_training_rows_pixel_count(write_csv):
+    with pytest.raises(DataError, match=r"test.csv: line 1: header has 65 columns; missing 'pixel64' onwards"):
+        _setup(path=str(write_csv("train.csv", n=40)), test_path=str(write_csv("test.csv", n=20, pixels=64)))
+
+
+def test_class_names_must_name_every_class(write_csv):
+    path = str(write_csv(n=60, classes=3))
+    assert _setup(path=path, class_names=["a", "b", "c"]).class_names == ["a", "b", "c"]
+    with pytest.raises(DataError, match="--data.class_names has 2 names; the data have 3 classes"):
+        _setup(path=path, class_names=["a", "b"])

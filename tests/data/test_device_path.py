@@ -37,13 +37,15 @@ def test_training_steps_read_nothing_back_from_the_device():
     module = LitMNIST()
     optimizer = module.configure_optimizers()
     batches = TensorBatches(*_data(), 16, shuffle=True, seed=1)
+    module.on_train_epoch_start()
     with no_host_reads():
-        for batch in batches:
-            loss = module._step(batch, "train")[0]
+        for i, batch in enumerate(batches):
+            loss = module.training_step(batch, i)
             optimizer.zero_grad()
             loss.backward()
             optimizer.step()
     assert optimizer.state[next(module.parameters())]["step"] == 4
+    assert module._train_totals[2] == 64  # every row counted, on the device
 
 
 def test_the_guard_itself_catches_a_sync():
@@ -55,9 +57,9 @@ def test_epoch_metrics_accumulate_on_the_module_device():
     module = LitMNIST()
     x, y = _data(32)
     with no_host_reads():
-        module._step((x, y), "train")
-        module._fold("train")
-    assert module.train_acc.tp.device == x.device and module.train_loss.weight.device == x.device
+        module.training_step((x, y), 0)
+        module.train_loss.update(*module._train_totals[[0, 2]])
+    assert module._train_totals.device == x.device and module.train_loss.total.device == x.device
 
 
 def test_device_resident_splits_are_placed_once_and_stay_uint8(write_csv):

@@ -1,4 +1,5 @@
-"""Download path: mirrors tried in turn over loopback HTTP, checksums checked, nothing half-written."""
+"""Download path: mirrors tried in turn over loopback HTTP, checksums checked, nothing half-written, the IDX
+files' arrays kept as they are."""
 
 import gzip
 import shutil
@@ -6,11 +7,9 @@ import shutil
 import numpy as np
 import pytest
 
-from lit_mnist.data import cache as digits_cache
 from lit_mnist.data import mnist as mnist_source
-from lit_mnist.data.cache import load_digits
-from lit_mnist.data.mnist import DownloadError, ensure_mnist_csv, parse_idx
-from lit_mnist.data.reader import parse_digits
+from lit_mnist.data.mnist import DownloadError, ensure_mnist, load_mnist, parse_idx
+from lit_mnist.errors import DataError
 
 
 def _idx(array: np.ndarray) -> bytes:
@@ -45,39 +44,36 @@ def test_parse_idx_round_trip():
         parse_idx(b"\x00\x00\x0d\x01")  # float IDX: not ours
 
 
-def test_real_mnist_over_http_gives_verified_csvs(shared_mnist, http_mirror, tmp_path, monkeypatch):
+def test_real_mnist_over_http_gives_the_verified_arrays(shared_mnist, http_mirror, tmp_path, monkeypatch):
     monkeypatch.setenv("LIT_MNIST_MIRROR", http_mirror(shared_mnist))
-    paths = ensure_mnist_csv(tmp_path / "data")
-    train, test = load_digits(paths["train"]), load_digits(paths["test"])
+    ensure_mnist(tmp_path / "data")
+    splits = load_mnist(tmp_path / "data")
+    train, test = splits["train"], splits["test"]
     assert train.pixels.shape == (60000, 784) and test.pixels.shape == (10000, 784)
+    assert train.image_shape == test.image_shape == (28, 28) and test.labels.dtype == np.int64
     assert np.bincount(test.labels).tolist() == [980, 1135, 1032, 1010, 982, 892, 958, 1028, 974, 1009]
     assert round(float(train.pixels.mean()), 3) == 33.318  # the mirror README's sanity figures
-    assert paths["train"].read_text().startswith("label,pixel0,pixel1,")
+    assert sorted(p.name for p in (tmp_path / "data").iterdir()) == ["mnist.npz"]  # no CSV written and parsed back
 
 
 def test_unreachable_mirror_then_a_good_one(small_mirror, http_mirror, tmp_path, monkeypatch):
     monkeypatch.setenv("LIT_MNIST_MIRROR", f"http://127.0.0.1:9/nothing/, {http_mirror(small_mirror)}")
-    paths = ensure_mnist_csv(tmp_path / "data")
-    assert len(load_digits(paths["train"])) == 30 and len(load_digits(paths["test"])) == 10
+    ensure_mnist(tmp_path / "data")
+    splits = load_mnist(tmp_path / "data")
+    assert len(splits["train"]) == 30 and len(splits["test"]) == 10
 
 
-def test_first_load_after_download_needs_no_parse(small_mirror, http_mirror, tmp_path, monkeypatch):
+def test_a_second_call_downloads_nothing(small_mirror, http_mirror, tmp_path, monkeypatch):
     monkeypatch.setenv("LIT_MNIST_MIRROR", http_mirror(small_mirror))
-    paths = ensure_mnist_csv(tmp_path / "data")
-    parsed = {split: parse_digits(path) for split, path in paths.items()}  # what the written CSVs hold
+    path = ensure_mnist(tmp_path / "data")
+    monkeypatch.setattr(mnist_source, "fetch", lambda *a: pytest.fail("downloaded again"))
+    assert ensure_mnist(tmp_path / "data") == path
 
-    def no_parse(*args, **kwargs):
-        raise AssertionError("parsed a CSV whose arrays were cached when it was written")
 
-    monkeypatch.setattr(digits_cache, "parse_digits", no_parse)
-    for split, path in paths.items():
-        loaded = load_digits(path)
-        np.testing.assert_array_equal(loaded.pixels, parsed[split].pixels)
-        np.testing.assert_array_equal(loaded.labels, parsed[split].labels)
-    with open(paths["test"], "a") as f:
-        f.write("1" + ",0" * 784 + "\n")  # new content: a new key, so this load must parse
-    with pytest.raises(AssertionError, match="parsed a CSV"):
-        load_digits(paths["test"])
+def test_a_damaged_archive_is_one_line_saying_what_to_do(tmp_path):
+    (tmp_path / "mnist.npz").write_bytes(b"PK\x03\x04 truncated")
+    with pytest.raises(DataError, match=r"mnist.npz: damaged .*; delete it to download MNIST again"):
+        load_mnist(tmp_path)
 
 
 def test_corrupted_file_is_refused_and_nothing_is_left_half_written(small_mirror, http_mirror, tmp_path, monkeypatch):
@@ -86,30 +82,28 @@ def test_corrupted_file_is_refused_and_nothing_is_left_half_written(small_mirror
     data[-1] ^= 0xFF
     bad.write_bytes(gzip.compress(bytes(data)))
     monkeypatch.setenv("LIT_MNIST_MIRROR", http_mirror(small_mirror))
+    (tmp_path / "data").mkdir()
     with pytest.raises(DownloadError, match="checksum mismatch"):
-        ensure_mnist_csv(tmp_path / "data")
-    leftovers = sorted(p.name for p in (tmp_path / "data").iterdir())
-    assert leftovers == ["cache", "mnist_train.csv"]  # the complete train split; no test CSV, no temporary file
-    assert [p.suffix for p in (tmp_path / "data" / "cache").iterdir()] == [".npz"]  # the train split's arrays
+        ensure_mnist(tmp_path / "data")
+    assert list((tmp_path / "data").iterdir()) == []  # no archive, no temporary file
 
 
 def test_file_url_mirror(small_mirror, tmp_path, monkeypatch):
     copy = tmp_path / "copy"
     shutil.copytree(small_mirror, copy)
     monkeypatch.setenv("LIT_MNIST_MIRROR", copy.as_uri())
-    assert set(ensure_mnist_csv(tmp_path / "data")) == {"train", "test"}
+    ensure_mnist(tmp_path / "data")
+    assert set(load_mnist(tmp_path / "data")) == {"train", "test"}
 
 
 def test_no_mirror_reachable_lists_every_failure(small_mirror, tmp_path, monkeypatch):
     monkeypatch.setenv("LIT_MNIST_MIRROR", "http://127.0.0.1:9/a/,file:///nonexistent/b")
     with pytest.raises(DownloadError) as error:
-        ensure_mnist_csv(tmp_path / "data")
+        ensure_mnist(tmp_path / "data")
     assert "127.0.0.1:9" in str(error.value) and "nonexistent" in str(error.value)
 
 
 def test_commands_that_need_the_test_digits_get_them_or_one_line(small_mirror, tmp_path, monkeypatch):
-    from lit_mnist.errors import DataError
-
     monkeypatch.setenv("LIT_MNIST_DATA_DIR", str(tmp_path / "data"))
     monkeypatch.setenv("LIT_MNIST_MIRROR", small_mirror.as_uri())
     assert len(mnist_source.test_digits("the check needs")) == 10

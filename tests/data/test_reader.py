@@ -9,7 +9,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from lit_mnist.data.reader import HEADER, parse_digits
+from lit_mnist.data.reader import header, parse_digits
+
+HEADER = header(784)
 from lit_mnist.errors import DataError
 from tests.conftest import csv_text, synthetic_digits
 
@@ -164,7 +166,8 @@ BAD_INPUTS = {
     "pixel above 255": (_with_cell(4, "pixel42", "256"), "line 4, column pixel42: pixel 256 is not an integer in 0-255"),
     "negative pixel": (_with_cell(2, "pixel0", "-1"), "line 2, column pixel0: pixel -1 is not an integer in 0-255"),
     "fractional pixel": (_with_cell(2, "pixel9", "3.5"), "line 2, column pixel9: pixel 3.5 is not an integer in 0-255"),
-    "label outside 0-9": (_with_cell(6, "label", "10"), "line 6, column label: label 10 is not an integer in 0-9"),
+    "label outside 0-999": (_with_cell(6, "label", "1000"), "line 6, column label: label 1000 is not an integer in 0-999"),
+    "fractional label": (_with_cell(3, "label", "2.5"), "line 3, column label: label 2.5 is not an integer in 0-999"),
     "semicolons": ("\n".join(_valid_lines()).replace(",", ";").encode(), "line 1: values are separated by ';'; expected commas"),
     "tabs": ("\n".join(_valid_lines()).replace(",", "\t").encode(), "line 1: values are separated by a tab"),
     "binary file": (b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR" + bytes(range(256)) * 4, "not a text file"),
@@ -180,7 +183,7 @@ def test_bad_input_is_one_line_naming_file_and_place(tmp_path, case):
     path = tmp_path / "bad.csv"
     path.write_bytes(content)
     with pytest.raises(DataError) as error:
-        parse_digits(path)
+        parse_digits(path, pixels=784)  # the count a model (or the training CSV) asks for
     message = str(error.value)
     assert message.startswith(f"{path}: ") and "\n" not in message
     assert expected in message
@@ -203,3 +206,33 @@ def test_error_line_numbers_count_blank_lines(tmp_path):
     path.write_text("\n".join(lines[:2] + [""] + lines[2:]) + "\n")
     with pytest.raises(DataError, match="line 6, column pixel3: pixel 999"):
         parse_digits(path)
+
+
+def test_any_pixel_count_is_read_and_labels_beyond_nine(tmp_path):
+    rows = ["24," + ",".join(["3"] * 64), "13," + ",".join(["250"] * 64)]
+    headerless = tmp_path / "digits8.csv"
+    headerless.write_text("\n".join(rows) + "\n")
+    digits = parse_digits(headerless)
+    assert digits.pixels.shape == (2, 64) and digits.labels.tolist() == [24, 13] and digits.image_shape is None
+    one_based = tmp_path / "one_based.csv"  # pixel1..pixel64, as Kaggle's Fashion-MNIST names them
+    one_based.write_text("label," + ",".join(f"pixel{k}" for k in range(1, 65)) + "\n" + "\n".join(rows) + "\n")
+    np.testing.assert_array_equal(parse_digits(one_based).pixels, digits.pixels)
+    assert parse_digits(headerless, labels="optional", pixels=64).labels.tolist() == [24, 13]
+    assert parse_digits(headerless, labels="optional", pixels=65).labels is None  # 65 values: pixels alone
+
+
+def test_a_row_x_column_header_gives_the_image_shape(tmp_path):
+    path = tmp_path / "wide.csv"
+    path.write_text("label," + ",".join(f"{r}x{c}" for r in range(1, 4) for c in range(1, 6)) + "\n"
+                    + "1," + ",".join(map(str, range(15))) + "\n")
+    digits = parse_digits(path)
+    assert digits.image_shape == (3, 5) and digits.pixels.tolist() == [list(range(15))]
+
+
+def test_a_pixel_count_other_than_the_one_asked_for_is_one_line(tmp_path):
+    path = tmp_path / "digits8.csv"
+    path.write_text("1," + ",".join(["3"] * 64) + "\n")
+    with pytest.raises(DataError, match=r"digits8.csv: line 1: 65 values; expected 785 \(label,pixel0..pixel783\)"):
+        parse_digits(path, pixels=784)
+    with pytest.raises(DataError, match=r"line 1: 65 values; expected 785 or 784"):
+        parse_digits(path, labels="optional", pixels=784)

@@ -1,71 +1,134 @@
+"""The net a layer list builds: Keras's semantics where torch's differ, checked against direct computations
+(tests/parity/ checks them against Keras itself)."""
+
 import math
 
 import pytest
 import torch
 import torch.nn.functional as F
 
+from lit_mnist.model.layers import LayerError
 from lit_mnist.model.module import LitMNIST
-from lit_mnist.model.net import ConvNet, DenseNet, keras_init_
+from lit_mnist.model.net import build_net
 
 
-def test_architecture_is_the_original():
-    shapes = [tuple(p.shape) for p in DenseNet().parameters()]
+def test_the_default_net_is_the_original():
+    net = build_net(None, 10, (28, 28))
+    shapes = [tuple(p.shape) for p in net.parameters()]
     assert shapes == [(128, 784), (128,), (64, 128), (64,), (128, 64), (128,), (10, 128), (10,)]
+    assert [name for name, _ in net.named_children()] == ["dense", "dense_1", "dense_2", "dense_3"]
 
 
-def test_keras_init_is_glorot_uniform_with_zero_bias():
+def test_keras_init_is_glorot_uniform_with_zero_bias_and_he_when_asked():
     torch.manual_seed(0)
-    net = keras_init_(DenseNet())
-    for layer in [m for m in net.modules() if isinstance(m, torch.nn.Linear)]:
-        fan_out, fan_in = layer.weight.shape
-        bound = math.sqrt(6 / (fan_in + fan_out))
-        w = layer.weight.detach()
-        assert w.abs().max() <= bound and w.abs().max() > 0.97 * bound  # fills the Glorot range
+    net = build_net([{"dense": {"units": 200, "kernel_initializer": "he_uniform"}}], 10, (28, 28))
+    for module, (fan_in, fan_out), scale in ((net.dense, (784, 200), 6 / 784), (net.dense_1, (200, 10), 6 / 210)):
+        bound = math.sqrt(scale)
+        w = module.weight.detach()
+        assert w.abs().max() <= bound and w.abs().max() > 0.97 * bound  # fills the range
         assert abs(w.std().item() - bound / math.sqrt(3)) < 0.05 * bound  # uniform's std
-        assert torch.count_nonzero(layer.bias) == 0
+        assert torch.count_nonzero(module.bias) == 0
 
 
-def test_torch_init_option_is_the_pytorch_default():
+def test_a_conv_kernel_is_drawn_with_keras_fans():
     torch.manual_seed(0)
-    first = LitMNIST(init="torch").net.layers[0]
+    net = build_net([{"conv2d": {"filters": 64, "kernel_size": 5}}, "flatten"], 10, (28, 28))
+    bound = math.sqrt(6 / (25 * 1 + 25 * 64))  # receptive field times the channels in and out
+    w = net.conv2d.weight.detach()
+    assert bound * 0.97 < w.abs().max() <= bound
+
+
+def test_torch_init_is_the_pytorch_default_and_refuses_an_initialiser_the_list_names():
+    torch.manual_seed(0)
+    first = LitMNIST(init="torch").net.dense
     assert first.weight.abs().max() <= 1 / math.sqrt(784) + 1e-6  # kaiming_uniform(a=sqrt 5): 0.0357, not 0.0811
     assert torch.count_nonzero(first.bias) > 0
+    with pytest.raises(LayerError, match="kernel_initializer 'he_normal' with init 'torch'"):
+        build_net([{"dense": {"units": 3, "kernel_initializer": "he_normal"}}], 10, (28, 28), init="torch")
 
 
-def test_forward_returns_probabilities():
-    probs = LitMNIST()(torch.randint(0, 256, (4, 784), dtype=torch.uint8))
+def test_forward_returns_probabilities_for_the_learned_sizes():
+    probs = LitMNIST(num_classes=25, image_shape=(8, 8))(torch.randint(0, 256, (4, 64), dtype=torch.uint8))
+    assert probs.shape == (4, 25)
     torch.testing.assert_close(probs.sum(1), torch.ones(4))
 
 
-def test_the_cnn_pools_before_its_relu_with_the_same_result_and_channels_last_weights():
-    torch.manual_seed(0)
-    net = keras_init_(ConvNet())
-    conv1, conv2 = net.features[0], net.features[3]
-    assert conv1.weight.is_contiguous(memory_format=torch.channels_last)
-    x = torch.randint(0, 256, (8, 784)).float()
-    relu_then_pool = torch.nn.Sequential(conv1, torch.nn.ReLU(), torch.nn.MaxPool2d(2),
-                                         conv2, torch.nn.ReLU(), torch.nn.MaxPool2d(2))
-    expected = net.head(relu_then_pool(x.reshape(-1, 1, 28, 28)))
-    torch.testing.assert_close(net(x), expected)
+def test_same_padding_puts_the_extra_row_and_column_at_the_bottom_right_as_tensorflow():
+    net = build_net([{"conv2d": {"filters": 1, "kernel_size": 3, "strides": 2, "padding": "same", "use_bias": False}},
+                     "flatten"], 10, (4, 4))
+    x = torch.rand(2, 1, 4, 4)
+    # TF: out = ceil(4 / 2) = 2, total padding (2 - 1) * 2 + 3 - 4 = 1, all of it after
+    expected = F.conv2d(F.pad(x, (0, 1, 0, 1)), net.conv2d.weight, stride=2)
+    torch.testing.assert_close(net[:2](x.flatten(1)), expected)
+    symmetric = F.conv2d(x, net.conv2d.weight, stride=2, padding=1)  # torch's choice would differ
+    assert not torch.allclose(symmetric, expected)
 
 
-def test_cnn_channels_set_the_conv_widths():
-    net = ConvNet(channels=(8, 16))
-    assert net.features[0].out_channels == 8 and net.features[3].out_channels == 16
-    assert net.feature_shape == (16, 4, 4) and net.head[1].in_features == 256
+def test_same_average_pooling_leaves_padded_cells_out_of_the_count():
+    net = build_net([{"average_pooling2d": {"pool_size": 3, "strides": 1, "padding": "same"}}, "flatten"], 10, (3, 3))
+    torch.testing.assert_close(net[:3](torch.ones(1, 9)), torch.ones(1, 9))  # Keras: a 3x3 map of ones stays ones
 
 
-def test_a_stride_stem_takes_every_other_position_of_the_conv_and_does_not_pool():
-    torch.manual_seed(0)
-    net = ConvNet(channels=(8, 16), stem="stride")
-    conv1 = net.features[0]
-    assert conv1.stride == (2, 2) and not any(isinstance(m, torch.nn.MaxPool2d) for m in net.features[:3])
-    images = torch.randint(0, 256, (3, 1, 28, 28)).float()
-    every_position = F.conv2d(images, conv1.weight, conv1.bias)  # 24x24
-    torch.testing.assert_close(net.features[:2](images), every_position[:, :, ::2, ::2].relu())  # 12x12
-    assert net.feature_shape == (16, 4, 4) and net(images.flatten(1)).shape == (3, 10)
+def test_same_max_pooling_pads_with_minus_infinity():
+    net = build_net([{"max_pooling2d": {"pool_size": 2, "padding": "same"}}, "flatten"], 10, (3, 3))
+    out = net[:3](-torch.arange(1.0, 10.0).reshape(1, 9))
+    torch.testing.assert_close(out, torch.tensor([[-1.0, -3.0, -7.0, -9.0]]))  # never the padding's 0
 
 
-def test_an_unknown_stem_is_refused():
-    with pytest.raises(ValueError, match="stem must be one of"):
-        LitMNIST(arch="cnn", stem="average")
+def test_pooling_floors_with_valid_padding():
+    net = build_net([{"max_pooling2d": 2}, "flatten"], 10, (5, 5))
+    assert net[:3](torch.rand(1, 25)).shape == (1, 4)  # 5 // 2 = 2 per side
+
+
+def test_flatten_is_channels_last_as_keras():
+    net = build_net([{"reshape": [2, 3, 4]}, "flatten"], 10, (4, 6))
+    x = torch.arange(24.0).reshape(1, 24)
+    torch.testing.assert_close(net[:2](x), x)  # Keras's reshape then flatten give the row back: (h, w, c) order
+    conv = build_net([{"conv2d": {"filters": 2, "kernel_size": 1, "use_bias": False}}, "flatten"], 10, (2, 2))
+    with torch.no_grad():
+        conv.conv2d.weight.copy_(torch.tensor([1.0, 10.0]).view(2, 1, 1, 1))
+    assert conv[:3](torch.tensor([[1.0, 2.0, 3.0, 4.0]])).tolist() == [[1, 10, 2, 20, 3, 30, 4, 40]]
+
+
+def test_batch_normalization_moves_its_statistics_by_one_minus_momentum_with_the_biased_variance():
+    net = build_net([{"batch_normalization": {"momentum": 0.9}}], 10, (1, 3))
+    bn = net.batch_normalization
+    x = torch.tensor([[1.0, 2.0, 0.0], [3.0, 6.0, 0.0], [5.0, 1.0, 4.0]])
+    out = bn(x)
+    mean, biased = x.mean(0), x.var(0, unbiased=False)
+    torch.testing.assert_close(out, (x - mean) / torch.sqrt(biased + 1e-3))  # Keras's epsilon 1e-3
+    torch.testing.assert_close(bn.moving_mean, 0.1 * mean)  # 0.9 * 0 + 0.1 * batch
+    torch.testing.assert_close(bn.moving_variance, 0.9 + 0.1 * biased)  # biased: torch's running_var is unbiased
+    bn.eval()
+    torch.testing.assert_close(bn(x), (x - bn.moving_mean) / torch.sqrt(bn.moving_variance + 1e-3))
+
+
+def test_batch_normalization_of_an_image_works_per_channel():
+    net = build_net([{"conv2d": {"filters": 3, "kernel_size": 1}}, "batch_normalization", "flatten"], 10, (4, 4))
+    out = net[:3](torch.rand(8, 16) * 255)
+    torch.testing.assert_close(out.mean((0, 2, 3)), torch.zeros(3), atol=1e-4, rtol=0)
+    assert net.batch_normalization.moving_mean.shape == (3,)
+
+
+def test_normalization_and_rescaling_follow_keras():
+    net = build_net([{"normalization": {"mean": [1.0, 2.0], "variance": [4.0, 0.0]}},
+                     {"rescaling": {"scale": 0.5, "offset": 1.0}}], 10, (1, 2))
+    out = net[:2](torch.tensor([[5.0, 2.0]]))
+    # (x - mean) / max(sqrt(variance), 1e-7), then x * 0.5 + 1
+    torch.testing.assert_close(out, torch.tensor([[(5 - 1) / 2 * 0.5 + 1, 0.0 * 0.5 + 1]]))
+
+
+def test_activations_are_keras_s():
+    x = torch.linspace(-3, 3, 13).reshape(1, 13)
+    exact = build_net([{"activation": "gelu"}], 10, (1, 13)).activation(x)
+    torch.testing.assert_close(exact, x * 0.5 * (1 + torch.erf(x / math.sqrt(2))))  # the exact gelu, as Keras's
+    image = build_net([{"conv2d": {"filters": 4, "kernel_size": 1, "activation": "softmax"}}, "flatten"], 10, (2, 2))
+    probs = image[:2](torch.rand(3, 4))
+    torch.testing.assert_close(probs.sum(1), torch.ones(3, 2, 2))  # over the channels, Keras's last axis
+
+
+def test_the_net_accepts_uint8_rows_and_returns_logits():
+    net = build_net(None, 10, (28, 28))
+    rows = torch.randint(0, 256, (3, 784), dtype=torch.uint8)
+    torch.testing.assert_close(net(rows), net(rows.float()))
+    assert net(rows).sum(1).abs().max() > 1.01  # logits: the head's softmax is the loss's

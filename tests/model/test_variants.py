@@ -20,12 +20,20 @@ def _data(write_csv, **kwargs):
     return dm
 
 
-@pytest.mark.parametrize("arch, normalize, augment", [
-    ("dense", False, False), ("dense", True, False), ("dense", True, True), ("cnn", True, False), ("cnn", True, True),
+CNN = [{"conv2d": {"filters": 4, "kernel_size": 5}}, {"max_pooling2d": 2}, {"activation": "relu"}, "flatten",
+       {"dense": {"units": 16, "activation": "relu"}}]
+BN_CNN = [{"conv2d": {"filters": 4, "kernel_size": 3, "strides": 2, "padding": "same"}}, "batch_normalization",
+          {"average_pooling2d": {"pool_size": 2, "padding": "same"}}, {"dropout": 0.25}, "flatten",
+          {"dense": {"units": 16, "activation": "tanh"}}]
+
+
+@pytest.mark.parametrize("layers, normalize, augment", [
+    (None, False, False), (None, True, False), (None, True, True), (CNN, True, False), (CNN, True, True),
+    (BN_CNN, False, False),
 ])
-def test_each_variant_trains_a_few_steps_and_predicts(write_csv, tmp_path, arch, normalize, augment):
+def test_each_variant_trains_a_few_steps_and_predicts(write_csv, tmp_path, layers, normalize, augment):
     dm = _data(write_csv, normalize=normalize, augment=augment)
-    model = LitMNIST(arch=arch, normalize=normalize)
+    model = LitMNIST(layers=layers, normalize=normalize)
     trainer = L.Trainer(max_steps=3, logger=False, enable_progress_bar=False, enable_model_summary=False,
                         default_root_dir=tmp_path, num_sanity_val_steps=0)
     before = [p.detach().clone() for p in model.net.parameters()]
@@ -35,7 +43,8 @@ def test_each_variant_trains_a_few_steps_and_predicts(write_csv, tmp_path, arch,
     path = tmp_path / "model.ckpt"
     trainer.save_checkpoint(path)
     loaded = load_model(path)
-    assert loaded.hparams.arch == arch and loaded.hparams.normalize == normalize
+    assert loaded.hparams.layers == model.hparams.layers and loaded.hparams.normalize == normalize
+    torch.testing.assert_close(loaded.state_dict(), model.cpu().state_dict())  # BatchNormalization's statistics too
     probs = loaded(dm.splits["test"][0][:5])
     torch.testing.assert_close(probs.sum(1), torch.ones(5))
     if normalize:  # the statistics travelled in the checkpoint
@@ -94,7 +103,7 @@ def test_random_affine_keeps_shape_range_and_mass_roughly():
     torch.manual_seed(0)
     x = torch.zeros(8, 784)
     x.view(8, 28, 28)[:, 8:20, 12:16] = 255
-    y = random_affine(x)
+    y = random_affine(x, (28, 28))
     assert y.shape == x.shape and y.min() >= 0 and y.max() <= 255
     assert not torch.equal(x, y)
     ratio = y.sum(1) / x.sum(1)
@@ -107,12 +116,13 @@ def test_cli_links_normalize_into_the_model(write_csv, tmp_path, monkeypatch):
     from lit_mnist.apps.fit import main
 
     monkeypatch.setattr(sys, "argv", ["fit.py"])
-    args = ["--data.path", str(write_csv(n=200)), "--data.normalize", "true", "--model.arch", "cnn",
-            "--trainer.max_epochs", "1", "--trainer.default_root_dir", str(tmp_path), "--trainer.enable_progress_bar",
-            "false"]
+    args = ["--data.path", str(write_csv(n=200, classes=12, pixels=100)), "--data.normalize", "true", "--model.layers",
+            "[{conv2d: {filters: 4, kernel_size: 3}}, flatten]", "--trainer.max_epochs", "1", "--trainer.default_root_dir", str(tmp_path),
+            "--trainer.enable_progress_bar", "false"]
     assert main(args) == 0
     metrics = json.loads(next(tmp_path.glob("lightning_logs/version_0/metrics.json")).read_text())
-    assert metrics["hparams"]["normalize"] is True and metrics["hparams"]["arch"] == "cnn"
+    assert metrics["hparams"]["normalize"] is True and metrics["hparams"]["layers"][0]["conv2d"]["filters"] == 4
+    assert metrics["num_classes"] == 12 and metrics["image_shape"] == [10, 10]  # the data's sizes, linked in
 
 
 def test_lr_decay_is_off_by_default_and_decays_per_epoch_when_set():
@@ -126,8 +136,8 @@ def test_compare_script_writes_its_table_json_and_figure(write_csv, tmp_path):
     from lit_mnist.apps.compare import main
 
     out = tmp_path / "compare"
-    args = ["--out", str(out), "--dense_epochs", "1", "--only", "dense raw", "dense normalised",
-            "--data.path", str(write_csv(n=200)), "--accelerator", "cpu"]
+    args = ["--out", str(out), "--only", "dense raw", "dense normalised", "--data.path", str(write_csv(n=200)),
+            "--trainer.accelerator", "cpu", "--trainer.max_epochs", "1"]
     assert main(args) == 0
     result = json.loads((out / "compare.json").read_text())
     assert [v["name"] for v in result["variants"]] == ["dense raw (the original)", "dense normalised",
@@ -138,10 +148,11 @@ def test_compare_script_writes_its_table_json_and_figure(write_csv, tmp_path):
 
 
 @pytest.mark.parametrize("options, expected", [
-    (["--accelerator", "bogus"], "--accelerator bogus: You selected an invalid accelerator name"),
-    (["--accelerator", "tpu"], "--accelerator tpu: Requirement 'torch_xla"),  # an ImportError
+    (["--trainer.accelerator", "bogus"], "invalid option: You selected an invalid accelerator name"),
+    (["--trainer.accelerator", "tpu"], "invalid option: Requirement 'torch_xla"),  # an ImportError
     (["--only", "zzz"], "--only zzz: no such variant; they are: dense raw (the original); "),
-    (["--cnn_epochs", "-1"], "--dense_epochs and --cnn_epochs must be at least 1"),  # -1: Lightning's no limit
+    (["--model.layers", "[{dense: 0}]"], "model.layers item 1 (dense): units must be a positive integer, got 0"),
+    (["--model.bogus", "1"], "unrecognized arguments: --model.bogus 1 (compare.py --help lists the options)"),
 ])
 def test_compare_refuses_a_bad_option_in_one_line_before_training(write_csv, tmp_path, capsys, options, expected):
     from lit_mnist.apps.compare import main
@@ -185,7 +196,8 @@ def test_label_smoothing_moves_the_loss_as_torch_defines_it():
 
 
 @pytest.mark.parametrize("options", [{"one_cycle": True, "lr_decay": 0.5}, {"label_smoothing": 1.0},
-                                     {"betas": (0.9, 1.0)}, {"channels": (8, 0)}])
+                                     {"betas": (0.9, 1.0)}, {"layers": [{"conv2d": {"filters": 0, "kernel_size": 3}}]},
+                                     {"class_names": ["a", "b"]}])
 def test_bad_recipe_options_are_refused(options):
     with pytest.raises(ValueError):
-        LitMNIST(arch="cnn", **options)
+        LitMNIST(**options)

@@ -1,40 +1,60 @@
-"""Weight transfer from Keras's layout (no TensorFlow needed: the layouts are numpy arrays)."""
+"""Weight transfer between Keras's layout and KerasNet's (no TensorFlow needed: the layouts are numpy arrays)."""
 
 import numpy as np
 import torch
 
-from lit_mnist.model.net import ConvNet
+from lit_mnist.model.net import build_net
 from parity import transfer
 
-
-def test_flatten_permutation_maps_torch_features_to_keras_features():
-    c, h, w = 3, 4, 5
-    chw = np.random.default_rng(0).standard_normal((c, h, w))
-    keras_flat = chw.transpose(1, 2, 0).ravel()  # Keras flattens the channels-last (h, w, c) map
-    torch_flat = chw.ravel()  # torch flattens (c, h, w)
-    assert np.array_equal(keras_flat[transfer.flatten_permutation((c, h, w))], torch_flat)
+CNN = [{"conv2d": {"filters": 4, "kernel_size": 3}}, "batch_normalization", "flatten", {"dense": 6}]
 
 
-def test_keras_cnn_weights_land_where_torch_computes_the_same():
-    """A conv kernel (h, w, in, out) becomes (out, in, h, w); the dense rows after Flatten are permuted,
-    so that torch's flattened features meet the weights Keras gave the same features."""
-    torch.manual_seed(0)
-    net = ConvNet(channels=(4, 6))
+def _keras_layout(net):
+    """Random arrays in Keras's layout for every variable of ``net``."""
     rng = np.random.default_rng(1)
-    keras_arrays = [rng.standard_normal(p.shape[::-1] if p.ndim == 2 else
-                                        (tuple(p.shape[2:]) + (p.shape[1], p.shape[0]) if p.ndim == 4 else p.shape))
-                    .astype(np.float32) for p in net.parameters()]
-    transfer.load_weights(net, keras_arrays)
-    conv = net.features[0].weight.detach().numpy()
-    assert np.array_equal(conv, keras_arrays[0].transpose(3, 2, 0, 1))
-    features = torch.randn(2, 6, 4, 4)
-    ours = net.head[1](net.head[0](features)).detach().numpy()
-    keras_features = features.permute(0, 2, 3, 1).reshape(2, -1).numpy()  # channels-last, flattened
-    theirs = keras_features @ keras_arrays[4] + keras_arrays[5]
-    np.testing.assert_allclose(ours, theirs, rtol=1e-4, atol=1e-4)
+    weights = {}
+    for layer, name, tensor in transfer._pairs(net):
+        shape = tuple(tensor.shape)
+        shape = shape[::-1] if len(shape) == 2 else (shape[2], shape[3], shape[1], shape[0]) if len(shape) == 4 else shape
+        weights.setdefault(layer, {})[name] = rng.standard_normal(shape).astype(np.float32) ** 2
+    return weights
 
 
-def test_dense_weights_are_transposed_without_a_permutation():
-    kernel = np.arange(6, dtype=np.float32).reshape(2, 3)
-    (weight,) = transfer.to_torch_layout([kernel], feature_shape=None)
-    assert torch.equal(weight, torch.from_numpy(kernel.T.copy()))
+def test_keras_arrays_land_where_torch_computes_what_keras_would():
+    """A conv kernel (h, w, in, out) becomes (out, in, h, w), a dense kernel is transposed; the dense after the
+    flatten needs no permutation, since the net flattens channels-last as Keras does."""
+    net = build_net(CNN, 5, (5, 5)).eval()
+    weights = _keras_layout(net)
+    transfer.load_weights(net, weights)
+    x = torch.rand(2, 25)
+    # Keras's arithmetic in numpy, channels-last throughout
+    image = x.numpy().reshape(2, 5, 5, 1)
+    kernel, bias = weights["conv2d"]["kernel"], weights["conv2d"]["bias"]
+    conv = np.stack([[[(image[:, i:i + 3, j:j + 3, :, None] * kernel).sum((1, 2, 3)) for j in range(3)]
+                      for i in range(3)]], 0)[0].transpose(2, 0, 1, 3) + bias  # (N, 3, 3, 4)
+    bn = weights["batch_normalization"]
+    normed = (conv - bn["moving_mean"]) / np.sqrt(bn["moving_variance"] + 1e-3) * bn["gamma"] + bn["beta"]
+    expected = normed.reshape(2, -1) @ weights["dense"]["kernel"] + weights["dense"]["bias"]
+    np.testing.assert_allclose(net[:5](x).detach().numpy(), expected, rtol=1e-4, atol=1e-4)
+
+
+def test_the_layouts_round_trip():
+    net = build_net(CNN, 5, (5, 5))
+    weights = _keras_layout(net)
+    transfer.load_weights(net, weights)
+    again = transfer.keras_weights(net)
+    assert again.keys() == weights.keys()
+    for layer in weights:
+        for name, array in weights[layer].items():
+            np.testing.assert_array_equal(again[layer][name], array)
+
+
+def test_weights_of_another_net_are_refused_in_one_line():
+    net = build_net(CNN, 5, (5, 5))
+    weights = _keras_layout(build_net([{"conv2d": {"filters": 3, "kernel_size": 3}}, "flatten"], 5, (5, 5)))
+    try:
+        transfer.load_weights(net, weights)
+    except ValueError as e:
+        assert str(e).startswith("the Keras weights do not fit this network: conv2d/kernel")
+    else:
+        raise AssertionError("loaded weights of another net")

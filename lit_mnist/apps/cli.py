@@ -1,0 +1,70 @@
+"""The one configuration system of the commands that train (fit.py, parity.py, compare.py): LightningCLI over
+``LitMNIST`` and ``MNISTDataModule``, with the sizes the data imply linked into the model.
+
+``--config run.yaml``, ``--print_config`` and every ``--model.*``, ``--data.*`` and ``--trainer.*`` option work
+the same in each command. A refused option is one line (``lit_mnist.apps.entry`` prints it, exit 2).
+"""
+
+from __future__ import annotations
+
+from argparse import ArgumentError
+from typing import Any
+
+from lightning.pytorch.cli import LightningCLI
+from lightning.pytorch.utilities.exceptions import MisconfigurationException
+
+from lit_mnist.apps.entry import usage_error
+from lit_mnist.data.datamodule import MNISTDataModule
+from lit_mnist.errors import DataError
+from lit_mnist.model.module import LitMNIST
+
+TRAINER_DEFAULTS = {
+    "max_epochs": 15,  # the original: fit(epochs=15, batch_size=500, validation_split=0.2)
+    "accelerator": "auto",
+    "num_sanity_val_steps": 0,  # Keras runs no sanity pass; neither do we
+    "log_every_n_steps": 10,
+}
+
+
+class MNISTCLI(LightningCLI):
+    """The datamodule learns the class count, the image shape (and takes the class names); LightningCLI hands
+    them to the model when it builds it (``apply_on="instantiate"``), so they are not options of the model."""
+
+    command = "lit-mnist"  # the command's name in its messages
+
+    def add_arguments_to_parser(self, parser) -> None:
+        parser.link_arguments("data.normalize", "model.normalize")  # the statistics travel in the model
+        parser.link_arguments("data.num_classes", "model.num_classes", apply_on="instantiate")
+        parser.link_arguments("data.class_names", "model.class_names", apply_on="instantiate")
+        # a list, as YAML and the checkpoint keep it (plain data, not a Python tuple)
+        parser.link_arguments("data.image_shape", "model.image_shape", compute_fn=list, apply_on="instantiate")
+
+    def instantiate_trainer(self, **kwargs):
+        try:
+            return super().instantiate_trainer(**kwargs)
+        except (TypeError, ImportError) as e:  # the Trainer's other checks of device options (devices=-1 on a
+            raise MisconfigurationException(str(e)) from None  # CPU, an accelerator whose package is missing)
+
+
+def make_cli(cli_class: type[MNISTCLI], args: list[str] | None, description: str,
+             trainer_defaults: dict[str, Any] | None = None, **kwargs) -> MNISTCLI:
+    """``cli_class`` over the command line ``args``, built (model, data, Trainer) but not run; a refused option
+    raises a one-line :class:`DataError`."""
+    try:
+        return cli_class(
+            LitMNIST,
+            MNISTDataModule,
+            run=False,
+            args=args,
+            seed_everything_default=42,
+            trainer_defaults={**TRAINER_DEFAULTS, **(trainer_defaults or {})},
+            auto_configure_optimizers=False,  # the model's optimizer is --model.optimizer, recorded in the hparams
+            parser_kwargs={"description": description, "exit_on_error": False},  # a refusal raises: one line below
+            **kwargs,
+        )
+    except DataError:  # the classes' and the commands' own refusals are already one line
+        raise
+    except ArgumentError as e:  # the parser's refusals: unknown options, values of the wrong type
+        raise DataError(usage_error(cli_class.command, str(e))) from None
+    except (ValueError, MisconfigurationException) as e:  # the classes' checks of option values
+        raise DataError(f"invalid option: {' '.join(str(e).split())}") from None

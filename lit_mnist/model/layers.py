@@ -1,0 +1,393 @@
+"""The network as a list of layers in Keras's own vocabulary, checked and sized before anything is built.
+
+Each item of ``--model.layers`` is one Keras layer: its class name in snake_case (Keras's default layer
+name: ``dense``, ``conv2d``, ``max_pooling2d``, ``batch_normalization``, ...) mapped to its arguments, by
+Keras's names and with Keras's defaults::
+
+    - conv2d: {filters: 8, kernel_size: 3, padding: same, activation: relu}
+    - max_pooling2d: {pool_size: 2}
+    - flatten: {}
+    - dense: {units: 64, activation: tanh}
+
+A bare name (``- flatten``) is an item without arguments, and a value that is not a mapping is the layer's
+first argument, as Keras's first positional one (``- dropout: 0.25``, ``- activation: relu``, ``- dense: 64``). The layers see the flat row of H*W grey levels
+until the first conv or pooling layer, which sees it as HxWx1 (a ``reshape`` item may say so itself).
+The output layer, a ``dense`` of ``num_classes`` units whose softmax the loss takes, is appended, unless
+the list already ends with such a dense (softmax or linear activation), which is then the head.
+
+:func:`resolve` turns a list into :class:`Layer` records, every argument filled in and every shape
+known (Keras's, channels-last and without the batch axis), or raises :class:`LayerError` naming the item.
+Nothing here needs torch: the Keras twin and the importer read the same records.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from lit_mnist.errors import DataError
+
+ACTIVATIONS = ("linear", "relu", "elu", "gelu", "tanh", "sigmoid", "softmax", "silu", "swish", "softplus", "selu")
+KERNEL_INITIALIZERS = ("glorot_uniform", "glorot_normal", "he_uniform", "he_normal", "lecun_uniform", "lecun_normal")
+_REGULARIZED = ("kernel_regularizer", "bias_regularizer", "activity_regularizer", "kernel_constraint", "bias_constraint")
+_CHANNELS_LAST = ("channels_last", None)
+
+
+class LayerError(DataError):
+    """A layer list that cannot be built: one line naming the item."""
+
+
+@dataclass(frozen=True)
+class Kind:
+    """One Keras layer class: ``keras_class``, its first positional argument, the arguments it needs, those it
+    takes (with Keras's defaults), and those honoured only at Keras's default (each maps to the values that
+    mean the default)."""
+
+    keras_class: str
+    first: str
+    required: tuple[str, ...] = ()
+    optional: Mapping[str, Any] = field(default_factory=dict)
+    defaults_only: Mapping[str, tuple] = field(default_factory=dict)
+    image_only: bool = False  # needs an HxWxC input (conv, pooling)
+
+
+_POOLING = {"strides": None, "padding": "valid"}
+KINDS: dict[str, Kind] = {
+    "dense": Kind("Dense", "units", ("units",),
+                  {"activation": "linear", "use_bias": True, "kernel_initializer": "glorot_uniform",
+                   "bias_initializer": "zeros"},
+                  {**dict.fromkeys(_REGULARIZED, (None,)), "lora_rank": (None,), "quantization_config": (None,)}),
+    "conv2d": Kind("Conv2D", "filters", ("filters", "kernel_size"),
+                   {"strides": (1, 1), "padding": "valid", "activation": "linear", "use_bias": True,
+                    "kernel_initializer": "glorot_uniform", "bias_initializer": "zeros"},
+                   {**dict.fromkeys(_REGULARIZED, (None,)), "data_format": _CHANNELS_LAST, "dilation_rate": (1, (1, 1)),
+                    "groups": (1,)}, image_only=True),
+    "max_pooling2d": Kind("MaxPooling2D", "pool_size", (), {"pool_size": (2, 2), **_POOLING},
+                          {"data_format": _CHANNELS_LAST}, image_only=True),
+    "average_pooling2d": Kind("AveragePooling2D", "pool_size", ("pool_size",), _POOLING,
+                              {"data_format": _CHANNELS_LAST}, image_only=True),
+    "flatten": Kind("Flatten", "data_format", (), {}, {"data_format": _CHANNELS_LAST}),
+    "reshape": Kind("Reshape", "target_shape", ("target_shape",)),
+    "dropout": Kind("Dropout", "rate", ("rate",), {}, {"noise_shape": (None,), "seed": (None,)}),
+    "batch_normalization": Kind(
+        "BatchNormalization", "axis", (), {"axis": -1, "momentum": 0.99, "epsilon": 1e-3, "center": True, "scale": True},
+        {"beta_initializer": ("zeros",), "gamma_initializer": ("ones",), "moving_mean_initializer": ("zeros",),
+         "moving_variance_initializer": ("ones",), "beta_regularizer": (None,), "gamma_regularizer": (None,),
+         "beta_constraint": (None,), "gamma_constraint": (None,), "renorm": (False,), "renorm_clipping": (None,),
+         "renorm_momentum": (0.99,), "synchronized": (False,)}),
+    "activation": Kind("Activation", "activation", ("activation",)),
+    "rescaling": Kind("Rescaling", "scale", ("scale",), {"offset": 0.0}),
+    "normalization": Kind("Normalization", "axis", ("mean", "variance"), {"axis": -1}, {"invert": (False,)}),
+}
+# every Keras layer takes these; only what we can honour is accepted
+_COMMON_DEFAULTS_ONLY = {"trainable": (True,), "dtype": (None, "float32")}
+ORIGINAL = (  # the original notebook's hidden layers; its Dense(10, softmax) is the head appended from the data
+    {"dense": {"units": 128, "activation": "relu"}},
+    {"dense": {"units": 64, "activation": "relu"}},
+    {"dense": {"units": 128, "activation": "relu"}},
+)
+_ELEMENTWISE = {"dropout", "activation", "rescaling", "normalization", "batch_normalization"}
+
+
+@dataclass(frozen=True)
+class Layer:
+    """One resolved layer: ``args`` holds every argument (Keras's defaults filled in, pairs as tuples);
+    ``position`` is the item's number in the list (1-based), None for a layer the list implies (the reshape
+    before the first conv, the appended head); shapes are Keras's: ``(features,)`` or ``(height, width,
+    channels)``, without the batch axis."""
+
+    kind: str
+    args: dict
+    name: str
+    position: int | None
+    input_shape: tuple[int, ...]
+    output_shape: tuple[int, ...]
+    head: bool = False
+    named: bool = False  # the item gave its name (else Keras's automatic one)
+
+    @property
+    def keras_class(self) -> str:
+        return KINDS[self.kind].keras_class
+
+    def describe(self) -> str:
+        return f"item {self.position} ({self.kind})" if self.position else f"the implied {self.kind} ({self.name})"
+
+
+def resolve(items: Iterable | None, num_classes: int, image_shape: tuple[int, int]) -> list[Layer]:
+    """Check ``items`` (None: the original's) against an image of ``image_shape`` and ``num_classes`` classes,
+    and size every layer; the output layer is appended unless the list ends with it."""
+    height, width = _image_shape(image_shape)
+    if isinstance(num_classes, bool) or not isinstance(num_classes, int) or num_classes < 2:
+        raise LayerError(f"num_classes must be an integer of at least 2, got {num_classes!r}")
+    items = list(ORIGINAL if items is None else items) if not isinstance(items, (str, Mapping)) else [items]
+    layers: list[Layer] = []
+    names: dict[str, int] = {}
+    shape: tuple[int, ...] = (height * width,)
+    raw_row = True  # still the input row: only elementwise layers so far
+    for position, item in enumerate(items, start=1):
+        kind, args = _parse_item(position, item)
+        where = f"model.layers item {position} ({kind})"
+        if KINDS[kind].image_only and len(shape) == 1:
+            if not raw_row:
+                raise LayerError(f"{where}: needs an image, but its input is {shape[0]} features "
+                                 "(a reshape item to [height, width, channels] first)")
+            implied = Layer("reshape", {"target_shape": (height, width, 1)}, _name("reshape", None, names), None,
+                            shape, (height, width, 1))
+            layers.append(implied)
+            shape = implied.output_shape
+        try:
+            output = output_shape(kind, args, shape)
+        except ValueError as e:
+            raise LayerError(f"{where}: {e}") from None
+        given = args.pop("name", None)
+        layers.append(Layer(kind, args, _name(kind, given, names, where), position, shape, output, named=given is not None))
+        raw_row = raw_row and kind in _ELEMENTWISE | {"flatten"}
+        shape = output
+    return _with_head(layers, names, shape, num_classes)
+
+
+def _with_head(layers: list[Layer], names: dict[str, int], shape: tuple[int, ...], num_classes: int) -> list[Layer]:
+    last = layers[-1] if layers else None
+    if last and last.kind == "dense" and last.args["units"] == num_classes and last.args["activation"] in ("softmax", "linear"):
+        layers[-1] = Layer(**{**last.__dict__, "head": True})
+        return layers
+    if len(shape) != 1:
+        raise LayerError(f"the output layer (dense, {num_classes} units) cannot follow {layers[-1].describe()}, whose "
+                         f"output is {_fmt(shape)}: end the list with a flatten item")
+    args = _fill("dense", {"units": num_classes, "activation": "softmax"}, "the output layer")
+    return [*layers, Layer("dense", args, _name("dense", None, names), None, shape, (num_classes,), head=True)]
+
+
+def _image_shape(image_shape) -> tuple[int, int]:
+    try:
+        height, width = (int(v) for v in image_shape)
+    except (TypeError, ValueError):
+        raise LayerError(f"image_shape must be [height, width], got {image_shape!r}") from None
+    if height < 1 or width < 1:
+        raise LayerError(f"image_shape must be two positive sizes, got {[height, width]}")
+    return height, width
+
+
+def _parse_item(position: int, item) -> tuple[str, dict]:
+    """An item as (kind, every argument with its default), or a LayerError naming it."""
+    if isinstance(item, str):
+        kind, given = item.strip(), {}
+    elif isinstance(item, Mapping) and len(item) == 1:
+        kind, given = next(iter(item.items()))
+        if kind in KINDS and given is not None and not isinstance(given, Mapping):
+            given = {KINDS[kind].first: given}  # Keras's first positional argument: dropout: 0.25
+        given = {} if given is None else given
+    else:
+        raise LayerError(f"model.layers item {position}: expected one layer, as {{kind: {{argument: value}}}} or a "
+                         f"bare kind, got {item!r}")
+    if kind not in KINDS:
+        raise LayerError(f"model.layers item {position}: unknown layer {kind!r} (known: {', '.join(KINDS)})")
+    if not isinstance(given, Mapping):
+        raise LayerError(f"model.layers item {position} ({kind}): arguments must be a mapping, got {given!r}")
+    return kind, _fill(kind, dict(given), f"model.layers item {position} ({kind})")
+
+
+def _fill(kind: str, given: dict, where: str) -> dict:
+    spec = KINDS[kind]
+    unknown = [k for k in given if k not in (*spec.required, *spec.optional, *spec.defaults_only, "name",
+                                             *_COMMON_DEFAULTS_ONLY)]
+    if unknown:
+        takes = ", ".join([*spec.required, *spec.optional]) or "no arguments"
+        raise LayerError(f"{where}: unknown argument {unknown[0]!r} ({kind} takes {takes})")
+    missing = [k for k in spec.required if k not in given]
+    if missing:
+        raise LayerError(f"{where}: missing argument {missing[0]!r}")
+    for name, defaults in {**spec.defaults_only, **_COMMON_DEFAULTS_ONLY}.items():
+        if name in given and _plain(given.pop(name)) not in [_plain(d) for d in defaults]:
+            raise LayerError(f"{where}: {name} is not supported (only Keras's default, {defaults[0]!r})")
+    # in Keras's order: what it needs, then what it takes (given or its default)
+    args = {**{k: given[k] for k in spec.required}, **{k: given.get(k, v) for k, v in spec.optional.items()},
+            **({"name": given["name"]} if "name" in given else {})}
+    try:
+        return _checked(kind, args)
+    except (TypeError, ValueError) as e:
+        raise LayerError(f"{where}: {e}") from None
+
+
+def _plain(value):
+    return tuple(_plain(v) for v in value) if isinstance(value, (list, tuple)) else value
+
+
+def _checked(kind: str, args: dict) -> dict:
+    """Values checked and put in one form: pairs as tuples, names lower-case, numbers as numbers."""
+    if "units" in args:
+        args["units"] = _positive_int("units", args["units"])
+    if "filters" in args:
+        args["filters"] = _positive_int("filters", args["filters"])
+    for name in ("kernel_size", "pool_size"):
+        if name in args:
+            args[name] = _pair(name, args[name])
+    if "strides" in args:
+        args["strides"] = None if args["strides"] is None and kind != "conv2d" else _pair("strides", args["strides"])
+    if "padding" in args:
+        args["padding"] = _choice("padding", args["padding"], ("valid", "same"))
+    if "activation" in args:
+        args["activation"] = _choice("activation", "linear" if args["activation"] is None else args["activation"],
+                                     ACTIVATIONS)
+    for name in ("center", "scale") if kind == "batch_normalization" else ("use_bias",):
+        if name in args and not isinstance(args[name], bool):
+            raise ValueError(f"{name} must be true or false, got {args[name]!r}")
+    if "kernel_initializer" in args:
+        args["kernel_initializer"] = _choice("kernel_initializer", args["kernel_initializer"], KERNEL_INITIALIZERS)
+    if "bias_initializer" in args:
+        args["bias_initializer"] = _choice("bias_initializer", args["bias_initializer"], ("zeros",))
+    if kind == "dropout" and not (_number(args["rate"]) and 0 <= args["rate"] < 1):
+        raise ValueError(f"rate must be a number in [0, 1), got {args['rate']!r}")
+    if kind == "batch_normalization":
+        if not (_number(args["momentum"]) and 0 <= args["momentum"] < 1):
+            raise ValueError(f"momentum must be in [0, 1), got {args['momentum']!r}")
+        if not (_number(args["epsilon"]) and args["epsilon"] > 0):
+            raise ValueError(f"epsilon must be positive, got {args['epsilon']!r}")
+    if kind == "reshape":
+        args["target_shape"] = _target_shape(args["target_shape"])
+    for name in ("scale", "offset") if kind == "rescaling" else ("mean", "variance") if kind == "normalization" else ():
+        args[name] = _numbers(name, args[name])
+    if kind == "normalization" and min(_flat(args["variance"])) < 0:
+        raise ValueError("variance must not be negative")
+    return args
+
+
+def _number(value) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def _positive_int(name: str, value) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ValueError(f"{name} must be a positive integer, got {value!r}")
+    return value
+
+
+def _pair(name: str, value) -> tuple[int, int]:
+    values = [value, value] if not isinstance(value, (list, tuple)) else list(value)
+    if len(values) != 2:
+        raise ValueError(f"{name} must be an integer or two, got {value!r}")
+    return tuple(_positive_int(name, v) for v in values)
+
+
+def _choice(name: str, value, choices: tuple[str, ...]) -> str:
+    text = value.lower() if isinstance(value, str) else value
+    if text not in choices:
+        raise ValueError(f"{name} {value!r} is not supported (one of: {', '.join(choices)})")
+    return text
+
+
+def _target_shape(value) -> tuple[int, ...]:
+    values = list(value) if isinstance(value, (list, tuple)) else [value]
+    if len(values) not in (1, 3) or any(isinstance(v, bool) or not isinstance(v, int) or v == 0 or v < -1
+                                        for v in values) or values.count(-1) > 1:
+        raise ValueError(f"target_shape must be [features] or [height, width, channels] (positive, one -1 allowed), "
+                         f"got {value!r}")
+    return tuple(values)
+
+
+def _numbers(name: str, value):
+    """A number, or a list of them (one per feature or channel, on the last axis)."""
+    if _number(value):
+        return float(value)
+    if isinstance(value, (list, tuple)) and value and all(_number(v) for v in value):
+        return tuple(float(v) for v in value)
+    raise ValueError(f"{name} must be a number or a list of numbers, got {value!r}")
+
+
+def _flat(value) -> tuple:
+    return value if isinstance(value, tuple) else (value,)
+
+
+def _name(kind: str, given, names: dict[str, int], where: str = "") -> str:
+    """Keras's naming: dense, dense_1, dense_2, ...; a given name must be a usable, unused module name."""
+    if given is None:
+        count = names.get(kind, 0)
+        while (name := kind if count == 0 else f"{kind}_{count}") in names:
+            count += 1
+        names[kind] = count + 1
+    else:
+        if not isinstance(given, str) or not re.fullmatch(r"[A-Za-z][A-Za-z0-9_]*", given) or given in _RESERVED:
+            raise LayerError(f"{where}: name must be letters, digits and '_', starting with a letter, and not one of "
+                             f"the net's own attributes; got {given!r}")
+        if given in names:
+            raise LayerError(f"{where}: name {given!r} is used twice")
+        name = given
+    names[name] = names.get(name, 1)
+    return name
+
+
+# attributes of the torch container the layers become children of
+_RESERVED = {"forward", "training", "layers", "train", "eval", "to", "type", "float", "double", "half", "cuda", "cpu",
+             "parameters", "buffers", "children", "modules", "apply", "state_dict", "extra_repr", "append", "extend",
+             "insert", "pop", "dump_patches", "call_super_init", "T_destination"}
+
+
+def _fmt(shape: tuple[int, ...]) -> str:
+    return f"{shape[0]} features" if len(shape) == 1 else "x".join(map(str, shape))
+
+
+def output_shape(kind: str, args: dict, shape: tuple[int, ...]) -> tuple[int, ...]:
+    """The Keras shape a layer of ``kind`` makes of an input of ``shape``, or ValueError saying why it does not fit."""
+    if kind == "dense":
+        if len(shape) != 1:
+            raise ValueError(f"its input is a {_fmt(shape)} map: a flatten item must come first")
+        return (args["units"],)
+    if kind == "conv2d":
+        return (*_window_output(shape, args["kernel_size"], args["strides"], args["padding"], "kernel"), args["filters"])
+    if kind in ("max_pooling2d", "average_pooling2d"):
+        strides = args["strides"] or args["pool_size"]
+        return (*_window_output(shape, args["pool_size"], strides, args["padding"], "pool"), shape[2])
+    if kind == "flatten":
+        return (math.prod(shape),)
+    if kind == "reshape":
+        return _reshaped(shape, args["target_shape"])
+    last = shape[-1]
+    if kind in ("batch_normalization", "normalization") and args["axis"] not in (-1, len(shape)):
+        raise ValueError(f"axis {args['axis']} is not supported (only the last axis, -1: the features or channels)")
+    for name in ("scale", "offset", "mean", "variance"):
+        if name in args and isinstance(args[name], tuple) and len(args[name]) not in (1, last):
+            raise ValueError(f"{name} has {len(args[name])} values; its input's last axis has {last}")
+    return shape
+
+
+def _window_output(shape, window, strides, padding, what: str) -> tuple[int, int]:
+    """Keras's output size of a convolution or pooling window: "valid" floor((n - k) / s) + 1, "same" ceil(n / s)."""
+    sizes = shape[:2]
+    if padding == "same":
+        return tuple(-(-n // s) for n, s in zip(sizes, strides))
+    if any(n < k for n, k in zip(sizes, window)):
+        raise ValueError(f"{what} {window[0]}x{window[1]} does not fit its {sizes[0]}x{sizes[1]} input map "
+                         "(padding 'valid'; 'same' pads)")
+    return tuple((n - k) // s + 1 for n, k, s in zip(sizes, window, strides))
+
+
+def same_padding(size: int, window: int, stride: int) -> tuple[int, int]:
+    """TensorFlow's "same" padding of one axis: ``max((ceil(n / s) - 1) * s + k - n, 0)`` in all, the smaller half
+    before and the extra cell after (at the bottom or right)."""
+    total = max((-(-size // stride) - 1) * stride + window - size, 0)
+    return total // 2, total - total // 2
+
+
+def _reshaped(shape: tuple[int, ...], target: tuple[int, ...]) -> tuple[int, ...]:
+    size = math.prod(shape)
+    known = math.prod(v for v in target if v != -1)
+    if -1 in target:
+        if size % known:
+            raise ValueError(f"cannot reshape {_fmt(shape)} ({size} values) to {list(target)}")
+        target = tuple(size // known if v == -1 else v for v in target)
+    if math.prod(target) != size:
+        raise ValueError(f"cannot reshape {_fmt(shape)} ({size} values) to {list(target)} ({math.prod(target)} values)")
+    return target
+
+
+def as_items(layers: Iterable[Layer], implied: bool = False) -> list[dict]:
+    """The layers as list items again (``{kind: {argument: value}}``, pairs as lists, defaults kept): what a
+    config file holds. ``implied``: keep the layers the list implies (the reshape, the appended head)."""
+    def plain(value):
+        return [plain(v) for v in value] if isinstance(value, tuple) else value
+
+    return [{layer.kind: {**({"name": layer.name} if layer.named else {}), **{k: plain(v) for k, v in layer.args.items()}}}
+            for layer in layers if implied or layer.position is not None]

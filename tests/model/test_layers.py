@@ -1,0 +1,99 @@
+"""The layer list: Keras's vocabulary and defaults, the sizes of every layer, and one-line refusals naming the item."""
+
+import pytest
+
+from lit_mnist.model.layers import ORIGINAL, LayerError, as_items, resolve
+
+
+def test_the_default_is_the_original_with_the_output_layer_appended_from_the_data():
+    layers = resolve(None, 10, (28, 28))
+    assert [(layer.name, layer.output_shape) for layer in layers] == [
+        ("dense", (128,)), ("dense_1", (64,)), ("dense_2", (128,)), ("dense_3", (10,))]
+    assert layers[-1].head and layers[-1].position is None and layers[-1].args["activation"] == "softmax"
+    assert layers[0].args == {"units": 128, "activation": "relu", "use_bias": True,
+                              "kernel_initializer": "glorot_uniform", "bias_initializer": "zeros"}  # Keras's defaults
+    assert resolve(ORIGINAL, 25, (8, 8))[-1].output_shape == (25,) and resolve(ORIGINAL, 25, (8, 8))[0].input_shape == (64,)
+
+
+@pytest.mark.parametrize("activation", ["softmax", "linear"])
+def test_a_list_that_ends_with_the_output_layer_keeps_it_as_the_head(activation):
+    layers = resolve([{"dense": {"units": 32, "activation": "relu"}}, {"dense": {"units": 7, "activation": activation}}],
+                     7, (28, 28))
+    assert len(layers) == 2 and layers[-1].head and layers[-1].position == 2
+
+
+def test_a_dense_of_another_width_at_the_end_gets_the_head_after_it():
+    layers = resolve([{"dense": {"units": 7, "activation": "relu"}}], 10, (28, 28))
+    assert len(layers) == 2 and not layers[0].head and layers[1].head
+
+
+def test_the_first_conv_sees_the_row_as_an_image_and_shapes_follow_keras():
+    layers = resolve([{"conv2d": {"filters": 8, "kernel_size": 3, "padding": "same", "strides": 2}},
+                      "batch_normalization", {"max_pooling2d": 2},
+                      {"average_pooling2d": {"pool_size": 3, "strides": 1, "padding": "same"}},
+                      {"dropout": 0.25}, "flatten", {"dense": {"units": 64, "activation": "tanh"}}], 10, (28, 28))
+    shapes = [(layer.name, layer.output_shape) for layer in layers]
+    assert shapes == [("reshape", (28, 28, 1)), ("conv2d", (14, 14, 8)), ("batch_normalization", (14, 14, 8)),
+                      ("max_pooling2d", (7, 7, 8)), ("average_pooling2d", (7, 7, 8)), ("dropout", (7, 7, 8)),
+                      ("flatten", (392,)), ("dense", (64,)), ("dense_1", (10,))]
+    assert layers[0].position is None and layers[1].position == 1
+
+
+def test_a_value_that_is_not_a_mapping_is_the_first_positional_argument():
+    layers = resolve([{"reshape": [8, 8, 1]}, {"max_pooling2d": 2}, "flatten", {"dropout": 0.5}, {"activation": "gelu"},
+                      {"dense": 16}], 3, (8, 8))
+    assert layers[0].args["target_shape"] == (8, 8, 1) and layers[1].args["pool_size"] == (2, 2)
+    assert layers[3].args["rate"] == 0.5 and layers[4].args["activation"] == "gelu" and layers[5].args["units"] == 16
+
+
+def test_items_round_trip_through_their_config_form():
+    items = [{"conv2d": {"filters": 4, "kernel_size": [3, 3], "name": "stem"}}, "flatten", {"dense": 12}]
+    layers = resolve(items, 5, (10, 10))
+    again = resolve(as_items(layers), 5, (10, 10))
+    assert [(a.name, a.args, a.output_shape) for a in layers] == [(b.name, b.args, b.output_shape) for b in again]
+    assert layers[1].name == "stem" and as_items(layers)[0]["conv2d"]["name"] == "stem"
+
+
+REFUSED = {
+    "unknown layer": ([{"lstm": {"units": 3}}], "model.layers item 1: unknown layer 'lstm' (known: dense, conv2d"),
+    "unknown argument": ([{"dense": {"units": 3, "unitz": 4}}], "item 1 (dense): unknown argument 'unitz' (dense takes units"),
+    "missing argument": ([{"conv2d": {"filters": 3}}], "item 1 (conv2d): missing argument 'kernel_size'"),
+    "regularizer": ([{"dense": {"units": 3, "kernel_regularizer": "l2"}}],
+                    "item 1 (dense): kernel_regularizer is not supported (only Keras's default, None)"),
+    "dilation": ([{"conv2d": {"filters": 3, "kernel_size": 3, "dilation_rate": 2}}],
+                 "item 1 (conv2d): dilation_rate is not supported (only Keras's default, 1)"),
+    "initializer": ([{"dense": {"units": 3, "kernel_initializer": "orthogonal"}}],
+                    "item 1 (dense): kernel_initializer 'orthogonal' is not supported (one of: glorot_uniform"),
+    "activation": ([{"dense": {"units": 3, "activation": "hard_tanh"}}], "item 1 (dense): activation 'hard_tanh' is not supported"),
+    "kernel too large": ([{"conv2d": {"filters": 3, "kernel_size": 5}}, {"conv2d": {"filters": 3, "kernel_size": 5}}],
+                         "item 2 (conv2d): kernel 5x5 does not fit its 4x4 input map"),
+    "dense after conv": ([{"conv2d": {"filters": 3, "kernel_size": 3}}, {"dense": 4}],
+                         "item 2 (dense): its input is a 6x6x3 map: a flatten item must come first"),
+    "head after conv": ([{"conv2d": {"filters": 3, "kernel_size": 3}}],
+                        "the output layer (dense, 10 units) cannot follow item 1 (conv2d), whose output is 6x6x3: end the list with a flatten item"),
+    "conv after dense": ([{"dense": 16}, {"conv2d": {"filters": 3, "kernel_size": 3}}],
+                         "item 2 (conv2d): needs an image, but its input is 16 features"),
+    "reshape size": ([{"reshape": [5, 5, 1]}], "item 1 (reshape): cannot reshape 64 features (64 values) to [5, 5, 1]"),
+    "bad rate": ([{"dropout": 1.5}], "item 1 (dropout): rate must be a number in [0, 1), got 1.5"),
+    "bad units": ([{"dense": 0}], "item 1 (dense): units must be a positive integer, got 0"),
+    "two names": ([{"dense": {"units": 3, "name": "a"}}, {"dense": {"units": 3, "name": "a"}}],
+                  "item 2 (dense): name 'a' is used twice"),
+    "reserved name": ([{"dense": {"units": 3, "name": "forward"}}], "item 1 (dense): name must be letters"),
+    "bn axis": ([{"batch_normalization": {"axis": 0}}], "item 1 (batch_normalization): axis 0 is not supported"),
+    "not a layer": ([[1, 2]], "model.layers item 1: expected one layer"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(REFUSED))
+def test_a_list_that_cannot_be_built_is_one_line_naming_the_item(case):
+    items, expected = REFUSED[case]
+    with pytest.raises(LayerError) as error:
+        resolve(items, 10, (8, 8))
+    assert expected in str(error.value) and "\n" not in str(error.value)
+
+
+def test_sizes_are_checked():
+    with pytest.raises(LayerError, match="num_classes must be an integer of at least 2"):
+        resolve(None, 1, (28, 28))
+    with pytest.raises(LayerError, match=r"image_shape must be two positive sizes"):
+        resolve(None, 10, (0, 28))

@@ -1,0 +1,177 @@
+"""Keras's layer semantics, checked against Keras itself by the parity levels: each passes as built, and each,
+broken on purpose in the torch net, is caught by a level (small generated images: the semantics, not MNIST)."""
+
+
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+
+from tests.conftest import require_the_parity_extra
+
+require_the_parity_extra()
+
+from lit_mnist.model import net as nets
+from parity import forward, steps
+from parity.twins import Twins
+
+pytestmark = pytest.mark.parity
+
+SHAPE = (12, 12)
+ROWS = 1500  # 1,200 train (960 after validation: two batches of 500), 300 test
+
+
+@pytest.fixture(scope="module")
+def images():
+    """Learnable 12x12 images of 4 classes: each class brightens its own quarter, over noise (raw 0-255)."""
+    rng = np.random.default_rng(0)
+    y = rng.integers(0, 4, ROWS)
+    x = rng.integers(0, 90, (ROWS, 12, 12))
+    for k in range(4):
+        x[y == k, (k // 2) * 6:(k // 2) * 6 + 6, (k % 2) * 6:(k % 2) * 6 + 6] += 160
+    return x.reshape(ROWS, -1).astype(np.uint8), y.astype(np.int64)
+
+
+def _twins(layers, normalize=True):
+    return Twins({"layers": layers, "num_classes": 4, "image_shape": list(SHAPE)}, (80.0, 60.0) if normalize else None)
+
+
+def _forward(twins, images, module=None):
+    x = images[0][1200:]
+    return forward.forward_parity(twins.keras(seed=3), x, module or twins.lightning())
+
+
+def _steps(twins, images, make_module=None, n=2):
+    x, y = images
+    part = (x[:1200], y[:1200])
+    train = tuple(torch.from_numpy(a[:960]) for a in part)
+    return steps.step_parity(part, train, twins, steps=n, make_module=make_module)
+
+
+def _broken(twins, kind, mutate):
+    """A maker of Lightning twins whose first ``kind`` module is changed by ``mutate(module)``."""
+    def make(t):
+        module = t.lightning()
+        mutate(next(m for layer, m in zip(module.net.layers, module.net) if layer.kind == kind))
+        return module
+    return make
+
+
+BN_DENSE = [{"dense": {"units": 32, "use_bias": False}}, "batch_normalization", {"activation": "relu"}]
+
+
+def test_companion_torchs_momentum_convention_is_caught_by_the_moving_statistics(images):
+    """torch's momentum is the weight of the batch (0.1 by default): read as Keras's, the statistics move 10x."""
+    twins = _twins(BN_DENSE)
+    make = _broken(twins, "batch_normalization", lambda bn: setattr(bn, "momentum", 0.9))
+    result = _steps(twins, images, make)
+    assert not result["passed"] and result["moving_rel_diff"] > 100 * steps.MAX_MOVING_REL
+
+
+def test_companion_the_unbiased_moving_variance_is_caught(images):
+    """torch's running_var takes the batch variance times n / (n - 1): 500 rows make it 0.2% larger."""
+    twins = _twins(BN_DENSE)
+
+    class Unbiased(nets.BatchNormalization):
+        def forward(self, x):
+            out = super().forward(x)
+            if self.training:  # what the biased update added, made unbiased
+                with torch.no_grad():
+                    batch = x.var(0, unbiased=False)
+                    self.moving_variance.add_((1 - self.momentum) * batch / (len(x) - 1))
+            return out
+
+    result = _steps(twins, images, _broken(twins, "batch_normalization",
+                                           lambda bn: setattr(bn, "__class__", Unbiased)))
+    assert not result["passed"] and result["moving_rel_diff"] > 10 * steps.MAX_MOVING_REL
+    assert result["l2_rel_diff"] <= steps.MAX_L2_REL  # the weights' step is the same: only the statistic moved
+
+
+def test_companion_torchs_epsilon_is_caught_where_the_variance_is_near_one(images):
+    """Keras's epsilon is 1e-3, torch's 1e-5: where the batch variance is near 1 (a dense layer on standardised
+    pixels) the normalised values differ by ~5e-4."""
+    twins = _twins(BN_DENSE)
+    make = _broken(twins, "batch_normalization", lambda bn: setattr(bn, "epsilon", 1e-5))
+    module = make(twins)
+    variance = module.net[0](torch.from_numpy(images[0][:500]).double().sub(80).div(60).float()).var(0)
+    assert 0.2 < float(variance.median()) < 5  # the variance this test is about
+    result = _steps(twins, images, make)
+    assert not result["passed"] and result["loss_rel_diff"] > 3 * steps.MAX_LOSS_REL  # measured: ~7e-5
+
+
+CONV_SAME = [{"conv2d": {"filters": 4, "kernel_size": 3, "strides": 2, "padding": "same", "activation": "relu"}},
+             "flatten"]
+
+
+def test_companion_symmetric_same_padding_is_caught(images):
+    """torch's own "same" pads both sides alike (and refuses strides); 12 -> 6 either way, so shapes agree."""
+    twins = _twins(CONV_SAME)
+
+    def symmetric(conv):
+        conv.pads, conv.padding = None, (1, 1)
+
+    result = _forward(twins, images, _broken(twins, "conv2d", symmetric)(twins))
+    assert not result["passed"] and result["max_abs_diff"] > 1e-3
+
+
+AVG_SAME = [{"conv2d": {"filters": 4, "kernel_size": 1}},
+            {"average_pooling2d": {"pool_size": 3, "strides": 2, "padding": "same"}}, "flatten"]
+
+
+def test_companion_counting_the_padded_cells_is_caught(images):
+    twins = _twins(AVG_SAME)
+
+    def counting(pool):
+        pool.inverse_count = torch.ones_like(pool.inverse_count)  # the window's full count: torch's default
+
+    result = _forward(twins, images, _broken(twins, "average_pooling2d", counting)(twins))
+    assert not result["passed"]
+
+
+FLATTEN = [{"conv2d": {"filters": 3, "kernel_size": 3}}, {"max_pooling2d": 2}, "flatten",
+           {"dense": {"units": 16, "activation": "tanh"}}]
+
+
+@pytest.mark.parametrize("layers", [BN_DENSE, CONV_SAME, AVG_SAME, FLATTEN],
+                         ids=["batch normalization", "same padding, stride 2", "same average pooling", "flatten"])
+def test_each_layer_matches_keras_in_inference_and_training(images, layers):
+    twins = _twins(layers)
+    assert _forward(twins, images)["passed"]
+    result = _steps(twins, images)
+    assert result["passed"], result
+    assert result["has_moving_statistics"] == (layers is BN_DENSE)
+
+
+def test_companion_a_channels_first_flatten_is_caught(images):
+    """The dense kernel after it loads without complaint (the sizes agree) and meets the features in another order."""
+    twins = _twins(FLATTEN)
+    module = twins.lightning()
+    module.net.flatten.forward = lambda x: x.flatten(1)  # (c, h, w) order, torch's nn.Flatten of NCHW
+    result = _forward(twins, images, module)
+    assert not result["passed"] and result["argmax_agreement"] < 0.99
+
+
+@pytest.mark.parametrize("activation", ["relu", "elu", "gelu", "tanh", "sigmoid", "softmax", "silu", "softplus", "selu"])
+def test_every_activation_matches_keras(images, activation):
+    twins = _twins([{"dense": {"units": 12, "activation": activation}}, {"dense": {"units": 8, "activation": "tanh"}}])
+    assert _forward(twins, images)["passed"]
+
+
+def test_companion_the_tanh_approximate_gelu_is_caught(images):
+    twins = _twins([{"dense": {"units": 12, "activation": "gelu"}}])
+    module = twins.lightning()
+    module.net.dense.act = lambda x: F.gelu(x, approximate="tanh")
+    assert not _forward(twins, images, module)["passed"]
+
+
+def test_rescaling_and_normalization_items_match_keras(images):
+    twins = _twins([{"rescaling": {"scale": 0.0039, "offset": -0.5}},
+                    {"normalization": {"mean": 0.1, "variance": 0.04}}, {"dense": 16}], normalize=False)
+    assert _forward(twins, images)["passed"]
+    assert _steps(twins, images)["passed"]
+
+
+def test_dropout_is_identity_at_the_steps_level_and_the_report_says_so(images):
+    twins = _twins([{"dense": 16}, {"dropout": 0.5}])
+    result = _steps(twins, images)
+    assert result["passed"] and result["dropout_as_identity"]
