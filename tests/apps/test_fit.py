@@ -46,7 +46,7 @@ def test_short_fit_writes_every_artifact(write_csv, tmp_path, capsys):
     assert sum(map(sum, metrics["confusion_matrix"])) == 80 and len(metrics["precision"]) == 10
     assert metrics["num_classes"] == 10 and metrics["image_shape"] == [28, 28] and "class_names" not in metrics
     assert metrics["data_source"] == f"csv:{path.resolve()}"
-    assert metrics["fit_seconds"] > 0 and metrics["device"].startswith("cpu")
+    assert metrics["fit_seconds"] > 0 and metrics["device"].startswith("cuda" if torch.cuda.is_available() else "cpu")
     last = capsys.readouterr().out.strip().splitlines()[-1]
     assert last.startswith(f"test accuracy {metrics['test_accuracy']:.4f} on 80 images") and str(run) in last
 

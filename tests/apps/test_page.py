@@ -13,10 +13,10 @@ import numpy as np
 import pytest
 
 from lit_mnist.data.reader import parse_digits
-from tests.conftest import REPO, SHARED_MNIST, run_env
+from tests.conftest import REPO, SHARED_MNIST, require, run_env, shared_file
 
 pytestmark = pytest.mark.slow
-sync_api = pytest.importorskip("playwright.sync_api")
+sync_api = require("playwright.sync_api", "dev")
 
 CHROMIUM = os.environ.get("LIT_MNIST_CHROMIUM") or shutil.which("chromium") or "/usr/bin/chromium"
 # as root, in a sandbox of its own, on a machine whose only network is loopback
@@ -89,7 +89,7 @@ def draw(page, row: np.ndarray) -> int:
 
 
 def test_digits_drawn_on_the_page_are_recognised(service, browser, tmp_path):
-    digits = parse_digits(SHARED_MNIST / "mnist_test.csv.gz")
+    digits = parse_digits(shared_file("mnist_test.csv.gz"))
     chosen = [0, 1, 2]  # the first three test digits: a 7, a 2 and a 1
     page = browser.new_page(viewport={"width": 900, "height": 520})
     errors = []

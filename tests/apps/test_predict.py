@@ -12,7 +12,7 @@ import torch
 
 from lit_mnist.apps import predict
 from lit_mnist.apps.entry import call
-from tests.conftest import REPO, SHARED_MNIST, csv_text, run_env, save_model
+from tests.conftest import REPO, csv_text, run_env, save_model, shared_file
 
 
 def main(args):
@@ -22,7 +22,7 @@ def main(args):
 def _mnist_test(n=None):
     from lit_mnist.data.reader import parse_digits
 
-    digits = parse_digits(SHARED_MNIST / "mnist_test.csv.gz")
+    digits = parse_digits(shared_file("mnist_test.csv.gz"))
     return digits.pixels[:n], digits.labels[:n]
 
 
@@ -43,7 +43,7 @@ def test_kaggle_submission_from_an_unlabelled_csv(trained_checkpoint, tmp_path, 
 @pytest.mark.slow
 def test_labelled_csv_prints_accuracy_and_probabilities_go_to_json(trained_checkpoint, tmp_path, capsys):
     out = tmp_path / "predictions.json"
-    args = ["--checkpoint", str(trained_checkpoint), "--input", str(SHARED_MNIST / "mnist_test.csv.gz"),
+    args = ["--checkpoint", str(trained_checkpoint), "--input", str(shared_file("mnist_test.csv.gz")),
             "--output", str(out), "--probabilities", "--batch_size", "1000"]
     assert main(args) == 0
     assert "accuracy 0.9" in capsys.readouterr().out

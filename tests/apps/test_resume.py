@@ -76,8 +76,9 @@ def test_resume_without_the_loader_position_would_differ(write_csv, tmp_path, mo
     assert not torch.equal(straight["state_dict"]["net.dense.weight"], resumed["state_dict"]["net.dense.weight"])
 
 
-def test_nothing_to_resume_is_a_clear_error(tmp_path, capsys):
-    assert call(fit.main, ["--trainer.default_root_dir", str(tmp_path), "--ckpt_path", "last"]) == 2
+def test_nothing_to_resume_is_a_clear_error(write_csv, tmp_path, capsys):
+    assert call(fit.main, ["--data.path", str(write_csv()), "--trainer.default_root_dir", str(tmp_path),
+                           "--ckpt_path", "last"]) == 2
     assert "nothing to resume" in capsys.readouterr().err
 
 

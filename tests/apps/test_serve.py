@@ -9,7 +9,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
-pytest.importorskip("fastapi")
+from tests.conftest import require, shared_file
+
+require("fastapi", "serve")
 from fastapi.testclient import TestClient
 
 from lit_mnist.apps import serve
@@ -18,7 +20,6 @@ from lit_mnist.apps.entry import call
 from lit_mnist.apps.serve import MAX_BODY_BYTES, Classifier, create_app
 from lit_mnist.data.reader import parse_digits
 from lit_mnist.model.module import LitMNIST
-from tests.conftest import SHARED_MNIST
 
 
 def photo_like(row: np.ndarray, rng: np.random.Generator) -> tuple[bytes, str]:
@@ -44,7 +45,7 @@ def client(trained_checkpoint):
 
 @pytest.fixture(scope="module")
 def mnist_test():
-    return parse_digits(SHARED_MNIST / "mnist_test.csv.gz")
+    return parse_digits(shared_file("mnist_test.csv.gz"))
 
 
 @pytest.mark.slow

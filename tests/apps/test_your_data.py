@@ -10,7 +10,7 @@ import pytest
 from lit_mnist.apps import export, fit, predict
 from lit_mnist.apps.entry import call
 from lit_mnist.data.reader import parse_digits
-from tests.conftest import SHARED_MNIST, csv_text
+from tests.conftest import csv_text, require, shared_file
 
 
 @pytest.fixture(autouse=True)
@@ -29,7 +29,7 @@ def _fit(root, *args) -> dict:
 def rotated_digits(tmp_path_factory):
     """A 28x28 CSV of 29 classes whose labels skip 9: MNIST test digits d turned by r quarter turns are class
     d + 10 r (r = 0, 1, 2), and the upright 9s are left out: labels 0-8 and 10-29, 30 outputs."""
-    digits = parse_digits(SHARED_MNIST / "mnist_test.csv.gz")
+    digits = parse_digits(shared_file("mnist_test.csv.gz"))
     images = digits.pixels.reshape(-1, 28, 28)
     turns = np.arange(len(images)) % 3
     turned = np.stack([np.rot90(image, k) for image, k in zip(images, turns)]).reshape(len(images), -1)
@@ -82,7 +82,7 @@ def test_a_csv_of_8x8_images_trains_and_every_command_follows_its_sizes(small_di
     assert list(table.columns[:3]) == ["ImageId", "Label", "name"] and len(table) == 50
     assert [names[k] for k in table.Label] == table.name.tolist() and "p9" in table.columns and "p10" not in table
     # a CSV of MNIST's 784 pixels is refused for this model, naming what it expects
-    assert call(predict.main, ["--checkpoint", checkpoint, "--input", str(SHARED_MNIST / "mnist_test.csv.gz"),
+    assert call(predict.main, ["--checkpoint", checkpoint, "--input", str(shared_file("mnist_test.csv.gz")),
                                "--output", str(out)]) == 2
     assert "line 1: header has 785 columns; unexpected extra column 'pixel64'" in capsys.readouterr().err
     onnx = tmp_path / "model.onnx"
@@ -107,7 +107,7 @@ def test_images_are_prepared_into_the_models_shape(small_digits, tmp_path):
 
 
 def test_the_page_says_drawing_is_for_28x28_models_and_the_api_works(small_digits, tmp_path):
-    pytest.importorskip("fastapi")
+    require("fastapi", "serve")
     from fastapi.testclient import TestClient
 
     from lit_mnist.apps.checkpoints import load_model

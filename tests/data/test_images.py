@@ -7,7 +7,7 @@ from PIL import Image
 from lit_mnist.data.images import image_files, load_image, mnist_pixels
 from lit_mnist.data.reader import parse_digits
 from lit_mnist.errors import DataError
-from tests.conftest import SHARED_MNIST
+from tests.conftest import shared_file
 
 
 def _bar(width=60, height=90, dark_on_light=True):
@@ -66,7 +66,7 @@ def _moved(row: np.ndarray) -> Image.Image:
 
 
 def test_a_shifted_scaled_inverted_mnist_digit_stays_close_to_itself():
-    digits = parse_digits(SHARED_MNIST / "mnist_test.csv.gz")
+    digits = parse_digits(shared_file("mnist_test.csv.gz"))
     alike = [np.corrcoef(mnist_pixels(Image.fromarray(row.reshape(28, 28))).astype(float),
                          mnist_pixels(_moved(row)).astype(float))[0, 1] for row in digits.pixels[:50]]
     # measured over 200 digits: median 0.968, 5th percentile 0.81, minimum 0.70 (upscaling shifts the ink edge)
@@ -90,7 +90,7 @@ def _cluttered(row: np.ndarray, clutter: str, rng: np.random.Generator) -> Image
 @pytest.mark.parametrize("clutter", ["speck", "page edge", "noise", "shadow"])
 def test_a_digit_among_clutter_is_prepared_as_the_clean_picture_is(clutter):
     rng = np.random.default_rng(0)
-    rows = parse_digits(SHARED_MNIST / "mnist_test.csv.gz").pixels[:50]
+    rows = parse_digits(shared_file("mnist_test.csv.gz")).pixels[:50]
     alike = [np.corrcoef(mnist_pixels(_moved(row)).astype(float),
                          mnist_pixels(_cluttered(row, clutter, rng)).astype(float))[0, 1] for row in rows]
     # measured medians: speck 1.000, page edge 0.995, noise 0.993, shadow 0.960; when the crop took all the
@@ -100,7 +100,7 @@ def test_a_digit_among_clutter_is_prepared_as_the_clean_picture_is(clutter):
 
 @pytest.mark.parametrize("dark_on_light", [False, True])
 def test_a_digit_cropped_tight_to_its_ink_keeps_its_polarity(dark_on_light):
-    rows = parse_digits(SHARED_MNIST / "mnist_test.csv.gz").pixels[:100]
+    rows = parse_digits(shared_file("mnist_test.csv.gz")).pixels[:100]
     alike = []
     for row in rows:
         ys, xs = np.nonzero(row.reshape(28, 28))
@@ -121,7 +121,7 @@ def test_a_shifted_scaled_inverted_digit_predicts_like_the_original(trained_chec
     from lit_mnist.apps.checkpoints import load_model
 
     model = load_model(trained_checkpoint)
-    rows = parse_digits(SHARED_MNIST / "mnist_test.csv.gz").pixels[:300]
+    rows = parse_digits(shared_file("mnist_test.csv.gz")).pixels[:300]
     moved = np.stack([mnist_pixels(_moved(row)) for row in rows])
     with torch.no_grad():
         original, again = (model(torch.from_numpy(a)).argmax(1) for a in (rows, moved))

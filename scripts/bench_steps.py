@@ -1,0 +1,131 @@
+"""The loops scripts/bench.py measures Lightning's fit against, and the host's time per step.
+
+* ``plain_fit``: the module's training as a plain PyTorch loop (its net, batches and optimizer, one validation
+  forward an epoch), no Trainer, hooks, metrics or logging.
+* ``graph_floor_fit`` (CUDA): the same loop with each full batch's step one CUDA graph (forward, backward and a
+  capturable Adam step): what the device needs when the host only launches graphs.
+* ``host_seconds_per_step``: a one-layer net on batches of 8, so that a step's time is the host's work.
+"""
+
+from __future__ import annotations
+
+import tempfile
+import time
+from pathlib import Path
+
+import lightning as L
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from lit_mnist.apps.timed_fit import timed_fit
+from lit_mnist.data import mnist, reader
+from lit_mnist.data.batches import TensorBatches
+from lit_mnist.data.datamodule import MNISTDataModule
+from lit_mnist.model.module import LitMNIST
+
+
+def _on(datamodule: MNISTDataModule, split: str, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
+    x, y = datamodule.splits[split]
+    return x.to(device), y.to(device)
+
+
+def _validate(module: LitMNIST, val: tuple[torch.Tensor, torch.Tensor], size: int) -> None:
+    """One validation forward, its correct count left on the device (Lightning's epoch end reads its metrics)."""
+    with torch.no_grad():
+        for start in range(0, len(val[0]), size):
+            module.logits(val[0][start:start + size].float()).argmax(1).eq(val[1][start:start + size]).sum()
+
+
+def plain_fit(module: LitMNIST, datamodule: MNISTDataModule, epochs: int, device: torch.device) -> float:
+    """Seconds of the plain loop's training of ``module`` (a fresh one) on ``datamodule``'s split."""
+    module.to(device).train()
+    train, val = _on(datamodule, "train", device), _on(datamodule, "val", device)
+    epoch = [0]
+    batches = TensorBatches(*train, datamodule.hparams.batch_size, shuffle=True, epoch=lambda: epoch[0])
+    _sync(device)
+    start = time.perf_counter()
+    optimizer = module.make_optimizer()
+    for epoch[0] in range(epochs):
+        for x, y in batches:
+            loss = F.cross_entropy(module.logits(x.float()), y)
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+        _validate(module, val, datamodule.hparams.eval_batch_size)
+    _sync(device)
+    return time.perf_counter() - start
+
+
+def graph_floor_fit(module: LitMNIST, datamodule: MNISTDataModule, epochs: int) -> float:
+    """Seconds of the plain loop with each full batch's step one CUDA graph (torch's capturable Adam: Keras's
+    costs the same), the partial last batch eager, one validation forward an epoch."""
+    device = torch.device("cuda")
+    module.to(device).train()
+    train, val = _on(datamodule, "train", device), _on(datamodule, "val", device)
+    size = datamodule.hparams.batch_size
+    epoch = [0]
+    batches = TensorBatches(*train, size, shuffle=True, epoch=lambda: epoch[0])
+    torch.cuda.synchronize()
+    start = time.perf_counter()
+    optimizer = torch.optim.Adam(module.parameters(), lr=module.hparams.lr, eps=1e-7, capturable=True)
+    static_x, static_y = torch.zeros(size, train[0].shape[1], device=device), torch.zeros(size, dtype=torch.long,
+                                                                                         device=device)
+
+    def step(x, y):
+        loss = F.cross_entropy(module.logits(x), y)
+        loss.backward()
+        optimizer.step()
+
+    graph, warm = None, 0
+    for epoch[0] in range(epochs):
+        for x, y in batches:
+            if len(x) != size or graph is None and warm < 3:  # eager: the partial batch, and the warm-up steps
+                optimizer.zero_grad(set_to_none=graph is None)
+                side = torch.cuda.Stream()
+                side.wait_stream(torch.cuda.current_stream())
+                with torch.cuda.stream(side):
+                    step(x.float(), y)
+                torch.cuda.current_stream().wait_stream(side)
+                warm += 1
+                continue
+            static_x.copy_(x)
+            static_y.copy_(y)
+            if graph is None:
+                optimizer.zero_grad(set_to_none=True)
+                graph = torch.cuda.CUDAGraph()
+                with torch.cuda.graph(graph):
+                    step(static_x, static_y)
+            graph.replay()
+        _validate(module, val, datamodule.hparams.eval_batch_size)
+    torch.cuda.synchronize()
+    return time.perf_counter() - start
+
+
+def host_seconds_per_step(accelerator: str = "cpu", steps: int = 600) -> dict:
+    """Seconds a step of a one-layer net (784 -> 10) on batches of 8 takes through Lightning's fit and through the
+    plain loop: the device's work is next to nothing, so this is the host's, which a small net pays at every step."""
+    rng = np.random.default_rng(0)
+    rows = 8 * steps // 3
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "tiny.csv"
+        mnist.write_digits_csv(path, reader.Digits(rng.integers(0, 256, (rows, 784)).astype(np.uint8),
+                                                   rng.integers(0, 10, rows)))
+        datamodule = MNISTDataModule(path=str(path), batch_size=8, val_split=0.0, test_split=0.01)
+        datamodule.setup("fit")
+    n = 3 * -(-len(datamodule.splits["train"][0]) // 8)
+    out = {}
+    for name in ("lightning", "plain", "lightning", "plain"):  # alternating, each twice; the second counts
+        L.seed_everything(0, verbose=False)
+        module = LitMNIST(layers=[])
+        if name == "lightning":
+            seconds, _ = timed_fit(module, datamodule, 3, accelerator)
+        else:
+            seconds = plain_fit(module, datamodule, 3, torch.device("cuda" if accelerator == "gpu" else "cpu"))
+        out[name] = seconds / n
+    return {"host_seconds_per_step": out, "host_step_count": n}
+
+
+def _sync(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize()
