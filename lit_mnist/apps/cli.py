@@ -41,9 +41,29 @@ class MNISTCLI(LightningCLI):
 
     def instantiate_trainer(self, **kwargs):
         try:
-            return super().instantiate_trainer(**kwargs)
+            trainer = super().instantiate_trainer(**kwargs)
         except (TypeError, ImportError) as e:  # the Trainer's other checks of device options (devices=-1 on a
             raise MisconfigurationException(str(e)) from None  # CPU, an accelerator whose package is missing)
+        _check_launch(trainer)
+        return trainer
+
+
+def _check_launch(trainer) -> None:
+    """Where a launcher (torchrun, SLURM) started the processes, their number must be the devices per node
+    times the nodes: checked now, before the data or the model reach the Trainer, as one line that says which
+    numbers to change (Lightning checks it too, later, with a traceback from every rank)."""
+    environment = getattr(trainer.strategy, "cluster_environment", None)
+    if environment is None or not environment.creates_processes_externally:
+        return
+    try:
+        environment.validate_settings(num_devices=trainer.num_devices, num_nodes=trainer.num_nodes)
+    except ValueError:
+        processes = environment.world_size()
+        raise DataError(
+            f"the launcher started {processes} processes, but --trainer.devices {trainer.num_devices} x "
+            f"--trainer.num_nodes {trainer.num_nodes} make {trainer.num_devices * trainer.num_nodes}: give each node's "
+            "processes as --trainer.devices (torchrun's --nproc_per_node) and the nodes as --trainer.num_nodes "
+            "(its --nnodes)") from None
 
 
 def make_cli(cli_class: type[MNISTCLI], args: list[str] | None, description: str,
