@@ -7,8 +7,10 @@ UV_INSTALL := $(PYTHON) -m uv pip install --python $(PYTHON) --compile-bytecode
 TORCH_VERSION ?= 2.13.0
 TORCH_CPU_INDEX ?= https://download.pytorch.org/whl/cpu
 EXTRAS ?= parity,export,serve,dev
+# uv's resolution: lowest-direct installs the lowest versions pyproject.toml allows
+RESOLUTION ?= highest
 
-.PHONY: fit test lint clean
+.PHONY: fit test test-lowest lint clean
 
 $(VENV)/.installed: pyproject.toml
 	python3 -m venv $(VENV)
@@ -24,7 +26,7 @@ $(VENV)/.installed: pyproject.toml
 		$(UV_INSTALL) --quiet torch==$(TORCH_VERSION) --index-url $(TORCH_CPU_INDEX); \
 	fi
 	rm -rf $(VENV)/.torch-wheel
-	$(UV_INSTALL) --quiet -e ".[$(EXTRAS)]"
+	$(UV_INSTALL) --quiet --resolution $(RESOLUTION) -e ".[$(EXTRAS)]"
 	touch $@
 
 fit: $(VENV)/.installed
@@ -34,5 +36,11 @@ test: $(VENV)/.installed
 	$(PYTHON) -m ruff check .
 	$(PYTHON) -m pytest $(ARGS)
 
+# the unit tests against the lowest versions of everything but torch (TensorFlow's parity suite aside), in an
+# environment of their own: the dependency ranges are what was tested
+test-lowest:
+	$(MAKE) .venv-lowest/.installed VENV=.venv-lowest RESOLUTION=lowest-direct EXTRAS=export,serve,dev
+	.venv-lowest/bin/python -m pytest -m "not slow and not parity" $(ARGS)
+
 clean:
-	rm -rf $(VENV) lightning_logs
+	rm -rf $(VENV) .venv-lowest lightning_logs

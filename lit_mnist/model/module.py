@@ -104,7 +104,8 @@ class LitMNIST(L.LightningModule):
         self.save_hyperparameters(ignore=["_instantiator"])  # LightningCLI's, not a hyper-parameter
         # as plain data, and the list as built (every argument written out), so that the checkpoint and
         # metrics.json describe the net whole (LightningCLI hands save_hyperparameters the options as given)
-        self.hparams.update(layers=as_items(self.net.layers), image_shape=[int(v) for v in image_shape],
+        self.hparams.update(layers=as_items(self.net.layers), num_classes=num_classes, normalize=normalize,
+                            image_shape=[int(v) for v in image_shape],
                             class_names=None if class_names is None else [str(name) for name in class_names])
         # in raw pixel units; identity until fit() sets them from the training split
         self.register_buffer("pixel_mean", torch.tensor(0.0))

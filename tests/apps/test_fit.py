@@ -97,7 +97,8 @@ def test_lightning_cli_optimizer_options_are_not_offered(write_csv, tmp_path, ca
     """The model's optimizer is --model.optimizer, as recorded; LightningCLI's override would train with
     another one behind the record's back."""
     assert _fit(tmp_path, "--data.path", str(write_csv()), option, "SGD") == 2
-    assert capsys.readouterr().err == f"error: unrecognized arguments: {option} SGD (fit.py --help lists the options)\n"
+    err = capsys.readouterr().err  # (jsonargparse's own wording, whose case changed between its versions)
+    assert err.lower() == f"error: unrecognized arguments: {option.lower()} sgd (fit.py --help lists the options)\n"
     assert not (tmp_path / "runs").exists()
 
 
@@ -111,7 +112,7 @@ def test_lightning_cli_optimizer_options_are_not_offered(write_csv, tmp_path, ca
 def test_a_command_line_the_parser_refuses_is_one_line_not_a_usage_block(tmp_path, capsys, options, expected):
     assert _fit(tmp_path, *options) == 2
     err = capsys.readouterr().err
-    assert err.startswith(f"error: {expected}") and err.endswith(" (fit.py --help lists the options)\n"), err
+    assert err.lower().startswith(f"error: {expected}".lower()) and err.endswith(" (fit.py --help lists the options)\n"), err
     assert err.count("\n") == 1 and not (tmp_path / "runs").exists()
 
 

@@ -85,6 +85,7 @@ def test_a_csv_of_8x8_images_trains_and_every_command_follows_its_sizes(small_di
     assert call(predict.main, ["--checkpoint", checkpoint, "--input", str(shared_file("mnist_test.csv.gz")),
                                "--output", str(out)]) == 2
     assert "line 1: header has 785 columns; unexpected extra column 'pixel64'" in capsys.readouterr().err
+    require("onnx", "export")
     onnx = tmp_path / "model.onnx"
     assert call(export.main, ["--checkpoint", checkpoint, "--out", str(onnx), "--check",
                               str(small_digits / "unlabelled8.csv")]) == 0
