@@ -1,10 +1,9 @@
-"""Weight transfer between Keras's layout and KerasNet's (no TensorFlow needed: the layouts are numpy arrays)."""
+"""Keras's layout and KerasNet's (no TensorFlow needed: the layouts are numpy arrays)."""
 
 import numpy as np
 import torch
 
 from lit_mnist.model.net import build_net
-from parity import transfer
 
 CNN = [{"conv2d": {"filters": 4, "kernel_size": 3}}, "batch_normalization", "flatten", {"dense": 6}]
 
@@ -13,7 +12,7 @@ def _keras_layout(net):
     """Random arrays in Keras's layout for every variable of ``net``."""
     rng = np.random.default_rng(1)
     weights = {}
-    for layer, name, tensor in transfer._pairs(net):
+    for layer, name, tensor in keras_layout.pairs(net):
         shape = tuple(tensor.shape)
         shape = shape[::-1] if len(shape) == 2 else (shape[2], shape[3], shape[1], shape[0]) if len(shape) == 4 else shape
         weights.setdefault(layer, {})[name] = rng.standard_normal(shape).astype(np.float32) ** 2
@@ -25,7 +24,7 @@ def test_keras_arrays_land_where_torch_computes_what_keras_would():
     flatten needs no permutation, since the net flattens channels-last as Keras does."""
     net = build_net(CNN, 5, (5, 5)).eval()
     weights = _keras_layout(net)
-    transfer.load_weights(net, weights)
+    keras_layout.load_weights(net, weights)
     x = torch.rand(2, 25)
     # Keras's arithmetic in numpy, channels-last throughout
     image = x.numpy().reshape(2, 5, 5, 1)
@@ -41,8 +40,8 @@ def test_keras_arrays_land_where_torch_computes_what_keras_would():
 def test_the_layouts_round_trip():
     net = build_net(CNN, 5, (5, 5))
     weights = _keras_layout(net)
-    transfer.load_weights(net, weights)
-    again = transfer.keras_weights(net)
+    keras_layout.load_weights(net, weights)
+    again = keras_layout.keras_weights(net)
     assert again.keys() == weights.keys()
     for layer in weights:
         for name, array in weights[layer].items():
@@ -53,7 +52,7 @@ def test_weights_of_another_net_are_refused_in_one_line():
     net = build_net(CNN, 5, (5, 5))
     weights = _keras_layout(build_net([{"conv2d": {"filters": 3, "kernel_size": 3}}, "flatten"], 5, (5, 5)))
     try:
-        transfer.load_weights(net, weights)
+        keras_layout.load_weights(net, weights)
     except ValueError as e:
         assert str(e).startswith("the Keras weights do not fit this network: conv2d/kernel")
     else:
