@@ -3,6 +3,7 @@
 import numpy as np
 import torch
 
+from lit_mnist.model import keras_layout
 from lit_mnist.model.net import build_net
 
 CNN = [{"conv2d": {"filters": 4, "kernel_size": 3}}, "batch_normalization", "flatten", {"dense": 6}]
