@@ -104,5 +104,9 @@ def serve() -> NoReturn:
     launch("lit_mnist.apps.serve")
 
 
+def import_keras() -> NoReturn:
+    launch("lit_mnist.apps.import_keras")
+
+
 def parity() -> NoReturn:
     launch("parity.cli")

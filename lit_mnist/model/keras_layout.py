@@ -52,22 +52,30 @@ def pairs(net: KerasNet) -> Iterator[tuple[str, str, torch.Tensor]]:
                 yield layer.name, keras_name, tensor
 
 
+class Mismatch(ValueError):
+    """Keras's weights do not fit the net: ``layer``'s variable is missing or of another shape."""
+
+    def __init__(self, layer: str, detail: str) -> None:
+        super().__init__(f"the Keras weights do not fit this network: {detail}")
+        self.layer, self.detail = layer, detail
+
+
 def find(weights: dict, layer: str, name: str) -> np.ndarray:
     try:
         return weights[layer][name]
     except KeyError:
-        raise ValueError(f"the Keras weights do not fit this network: no {layer}/{name} there") from None
+        raise Mismatch(layer, f"no {layer}/{name} there") from None
 
 
 def load_weights(net: KerasNet, weights: dict[str, dict[str, np.ndarray]]) -> None:
-    """Copy Keras's variables (weights and moving statistics) into ``net``; ValueError naming a variable that
-    is missing or of another shape."""
+    """Copy Keras's variables (weights and moving statistics) into ``net``; :class:`Mismatch` naming a variable
+    that is missing or of another shape."""
     with torch.no_grad():
         for layer, name, tensor in pairs(net):
             value = to_torch(find(weights, layer, name))
             if value.shape != tensor.shape:
-                raise ValueError(f"the Keras weights do not fit this network: {layer}/{name} is "
-                                 f"{tuple(value.shape)} in torch's layout there, {tuple(tensor.shape)} here")
+                raise Mismatch(layer, f"{layer}/{name} is {tuple(value.shape)} in torch's layout there, "
+                                      f"{tuple(tensor.shape)} here")
             tensor.copy_(value)
 
 

@@ -309,7 +309,7 @@ def _name(kind: str, given, names: dict[str, int], where: str = "") -> str:
             count += 1
         names[kind] = count + 1
     else:
-        if not isinstance(given, str) or not re.fullmatch(r"[A-Za-z][A-Za-z0-9_]*", given) or given in _RESERVED:
+        if not isinstance(given, str) or not re.fullmatch(r"[A-Za-z][A-Za-z0-9_]*", given) or given in RESERVED_NAMES:
             raise LayerError(f"{where}: name must be letters, digits and '_', starting with a letter, and not one of "
                              f"the net's own attributes; got {given!r}")
         if given in names:
@@ -320,7 +320,7 @@ def _name(kind: str, given, names: dict[str, int], where: str = "") -> str:
 
 
 # attributes of the torch container the layers become children of
-_RESERVED = {"forward", "training", "layers", "train", "eval", "to", "type", "float", "double", "half", "cuda", "cpu",
+RESERVED_NAMES = {"forward", "training", "layers", "train", "eval", "to", "type", "float", "double", "half", "cuda", "cpu",
              "parameters", "buffers", "children", "modules", "apply", "state_dict", "extra_repr", "append", "extend",
              "insert", "pop", "dump_patches", "call_super_init", "T_destination"}
 

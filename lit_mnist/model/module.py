@@ -7,6 +7,7 @@ loads with ``torch.load(weights_only=True)`` and ``load_from_checkpoint`` alike.
 
 from __future__ import annotations
 
+import warnings
 from typing import Any, Literal
 
 import lightning as L
@@ -22,7 +23,7 @@ from torchmetrics.classification import (
 
 from lit_mnist.model import graphed
 from lit_mnist.model.keras_adam import KerasAdam
-from lit_mnist.model.layers import LayerError, as_items
+from lit_mnist.model.layers import LayerError, as_items, resolve
 from lit_mnist.model.net import build_net
 
 
@@ -73,6 +74,12 @@ class LitMNIST(L.LightningModule):
             and cuDNN's TF32 switch for the run.
         cuda_graphs: on one CUDA device in 32-bit precision, replay each training step's forward and backward
             pass as a CUDA graph (``lit_mnist/model/graphed.py``); the same arithmetic, a fraction of the host's work.
+        init_from: a lit-mnist checkpoint (trained, or imported from Keras) whose net's weights the net starts from:
+            fine-tuning or transfer, not the resume of a run (that is ``--ckpt_path``). Its layers must be this
+            net's; a head of another class count is initialised afresh, and a warning says so. The checkpoint then
+            records the start in ``source``, not the path.
+        source: where the weights came from (a Keras file's name and SHA-256, a start's checkpoint): set by the
+            importer and by ``init_from``, recorded in checkpoints and metrics.json.
     """
 
     def __init__(
@@ -92,6 +99,8 @@ class LitMNIST(L.LightningModule):
         label_smoothing: float = 0.0,
         matmul_precision: Literal["highest", "high", "medium"] = "highest",
         cuda_graphs: bool = True,
+        init_from: str | None = None,
+        source: dict | None = None,
     ) -> None:
         super().__init__()
         _check_options(lr, epsilon, lr_decay, one_cycle, betas, label_smoothing, optimizer, matmul_precision)
@@ -107,6 +116,9 @@ class LitMNIST(L.LightningModule):
         self.hparams.update(layers=as_items(self.net.layers), num_classes=num_classes, normalize=normalize,
                             image_shape=[int(v) for v in image_shape],
                             class_names=None if class_names is None else [str(name) for name in class_names])
+        if init_from:  # once, here: the checkpoint keeps the start as its source, not a path to read again
+            started = start_from(self.net, init_from)
+            self.hparams.update(init_from=None, source={"init_from": started, "source_of_that": source})
         # in raw pixel units; identity until fit() sets them from the training split
         self.register_buffer("pixel_mean", torch.tensor(0.0))
         self.register_buffer("pixel_std", torch.tensor(1.0))
@@ -258,6 +270,39 @@ class LitMNIST(L.LightningModule):
         if hp.lr_decay == 1.0:
             return optimizer
         return {"optimizer": optimizer, "lr_scheduler": torch.optim.lr_scheduler.ExponentialLR(optimizer, hp.lr_decay)}
+
+
+def start_from(net, path: str) -> dict:
+    """Copy a lit-mnist checkpoint's net weights into ``net`` (layer by layer, by name and shape); a head of another
+    class count stays as initialised, with a warning. What the start was, for the record."""
+    from lit_mnist.apps.checkpoints import read_checkpoint  # here: the apps' module imports this one
+
+    checkpoint = read_checkpoint(path)
+    hparams = checkpoint.get("hyper_parameters") or {}
+    try:  # the heads pair up by their place, whatever their names (the output layer is appended from the data)
+        their_head = resolve(hparams.get("layers"), hparams.get("num_classes", 10), hparams.get("image_shape", (28, 28)))[-1]
+    except LayerError as e:
+        raise LayerError(f"--model.init_from {path}: not a lit-mnist checkpoint of a layer list ({e})") from None
+    our_head = net.layers[-1].name
+    theirs = {}
+    for key, value in checkpoint["state_dict"].items():
+        if key.startswith("net."):
+            layer, variable = key[len("net."):].split(".", 1)
+            theirs[f"{our_head if layer == their_head.name else layer}.{variable}"] = value
+    ours = net.state_dict()
+    head = [name for name in ours if name.startswith(f"{our_head}.")]
+    differ = [k for k in ours if k not in theirs or theirs[k].shape != ours[k].shape]
+    if differ and not set(differ) <= set(head) or set(theirs) - set(ours):
+        where = differ[0] if differ else min(set(theirs) - set(ours))
+        raise LayerError(f"--model.init_from {path}: its net is not this one ({where} differs); give the layers it "
+                         "was trained with")
+    net.load_state_dict({k: v for k, v in theirs.items() if k not in differ}, strict=False)
+    if differ:
+        warnings.warn(f"--model.init_from {path}: its head has {theirs[head[0]].shape[0]} classes, this data "
+                      f"{ours[head[0]].shape[0]}: the head ({net.layers[-1].name}) starts afresh", stacklevel=2)
+    return {"checkpoint": str(path), "head_reinitialised": bool(differ),
+            "hyper_parameters": {k: v for k, v in (checkpoint.get("hyper_parameters") or {}).items()
+                                 if k in ("num_classes", "image_shape", "source")}}
 
 
 def _check_options(lr, epsilon, lr_decay, one_cycle, betas, label_smoothing, optimizer, matmul_precision) -> None:

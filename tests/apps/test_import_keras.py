@@ -1,0 +1,298 @@
+"""scripts/import_keras.py: Keras models saved by Keras (3 and 2, .keras and .h5) become checkpoints that predict
+as Keras does; a file that is no such model, or carries code, is refused in one line and nothing is written."""
+
+import json
+import os
+import re
+import subprocess
+import sys
+import zipfile
+
+import numpy as np
+import pytest
+import torch
+
+from tests.conftest import REPO, csv_text, require_the_parity_extra, run_env, shared_file
+
+require_the_parity_extra()
+os.environ.setdefault("KERAS_BACKEND", "tensorflow")
+import keras
+
+from lit_mnist.apps import import_keras, predict
+from lit_mnist.apps.checkpoints import load_model
+from lit_mnist.apps.entry import call
+from lit_mnist.data.reader import parse_digits
+from lit_mnist.model import keras_layout
+
+pytestmark = pytest.mark.parity
+L = keras.layers
+keras_layout_to_torch = keras_layout.to_torch  # before any test replaces it
+
+
+@pytest.fixture(scope="module")
+def mnist():
+    """MNIST: 3,000 training rows to fit the Keras models briefly, 2,000 test rows they never saw."""
+    train, test = parse_digits(shared_file("mnist_train.csv.gz")), parse_digits(shared_file("mnist_test.csv.gz"))
+    return (train.pixels[:3000].astype(np.float32), train.labels[:3000]), (test.pixels[:2000], test.labels[:2000])
+
+
+@pytest.fixture(scope="module")
+def unseen(mnist, tmp_path_factory):
+    path = tmp_path_factory.mktemp("unseen") / "unseen.csv"
+    path.write_text(csv_text(*mnist[1]))
+    return path
+
+
+def _trained(model, mnist, scale=1.0, epochs=1):
+    keras.utils.set_random_seed(0)
+    model.compile(optimizer="adam", loss="sparse_categorical_crossentropy")
+    (x, y), _ = mnist
+    model.fit(x.reshape(len(x), *model.input_shape[1:]) * scale, y, epochs=epochs, batch_size=100, verbose=0)
+    return model
+
+
+def _import(tmp_path, model_path, *options, check=None) -> tuple[int, str]:
+    out = tmp_path / "imported.ckpt"
+    args = [str(model_path), "--out", str(out), *options, *(["--check", str(check)] if check else [])]
+    return call(import_keras.main, args), out
+
+
+def _keras_labels(model, rows, scale=1.0):
+    return model.predict(rows.astype(np.float32).reshape(len(rows), *model.input_shape[1:]) * scale, verbose=0).argmax(1)
+
+
+def test_a_conv_model_of_the_usual_layers_imports_and_predicts_as_keras(mnist, unseen, tmp_path, capsys):
+    """Rescaling, Reshape, Conv2D with "same" padding, BatchNormalization, pooling, Dropout, a tanh Dense: .keras."""
+    model = _trained(keras.Sequential([
+        keras.Input((784,)), L.Rescaling(1 / 255), L.Reshape((28, 28, 1)),
+        L.Conv2D(8, 3, strides=2, padding="same", activation="relu"), L.BatchNormalization(),
+        L.AveragePooling2D(2, padding="same"), L.MaxPooling2D(1), L.Dropout(0.25), L.Flatten(),
+        L.Dense(32, activation="tanh"), L.Dense(10, activation="softmax")]), mnist)
+    path = tmp_path / "conv.keras"
+    model.save(path)
+    code, out = _import(tmp_path, path, check=unseen)
+    printed = capsys.readouterr().out
+    assert code == 0, printed
+    assert "verified against Keras on 2000 rows" in printed and "batch_normalization      max |diff|" in printed
+    predicted = tmp_path / "predicted.csv"
+    assert call(predict.main, ["--checkpoint", str(out), "--input", str(unseen), "--output", str(predicted)]) == 0
+    labels = np.loadtxt(predicted, delimiter=",", skiprows=1, dtype=int)[:, 1]
+    assert (labels == _keras_labels(model, mnist[1][0])).mean() >= 0.999
+    loaded = load_model(out)
+    assert loaded.hparams.source["keras_file"] == "conv.keras" and loaded.hparams.source["output"] == "softmax"
+    assert len(loaded.hparams.source["sha256"]) == 64 and out.with_suffix(".yaml").is_file()
+
+
+def test_the_original_notebooks_model_from_an_h5_reproduces_its_accuracy(mnist, unseen, tmp_path, capsys):
+    model = _trained(keras.Sequential([keras.Input((784,)), L.Dense(128, activation="relu"),
+                                       L.Dense(64, activation="relu"), L.Dense(128, activation="relu"),
+                                       L.Dense(10, activation="softmax")]), mnist, epochs=2)
+    path = tmp_path / "original.h5"
+    model.save(path)
+    code, out = _import(tmp_path, path, check=unseen)
+    assert code == 0, capsys.readouterr().out
+    (_, (x, y)) = mnist
+    keras_accuracy = float((_keras_labels(model, x) == y).mean())
+    capsys.readouterr()
+    assert call(predict.main, ["--checkpoint", str(out), "--input", str(unseen), "--output", str(tmp_path / "p.csv")]) == 0
+    assert f"accuracy {keras_accuracy:.4f} against the labels" in capsys.readouterr().out
+
+
+def test_a_keras_2_h5_with_normalization_and_a_softmax_layer_imports(mnist, unseen, tmp_path, capsys):
+    tf_keras = pytest.importorskip("tf_keras")
+    (x, _), _ = mnist
+    norm = tf_keras.layers.Normalization()
+    norm.adapt(x[:500])
+    model = tf_keras.Sequential([tf_keras.Input((784,)), norm, tf_keras.layers.Dense(32, activation="elu"),
+                                 tf_keras.layers.Dense(10), tf_keras.layers.Softmax()])
+    model.compile(optimizer="adam", loss="sparse_categorical_crossentropy")
+    model.fit(x, mnist[0][1], epochs=1, batch_size=100, verbose=0)
+    path = tmp_path / "keras2.h5"
+    model.save(path)
+    code, out = _import(tmp_path, path, check=unseen)
+    assert code == 0, capsys.readouterr().out
+    source = load_model(out).hparams.source
+    assert source["layout"] == "h5 (Keras 2)" and source["output"] == "softmax"  # the Softmax layer, folded
+
+
+def test_a_functional_chain_ending_in_logits_says_so(mnist, unseen, tmp_path, capsys):
+    inputs = keras.Input((28, 28, 1))
+    hidden = L.Conv2D(4, 5, activation="relu")(inputs)
+    outputs = L.Dense(10)(L.Flatten()(L.MaxPooling2D()(hidden)))
+    model = _trained(keras.Model(inputs, outputs), mnist)
+    path = tmp_path / "functional.keras"
+    model.save(path)
+    code, out = _import(tmp_path, path, check=unseen)
+    assert code == 0, capsys.readouterr().out
+    assert load_model(out).hparams.source["output"] == "logits"
+
+
+def test_preprocessing_outside_the_model_is_given_to_the_importer(mnist, unseen, tmp_path, capsys):
+    """A model trained on x / 255 without a layer that says so: --input-scale puts it in the checkpoint."""
+    model = _trained(keras.Sequential([keras.Input((784,)), L.Dense(64, activation="relu"),
+                                       L.Dense(10, activation="softmax")]), mnist, scale=1 / 255)
+    path = tmp_path / "scaled.keras"
+    model.save(path)
+    code, out = _import(tmp_path, path, "--input-scale", str(1 / 255), check=unseen)
+    assert code == 0, capsys.readouterr().out
+    predicted = tmp_path / "p.csv"
+    assert call(predict.main, ["--checkpoint", str(out), "--input", str(unseen), "--output", str(predicted)]) == 0
+    labels = np.loadtxt(predicted, delimiter=",", skiprows=1, dtype=int)[:, 1]
+    assert (labels == _keras_labels(model, mnist[1][0], 1 / 255)).mean() >= 0.999  # fed grey levels 0-255
+
+
+@pytest.fixture(scope="module")
+def square(tmp_path_factory):
+    """8x8 images through a two-filter conv (whose flatten order matters), a 64x64 dense kernel (which loads
+    without complaint untransposed) and a BatchNormalization whose moving variance is near 0, where its epsilon
+    decides (1e-3, Keras's, against torch's 1e-5), its gamma small enough that nothing saturates."""
+    rng = np.random.default_rng(0)
+    x, y = rng.integers(0, 256, (400, 64)).astype(np.float32), rng.integers(0, 10, 400)
+    model = keras.Sequential([keras.Input((8, 8, 1)), L.Rescaling(1 / 255), L.Conv2D(2, 3, padding="same"),
+                              L.Flatten(), L.Dense(64, activation="relu"), L.BatchNormalization(),
+                              L.Dense(64, activation="relu"), L.Dense(10, activation="softmax")])
+    model.compile(optimizer="adam", loss="sparse_categorical_crossentropy")
+    model.fit(x.reshape(-1, 8, 8, 1), y, epochs=1, verbose=0)
+    bn = next(layer for layer in model.layers if isinstance(layer, L.BatchNormalization))
+    bn.moving_variance.assign(np.full(64, 1e-6, np.float32))
+    bn.gamma.assign(np.full(64, 0.01, np.float32))
+    folder = tmp_path_factory.mktemp("square")
+    model.save(folder / "square.keras")
+    (folder / "rows.csv").write_text(csv_text(x.astype(np.uint8)[:200], None))
+    return folder
+
+
+def test_the_square_model_imports_as_built(square, tmp_path, capsys):
+    code, _ = _import(tmp_path, square / "square.keras", check=square / "rows.csv")
+    assert code == 0, capsys.readouterr().out
+
+
+def _untransposed(array):
+    """Square dense kernels left as Keras lays them out: they load without complaint."""
+    if array.ndim == 2 and array.shape[0] == array.shape[1]:
+        return torch.from_numpy(np.ascontiguousarray(array))
+    return keras_layout_to_torch(array)
+
+
+@pytest.mark.parametrize("broken", ["no kernel transpose", "channels-first flatten", "torch's epsilon"])
+def test_companion_a_wrong_mapping_fails_the_check_and_writes_nothing(square, tmp_path, capsys, monkeypatch, broken):
+    if broken == "no kernel transpose":
+        monkeypatch.setattr(keras_layout, "to_torch", _untransposed)
+        assert keras_layout.to_torch is not keras_layout_to_torch
+    else:
+        real = import_keras.build
+
+        def build(imported, source, path):
+            model = real(imported, source, path)
+            kind = "flatten" if broken == "channels-first flatten" else "batch_normalization"
+            module = next(m for layer, m in zip(model.net.layers, model.net) if layer.kind == kind)
+            if kind == "flatten":
+                module.forward = lambda x: x.flatten(1)  # (c, h, w) order
+            else:
+                module.epsilon = 1e-5
+            return model
+
+        monkeypatch.setattr(import_keras, "build", build)
+    code, out = _import(tmp_path, square / "square.keras", check=square / "rows.csv")
+    assert code == 1 and "import FAILED its check" in capsys.readouterr().out
+    assert not out.exists() and not out.with_suffix(".yaml").exists()
+
+
+def test_a_lambda_layer_is_refused_and_never_runs(tmp_path, capsys):
+    marker = tmp_path / "pwned"
+    where = str(marker)
+    model = keras.Sequential([keras.Input((784,)), L.Lambda(lambda x: x * 0 + float(open(where, "w").write("x"))),  # noqa: SIM115
+                              L.Dense(10, activation="softmax")])
+    marker.unlink()  # building the model called the lambda once, here, in the test
+    path = tmp_path / "lambda.keras"
+    model.save(path)
+    assert not marker.exists()
+    result = subprocess.run([sys.executable, "scripts/import_keras.py", str(path), "--out", str(tmp_path / "m.ckpt")],
+                            cwd=REPO, capture_output=True, text=True, check=False, env=run_env())
+    assert result.returncode == 2 and result.stdout == ""
+    assert re.fullmatch(rf"error: {path}: layer 1 '\w+' \(Lambda\): carries Python code, which is never run\n",
+                        result.stderr)
+    assert not marker.exists() and not (tmp_path / "m.ckpt").exists()
+
+
+def _refused(tmp_path, capsys, path, *options) -> str:
+    code, out = _import(tmp_path, path, *options)
+    err = capsys.readouterr().err
+    assert code == 2 and err.startswith(f"error: {path}: ") and err.count("\n") == 1, err
+    assert not out.exists() and not out.with_suffix(".yaml").exists()
+    return err
+
+
+def test_files_that_are_no_keras_model_are_one_line_each(tmp_path, capsys, square):
+    csv = tmp_path / "data.keras"
+    csv.write_text("label,pixel0\n1,2\n")
+    assert "not a Keras model file" in _refused(tmp_path, capsys, csv)
+    cut = tmp_path / "cut.keras"
+    cut.write_bytes((square / "square.keras").read_bytes()[:2000])
+    assert "damaged zip file" in _refused(tmp_path, capsys, cut)
+    h5 = tmp_path / "cut.h5"
+    h5.write_bytes(b"\x89HDF\r\n\x1a\n" + b"\0" * 100)
+    assert "damaged HDF5 data" in _refused(tmp_path, capsys, h5)
+
+
+def test_weights_that_do_not_fit_the_config_name_the_layer(tmp_path, capsys, square):
+    edited = tmp_path / "edited.keras"
+    with zipfile.ZipFile(square / "square.keras") as source, zipfile.ZipFile(edited, "w") as target:
+        for info in source.infolist():
+            data = source.read(info.filename)
+            if info.filename == "config.json":
+                config = json.loads(data)
+                config["config"]["layers"][4]["config"]["units"] = 32  # the first Dense: 64 in the weights
+                data = json.dumps(config).encode()
+            target.writestr(info, data)
+    err = _refused(tmp_path, capsys, edited)
+    assert re.search(r"layer 4 '\w+' \(Dense\): its weights do not fit the layer \(\w+/kernel is \(64, 128\)", err)
+
+
+@pytest.mark.parametrize("layer, expected", [
+    (L.Conv2D(4, 3, dilation_rate=2), "dilation_rate is not supported"),
+    (L.ReLU(max_value=6.0), "a ReLU with a max_value"),
+    (L.Conv2D(4, 3, groups=1, data_format="channels_first"), "data_format is not supported"),
+])
+def test_what_the_net_cannot_compute_is_refused_naming_the_layer(tmp_path, capsys, layer, expected):
+    first = [L.Reshape((1, 28, 28))] if "channels_first" in str(layer.get_config()) else [L.Reshape((28, 28, 1))]
+    model = keras.Sequential([keras.Input((784,)), *first, layer, L.Flatten(), L.Dense(10, activation="softmax")])
+    path = tmp_path / "odd.keras"
+    model.save(path)
+    assert expected in _refused(tmp_path, capsys, path)
+
+
+def test_a_model_that_is_not_a_chain_is_refused(tmp_path, capsys):
+    inputs = keras.Input((784,))
+    outputs = L.Dense(10, activation="softmax")(L.Add()([L.Dense(8)(inputs), L.Dense(8)(inputs)]))
+    path = tmp_path / "branches.keras"
+    keras.Model(inputs, outputs).save(path)
+    assert "(Add): is not a layer lit-mnist has" in _refused(tmp_path, capsys, path)
+
+
+def test_without_tensorflow_the_import_says_it_is_not_verified_and_check_is_one_line(tmp_path, capsys, square,
+                                                                                     monkeypatch):
+    real = import_keras.importlib.util.find_spec
+    monkeypatch.setattr(import_keras.importlib.util, "find_spec",
+                        lambda name, *a: None if name == "tensorflow" else real(name, *a))
+    code, out = _import(tmp_path, square / "square.keras")
+    assert code == 0 and out.exists() and "not verified against Keras" in capsys.readouterr().out
+    code, _ = _import(tmp_path, square / "square.keras", check=square / "rows.csv")
+    assert code == 2 and capsys.readouterr().err.startswith("error: --check runs the model in Keras, which needs")
+
+
+def test_fit_starts_from_an_imported_model_on_new_classes(tmp_path, capsys, square, write_csv, monkeypatch):
+    from lit_mnist.apps import fit
+
+    code, out = _import(tmp_path, square / "square.keras")
+    assert code == 0
+    monkeypatch.setattr(sys, "argv", ["fit.py"])
+    csv = write_csv(n=200, pixels=64, classes=12)
+    with pytest.warns(UserWarning, match="its head has 10 classes, this data 12: the head .* starts afresh"):
+        assert call(fit.main, ["--config", str(out.with_suffix(".yaml")), "--model.init_from", str(out),
+                               "--data.path", str(csv), "--trainer.max_epochs", "1", "--trainer.enable_progress_bar",
+                               "false", "--trainer.default_root_dir", str(tmp_path / "runs")]) == 0
+    metrics = json.loads(next((tmp_path / "runs").glob("lightning_logs/*/metrics.json")).read_text())
+    start = metrics["hparams"]["source"]["init_from"]
+    assert start["checkpoint"] == str(out) and start["head_reinitialised"] and metrics["num_classes"] == 12
+    assert start["hyper_parameters"]["source"]["keras_file"] == "square.keras"
