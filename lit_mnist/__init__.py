@@ -1,8 +1,10 @@
 """lit-mnist: a PyTorch Lightning reimplementation of a Keras MNIST classifier, with a parity suite.
 
 ``lit_mnist.data`` holds the data path (CSV reader, MNIST mirrors and cache, datamodule, on-device
-batches), ``lit_mnist.model`` the layer list, the net it builds, the LightningModule and Keras's Adam, and
-``lit_mnist.apps`` the commands (fit, predict, compare, export, serve) and what they write.
+batches), ``lit_mnist.model`` the layer list, the net it builds, the LightningModule and Keras's Adam,
+``lit_mnist.keras_import`` the reading of Keras model files, ``lit_mnist.service`` the HTTP service (its own
+``/predict`` and the Open Inference Protocol v2), and ``lit_mnist.apps`` the commands (fit, predict, compare,
+export, serve, import_keras) and what they write.
 """
 
 from importlib.metadata import PackageNotFoundError, version

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import gc
 import gzip
 import http.server
@@ -10,6 +11,9 @@ import os
 import subprocess
 import sys
 import threading
+import time
+import urllib.request
+from collections.abc import Iterator
 from pathlib import Path
 
 # pytest-xdist's workers (pyproject's addopts: one per core) share the cores: each runs torch and
@@ -191,3 +195,55 @@ def save_model(model, path: Path) -> Path:
     torch.save({"state_dict": model.state_dict(), "hyper_parameters": dict(model.hparams),
                 "pytorch-lightning_version": lightning.__version__}, path)
     return path
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@contextlib.contextmanager
+def served(checkpoint: Path, *args: str) -> Iterator[str]:
+    """``scripts/serve.py --checkpoint CHECKPOINT *args`` on a free loopback port, started as a user starts it;
+    its URL (``http://127.0.0.1:PORT/``) once it answers, and stopped afterwards."""
+    port = free_port()
+    process = subprocess.Popen([sys.executable, "scripts/serve.py", "--checkpoint", str(checkpoint), "--port",
+                                str(port), *args], cwd=REPO, env=run_env(), stdout=subprocess.DEVNULL,
+                               stderr=subprocess.PIPE)
+    url = f"http://127.0.0.1:{port}/"
+    try:
+        for _ in range(300):
+            try:
+                urllib.request.urlopen(url + "v2/health/ready", timeout=2)
+                break
+            except OSError:
+                assert process.poll() is None, process.stderr.read().decode()[-2000:]
+                time.sleep(0.2)
+        yield url
+    finally:
+        process.terminate()
+        process.wait(timeout=30)
+
+
+@contextlib.contextmanager
+def served_app(app) -> Iterator[str]:
+    """A FastAPI app on uvicorn in a thread of this process, on a free loopback port; its URL."""
+    import uvicorn
+
+    from lit_mnist.apps.serve import listen
+
+    sock = listen("127.0.0.1", 0)
+    server = uvicorn.Server(uvicorn.Config(app, log_level="warning"))
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
+    thread.start()
+    while not server.started:
+        time.sleep(0.05)
+    try:
+        yield f"http://127.0.0.1:{sock.getsockname()[1]}/"
+    finally:
+        server.should_exit = True
+        thread.join(timeout=30)
+        sock.close()

@@ -26,6 +26,18 @@ BOX_FRACTION = 20 / 28
 WORKING_SIZE = 512  # larger pictures are shrunk to this first: ample for a 20x20 digit, and a bound on the work
 
 
+class UnreadableImage(DataError):
+    """Bytes that no image decoder here reads."""
+
+
+class ImageTooLarge(DataError):
+    """An image with more pixels than it is safe to decode (a decompression bomb, or a picture of no digit)."""
+
+
+class BlankImage(DataError):
+    """An image with no mark on it to take for a digit."""
+
+
 def load_image(source: str | Path | bytes, name: str | None = None, max_pixels: int | None = None) -> Image.Image:
     """A decoded image from a file, or from the bytes of one (``name`` then says where they came from).
 
@@ -34,7 +46,7 @@ def load_image(source: str | Path | bytes, name: str | None = None, max_pixels: 
     try:
         with Image.open(io.BytesIO(source) if isinstance(source, bytes) else source) as image:
             if max_pixels is not None and image.width * image.height > max_pixels:
-                raise DataError(f"{name}: image too large to read safely ({image.width}x{image.height} pixels, "
+                raise ImageTooLarge(f"{name}: image too large to read safely ({image.width}x{image.height} pixels, "
                                 f"more than {max_pixels})")
             image.load()
             return image.copy()
@@ -43,9 +55,9 @@ def load_image(source: str | Path | bytes, name: str | None = None, max_pixels: 
     except FileNotFoundError:
         raise DataError(f"{name}: no such file") from None
     except Image.DecompressionBombError as e:  # PIL refuses to decode it: too many pixels to be a photo of a digit
-        raise DataError(f"{name}: image too large to read safely ({e.args[0].split(',')[0]})") from None
+        raise ImageTooLarge(f"{name}: image too large to read safely ({e.args[0].split(',')[0]})") from None
     except (UnidentifiedImageError, OSError, ValueError) as e:
-        raise DataError(f"{name}: not a readable image ({e.__class__.__name__})") from None
+        raise UnreadableImage(f"{name}: not a readable image ({e.__class__.__name__})") from None
 
 
 def is_image(path: str | Path) -> bool:
@@ -100,7 +112,7 @@ def mnist_pixels(image: Image.Image, name: str = "image", field: tuple[int, int]
     on black, fitted to the box and centred by mass."""
     digit = digit_ink(light_on_dark(_at_most(to_grey(image), WORKING_SIZE)))
     if digit is None:
-        raise DataError(f"{name}: no digit found (the image is blank)")
+        raise BlankImage(f"{name}: no digit found (the image is blank)")
     digit = digit * (255.0 / digit.max())
     box = tuple(max(1, round(side * BOX_FRACTION)) for side in field)
     boxed = np.clip(_fit(digit, box, Image.Resampling.LANCZOS), 0, 255)

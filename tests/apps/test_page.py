@@ -5,15 +5,13 @@ import os
 import shutil
 import subprocess
 import sys
-import time
-import urllib.request
 from pathlib import Path
 
 import numpy as np
 import pytest
 
 from lit_mnist.data.reader import parse_digits
-from tests.conftest import REPO, SHARED_MNIST, require, run_env, shared_file
+from tests.conftest import REPO, SHARED_MNIST, require, run_env, served, shared_file
 
 pytestmark = pytest.mark.slow
 sync_api = require("playwright.sync_api", "dev")
@@ -27,25 +25,8 @@ SCREENSHOT = os.environ.get("LIT_MNIST_SCREENSHOT")  # where to keep the page's 
 
 @pytest.fixture(scope="module")
 def service(trained_checkpoint):
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    process = subprocess.Popen([sys.executable, "scripts/serve.py", "--checkpoint", str(trained_checkpoint),
-                                "--port", str(port)], cwd=REPO, env=run_env(), stdout=subprocess.DEVNULL,
-                               stderr=subprocess.PIPE)
-    url = f"http://127.0.0.1:{port}/"
-    for _ in range(150):
-        try:
-            urllib.request.urlopen(url + "health", timeout=2)
-            break
-        except OSError:
-            assert process.poll() is None, process.stderr.read().decode()[-2000:]
-            time.sleep(0.2)
-    yield url
-    process.terminate()
-    process.wait(timeout=30)
+    with served(trained_checkpoint) as url:
+        yield url
 
 
 @pytest.fixture(scope="module")
@@ -112,14 +93,17 @@ def test_digits_drawn_on_the_page_are_recognised(service, browser, tmp_path):
     assert shown == [int(digits.labels[i]) for i in chosen] and not errors
 
 
-def test_a_bounded_load_on_loopback_is_served_without_a_failure(service):
-    """scripts/loadtest.py against the running service (the README's figures: 2,000 requests, 8 clients)."""
+@pytest.mark.parametrize("body", [["--body", "png"], ["--body", "json", "--batch", "64"], ["--body", "v2", "--batch", "64"]],
+                         ids=["png", "json-64", "v2-64"])
+def test_a_bounded_load_on_loopback_is_served_without_a_failure(service, body):
+    """scripts/loadtest.py against the running service (docs/performance.md's figures: 2,000 requests, 8 clients)."""
     import json
 
     done = subprocess.run([sys.executable, "scripts/loadtest.py", "--url", service, "--requests", "200",
-                           "--concurrency", "4"], cwd=REPO, capture_output=True, check=False, text=True,
+                           "--concurrency", "4", *body], cwd=REPO, capture_output=True, check=False, text=True,
                           env=run_env(LIT_MNIST_MIRROR=SHARED_MNIST.as_uri()))
     assert done.returncode == 0, done.stdout + done.stderr[-2000:]
     summary = json.loads(done.stdout.strip().splitlines()[-1])
     assert summary["answered"] == 200 and summary["failed"] == 0 and summary["lost"] == 0
+    assert summary["rows_per_second"] == pytest.approx(summary["requests_per_second"] * summary["batch"], rel=0.01)
     assert summary["p99_ms"] >= summary["p50_ms"] > 0 and summary["accuracy"] > 0.8

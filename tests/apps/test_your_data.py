@@ -112,7 +112,7 @@ def test_the_page_says_drawing_is_for_28x28_models_and_the_api_works(small_digit
     from fastapi.testclient import TestClient
 
     from lit_mnist.apps.checkpoints import load_model
-    from lit_mnist.apps.serve import Classifier, create_app
+    from lit_mnist.service import Classifier, create_app
 
     metrics = _fit(tmp_path / "runs", "--data.path", str(small_digits / "digits8.csv"), "--trainer.max_epochs", "1")
     client = TestClient(create_app(Classifier(load_model(f"{metrics['run']}/checkpoints/last.ckpt"))))
@@ -121,3 +121,4 @@ def test_the_page_says_drawing_is_for_28x28_models_and_the_api_works(small_digit
     reply = client.post("/predict", json={"pixels": [0] * 64})
     assert reply.status_code == 200 and len(reply.json()["probabilities"]) == 10 and len(reply.json()["pixels"]) == 64
     assert client.post("/predict", json={"pixels": [0] * 784}).status_code == 422
+    assert client.get("/v2/models/lit-mnist").json()["inputs"][0]["shape"] == [-1, 64]

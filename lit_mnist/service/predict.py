@@ -1,0 +1,171 @@
+"""``POST /predict``: an image as a user has it, or rows of grey levels as a CSV has them, one or a batch.
+
+The JSON body is a pydantic model sized to the model's image (H x W): ``pixels`` is one row of H*W grey levels
+0-255, one image as H rows of W, or a list of either (a batch). An image (PNG, JPEG, ... as the body, or as the
+one file of a form) is prepared as ``predict.py`` prepares image files. A body of no telling type (none,
+octet-stream, curl's form default) is read as JSON when it starts with ``{``, else as an image.
+"""
+
+
+from typing import Annotated, Any, Union
+
+import numpy as np
+from fastapi import APIRouter, Request
+from fastapi.concurrency import run_in_threadpool
+from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag, ValidationError, create_model
+from python_multipart.exceptions import FormParserError
+from starlette.datastructures import UploadFile
+
+from lit_mnist.data.images import ImageTooLarge, UnreadableImage, load_image, mnist_pixels
+from lit_mnist.errors import DataError
+from lit_mnist.service.body import MAX_BODY_BYTES, read_body
+from lit_mnist.service.classifier import Classifier
+from lit_mnist.service.errors import RequestError, is_broken_json, one_line, refusals
+
+MAX_PIXELS = 4096 * 4096  # a photo of a digit needs far fewer; more is a decompression bomb
+UNTOLD = {"", "application/octet-stream", "application/x-www-form-urlencoded", "text/plain"}  # types that say nothing
+BINARY = {"type": "string", "format": "binary"}
+FORMS = frozenset({"row", "image", "rows", "images"})
+Grey = Annotated[float, Field(ge=0, le=255)]
+
+
+class Prediction(BaseModel):
+    """The answer for one image."""
+
+    label: int = Field(description="the most probable class")
+    name: str = Field(description="its name")
+    probabilities: list[float] = Field(description="one per class, summing to 1")
+    pixels: list[int] = Field(description="the row of H*W grey levels the model received (an image, as prepared)")
+
+
+class Predictions(BaseModel):
+    """The answer for a batch of rows, in their order."""
+
+    labels: list[int]
+    names: list[str]
+    probabilities: list[list[float]]
+
+
+def _array(item: Any, least: int, most: int | None = None) -> Any:
+    return Annotated[list[item], Field(min_length=least, max_length=most)]
+
+
+def pixels_request(image_shape: tuple[int, int]) -> tuple[type[BaseModel], Any]:
+    """The JSON body for a model of ``image_shape`` images, and the function that names the form of its
+    ``pixels`` (which also picks the one branch whose complaint a refusal quotes)."""
+    height, width = image_shape
+    size = height * width
+    row, image = _array(Grey, size, size), _array(_array(Grey, width, width), height, height)
+    forms = {"row": row, "image": image, "rows": _array(row, 1), "images": _array(image, 1)}
+    if height == 1:  # one image as its one row reads the same as a batch of one row: a batch it is
+        del forms["image"]
+
+    def form(value: Any) -> str:
+        if not isinstance(value, list) or not value or not isinstance(value[0], list):
+            return "row"
+        if value[0] and isinstance(value[0][0], list):
+            return "images"
+        return "image" if "image" in forms and len(value) == height and len(value[0]) == width else "rows"
+
+    branches = tuple(Annotated[kind, Tag(name)] for name, kind in forms.items())
+    pixels = Annotated[Union[branches], Discriminator(form)]  # noqa: UP007 (a union built from a tuple)
+    described = (f"one row of {size} grey levels 0-255 (a CSV row's pixels)"
+                 + (f", one image as {height} rows of {width}" if "image" in forms else "")
+                 + ", or a list of those (a batch)")
+    model = create_model("PredictRequest", __config__=ConfigDict(strict=True),
+                         pixels=(pixels, Field(description=described, examples=[[0] * size])))
+    return model, form
+
+
+def predict_router(classifier: Classifier) -> tuple[APIRouter, list[type[BaseModel]]]:
+    """The route, and the request models its OpenAPI document refers to."""
+    request_model, form = pixels_request(classifier.image_shape)
+    height, width = classifier.image_shape
+    size = height * width
+    wanted = (f'send {{"pixels": [{size} grey levels 0-255]}}, {height} rows of {width}, or a list of rows'
+              if height > 1 else f'send {{"pixels": [{size} grey levels 0-255]}} or a list of such rows')
+    router = APIRouter()
+
+    def from_json(body: bytes) -> Prediction | Predictions:
+        try:
+            pixels = request_model.model_validate_json(body).pixels
+        except ValidationError as e:
+            if is_broken_json(e):
+                raise RequestError(400, f"not valid JSON: {one_line(e).removeprefix('Invalid JSON: ')}") from None
+            raise RequestError(422, f"{one_line(e, FORMS)} ({wanted})") from None
+        rows = np.asarray(pixels, dtype=np.float32).reshape(-1, size)
+        probabilities = classifier(rows)
+        if form(pixels) in ("row", "image"):
+            return single(rows[0], probabilities[0])
+        labels = probabilities.argmax(1).tolist()
+        return Predictions(labels=labels, names=[classifier.class_names[k] for k in labels],
+                           probabilities=probabilities.astype(float).round(6).tolist())
+
+    def single(row: np.ndarray, probabilities: np.ndarray) -> Prediction:
+        label = int(probabilities.argmax())
+        return Prediction(label=label, name=classifier.class_names[label], probabilities=probabilities.astype(float).round(6).tolist(),
+                          pixels=row.round().astype(int).tolist())
+
+    def from_image(body: bytes, kind: str) -> Prediction:
+        try:
+            row = mnist_pixels(load_image(body, "request body", max_pixels=MAX_PIXELS), "request body",
+                               classifier.image_shape).astype(np.float32)
+        except ImageTooLarge as e:
+            raise RequestError(413, str(e)) from None
+        except UnreadableImage as e:
+            if kind.startswith("image/"):
+                raise RequestError(415, str(e)) from None
+            raise RequestError(415, f"Content-Type {kind or '(none)'}: send image/png, image/jpeg, ... "
+                                    "or application/json") from None
+        except DataError as e:  # a blank image
+            raise RequestError(422, str(e)) from None
+        return single(row, classifier(row[None])[0])
+
+    def answer(kind: str, body: bytes) -> Prediction | Predictions:
+        if not body:
+            raise RequestError(400, f"empty body: send an image (Content-Type image/...) or JSON ({wanted})")
+        if kind == "application/json" or kind.endswith("+json") or kind in UNTOLD and body.lstrip()[:1] == b"{":
+            return from_json(body)
+        return from_image(body, kind)
+
+    @router.post(
+        "/predict", response_model=Prediction | Predictions, responses=refusals(400, 413, 415, 422),
+        summary="Classify an image, or rows of grey levels",
+        description=f"{__doc__.split(chr(10) + chr(10), 1)[1].strip()}\n\nThe body is at most {MAX_BODY_BYTES} "
+                    f"bytes: {MAX_BODY_BYTES // (4 * size + 3):,} rows of this model's {size} pixels as JSON integers "
+                    "at the least, more where they have fewer digits.",
+        openapi_extra={"requestBody": {"required": True, "content": {
+            "application/json": {"schema": {"$ref": "#/components/schemas/PredictRequest"}},
+            "image/png": {"schema": BINARY}, "image/jpeg": {"schema": BINARY},
+            "application/octet-stream": {"schema": BINARY},
+            "multipart/form-data": {"schema": {"type": "object", "properties": {"image": BINARY},
+                                               "required": ["image"]}}}}},
+    )
+    async def predict(request: Request) -> Prediction | Predictions:
+        body = await read_body(request)
+        kind = media_type(request.headers.get("content-type", ""))
+        if kind == "multipart/form-data":
+            body, kind = await uploaded_file(request, body), "image/*"
+        return await run_in_threadpool(answer, kind, body)
+
+    return router, [request_model]
+
+
+def media_type(content_type: str) -> str:
+    return content_type.split(";")[0].strip().lower()
+
+
+async def uploaded_file(request: Request, body: bytes) -> bytes:
+    """The one file of a multipart form (``curl -F image=@digit.png``), parsed by Starlette from the body
+    already read within the size limit."""
+    async def receive() -> dict:
+        return {"type": "http.request", "body": body, "more_body": False}
+
+    try:
+        form = await Request(request.scope, receive).form(max_files=1, max_fields=20, max_part_size=MAX_BODY_BYTES)
+    except FormParserError as e:  # what older Starlette lets through of python-multipart's refusals
+        raise RequestError(400, f"the form does not parse ({e.__class__.__name__})") from None
+    files = [value for _, value in form.multi_items() if isinstance(value, UploadFile)]
+    if not files:
+        raise RequestError(422, "a form with no file: send the image as a file field (curl -F image=@digit.png)")
+    return await files[0].read()
