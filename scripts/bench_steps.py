@@ -4,7 +4,9 @@
   forward an epoch), no Trainer, hooks, metrics or logging.
 * ``graph_floor_fit`` (CUDA): the same loop with each full batch's step one CUDA graph (forward, backward and a
   capturable Adam step): what the device needs when the host only launches graphs.
-* ``host_seconds_per_step``: a one-layer net on batches of 8, so that a step's time is the host's work.
+* ``host_seconds_per_step``: a one-layer net on batches of 8, so that a step's time is the host's work; also
+  with the training metrics kept as Lightning's documentation shows (``MetricsEachStep``), for the cost of
+  the device-side sums ``LitMNIST`` keeps instead.
 """
 
 from __future__ import annotations
@@ -17,12 +19,37 @@ import lightning as L
 import numpy as np
 import torch
 import torch.nn.functional as F
+from torchmetrics import MeanMetric
+from torchmetrics.classification import MulticlassAccuracy
 
 from lit_mnist.apps.timed_fit import timed_fit
 from lit_mnist.data import mnist, reader
 from lit_mnist.data.batches import TensorBatches
 from lit_mnist.data.datamodule import MNISTDataModule
 from lit_mnist.model.module import LitMNIST
+
+
+class MetricsEachStep(LitMNIST):
+    """LitMNIST with its training metrics as Lightning's documentation shows them: torchmetrics objects updated
+    and logged at every step (``on_epoch=True``), instead of sums kept on the device and handed to the metrics at
+    the epoch's end. (A metric's update is Python work at every step, which a CUDA graph cannot hold.)"""
+
+    def __init__(self, **kwargs) -> None:
+        super().__init__(**kwargs, cuda_graphs=False)
+        self.step_loss = MeanMetric()
+        self.step_acc = MulticlassAccuracy(self.hparams.num_classes, average="micro")
+
+    def loss_and_sums(self, batch) -> torch.Tensor:
+        loss, per_sample, logits = self.compute_loss(batch)
+        self.step_loss.update(per_sample.detach())
+        self.step_acc.update(logits.detach(), batch[1])
+        self.log("train/loss", self.step_loss, on_step=False, on_epoch=True)
+        self.log("train/acc", self.step_acc, on_step=False, on_epoch=True)
+        return loss
+
+    def on_train_epoch_end(self) -> None:
+        if self.hparams.lr_decay != 1.0:
+            self.lr_schedulers().step()
 
 
 def _on(datamodule: MNISTDataModule, split: str, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
@@ -115,10 +142,11 @@ def host_seconds_per_step(accelerator: str = "cpu", steps: int = 600) -> dict:
         datamodule.setup("fit")
     n = 3 * -(-len(datamodule.splits["train"][0]) // 8)
     out = {}
-    for name in ("lightning", "plain", "lightning", "plain"):  # alternating, each twice; the second counts
+    kinds = ("lightning", "lightning_metrics_each_step", "plain")
+    for name in kinds + kinds:  # alternating, each twice; the second counts
         L.seed_everything(0, verbose=False)
-        module = LitMNIST(layers=[])
-        if name == "lightning":
+        module = (MetricsEachStep if name == "lightning_metrics_each_step" else LitMNIST)(layers=[])
+        if name.startswith("lightning"):
             seconds, _ = timed_fit(module, datamodule, 3, accelerator)
         else:
             seconds = plain_fit(module, datamodule, 3, torch.device("cuda" if accelerator == "gpu" else "cpu"))

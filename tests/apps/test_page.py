@@ -20,7 +20,7 @@ CHROMIUM = os.environ.get("LIT_MNIST_CHROMIUM") or shutil.which("chromium") or "
 # as root, in a sandbox of its own, on a machine whose only network is loopback
 FLAGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
          "--disable-component-update", "--disable-sync"]
-SCREENSHOT = os.environ.get("LIT_MNIST_SCREENSHOT")  # where to keep the page's picture (the README's)
+SCREENSHOT = os.environ.get("LIT_MNIST_SCREENSHOT")  # where to keep the page's picture (docs/service.md's)
 
 
 @pytest.fixture(scope="module")

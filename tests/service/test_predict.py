@@ -60,7 +60,7 @@ def test_photo_like_digits_sent_as_bodies_are_classified(client, mnist_test):
         assert answer["name"] == str(answer["label"])
         assert len(answer["pixels"]) == 784 and answer["label"] == int(np.argmax(answer["probabilities"]))
         right += answer["label"] == label
-    # the README's figure for this 15-epoch model: 92%
+    # docs/performance.md's figure for this 15-epoch model: 92%
     assert right / 300 >= 0.85
 
 
