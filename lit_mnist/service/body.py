@@ -11,6 +11,7 @@ from fastapi import Request
 from lit_mnist.service.errors import RequestError
 
 MAX_BODY_BYTES = 2 * 1024 * 1024
+BINARY = {"type": "string", "format": "binary"}  # OpenAPI's schema of a body of raw bytes
 WBITS = {"gzip": 16 + zlib.MAX_WBITS, "x-gzip": 16 + zlib.MAX_WBITS, "deflate": zlib.MAX_WBITS}
 
 

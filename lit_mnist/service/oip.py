@@ -14,7 +14,7 @@ from fastapi.concurrency import run_in_threadpool
 from pydantic import BaseModel, ValidationError
 
 import lit_mnist
-from lit_mnist.service.body import read_body
+from lit_mnist.service.body import BINARY, read_body
 from lit_mnist.service.classifier import Classifier
 from lit_mnist.service.errors import RequestError, one_line, refusals
 from lit_mnist.service.oip_models import (
@@ -30,7 +30,6 @@ from lit_mnist.service.oip_models import (
 
 DTYPES = {"FP32": np.dtype("<f4"), "UINT8": np.dtype("u1")}
 HEADER_LENGTH = "Inference-Header-Content-Length"
-BINARY = {"type": "string", "format": "binary"}
 EMPTY_OK = {200: {"description": "Yes (the body is empty)", "content": None}}
 
 

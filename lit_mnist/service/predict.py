@@ -18,13 +18,12 @@ from starlette.datastructures import UploadFile
 
 from lit_mnist.data.images import ImageTooLarge, UnreadableImage, load_image, mnist_pixels
 from lit_mnist.errors import DataError
-from lit_mnist.service.body import MAX_BODY_BYTES, read_body
+from lit_mnist.service.body import BINARY, MAX_BODY_BYTES, read_body
 from lit_mnist.service.classifier import Classifier
 from lit_mnist.service.errors import RequestError, is_broken_json, one_line, refusals
 
 MAX_PIXELS = 4096 * 4096  # a photo of a digit needs far fewer; more is a decompression bomb
 UNTOLD = {"", "application/octet-stream", "application/x-www-form-urlencoded", "text/plain"}  # types that say nothing
-BINARY = {"type": "string", "format": "binary"}
 FORMS = frozenset({"row", "image", "rows", "images"})
 Grey = Annotated[float, Field(ge=0, le=255)]
 
@@ -99,11 +98,11 @@ def predict_router(classifier: Classifier) -> tuple[APIRouter, list[type[BaseMod
             return single(rows[0], probabilities[0])
         labels = probabilities.argmax(1).tolist()
         return Predictions(labels=labels, names=[classifier.class_names[k] for k in labels],
-                           probabilities=probabilities.astype(float).round(6).tolist())
+                           probabilities=rounded(probabilities))
 
     def single(row: np.ndarray, probabilities: np.ndarray) -> Prediction:
         label = int(probabilities.argmax())
-        return Prediction(label=label, name=classifier.class_names[label], probabilities=probabilities.astype(float).round(6).tolist(),
+        return Prediction(label=label, name=classifier.class_names[label], probabilities=rounded(probabilities),
                           pixels=row.round().astype(int).tolist())
 
     def from_image(body: bytes, kind: str) -> Prediction:
@@ -149,6 +148,11 @@ def predict_router(classifier: Classifier) -> tuple[APIRouter, list[type[BaseMod
         return await run_in_threadpool(answer, kind, body)
 
     return router, [request_model]
+
+
+def rounded(probabilities: np.ndarray) -> list:
+    """Probabilities to 6 decimals, as Python floats (float32's own digits would print as 0.10000000149...)."""
+    return probabilities.astype(float).round(6).tolist()
 
 
 def media_type(content_type: str) -> str:
