@@ -10,9 +10,10 @@ import lightning as L
 
 
 class GracefulInterrupt(L.Callback):
-    """The first SIGINT is noted and acted on at the end of the current batch, when weights, optimizer
-    state and the batch counters agree: ``last.ckpt`` is saved, then the run stops. (A KeyboardInterrupt
-    raised mid-step could land between two parameters' updates.) A second SIGINT stops at once."""
+    """The first SIGINT is noted and acted on at the end of the current batch (or group of batches: the
+    datamodule's ``steps_per_execution``), when weights, optimizer state and the batch counters agree:
+    ``last.ckpt`` is saved, then the run stops. (A KeyboardInterrupt raised mid-step could land between two
+    parameters' updates.) A second SIGINT stops at once."""
 
     def __init__(self) -> None:
         self.requested = False

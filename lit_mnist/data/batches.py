@@ -9,6 +9,7 @@ So N ranks take the optimizer steps one device takes, on the same rows.
 
 from __future__ import annotations
 
+import itertools
 import math
 from collections.abc import Callable, Iterator
 
@@ -42,6 +43,10 @@ class TensorBatches:
     * ``shard="rows"`` (evaluation): rank ``rank`` takes its share of the rows, in batches of ``batch_size``,
       and every rank yields as many batches (an empty one where its share runs out first): DDP's forward is
       a collective, so no rank may take one more step than another.
+
+    ``group`` > 1 (training) yields lists of ``group`` consecutive batches (the last list may be shorter), the
+    same batches in the same order: Keras's ``steps_per_execution``, for a model that takes several steps per
+    call. ``len`` counts the lists; ``steps()`` the batches.
     """
 
     def __init__(
@@ -56,22 +61,30 @@ class TensorBatches:
         rank: int = 0,
         world_size: int = 1,
         shard: str = "batch",
+        group: int = 1,
     ) -> None:
-        if batch_size < 1:
-            raise ValueError(f"batch_size must be positive, got {batch_size}")
+        if batch_size < 1 or group < 1:
+            raise ValueError(f"batch_size and group must be positive, got {batch_size}, {group}")
         if not 0 <= rank < world_size or shard not in ("batch", "rows"):
             raise ValueError(f"rank {rank} of world_size {world_size}, shard {shard!r}: not a valid layout")
         self.x, self.y = x, y
         self.batch_size = batch_size
         self.shuffle, self.seed, self.epoch = shuffle, seed, epoch
         self.rank, self.world_size, self.shard = rank, world_size, shard
-        self.taken = 0  # batches handed out in the current pass
+        self.group = group
+        self.taken = 0  # batches handed out in the current pass (not lists: a resume may regroup)
         self._resume_at = 0
 
     def __len__(self) -> int:
+        return math.ceil(self.steps() / self.group)
+
+    def steps(self, lists: int | None = None) -> int:
+        """Batches in a pass, or in its first ``lists`` lists of ``group``."""
         if self.world_size > 1 and self.shard == "rows":
-            return math.ceil(math.ceil(len(self.x) / self.world_size) / self.batch_size)
-        return math.ceil(len(self.x) / self.batch_size)
+            batches = math.ceil(math.ceil(len(self.x) / self.world_size) / self.batch_size)
+        else:
+            batches = math.ceil(len(self.x) / self.batch_size)
+        return batches if lists is None else min(batches, lists * self.group)
 
     def order(self) -> torch.Tensor:
         """This epoch's permutation, drawn where the data is: no host-to-device copy."""
@@ -90,7 +103,15 @@ class TensorBatches:
     def load_state_dict(self, state: dict) -> None:
         self._resume_at = int(state.get("taken", 0))
 
-    def __iter__(self) -> Iterator[tuple[torch.Tensor, ...]]:
+    def __iter__(self) -> Iterator[tuple[torch.Tensor, ...] | list[tuple[torch.Tensor, ...]]]:
+        batches = self._batches()
+        if self.group == 1:
+            yield from batches
+            return
+        while chunk := list(itertools.islice(batches, self.group)):
+            yield chunk
+
+    def _batches(self) -> Iterator[tuple[torch.Tensor, ...]]:
         skip, self._resume_at = self._resume_at, 0
         self.taken = skip
         if self.world_size > 1 and self.shard == "rows":
@@ -117,6 +138,6 @@ class TensorBatches:
     def _row_shard(self, skip: int) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
         part = share(len(self.x), self.rank, self.world_size)
         x, y = self.x[part], self.y[part]
-        for k in range(skip, len(self)):
+        for k in range(skip, self.steps()):
             self.taken += 1
             yield x[k * self.batch_size : (k + 1) * self.batch_size], y[k * self.batch_size : (k + 1) * self.batch_size]

@@ -59,6 +59,12 @@ class MNISTDataModule(L.LightningDataModule):
         image_shape: ``[height, width]`` of the images (unset: a square's side, from the pixel count, or a
             ``1x1..HxW`` header's).
         class_names: one name per class, in label order, for the reports and predictions.
+        steps_per_execution: training batches handed to the model at once (Keras's ``steps_per_execution``).
+            The model still takes one optimizer step per batch, on the same batches in the same order, but
+            Lightning's own work per batch (hooks, callbacks, progress, logging: most of a small net's step
+            on a GPU) runs once per group. Lightning's batch counts (``batch_idx``, ``limit_train_batches``, an
+            integer ``val_check_interval``, ``log_every_n_steps``) then count groups; ``global_step`` and
+            ``max_steps`` still count optimizer steps.
     """
 
     def __init__(
@@ -76,14 +82,16 @@ class MNISTDataModule(L.LightningDataModule):
         num_classes: int | None = None,
         image_shape: tuple[int, int] | None = None,
         class_names: list[str] | None = None,
+        steps_per_execution: int = 1,
     ) -> None:
         super().__init__()
         if test_path and not path:
             raise ValueError("test_path needs path (the training CSV)")
         if not 0 <= val_split < 1 or not 0 < test_split < 1:
             raise ValueError(f"val_split must be in [0, 1) and test_split in (0, 1); got {val_split}, {test_split}")
-        if batch_size < 1 or eval_batch_size < 1:
-            raise ValueError(f"batch_size and eval_batch_size must be positive; got {batch_size}, {eval_batch_size}")
+        if batch_size < 1 or eval_batch_size < 1 or steps_per_execution < 1:
+            raise ValueError("batch_size, eval_batch_size and steps_per_execution must be positive; got "
+                             f"{batch_size}, {eval_batch_size}, {steps_per_execution}")
         if num_classes is not None and not 2 <= num_classes <= MAX_LABEL + 1:
             raise ValueError(f"num_classes must be in 2-{MAX_LABEL + 1}, got {num_classes}")
         if image_shape is not None and (len(image_shape) != 2 or min(image_shape) < 1):
@@ -242,8 +250,10 @@ class MNISTDataModule(L.LightningDataModule):
             x, y = self.splits[split] = (x.to(device), y.to(device))
         epoch = (lambda: trainer.current_epoch) if trainer is not None else (lambda: 0)
         rank, world_size = (trainer.global_rank, trainer.world_size) if trainer is not None else (0, 1)
+        train = split == "train"
         return TensorBatches(x, y, size, shuffle=shuffle, seed=self.hparams.shuffle_seed, epoch=epoch, rank=rank,
-                             world_size=world_size, shard="batch" if split == "train" else "rows")
+                             world_size=world_size, shard="batch" if train else "rows",
+                             group=self.hparams.steps_per_execution if train else 1)
 
     def train_rows_per_rank(self, world_size: int) -> list[int]:
         """The training rows each of ``world_size`` ranks takes in an epoch (they sum to the split's rows)."""
@@ -255,6 +265,8 @@ class MNISTDataModule(L.LightningDataModule):
         return torch.bincount(self.splits[split][1].cpu(), minlength=self.num_classes).tolist()
 
     def on_after_batch_transfer(self, batch, dataloader_idx: int):
+        if isinstance(batch, list):  # a group of training batches (steps_per_execution)
+            return [self.on_after_batch_transfer(one, dataloader_idx) for one in batch]
         if isinstance(batch, torch.Tensor):  # the model summary's example input: rows alone
             return batch.to(torch.get_default_dtype())
         x, *rest = batch  # (x, y), or (x, y, rows) for a rank's share of a global batch

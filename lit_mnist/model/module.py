@@ -7,6 +7,7 @@ loads with ``torch.load(weights_only=True)`` and ``load_from_checkpoint`` alike.
 
 from __future__ import annotations
 
+import math
 import warnings
 from typing import Any, Literal
 
@@ -197,17 +198,27 @@ class LitMNIST(L.LightningModule):
         return loss
 
     def training_step(self, batch, batch_idx):
+        """One optimizer step a batch; a list of batches (the datamodule's ``steps_per_execution``) takes them
+        in turn, stopping where ``max_steps`` does."""
         optimizer = self.optimizers()
-        if graphed.applies(self, batch):
-            if self._graphed is None:
-                self._graphed = graphed.GraphedStep(list(self.parameters()), lambda x, y: self.loss_and_sums((x, y)))
-            self._graphed(*batch)
-        else:
-            optimizer.zero_grad()
-            self.manual_backward(self.loss_and_sums(batch))
-        optimizer.step()
-        if self.hparams.one_cycle:
-            self.lr_schedulers().step()
+        schedule = self.lr_schedulers() if self.hparams.one_cycle else None
+        batches = self._within_max_steps(batch) if isinstance(batch, list) else (batch,)
+        for one in batches:
+            if graphed.applies(self, one):
+                if self._graphed is None:
+                    self._graphed = graphed.GraphedStep(list(self.parameters()), lambda x, y: self.loss_and_sums((x, y)))
+                self._graphed(*one)
+            else:
+                optimizer.zero_grad()
+                self.manual_backward(self.loss_and_sums(one))
+            optimizer.step()
+            if schedule is not None:
+                schedule.step()
+
+    def _within_max_steps(self, batches: list) -> list:
+        """The batches of a group that ``max_steps`` leaves: Lightning checks it between calls, this between steps."""
+        max_steps = self.trainer.max_steps
+        return batches if max_steps < 0 else batches[: max(0, max_steps - self.trainer.global_step)]
 
     def _evaluate(self, batch, stage: str) -> torch.Tensor:
         _, per_sample, logits = self.compute_loss(batch)
@@ -263,13 +274,25 @@ class LitMNIST(L.LightningModule):
         hp = self.hparams
         optimizer = self.make_optimizer()
         if hp.one_cycle:
-            steps = self.trainer.estimated_stepping_batches
+            steps = optimizer_steps(self.trainer)
             schedule = torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=hp.lr, total_steps=steps,
                                                            cycle_momentum=False)
             return {"optimizer": optimizer, "lr_scheduler": {"scheduler": schedule, "interval": "step"}}
         if hp.lr_decay == 1.0:
             return optimizer
         return {"optimizer": optimizer, "lr_scheduler": torch.optim.lr_scheduler.ExponentialLR(optimizer, hp.lr_decay)}
+
+
+def optimizer_steps(trainer: L.Trainer) -> int:
+    """The optimizer steps of the whole fit: Lightning's estimate counts what the loader yields, which for a
+    loader of batch groups (``steps()``: the batches in so many groups) is fewer."""
+    estimate = trainer.estimated_stepping_batches  # loads the training data when not yet loaded
+    loader = trainer.train_dataloader
+    if not hasattr(loader, "steps") or getattr(loader, "group", 1) == 1:
+        return estimate
+    per_epoch = loader.steps(int(trainer.num_training_batches))
+    total = per_epoch * trainer.max_epochs if trainer.max_epochs not in (None, -1) else math.inf
+    return int(min(total, trainer.max_steps if trainer.max_steps != -1 else math.inf))
 
 
 def start_from(net, path: str) -> dict:

@@ -87,9 +87,11 @@ def runs(tmp_path_factory):
             for name, broken in (("fit-built", None), ("fit-rank0", "rank0"))]
     resume = {"kind": "fit_py", "out": str(root / "fit-one-resumed"),
               "args": fit_py_args(root, "fit-one", *TWO_RANKS, "--ckpt_path", "last")}
-    launch(root, [*probes, *fits, resume])
+    grouped = {"kind": "fit_py", "out": str(root / "fit-grouped"),
+               "args": fit_py_args(root, "fit-grouped", *TWO_RANKS, "--data.steps_per_execution", "2")}
+    launch(root, [*probes, *fits, resume, grouped])
     return {name: root / name for name in ("one", "two", "broken_sharding", "broken_weighting", "fit-built",
-                                            "fit-rank0", "fit-one")} | {"root": root}
+                                            "fit-rank0", "fit-one", "fit-grouped")} | {"root": root}
 
 
 def relative_l2(a_path, b_path) -> float:
@@ -198,6 +200,11 @@ def test_a_run_stopped_mid_epoch_on_2_ranks_resumes_on_1_device(runs):
 def test_a_run_stopped_mid_epoch_on_1_device_resumes_on_2_ranks(runs):
     """(The launch resumed it; the stopped run's own last.ckpt was overwritten by the resumed one.)"""
     assert same_as_never_stopped(_last(runs["fit-one"] / "runs"), _last(runs["root"] / "straight" / "runs"))
+
+
+def test_two_ranks_taking_their_shares_in_groups_train_the_one_device_weights(runs):
+    """--data.steps_per_execution 2 on 2 ranks: each rank's group holds its shares of 2 global batches."""
+    assert same_as_never_stopped(_last(runs["fit-grouped"] / "runs"), _last(runs["root"] / "straight" / "runs"))
 
 
 def test_a_strategy_that_launches_twice_keeps_one_run_directory(runs):

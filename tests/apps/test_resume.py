@@ -40,18 +40,20 @@ def _fit(root, csv, *extra):
     return call(fit.main, ["--trainer.default_root_dir", str(root), "--data.path", str(csv), *ARGS, *extra])
 
 
-def test_interrupted_then_resumed_equals_uninterrupted(write_csv, tmp_path, monkeypatch, capsys):
+@pytest.mark.parametrize(("grouping", "stopped_at"), [([], 11), (["--data.steps_per_execution", "3"], 13)])
+def test_interrupted_then_resumed_equals_uninterrupted(write_csv, tmp_path, monkeypatch, capsys, grouping, stopped_at):
+    """Stopped after the batch (or the group of 3: steps 10-12) under way at step 10, then resumed."""
     csv = write_csv(n=400)  # 256 training rows: 7 batches an epoch, the last one partial
     assert _fit(tmp_path / "straight", csv) == 0
 
     monkeypatch.setattr(fit, "GracefulInterrupt", CtrlCAtStep)
-    assert _fit(tmp_path / "broken", csv) == 130
+    assert _fit(tmp_path / "broken", csv, *grouping) == 130
     assert "resumable checkpoint" in capsys.readouterr().err
     interrupted = _final(tmp_path / "broken")
-    assert interrupted["global_step"] == 11 and interrupted["epoch"] == 1  # mid-epoch
+    assert interrupted["global_step"] == stopped_at and interrupted["epoch"] == 1  # mid-epoch
 
     monkeypatch.setattr(fit, "GracefulInterrupt", GracefulInterrupt)
-    assert _fit(tmp_path / "broken", csv, "--ckpt_path", "last") == 0
+    assert _fit(tmp_path / "broken", csv, *grouping, "--ckpt_path", "last") == 0
     straight, resumed = _final(tmp_path / "straight"), _final(tmp_path / "broken")
     assert resumed["global_step"] == straight["global_step"] == 21
     for key, value in straight["state_dict"].items():

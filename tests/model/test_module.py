@@ -1,6 +1,8 @@
-"""LitMNIST's reported epoch figures are Keras's: means over the epoch's samples (batches weighted by size)."""
+"""LitMNIST's training: epoch figures as Keras reports them (means over samples, batches weighted by size), and
+the same steps whether the datamodule hands batches one at a time or in groups (steps_per_execution)."""
 
 import lightning as L
+import pytest
 import torch
 import torch.nn.functional as F
 
@@ -78,3 +80,49 @@ def test_the_hyper_parameters_are_plain_data_describing_the_whole_net():
     assert hp["image_shape"] == [10, 10] and hp["num_classes"] == 12 and module.class_names[-1] == "L"
     again = LitMNIST(**hp)
     assert [tuple(p.shape) for p in again.parameters()] == [tuple(p.shape) for p in module.parameters()]
+
+
+def _fit(csv, steps_per_execution, module_class=LitMNIST, max_steps=-1, **options):
+    """(global step, net weights, epoch figures, final learning rate) of 3 epochs on ``csv`` in batches of 40."""
+    L.seed_everything(0, verbose=False)
+    module = module_class(layers=[{"dense": 16}], **options)
+    trainer = L.Trainer(max_epochs=3, max_steps=max_steps, logger=False, enable_progress_bar=False,
+                        enable_model_summary=False, enable_checkpointing=False, num_sanity_val_steps=0)
+    trainer.fit(module, datamodule=MNISTDataModule(path=str(csv), batch_size=40,
+                                                   steps_per_execution=steps_per_execution))
+    figures = {k: float(v) for k, v in trainer.callback_metrics.items()}
+    return trainer.global_step, module.net.state_dict(), figures, trainer.optimizers[0].param_groups[0]["lr"]
+
+
+def _same_training(a, b) -> bool:
+    return (a[0] == b[0] and a[2] == b[2] and a[3] == b[3]
+            and all(torch.equal(value, b[1][name]) for name, value in a[1].items()))
+
+
+@pytest.mark.parametrize("options", [{}, {"one_cycle": True, "lr": 1e-2}])
+def test_steps_per_execution_is_the_same_training(write_csv, options):
+    """Groups of 3 batches (7 an epoch: 3, 3, 1) and one group an epoch take the very steps single batches take,
+    the one-cycle schedule included (its length counts optimizer steps, not groups)."""
+    csv = write_csv(n=400)
+    single = _fit(csv, 1, **options)
+    assert single[0] == 21
+    assert _same_training(single, _fit(csv, 3, **options))
+    assert _same_training(single, _fit(csv, 100, **options))
+
+
+class FirstOfEachGroup(LitMNIST):
+    """A model that takes one step per group, as a loop over the group that stopped early would."""
+
+    def training_step(self, batch, batch_idx):
+        return super().training_step(batch[:1] if isinstance(batch, list) else batch, batch_idx)
+
+
+def test_the_comparison_catches_a_group_whose_batches_are_not_all_stepped(write_csv):
+    csv = write_csv(n=400)
+    assert not _same_training(_fit(csv, 1), _fit(csv, 3, FirstOfEachGroup))
+
+
+def test_max_steps_stops_inside_a_group(write_csv):
+    csv = write_csv(n=400)
+    single = _fit(csv, 1, max_steps=9)  # groups of 3, 3, 1 | 3, ...: the fourth cut to 2
+    assert single[0] == 9 and _same_training(single, _fit(csv, 3, max_steps=9))
