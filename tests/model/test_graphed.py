@@ -35,6 +35,18 @@ def test_a_graphed_fit_takes_the_steps_an_eager_fit_takes(write_csv, layers):
 
 
 @cuda
+def test_groups_of_batches_replay_the_graph_of_single_batches(write_csv):
+    """--data.steps_per_execution on the graphed path: the group's steps replay one graph, the partial last
+    batch runs eagerly into its gradients, and the weights are those of batches handed over one at a time."""
+    csv = str(write_csv(n=520))
+    single = _fit(MNISTDataModule(path=csv, batch_size=32), True)
+    grouped = _fit(MNISTDataModule(path=csv, batch_size=32, steps_per_execution=4), True)
+    assert grouped._graphed.graph is not None
+    for (name, a), (_, b) in zip(grouped.state_dict().items(), single.state_dict().items()):
+        torch.testing.assert_close(a, b, rtol=0, atol=0, msg=name)
+
+
+@cuda
 def test_companion_a_graph_that_replays_a_stale_batch_is_caught(write_csv, monkeypatch):
     """A replay that forgot to copy the batch in trains on the capture's batch over and over: the weights differ."""
     from lit_mnist.model import graphed
