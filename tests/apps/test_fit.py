@@ -202,7 +202,9 @@ def test_a_runs_folder_that_cannot_be_one_exits_2(write_csv, tmp_path, capsys, w
 
 
 @pytest.mark.parametrize("option, value, expected", [
-    ("--data.batch_size", "0", "batch_size and eval_batch_size must be positive"),
+    ("--data.batch_size", "0", "batch_size, eval_batch_size and steps_per_execution must be positive"),
+    ("--data.steps_per_execution", "0", ("batch_size, eval_batch_size and steps_per_execution must be positive; "
+                                        "got 500, 1000, 0")),
     ("--data.val_split", "1.5", "val_split must be in [0, 1)"),
     ("--model.lr", "-1", "lr and lr_decay must be positive"),
     ("--trainer.max_epochs", "-5", "`max_epochs` must be a non-negative integer"),
