@@ -64,7 +64,25 @@ def run(main: Callable[[list[str] | None], int]) -> NoReturn:
     1-epoch ``fit.py``). Only for processes that end after ``main``: a frozen object is never collected.
     """
     gc.freeze()
-    sys.exit(call(main))
+    code = call(main)
+    if code == 2:
+        leave_after_refusal(code)
+    sys.exit(code)
+
+
+def leave_after_refusal(code: int) -> NoReturn:
+    """End the process once a refusal is printed, without the libraries' exit-time teardown.
+
+    A user error often surfaces a moment after the data were read, while a native thread pool (pyarrow's
+    CSV readers, torch's workers) is still settling; tearing such a pool down at exit can end in
+    ``std::terminate`` (SIGABRT, "terminate called without an active exception") instead of exit code 2,
+    now and then on a loaded machine. Nothing is left to save after a refusal (every artifact write is
+    atomic and complete), so streams and logs are flushed and the process leaves at once.
+    """
+    sys.stdout.flush()
+    sys.stderr.flush()
+    logging.shutdown()
+    os._exit(code)
 
 
 def leave_together(trainer) -> None:
