@@ -117,9 +117,9 @@ def bench_gpu(args, folder: Path) -> dict:
     """The original workload on the GPU: Lightning's fit (its steps CUDA graphs, the batches handed over one at a
     time and in groups of GROUP, and without graphs), the plain loop's and the graph floor's, alternating after a
     warm-up of each; and the fast CNN over 5 seeds."""
-    datamodule = MNISTDataModule(path=str(kaggle_style_csv(folder)))
+    csv = str(kaggle_style_csv(folder))
+    datamodule, grouped = MNISTDataModule(path=csv), MNISTDataModule(path=csv, steps_per_execution=GROUP)
     datamodule.setup("fit")
-    grouped = MNISTDataModule(path=str(kaggle_style_csv(folder)), steps_per_execution=GROUP)
     grouped.setup("fit")
     cuda = torch.device("cuda")
 

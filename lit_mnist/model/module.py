@@ -203,8 +203,9 @@ class LitMNIST(L.LightningModule):
         optimizer = self.optimizers()
         schedule = self.lr_schedulers() if self.hparams.one_cycle else None
         batches = self._within_max_steps(batch) if isinstance(batch, list) else (batch,)
+        graphable = bool(batches) and graphed.applies(self, batches[0])  # a group's batches have one layout
         for one in batches:
-            if graphed.applies(self, one):
+            if graphable:
                 if self._graphed is None:
                     self._graphed = graphed.GraphedStep(list(self.parameters()), lambda x, y: self.loss_and_sums((x, y)))
                 self._graphed(*one)
@@ -288,7 +289,7 @@ def optimizer_steps(trainer: L.Trainer) -> int:
     loader of batch groups (``steps()``: the batches in so many groups) is fewer."""
     estimate = trainer.estimated_stepping_batches  # loads the training data when not yet loaded
     loader = trainer.train_dataloader
-    if not hasattr(loader, "steps") or getattr(loader, "group", 1) == 1:
+    if getattr(loader, "group", 1) == 1:
         return estimate
     per_epoch = loader.steps(int(trainer.num_training_batches))
     total = per_epoch * trainer.max_epochs if trainer.max_epochs not in (None, -1) else math.inf
