@@ -69,5 +69,6 @@ def test_schemathesis_fails_a_service_that_sends_a_status_its_document_does_not_
     app = create_app(Classifier(LitMNIST()))
     del app.openapi()["paths"]["/predict"]["post"]["responses"]["415"]
     with served_app(app) as url:
-        done = schemathesis(url, "--max-examples", "10", "--include-path", "/predict")
+        # seeded: 10 random cases do not always include a body of another media type, which the 415 answers
+        done = schemathesis(url, "--max-examples", "10", "--include-path", "/predict", "--seed", "0")
     assert done.returncode == 1 and "Undocumented status code" in done.stdout, done.stdout[-4000:]
