@@ -204,10 +204,10 @@ class LitMNIST(L.LightningModule):
         schedule = self.lr_schedulers() if self.hparams.one_cycle else None
         batches = self._within_max_steps(batch) if isinstance(batch, list) else (batch,)
         graphable = bool(batches) and graphed.applies(self, batches[0])  # a group's batches have one layout
+        if graphable and self._graphed is None:
+            self._graphed = graphed.GraphedStep(list(self.parameters()), lambda x, y: self.loss_and_sums((x, y)))
         for one in batches:
             if graphable:
-                if self._graphed is None:
-                    self._graphed = graphed.GraphedStep(list(self.parameters()), lambda x, y: self.loss_and_sums((x, y)))
                 self._graphed(*one)
             else:
                 optimizer.zero_grad()
