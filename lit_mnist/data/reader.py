@@ -6,9 +6,9 @@ pixels is the file's own (784 for MNIST's 28x28, 64 for 8x8 digits, ...): a head
 headerless row's width, say it; a caller that knows the count (a trained model's) passes it. A header's
 columns are found by name, in any order and any letter case. A leading unnamed column (the index that
 pandas' ``to_csv`` writes) and an empty last one (a comma ending every line, with or without a header) are
-ignored. Two other namings of the pixels, common in MNIST-style CSVs, are read as well: ``pixel1..pixelN``
-(Kaggle's Fashion-MNIST) and ``1x1..HxW`` (row x column, which also gives the image's shape). Labels are
-whole numbers 0-999. Every cell is checked: the first problem found is raised as a :class:`DataError`
+ignored. Other namings of the pixels, common in MNIST-style CSVs, are read as well: ``pixel1..pixelN``
+(Kaggle's Fashion-MNIST) and row x column, ``1x1..HxW`` or from zero ``0x0..``, which also gives the image's
+shape. Labels are whole numbers 0-999. Every cell is checked: the first problem found is raised as a :class:`DataError`
 naming the file, line and column.
 
 The happy path is one typed pyarrow parse; only a file that fails it is re-read line by line to
@@ -62,10 +62,12 @@ def header(count: int) -> list[str]:
 
 
 def pixel_namings(count: int, shape: tuple[int, int] | None = None) -> list[list[str]]:
-    """The namings of ``count`` pixels read, each in row-major order; row x column needs the image's shape."""
+    """The namings of ``count`` pixels read, each in row-major order: pixelK from 0 and from 1, then, given the
+    image's shape, row x column from 1 and from 0."""
     namings = [pixel_columns(count), [f"pixel{k + 1}" for k in range(count)]]
     if shape is not None and shape[0] * shape[1] == count:
-        namings.append([f"{k // shape[1] + 1}x{k % shape[1] + 1}" for k in range(count)])
+        for first in (1, 0):
+            namings.append([f"{k // shape[1] + first}x{k % shape[1] + first}" for k in range(count)])
     return namings
 
 
@@ -252,12 +254,13 @@ def _meant_naming(names: list[str], pixels: int | None) -> tuple[list[str], tupl
     numbered = [int(m.group(1)) for m in map(_PIXEL_NAME.fullmatch, names) if m]
     cells = [(int(m.group(1)), int(m.group(2))) for m in map(_ROW_X_COLUMN.fullmatch, names) if m]
     if len(cells) > len(numbered):
-        rows, columns = max(r for r, _ in cells), max(c for _, c in cells)
+        from_zero = any(0 in cell for cell in cells)
+        rows, columns = max(r for r, _ in cells) + from_zero, max(c for _, c in cells) + from_zero
         if pixels is not None and rows * columns != pixels:
             side = math.isqrt(pixels)
             rows, columns = (side, side) if side * side == pixels else (1, pixels)
         shape = (rows, columns)
-        return pixel_namings(rows * columns, shape)[2], shape
+        return pixel_namings(rows * columns, shape)[3 if from_zero else 2], shape
     if not numbered:
         return [], None
     from_zero = 0 in numbered or (pixels is not None and max(numbered) < pixels)

@@ -78,11 +78,12 @@ def test_header_columns_are_found_by_name_in_any_order_and_case(tmp_path):
     np.testing.assert_array_equal(digits.labels, labels)
 
 
-@pytest.mark.parametrize("naming", ["fashion", "row_x_column"])
+@pytest.mark.parametrize("naming", ["fashion", "row_x_column", "row_x_column_from_0"])
 def test_other_common_pixel_namings_are_read_in_row_major_order(tmp_path, naming):
     pixels, labels = synthetic_digits(8)
     names = {"fashion": [f"pixel{k + 1}" for k in range(784)],  # Kaggle's Fashion-MNIST CSVs
-             "row_x_column": [f"{k // 28 + 1}x{k % 28 + 1}" for k in range(784)]}[naming]  # "mnist-in-csv"
+             "row_x_column": [f"{k // 28 + 1}x{k % 28 + 1}" for k in range(784)],  # "mnist-in-csv"
+             "row_x_column_from_0": [f"{k // 28}x{k % 28}" for k in range(784)]}[naming]
     path = tmp_path / f"{naming}.csv"
     path.write_text(csv_text(pixels, labels).replace(",".join(HEADER), ",".join(["label", *names]), 1))
     digits = parse_digits(path)
