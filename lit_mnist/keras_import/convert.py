@@ -1,12 +1,13 @@
 """A Keras model's config and weights as a layer list and its weights: what LitMNIST builds and loads.
 
 Sequential models, and Functional models that are a single chain, of the layer list's layers (Dense, Conv2D,
-MaxPooling2D, AveragePooling2D, Flatten, Reshape, Dropout, BatchNormalization, Activation, ReLU, Softmax,
-Rescaling, adapted Normalization) and InputLayer. The model's last softmax, as the last Dense's activation or a
+MaxPooling2D, AveragePooling2D, GlobalAveragePooling2D, GlobalMaxPooling2D, Flatten, Reshape, Dropout,
+BatchNormalization, Activation, LeakyReLU, Rescaling, adapted Normalization), ReLU and Softmax (as the items that
+compute the same) and InputLayer. The model's last softmax, as the last Dense's activation or a
 layer of its own, is the loss's in LitMNIST and folded into the head; a model ending in logits is imported as
 such, and says so. Arguments that only shape training (initialisers, regularizers, constraints, a dropout's
 seed) are ignored and listed; one that changes what the layer computes and that the net cannot honour
-(``dilation_rate``, ``groups``, ``ReLU(max_value)``, channels-first data) is refused in one line naming the
+(``dilation_rate``, ``groups``, a ReLU's ``threshold``, channels-first data) is refused in one line naming the
 layer. Nothing of the file is executed: a ``Lambda`` layer (which carries Python bytecode) or a custom class is
 refused by its name, before anything else is read of it.
 """
@@ -181,9 +182,10 @@ def _item(layer: dict, variables: list, ignored: list[str], where: str) -> dict 
     if cls == "InputLayer":
         return None
     if cls == "ReLU":
-        if any(config.get(key) not in (None, 0, 0.0) for key in ("max_value", "negative_slope", "threshold")):
-            raise _Refused("a ReLU with a max_value, negative_slope or threshold, which the net has not")
-        return {"activation": {"activation": "relu"}}
+        return _relu(config)
+    if cls == "LeakyReLU" and "alpha" in config:  # Keras 2's name of the slope
+        config = {**config, "negative_slope": config["alpha"]}
+        del config["alpha"]
     if cls == "Softmax":
         if config.get("axis", -1) not in (-1, [-1]):
             raise _Refused(f"softmax over axis {config.get('axis')}: only the last axis is")
@@ -211,6 +213,17 @@ def _item(layer: dict, variables: list, ignored: list[str], where: str) -> dict 
     if kind == "normalization":
         _adapted(args, variables, where)
     return {kind: args}
+
+
+def _relu(config: dict) -> dict:
+    """A ReLU layer as the item that computes the same: relu, relu6 (``max_value`` 6) or a leaky ReLU."""
+    slope, top, threshold = (config.get(key) or 0 for key in ("negative_slope", "max_value", "threshold"))
+    if threshold == 0 and top == 0:
+        return {"leaky_re_lu": {"negative_slope": slope}} if slope else {"activation": {"activation": "relu"}}
+    if threshold == 0 and top == 6 and slope == 0:
+        return {"activation": {"activation": "relu6"}}
+    raise _Refused(f"a ReLU with max_value {top}, negative_slope {slope} and threshold {threshold}: the net has "
+                   "relu, relu6 (max_value 6) and leaky ReLU")
 
 
 def _dtype(value, where: str, ignored: list[str]) -> None:

@@ -30,7 +30,9 @@ from typing import Any
 
 from lit_mnist.errors import DataError
 
-ACTIVATIONS = ("linear", "relu", "elu", "gelu", "tanh", "sigmoid", "softmax", "silu", "swish", "softplus", "selu")
+ACTIVATIONS = ("linear", "relu", "elu", "gelu", "tanh", "sigmoid", "softmax", "silu", "swish", "softplus", "selu",
+               "leaky_relu", "relu6", "celu", "mish", "softsign", "exponential", "hard_tanh", "tanh_shrink",
+               "log_sigmoid")
 KERNEL_INITIALIZERS = ("glorot_uniform", "glorot_normal", "he_uniform", "he_normal", "lecun_uniform", "lecun_normal")
 _REGULARIZED = ("kernel_regularizer", "bias_regularizer", "activity_regularizer", "kernel_constraint", "bias_constraint")
 _CHANNELS_LAST = ("channels_last", None)
@@ -69,6 +71,10 @@ KINDS: dict[str, Kind] = {
                           {"data_format": _CHANNELS_LAST}, image_only=True),
     "average_pooling2d": Kind("AveragePooling2D", "pool_size", ("pool_size",), _POOLING,
                               {"data_format": _CHANNELS_LAST}, image_only=True),
+    "global_average_pooling2d": Kind("GlobalAveragePooling2D", "data_format", (), {"keepdims": False},
+                                     {"data_format": _CHANNELS_LAST}, image_only=True),
+    "global_max_pooling2d": Kind("GlobalMaxPooling2D", "data_format", (), {"keepdims": False},
+                                 {"data_format": _CHANNELS_LAST}, image_only=True),
     "flatten": Kind("Flatten", "data_format", (), {}, {"data_format": _CHANNELS_LAST}),
     "reshape": Kind("Reshape", "target_shape", ("target_shape",)),
     "dropout": Kind("Dropout", "rate", ("rate",), {}, {"noise_shape": (None,), "seed": (None,)}),
@@ -79,6 +85,7 @@ KINDS: dict[str, Kind] = {
          "beta_constraint": (None,), "gamma_constraint": (None,), "renorm": (False,), "renorm_clipping": (None,),
          "renorm_momentum": (0.99,), "synchronized": (False,)}),
     "activation": Kind("Activation", "activation", ("activation",)),
+    "leaky_re_lu": Kind("LeakyReLU", "negative_slope", (), {"negative_slope": 0.3}),
     "rescaling": Kind("Rescaling", "scale", ("scale",), {"offset": 0.0}),
     "normalization": Kind("Normalization", "axis", ("mean", "variance"), {"axis": -1}, {"invert": (False,)}),
 }
@@ -89,7 +96,7 @@ ORIGINAL = (  # the original notebook's hidden layers; its Dense(10, softmax) is
     {"dense": {"units": 64, "activation": "relu"}},
     {"dense": {"units": 128, "activation": "relu"}},
 )
-_ELEMENTWISE = {"dropout", "activation", "rescaling", "normalization", "batch_normalization"}
+_ELEMENTWISE = {"dropout", "activation", "leaky_re_lu", "rescaling", "normalization", "batch_normalization"}
 
 
 @dataclass(frozen=True)
@@ -232,13 +239,15 @@ def _checked(kind: str, args: dict) -> dict:
     if "activation" in args:
         args["activation"] = _choice("activation", "linear" if args["activation"] is None else args["activation"],
                                      ACTIVATIONS)
-    for name in ("center", "scale") if kind == "batch_normalization" else ("use_bias",):
+    for name in ("center", "scale") if kind == "batch_normalization" else ("keepdims", "use_bias"):
         if name in args and not isinstance(args[name], bool):
             raise ValueError(f"{name} must be true or false, got {args[name]!r}")
     if "kernel_initializer" in args:
         args["kernel_initializer"] = _choice("kernel_initializer", args["kernel_initializer"], KERNEL_INITIALIZERS)
     if "bias_initializer" in args:
         args["bias_initializer"] = _choice("bias_initializer", args["bias_initializer"], ("zeros",))
+    if kind == "leaky_re_lu" and not (_number(args["negative_slope"]) and args["negative_slope"] >= 0):
+        raise ValueError(f"negative_slope must be a number of at least 0, got {args['negative_slope']!r}")
     if kind == "dropout" and not (_number(args["rate"]) and 0 <= args["rate"] < 1):
         raise ValueError(f"rate must be a number in [0, 1), got {args['rate']!r}")
     if kind == "batch_normalization":
@@ -340,6 +349,8 @@ def output_shape(kind: str, args: dict, shape: tuple[int, ...]) -> tuple[int, ..
     if kind in ("max_pooling2d", "average_pooling2d"):
         strides = args["strides"] or args["pool_size"]
         return (*_window_output(shape, args["pool_size"], strides, args["padding"], "pool"), shape[2])
+    if kind in ("global_average_pooling2d", "global_max_pooling2d"):
+        return (1, 1, shape[2]) if args["keepdims"] else (shape[2],)
     if kind == "flatten":
         return (math.prod(shape),)
     if kind == "reshape":

@@ -40,6 +40,15 @@ _ACTIVATIONS = {
     "swish": F.silu,
     "softplus": F.softplus,
     "selu": F.selu,
+    "leaky_relu": lambda x: F.leaky_relu(x, 0.2),  # the activation's default slope (the LeakyReLU layer's: 0.3)
+    "relu6": F.relu6,
+    "celu": F.celu,
+    "mish": F.mish,
+    "softsign": F.softsign,
+    "exponential": torch.exp,
+    "hard_tanh": F.hardtanh,
+    "tanh_shrink": F.tanhshrink,
+    "log_sigmoid": F.logsigmoid,
 }
 
 
@@ -111,6 +120,29 @@ class Pooling2D(nn.Module):
         if any(self.pads):
             return F.avg_pool2d(F.pad(x, self.pads), self.window, self.strides) * self.inverse_count
         return F.avg_pool2d(x, self.window, self.strides)
+
+
+class GlobalPooling2D(nn.Module):
+    """GlobalAveragePooling2D and GlobalMaxPooling2D: each channel's mean or maximum over the map; ``keepdims``
+    keeps a 1x1 map."""
+
+    def __init__(self, layer: Layer) -> None:
+        super().__init__()
+        self.is_max, self.keepdims = layer.kind == "global_max_pooling2d", layer.args["keepdims"]
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.is_max:
+            return x.amax(dim=(2, 3), keepdim=self.keepdims)
+        return x.mean(dim=(2, 3), keepdim=self.keepdims)
+
+
+class LeakyReLU(nn.Module):
+    def __init__(self, layer: Layer) -> None:
+        super().__init__()
+        self.negative_slope = float(layer.args["negative_slope"])
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return F.leaky_relu(x, self.negative_slope)
 
 
 class Flatten(nn.Module):
@@ -209,10 +241,12 @@ def _module(layer: Layer) -> nn.Module:
         return Conv2D(layer)
     if layer.kind in ("max_pooling2d", "average_pooling2d"):
         return Pooling2D(layer)
+    if layer.kind in ("global_average_pooling2d", "global_max_pooling2d"):
+        return GlobalPooling2D(layer)
     if layer.kind == "dropout":
         return nn.Dropout(layer.args["rate"])  # inverted dropout, as Keras's
-    simple = {"flatten": lambda _: Flatten(), "reshape": Reshape, "activation": Activation, "rescaling": Rescaling,
-              "normalization": Normalization, "batch_normalization": BatchNormalization}
+    simple = {"flatten": lambda _: Flatten(), "reshape": Reshape, "activation": Activation, "leaky_re_lu": LeakyReLU,
+              "rescaling": Rescaling, "normalization": Normalization, "batch_normalization": BatchNormalization}
     return simple[layer.kind](layer)
 
 

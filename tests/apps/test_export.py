@@ -56,7 +56,11 @@ CNN = [{"conv2d": {"filters": 4, "kernel_size": 3, "strides": 2, "padding": "sam
        {"dense": {"units": 16, "activation": "tanh"}}]
 
 
-@pytest.mark.parametrize("layers, classes, side", [(None, 10, 28), (CNN, 10, 28), (CNN, 25, 8)])
+GLOBAL = [{"conv2d": {"filters": 4, "kernel_size": 3, "activation": "mish"}}, {"leaky_re_lu": 0.1},
+          "global_max_pooling2d", {"dense": {"units": 8, "activation": "relu6"}}, {"activation": "softsign"}]
+
+
+@pytest.mark.parametrize("layers, classes, side", [(None, 10, 28), (CNN, 10, 28), (CNN, 25, 8), (GLOBAL, 4, 12)])
 def test_any_net_exports_with_a_dynamic_batch_and_normalisation_inside(tmp_path, write_csv, capsys, layers, classes,
                                                                        side):
     model = LitMNIST(layers=layers, num_classes=classes, image_shape=(side, side), normalize=True)

@@ -98,13 +98,14 @@ def test_the_original_notebooks_model_from_an_h5_reproduces_its_accuracy(mnist, 
     assert f"accuracy {keras_accuracy:.4f} against the labels" in capsys.readouterr().out
 
 
-def test_a_keras_2_h5_with_normalization_and_a_softmax_layer_imports(mnist, unseen, tmp_path, capsys):
+def test_a_keras_2_h5_with_normalization_a_leaky_relu_and_a_softmax_layer_imports(mnist, unseen, tmp_path, capsys):
     tf_keras = pytest.importorskip("tf_keras")
     (x, _), _ = mnist
     norm = tf_keras.layers.Normalization()
     norm.adapt(x[:500])
     model = tf_keras.Sequential([tf_keras.Input((784,)), norm, tf_keras.layers.Dense(32, activation="elu"),
-                                 tf_keras.layers.Dense(10), tf_keras.layers.Softmax()])
+                                 tf_keras.layers.LeakyReLU(alpha=0.2), tf_keras.layers.Dense(10),
+                                 tf_keras.layers.Softmax()])
     model.compile(optimizer="adam", loss="sparse_categorical_crossentropy")
     model.fit(x, mnist[0][1], epochs=1, batch_size=100, verbose=0)
     path = tmp_path / "keras2.h5"
@@ -113,6 +114,27 @@ def test_a_keras_2_h5_with_normalization_and_a_softmax_layer_imports(mnist, unse
     assert code == 0, capsys.readouterr().out
     source = load_model(out).hparams.source
     assert source["layout"] == "h5 (Keras 2)" and source["output"] == "softmax"  # the Softmax layer, folded
+    leaky = [item["leaky_re_lu"] for item in load_model(out).hparams.layers if "leaky_re_lu" in item]
+    assert len(leaky) == 1 and leaky[0]["negative_slope"] == pytest.approx(0.2)  # Keras 2 called it alpha
+
+
+def test_global_pooling_and_the_relu_family_import_and_predict_as_keras(mnist, unseen, tmp_path, capsys):
+    """GlobalAveragePooling2D and GlobalMaxPooling2D (keepdims), LeakyReLU, ReLU as relu6 and as a leaky ReLU, and
+    the leaky_relu and mish activations: Keras itself checks every layer."""
+    model = _trained(keras.Sequential([
+        keras.Input((28, 28, 1)), L.Rescaling(1 / 255), L.Conv2D(8, 3, activation="leaky_relu"), L.ReLU(max_value=6.0),
+        L.Conv2D(8, 3, strides=2), L.LeakyReLU(negative_slope=0.1), L.ReLU(negative_slope=0.05),
+        L.GlobalMaxPooling2D(keepdims=True), L.Reshape((2, 4, 1)), L.GlobalAveragePooling2D(), L.Dense(16, activation="mish"),
+        L.Dense(10, activation="softmax")]), mnist)
+    path = tmp_path / "relus.keras"
+    model.save(path)
+    code, out = _import(tmp_path, path, check=unseen)
+    printed = capsys.readouterr().out
+    assert code == 0, printed
+    assert "verified against Keras on 2000 rows" in printed
+    items = [next(iter(item)) for item in load_model(out).hparams.layers]
+    assert items[3:8] == ["activation", "conv2d", "leaky_re_lu", "leaky_re_lu", "global_max_pooling2d"], items
+    assert load_model(out).hparams.layers[3]["activation"]["activation"] == "relu6"
 
 
 def test_a_functional_chain_ending_in_logits_says_so(mnist, unseen, tmp_path, capsys):
@@ -251,7 +273,7 @@ def test_weights_that_do_not_fit_the_config_name_the_layer(tmp_path, capsys, squ
 
 @pytest.mark.parametrize("layer, expected", [
     (L.Conv2D(4, 3, dilation_rate=2), "dilation_rate is not supported"),
-    (L.ReLU(max_value=6.0), "a ReLU with a max_value"),
+    (L.ReLU(max_value=4.0), "a ReLU with max_value 4.0, negative_slope 0 and threshold 0: the net has relu, relu6"),
     (L.Conv2D(4, 3, groups=1, data_format="channels_first"), "data_format is not supported"),
 ])
 def test_what_the_net_cannot_compute_is_refused_naming_the_layer(tmp_path, capsys, layer, expected):

@@ -39,6 +39,21 @@ def test_the_first_conv_sees_the_row_as_an_image_and_shapes_follow_keras():
     assert layers[0].position is None and layers[1].position == 1
 
 
+def test_global_pooling_gives_each_channel_one_value_and_keepdims_a_1x1_map():
+    layers = resolve([{"conv2d": {"filters": 6, "kernel_size": 3}}, "global_average_pooling2d", {"dense": 4}], 10, (9, 7))
+    assert [layer.output_shape for layer in layers] == [(9, 7, 1), (7, 5, 6), (6,), (4,), (10,)]
+    kept = resolve([{"conv2d": {"filters": 6, "kernel_size": 3}}, {"global_max_pooling2d": {"keepdims": True}},
+                    "flatten"], 10, (9, 7))
+    assert kept[2].output_shape == (1, 1, 6) and kept[2].args == {"keepdims": True}
+
+
+def test_leaky_relu_is_elementwise_with_keras_s_slope():
+    layers = resolve(["leaky_re_lu", {"leaky_re_lu": 0.1}, {"conv2d": {"filters": 2, "kernel_size": 3}}, "flatten"], 3,
+                     (8, 8))
+    assert layers[0].args == {"negative_slope": 0.3} and layers[1].args == {"negative_slope": 0.1}
+    assert layers[2].kind == "reshape" and layers[0].output_shape == (64,)  # still the row: the conv sees the image
+
+
 def test_a_value_that_is_not_a_mapping_is_the_first_positional_argument():
     layers = resolve([{"reshape": [8, 8, 1]}, {"max_pooling2d": 2}, "flatten", {"dropout": 0.5}, {"activation": "gelu"},
                       {"dense": 16}], 3, (8, 8))
@@ -64,7 +79,11 @@ REFUSED = {
                  "item 1 (conv2d): dilation_rate is not supported (only Keras's default, 1)"),
     "initializer": ([{"dense": {"units": 3, "kernel_initializer": "orthogonal"}}],
                     "item 1 (dense): kernel_initializer 'orthogonal' is not supported (one of: glorot_uniform"),
-    "activation": ([{"dense": {"units": 3, "activation": "hard_tanh"}}], "item 1 (dense): activation 'hard_tanh' is not supported"),
+    "activation": ([{"dense": {"units": 3, "activation": "sparsemax"}}], "item 1 (dense): activation 'sparsemax' is not supported"),
+    "slope": ([{"leaky_re_lu": -0.1}], "item 1 (leaky_re_lu): negative_slope must be a number of at least 0, got -0.1"),
+    "keepdims": ([{"conv2d": {"filters": 2, "kernel_size": 3}}, {"global_average_pooling2d": {"keepdims": "yes"}}],
+                 "item 2 (global_average_pooling2d): keepdims must be true or false, got 'yes'"),
+    "global pooling of a row": ([{"dense": 8}, "global_max_pooling2d"], "item 2 (global_max_pooling2d): needs an image"),
     "kernel too large": ([{"conv2d": {"filters": 3, "kernel_size": 5}}, {"conv2d": {"filters": 3, "kernel_size": 5}}],
                          "item 2 (conv2d): kernel 5x5 does not fit its 4x4 input map"),
     "dense after conv": ([{"conv2d": {"filters": 3, "kernel_size": 3}}, {"dense": 4}],

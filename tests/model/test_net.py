@@ -127,6 +127,22 @@ def test_activations_are_keras_s():
     torch.testing.assert_close(probs.sum(1), torch.ones(3, 2, 2))  # over the channels, Keras's last axis
 
 
+def test_leaky_relus_use_keras_s_slopes_the_layer_s_and_the_activation_s():
+    x = torch.linspace(-3, 3, 13).reshape(1, 13)
+    net = build_net(["leaky_re_lu", {"leaky_re_lu": 0.05}, {"activation": "leaky_relu"}], 10, (1, 13))
+    torch.testing.assert_close(net[:1](x), torch.where(x < 0, 0.3 * x, x))  # LeakyReLU's default
+    torch.testing.assert_close(net[1:2](x), torch.where(x < 0, 0.05 * x, x))
+    torch.testing.assert_close(net[2:3](x), torch.where(x < 0, 0.2 * x, x))  # the leaky_relu activation's default
+
+
+def test_global_pooling_takes_each_channel_s_mean_or_maximum():
+    x = torch.rand(2, 3, 4, 5).to(memory_format=torch.channels_last)
+    average = build_net([{"reshape": [4, 5, 3]}, "global_average_pooling2d"], 10, (4, 15))[1]
+    torch.testing.assert_close(average(x), x.mean(dim=(2, 3)))
+    kept = build_net([{"reshape": [4, 5, 3]}, {"global_max_pooling2d": {"keepdims": True}}, "flatten"], 10, (4, 15))
+    torch.testing.assert_close(kept[1](x), x.amax(dim=(2, 3)).reshape(2, 3, 1, 1))
+
+
 def test_the_net_accepts_uint8_rows_and_returns_logits():
     net = build_net(None, 10, (28, 28))
     rows = torch.randint(0, 256, (3, 784), dtype=torch.uint8)

@@ -132,8 +132,15 @@ FLATTEN = [{"conv2d": {"filters": 3, "kernel_size": 3}}, {"max_pooling2d": 2}, "
            {"dense": {"units": 16, "activation": "tanh"}}]
 
 
-@pytest.mark.parametrize("layers", [BN_DENSE, CONV_SAME, AVG_SAME, FLATTEN],
-                         ids=["batch normalization", "same padding, stride 2", "same average pooling", "flatten"])
+GLOBAL = [{"conv2d": {"filters": 6, "kernel_size": 3}}, {"leaky_re_lu": 0.1}, "global_average_pooling2d",
+          {"dense": {"units": 8, "activation": "leaky_relu"}}, "leaky_re_lu"]
+GLOBAL_MAX = [{"conv2d": {"filters": 6, "kernel_size": 3, "activation": "relu6"}},
+              {"global_max_pooling2d": {"keepdims": True}}, "flatten"]
+
+
+@pytest.mark.parametrize("layers", [BN_DENSE, CONV_SAME, AVG_SAME, FLATTEN, GLOBAL, GLOBAL_MAX],
+                         ids=["batch normalization", "same padding, stride 2", "same average pooling", "flatten",
+                              "global average pooling, leaky relus", "global max pooling, keepdims"])
 def test_each_layer_matches_keras_in_inference_and_training(images, layers):
     twins = _twins(layers)
     assert _forward(twins, images)["passed"]
@@ -151,7 +158,9 @@ def test_companion_a_channels_first_flatten_is_caught(images):
     assert not result["passed"] and result["argmax_agreement"] < 0.99
 
 
-@pytest.mark.parametrize("activation", ["relu", "elu", "gelu", "tanh", "sigmoid", "softmax", "silu", "softplus", "selu"])
+@pytest.mark.parametrize("activation", ["relu", "elu", "gelu", "tanh", "sigmoid", "softmax", "silu", "softplus", "selu",
+                                        "leaky_relu", "relu6", "celu", "mish", "softsign", "exponential", "hard_tanh",
+                                        "tanh_shrink", "log_sigmoid"])
 def test_every_activation_matches_keras(images, activation):
     twins = _twins([{"dense": {"units": 12, "activation": activation}}, {"dense": {"units": 8, "activation": "tanh"}}])
     assert _forward(twins, images)["passed"]
@@ -161,6 +170,13 @@ def test_companion_the_tanh_approximate_gelu_is_caught(images):
     twins = _twins([{"dense": {"units": 12, "activation": "gelu"}}])
     module = twins.lightning()
     module.net.dense.act = lambda x: F.gelu(x, approximate="tanh")
+    assert not _forward(twins, images, module)["passed"]
+
+
+def test_companion_torchs_leaky_relu_slope_is_caught(images):
+    """torch's LeakyReLU slopes by 0.01 where Keras's layer does by 0.3."""
+    twins = _twins(GLOBAL)
+    module = _broken(twins, "leaky_re_lu", lambda layer: setattr(layer, "negative_slope", 0.01))(twins)
     assert not _forward(twins, images, module)["passed"]
 
 
