@@ -6,13 +6,16 @@ for its K classes. The normalisation of a ``--data.normalize`` model is inside t
 
 Before the file is kept, ONNX Runtime's probabilities are compared with torch's on the rows of
 ``--check CSV`` (or, for a 28x28 model, the official 10,000 MNIST test digits): at most 1e-5 apart, the
-same predicted class for every row. A model that fails the check is not written, and the command exits
-with 1.
+same predicted class for every row. Where float32 itself cannot promise 1e-5 (a net on raw 0-255 pixels
+has large logits), the limit is twice torch's own float32 rounding on those rows, measured against the
+model in float64: two float32 computations of one function differ by about that much, a graph of another
+function by far more. A model that fails the check is not written, and the command exits with 1.
 """
 
 from __future__ import annotations
 
 import argparse
+import copy
 import logging
 from pathlib import Path
 
@@ -86,10 +89,13 @@ def compare(model: LitMNIST, path: Path, pixels: np.ndarray) -> dict:
     ours = session.run(["probabilities"], {"pixels": x})[0]
     with torch.inference_mode():
         theirs = model(torch.from_numpy(x)).numpy()
+        exact = copy.deepcopy(model).double()(torch.from_numpy(x).double()).numpy()
+    rounding = float(np.abs(theirs - exact).max())
     max_abs = float(np.abs(ours - theirs).max())
     agree = int((ours.argmax(1) == theirs.argmax(1)).sum())
-    return {"rows": len(x), "max_abs_diff": max_abs, "argmax_agree": agree,
-            "passed": max_abs <= MAX_ABS_DIFF and agree == len(x)}
+    limit = max(MAX_ABS_DIFF, 2 * rounding)
+    return {"rows": len(x), "max_abs_diff": max_abs, "argmax_agree": agree, "float32_rounding": rounding,
+            "limit": limit, "passed": max_abs <= limit and agree == len(x)}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -108,8 +114,10 @@ def main(argv: list[str] | None = None) -> int:
         with atomic.atomic_path(args.out) as tmp:
             export(model, tmp)
             result = compare(model, tmp, pixels)
+            limit = f"{MAX_ABS_DIFF:.0e}" if result["limit"] == MAX_ABS_DIFF else \
+                f"{result['limit']:.1e}, twice torch's own float32 rounding here"
             line = (f"check: ONNX Runtime against torch on {result['rows']} rows ({source}): max |diff| of "
-                    f"probabilities {result['max_abs_diff']:.1e} (limit {MAX_ABS_DIFF:.0e}), the same class for "
+                    f"probabilities {result['max_abs_diff']:.1e} (limit {limit}), the same class for "
                     f"{result['argmax_agree']}/{result['rows']}")
             print(line)
             if not result["passed"]:

@@ -90,6 +90,44 @@ def test_a_graph_that_fails_its_check_is_not_written(tmp_path, write_csv, capsys
     assert not out.exists() and list(tmp_path.glob("*.onnx*")) == []
 
 
+def _large_logits_model() -> LitMNIST:
+    """The original net on raw pixels, its first kernel doubled: logits in the hundreds, where float32 rounds the
+    probabilities of near-tied rows by more than 1e-5."""
+    torch.manual_seed(0)
+    model = LitMNIST()
+    with torch.no_grad():
+        model.net.dense.weight.mul_(2)
+    return model
+
+
+def test_a_net_of_large_logits_is_held_to_float32_s_own_rounding(tmp_path, write_csv, capsys):
+    checkpoint = save_model(_large_logits_model(), tmp_path / "model.ckpt")
+    out = tmp_path / "model.onnx"
+    assert call(export.main, ["--checkpoint", str(checkpoint), "--out", str(out), "--check", str(write_csv(n=500))]) == 0
+    printed = capsys.readouterr().out
+    limit = float(printed.split("(limit ")[1].split(",")[0])
+    assert limit > export.MAX_ABS_DIFF and "twice torch's own float32 rounding here" in printed and out.exists()
+
+
+def test_companion_a_graph_slightly_off_fails_even_that_limit(tmp_path, write_csv, capsys, monkeypatch):
+    """A graph whose first kernel is 1e-3 off (relative: some 8,000 float32 roundings) is caught at that scale."""
+    model = _large_logits_model()
+    checkpoint = save_model(model, tmp_path / "model.ckpt")
+    real = export.export
+
+    def slightly_off(model, path):
+        with torch.no_grad():
+            model.net.dense.weight.mul_(1 + 1e-3)
+        real(model, path)
+        with torch.no_grad():
+            model.net.dense.weight.div_(1 + 1e-3)
+
+    monkeypatch.setattr(export, "export", slightly_off)
+    out = tmp_path / "model.onnx"
+    assert call(export.main, ["--checkpoint", str(checkpoint), "--out", str(out), "--check", str(write_csv(n=500))]) == 1
+    assert "export FAILED its check" in capsys.readouterr().out and not out.exists()
+
+
 def test_bad_input_is_one_line_and_exit_2(tmp_path, capsys):
     assert call(export.main, ["--checkpoint", str(tmp_path / "none.ckpt"), "--out", str(tmp_path / "m.onnx")]) == 2
     assert capsys.readouterr().err.startswith(f"error: {tmp_path / 'none.ckpt'}: no such checkpoint file")
