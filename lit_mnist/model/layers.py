@@ -1,8 +1,9 @@
 """The network as a list of layers in Keras's own vocabulary, checked and sized before anything is built.
 
 Each item of ``--model.layers`` is one Keras layer: its class name in snake_case (Keras's default layer
-name: ``dense``, ``conv2d``, ``max_pooling2d``, ``batch_normalization``, ...) mapped to its arguments, by
-Keras's names and with Keras's defaults::
+name: ``dense``, ``conv2d``, ``max_pooling2d``, ``batch_normalization``, ...; Keras's class name itself,
+``Conv2D``, and its aliases, ``MaxPool2D``, are read too) mapped to its arguments, by Keras's names and with
+Keras's defaults::
 
     - conv2d: {filters: 8, kernel_size: 3, padding: same, activation: relu}
     - max_pooling2d: {pool_size: 2}
@@ -10,8 +11,10 @@ Keras's names and with Keras's defaults::
     - dense: {units: 64, activation: tanh}
 
 A bare name (``- flatten``) is an item without arguments, and a value that is not a mapping is the layer's
-first argument, as Keras's first positional one (``- dropout: 0.25``, ``- activation: relu``, ``- dense: 64``). The layers see the flat row of H*W grey levels
-until the first conv or pooling layer, which sees it as HxWx1 (a ``reshape`` item may say so itself).
+first argument, as Keras's first positional one (``- dropout: 0.25``, ``- activation: relu``, ``- dense: 64``);
+further keys are arguments, as in Keras's call (``{dense: 256, activation: relu}``). The layers see the flat
+row of H*W grey levels until the first conv or pooling layer, which sees it as HxWx1 (a ``reshape`` item may
+say so itself).
 The output layer, a ``dense`` of ``num_classes`` units whose softmax the loss takes, is appended, unless
 the list already ends with such a dense (softmax or linear activation), which is then the head.
 
@@ -89,6 +92,13 @@ KINDS: dict[str, Kind] = {
     "rescaling": Kind("Rescaling", "scale", ("scale",), {"offset": 0.0}),
     "normalization": Kind("Normalization", "axis", ("mean", "variance"), {"axis": -1}, {"invert": (False,)}),
 }
+# a kind may also be written as Keras's class name (Conv2D) or one of Keras's aliases (MaxPool2D, max_pool2d)
+_ALIASES = {**{spec.keras_class: kind for kind, spec in KINDS.items()},
+            **{alias: kind for kind, aliases in (("max_pooling2d", ("MaxPool2D", "max_pool2d")),
+                                                 ("average_pooling2d", ("AvgPool2D", "avg_pool2d")),
+                                                 ("global_average_pooling2d", ("GlobalAvgPool2D", "global_avg_pool2d")),
+                                                 ("global_max_pooling2d", ("GlobalMaxPool2D", "global_max_pool2d")))
+               for alias in aliases}}
 # every Keras layer takes these; only what we can honour is accepted
 _COMMON_DEFAULTS_ONLY = {"trainable": (True,), "dtype": (None, "float32")}
 ORIGINAL = (  # the original notebook's hidden layers; its Dense(10, softmax) is the head appended from the data
@@ -179,22 +189,27 @@ def _image_shape(image_shape) -> tuple[int, int]:
 
 
 def _parse_item(position: int, item) -> tuple[str, dict]:
-    """An item as (kind, every argument with its default), or a LayerError naming it."""
+    """An item as (kind, every argument with its default), or a LayerError naming it. A mapping's first key is the
+    kind; further keys are arguments, as in Keras's call: ``{dense: 256, activation: relu}`` is Dense(256, ...)."""
     if isinstance(item, str):
-        kind, given = item.strip(), {}
-    elif isinstance(item, Mapping) and len(item) == 1:
-        kind, given = next(iter(item.items()))
+        kind, given, more = _ALIASES.get(item.strip(), item.strip()), {}, {}
+    elif isinstance(item, Mapping) and item:
+        (kind, given), *more = item.items()
+        kind, more = _ALIASES.get(kind, kind) if isinstance(kind, str) else kind, dict(more)
         if kind in KINDS and given is not None and not isinstance(given, Mapping):
             given = {KINDS[kind].first: given}  # Keras's first positional argument: dropout: 0.25
         given = {} if given is None else given
     else:
-        raise LayerError(f"model.layers item {position}: expected one layer, as {{kind: {{argument: value}}}} or a "
-                         f"bare kind, got {item!r}")
+        raise LayerError(f"model.layers item {position}: expected one layer, as {{kind: {{argument: value}}}}, "
+                         f"{{kind: first argument, argument: value}} or a bare kind, got {item!r}")
     if kind not in KINDS:
         raise LayerError(f"model.layers item {position}: unknown layer {kind!r} (known: {', '.join(KINDS)})")
     if not isinstance(given, Mapping):
         raise LayerError(f"model.layers item {position} ({kind}): arguments must be a mapping, got {given!r}")
-    return kind, _fill(kind, dict(given), f"model.layers item {position} ({kind})")
+    twice = next((name for name in more if name in given), None)
+    if twice is not None:
+        raise LayerError(f"model.layers item {position} ({kind}): argument {twice!r} is given twice")
+    return kind, _fill(kind, {**given, **more}, f"model.layers item {position} ({kind})")
 
 
 def _fill(kind: str, given: dict, where: str) -> dict:

@@ -61,6 +61,28 @@ def test_a_value_that_is_not_a_mapping_is_the_first_positional_argument():
     assert layers[3].args["rate"] == 0.5 and layers[4].args["activation"] == "gelu" and layers[5].args["units"] == 16
 
 
+def test_keras_s_class_names_and_aliases_name_the_same_layers():
+    snake = resolve([{"conv2d": {"filters": 4, "kernel_size": 3}}, "max_pooling2d", {"average_pooling2d": 1},
+                     "global_average_pooling2d", {"dense": 8}, "leaky_re_lu"], 3, (10, 10))
+    keras_words = resolve([{"Conv2D": {"filters": 4, "kernel_size": 3}}, "MaxPool2D", {"avg_pool2d": 1},
+                           "GlobalAvgPool2D", {"Dense": 8}, "LeakyReLU"], 3, (10, 10))
+    assert [(a.kind, a.name, a.args) for a in snake] == [(b.kind, b.name, b.args) for b in keras_words]
+    assert [next(iter(item)) for item in as_items(keras_words)][:2] == ["conv2d", "max_pooling2d"]
+
+
+def test_further_keys_of_an_item_are_arguments_as_in_keras_s_call():
+    """``{dense: 256, activation: relu}`` reads as Dense(256, activation="relu"): the first key is the layer."""
+    short = resolve([{"conv2d": 8, "kernel_size": 3, "padding": "same"}, "flatten",
+                     {"dense": 16, "activation": "relu"}, {"dense": {"units": 4}, "use_bias": False}], 3, (6, 6))
+    long = resolve([{"conv2d": {"filters": 8, "kernel_size": 3, "padding": "same"}}, "flatten",
+                    {"dense": {"units": 16, "activation": "relu"}}, {"dense": {"units": 4, "use_bias": False}}], 3, (6, 6))
+    assert [(a.kind, a.args) for a in short] == [(b.kind, b.args) for b in long]
+    with pytest.raises(LayerError, match=r"^model.layers item 1 \(dense\): argument 'units' is given twice$"):
+        resolve([{"dense": {"units": 3}, "units": 4}], 3, (6, 6))
+    with pytest.raises(LayerError, match=r"item 1 \(activation\): unknown argument 'dense'"):
+        resolve([{"activation": "relu", "dense": 3}], 3, (6, 6))  # the first key is the layer
+
+
 def test_items_round_trip_through_their_config_form():
     items = [{"conv2d": {"filters": 4, "kernel_size": [3, 3], "name": "stem"}}, "flatten", {"dense": 12}]
     layers = resolve(items, 5, (10, 10))
