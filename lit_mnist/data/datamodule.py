@@ -141,7 +141,10 @@ class MNISTDataModule(L.LightningDataModule):
             train, test = self._builtin()
         elif hp.test_path:
             train = cache.load_digits(hp.path)
-            test = cache.load_digits(hp.test_path, pixels=train.n_pixels)
+            test = cache.load_digits(hp.test_path, labels="optional", pixels=train.n_pixels)
+            if test.labels is None:  # Kaggle's test.csv, say: what the model is to label, not a test set
+                raise DataError(f"{hp.test_path}: no label column; --data.test_path takes labelled rows to score the "
+                                "model on (scripts/predict.py labels unlabelled ones)")
             self.data_source = f"csv:{Path(hp.path).resolve()} + test csv:{Path(hp.test_path).resolve()}"
         else:
             train, test = self._split(cache.load_digits(hp.path), hp.path)

@@ -50,6 +50,14 @@ def test_test_path_is_the_whole_test_set(write_csv):
     assert "test csv" in dm.data_source
 
 
+@pytest.mark.parametrize("header", [True, False])
+def test_an_unlabelled_test_csv_is_refused_pointing_to_predict(write_csv, header):
+    """Kaggle's test.csv has no labels: it is what predict.py labels, not a test set."""
+    test = write_csv("test.csv", n=20, labels=False, header=header)
+    with pytest.raises(DataError, match=r"test.csv: no label column; --data.test_path takes labelled rows .*predict.py"):
+        _setup(path=str(write_csv("train.csv", n=40)), test_path=str(test))
+
+
 def test_too_few_rows_to_split_or_to_train_on_is_a_data_error(write_csv):
     one_row = str(write_csv("one.csv", n=1))
     with pytest.raises(DataError, match=r"one.csv: too few rows: 1 cannot be split into train and test"):
