@@ -8,8 +8,8 @@ columns are found by name, in any order and any letter case. A leading unnamed c
 pandas' ``to_csv`` writes) and an empty last one (a comma ending every line, with or without a header) are
 ignored. Other namings of the pixels, common in MNIST-style CSVs, are read as well: ``pixel1..pixelN``
 (Kaggle's Fashion-MNIST) and row x column, ``1x1..HxW`` or from zero ``0x0..``, which also gives the image's
-shape. Labels are whole numbers 0-999. Every cell is checked: the first problem found is raised as a :class:`DataError`
-naming the file, line and column.
+shape. Labels are whole numbers 0-999. Every cell is checked: the first problem found is raised as a
+:class:`DataError` naming the file, line and column.
 
 The happy path is one typed pyarrow parse; only a file that fails it is re-read line by line to
 say precisely what is wrong, so valid files pay nothing for the diagnostics.

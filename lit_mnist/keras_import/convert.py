@@ -21,9 +21,9 @@ import numpy as np
 
 from lit_mnist.errors import DataError
 from lit_mnist.keras_import.read import KerasFile
+from lit_mnist.model.layers import KERAS_CLASSES as CLASSES
 from lit_mnist.model.layers import KINDS, RESERVED_NAMES, Layer, LayerError, resolve
 
-CLASSES = {spec.keras_class: kind for kind, spec in KINDS.items()}  # Dense -> dense, ...
 TRAINING_ONLY = re.compile(r".*_(initializer|regularizer|constraint)$|^(seed|noise_shape|renorm.*|synchronized|trainable)$")
 IGNORED_QUIETLY = {"name", "module", "registered_name", "build_config", "shared_object_id", "batch_input_shape",
                    "batch_shape"}  # the input's shape, which Keras 2 keeps on a first layer too

@@ -92,8 +92,9 @@ KINDS: dict[str, Kind] = {
     "rescaling": Kind("Rescaling", "scale", ("scale",), {"offset": 0.0}),
     "normalization": Kind("Normalization", "axis", ("mean", "variance"), {"axis": -1}, {"invert": (False,)}),
 }
+KERAS_CLASSES = {spec.keras_class: kind for kind, spec in KINDS.items()}  # Dense -> dense, ...
 # a kind may also be written as Keras's class name (Conv2D) or one of Keras's aliases (MaxPool2D, max_pool2d)
-_ALIASES = {**{spec.keras_class: kind for kind, spec in KINDS.items()},
+_ALIASES = {**KERAS_CLASSES,
             **{alias: kind for kind, aliases in (("max_pooling2d", ("MaxPool2D", "max_pool2d")),
                                                  ("average_pooling2d", ("AvgPool2D", "avg_pool2d")),
                                                  ("global_average_pooling2d", ("GlobalAvgPool2D", "global_avg_pool2d")),
