@@ -44,6 +44,10 @@ class KerasFile:
 
 def read_keras_file(path: str | Path) -> KerasFile:
     path = Path(path)
+    if path.is_dir():
+        kind = "a TensorFlow SavedModel" if (path / "saved_model.pb").is_file() else "a folder"
+        raise DataError(f"{path}: {kind}, not a Keras model file: save the model as .keras (model.save('model.keras')) "
+                        "or .h5")
     if not path.is_file():
         raise DataError(f"{path}: no such file")
     data = path.read_bytes()

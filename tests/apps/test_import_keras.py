@@ -255,6 +255,11 @@ def test_files_that_are_no_keras_model_are_one_line_each(tmp_path, capsys, squar
     h5 = tmp_path / "cut.h5"
     h5.write_bytes(b"\x89HDF\r\n\x1a\n" + b"\0" * 100)
     assert "damaged HDF5 data" in _refused(tmp_path, capsys, h5)
+    saved_model = tmp_path / "exported"  # what model.export() writes: a folder
+    saved_model.mkdir()
+    (saved_model / "saved_model.pb").write_bytes(b"\x08\x01")
+    assert "a TensorFlow SavedModel, not a Keras model file: save the model as .keras" in _refused(
+        tmp_path, capsys, saved_model)
 
 
 def test_weights_that_do_not_fit_the_config_name_the_layer(tmp_path, capsys, square):
