@@ -42,6 +42,10 @@ def read_checkpoint(path: str | Path) -> dict:
 
 
 def _bytes(path: Path) -> bytes:
+    if path.is_dir():
+        last = next((p for p in (path / "checkpoints" / "last.ckpt", path / "last.ckpt") if p.is_file()), None)
+        hint = f"did you mean {last}?" if last else "give the checkpoint file (a run's checkpoints/last.ckpt)"
+        raise CheckpointError(f"{path}: is a folder; {hint}")
     if not path.is_file():
         raise CheckpointError(f"{path}: no such checkpoint file")
     data = path.read_bytes()

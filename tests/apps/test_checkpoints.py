@@ -54,3 +54,14 @@ def test_a_checkpoint_of_an_earlier_lit_mnist_says_how_to_train_again(tmp_path):
     assert str(error.value) == (f"{path}: a checkpoint of an earlier lit-mnist (--model.arch cnn), whose nets were not "
                                 "layer lists: train it again with scripts/fit.py (the original's net is the default; "
                                 "the CNNs are lit_mnist/configs/cnn.yaml and cnn_fast.yaml)")
+
+
+def test_a_folder_given_as_the_checkpoint_points_to_its_last_checkpoint(tmp_path):
+    run = tmp_path / "version_0"
+    (run / "checkpoints").mkdir(parents=True)
+    with pytest.raises(CheckpointError, match=r"version_0: is a folder; give the checkpoint file \(a run's checkpoints/"):
+        load_model(run)
+    save_model(LitMNIST(), run / "checkpoints" / "last.ckpt")
+    with pytest.raises(CheckpointError) as error:
+        load_model(run)
+    assert str(error.value) == f"{run}: is a folder; did you mean {run / 'checkpoints' / 'last.ckpt'}?"
