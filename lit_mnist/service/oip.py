@@ -80,8 +80,8 @@ def oip_router(classifier: Classifier, model_name: str) -> tuple[APIRouter, list
     @router.post(
         "/models/{name}/infer", response_model=InferenceResponse, response_model_exclude_none=True,
         summary="Inference on a batch of rows",
-        description="The JSON inference request (`pixels`: FP32 or UINT8 grey levels 0-255, shape [N, H*W] or "
-                    "[N, H, W]), or, with the binary tensor data extension, that JSON followed by the input's raw "
+        description="The JSON inference request (`pixels`: FP32 or UINT8 grey levels 0-255, shape [N, H*W], "
+                    "[N, H, W], [N, H, W, 1] or [N, 1, H, W]), or, with the binary tensor data extension, that JSON followed by the input's raw "
                     f"little-endian bytes, the JSON's length in the `{HEADER_LENGTH}` header. The answer is "
                     "`probabilities`, FP32 [N, K], as JSON or, where asked (`binary_data_output`, `binary_data`), as "
                     "bytes after the JSON.",
@@ -117,9 +117,11 @@ def rows(request: InferenceRequest, tail: bytes, image_shape: tuple[int, int]) -
     (tensor,) = request.inputs
     height, width = image_shape
     shape = tensor.shape
-    if shape[1:] not in ([height * width], [height, width]):
-        raise RequestError(400, f"input pixels: shape {shape}; the model takes [-1, {height * width}] "
-                                f"or [-1, {height}, {width}]")
+    # a row, an image, or an image of one channel as Keras (last) or torch (first) lays it out
+    if shape[1:] not in ([height * width], [height, width], [height, width, 1], [1, height, width]):
+        raise RequestError(400, f"input pixels: shape {shape}; the model takes [-1, {height * width}], "
+                                f"[-1, {height}, {width}] or one channel of that, [-1, {height}, {width}, 1] or "
+                                f"[-1, 1, {height}, {width}]")
     count, dtype = math.prod(shape), DTYPES[tensor.datatype]
     size = tensor.parameters.binary_data_size if tensor.parameters else None
     if size is not None:

@@ -17,12 +17,13 @@ def _depth(value: Any) -> str:
     depth = 0
     while isinstance(value, list) and value:
         value, depth = value[0], depth + 1
-    return {2: "rows", 3: "images"}.get(depth, "flat")
+    return {2: "rows", 3: "images", 4: "channels"}.get(depth, "flat")
 
 
-# row-major, flat or in the tensor's own nesting ([N][H*W], or [N][H][W])
+# row-major, flat or in the tensor's own nesting ([N][H*W], [N][H][W], or one channel: [N][H][W][1], [N][1][H][W])
 TensorData = Annotated[Annotated[list[Grey], Tag("flat")] | Annotated[list[list[Grey]], Tag("rows")]
-                       | Annotated[list[list[list[Grey]]], Tag("images")], Discriminator(_depth)]
+                       | Annotated[list[list[list[Grey]]], Tag("images")]
+                       | Annotated[list[list[list[list[Grey]]]], Tag("channels")], Discriminator(_depth)]
 
 
 class Strict(BaseModel):
@@ -49,8 +50,8 @@ class RequestParameters(Parameters):
 
 class RequestInput(Strict):
     name: Literal["pixels"]
-    shape: Annotated[list[Annotated[int, Field(ge=0)]], Field(min_length=2, max_length=3)] = Field(
-        description="[N, H*W] or [N, H, W]")
+    shape: Annotated[list[Annotated[int, Field(ge=0)]], Field(min_length=2, max_length=4)] = Field(
+        description="[N, H*W], [N, H, W], or with one channel [N, H, W, 1] or [N, 1, H, W]")
     datatype: Literal["FP32", "UINT8"]
     parameters: InputParameters | None = None
     data: TensorData | None = Field(None, description="grey levels 0-255, row-major")

@@ -83,11 +83,12 @@ def test_uint8_pixels_and_compressed_requests_answer_the_same(triton, model, row
 
 @pytest.mark.parametrize("shape, datatype, data, name, status", [
     ([64, 783], "FP32", lambda rows: rows[:, :783], "lit-mnist", "400"),
+    ([64, 28, 28, 2], "FP32", lambda rows: np.repeat(rows, 2, axis=1).reshape(64, 28, 28, 2), "lit-mnist", "400"),
     ([64, 784], "INT64", lambda rows: rows.astype(np.int64), "lit-mnist", "400"),
     ([64, 784], "FP64", lambda rows: rows.astype(np.float64), "lit-mnist", "400"),
     ([64, 784], "FP32", lambda rows: rows, "another-model", "404"),
     ([64, 784], "FP32", lambda rows: rows * 2, "lit-mnist", "400"),  # grey levels over 255
-], ids=["shape", "int64", "fp64", "model-name", "range"])
+], ids=["shape", "channels", "int64", "fp64", "model-name", "range"])
 def test_a_wrong_shape_datatype_or_model_name_is_a_4xx(triton, rows, shape, datatype, data, name, status):
     tensor = http.InferInput("pixels", shape, datatype)
     tensor.set_data_from_numpy(np.ascontiguousarray(data(rows)))
@@ -122,8 +123,11 @@ def test_data_flat_or_nested_as_its_shape_reads_the_same(client, model, rows):
     flat = _infer(client, {"inputs": [_input([2, 784], rows[:2].ravel().tolist())]})
     nested = _infer(client, {"inputs": [_input([2, 28, 28], rows[:2].reshape(2, 28, 28).tolist())]})
     as_rows = _infer(client, {"inputs": [_input([2, 784], rows[:2].tolist())]})
-    assert flat.status_code == nested.status_code == as_rows.status_code == 200
-    assert flat.json()["outputs"] == nested.json()["outputs"] == as_rows.json()["outputs"]
+    keras = _infer(client, {"inputs": [_input([2, 28, 28, 1], rows[:2].reshape(2, 28, 28, 1).tolist())]})
+    torch_ = _infer(client, {"inputs": [_input([2, 1, 28, 28], rows[:2].ravel().tolist())]})
+    answers = (flat, nested, as_rows, keras, torch_)
+    assert [answer.status_code for answer in answers] == [200] * 5
+    assert all(answer.json()["outputs"] == flat.json()["outputs"] for answer in answers)
     output = flat.json()["outputs"][0]
     assert output["shape"] == [2, 10] and output["datatype"] == "FP32"
     np.testing.assert_allclose(np.reshape(output["data"], (2, 10)), expected(model, rows[:2]), rtol=1e-6)
