@@ -9,6 +9,8 @@ from lit_mnist.model.layers import Layer, as_items, resolve
 from lit_mnist.model.module import LitMNIST
 from parity import keras_reference
 
+DROPOUTS = {"dropout", "spatial_dropout2d"}  # masks no two frameworks can share
+
 
 @dataclass(frozen=True)
 class Twins:
@@ -47,7 +49,7 @@ class Twins:
 
     @property
     def has_dropout(self) -> bool:
-        return any(layer.kind == "dropout" and layer.args["rate"] > 0 for layer in self.layers)
+        return any(layer.kind in DROPOUTS and layer.args["rate"] > 0 for layer in self.layers)
 
     def steps_per_epoch(self, train_rows: int) -> int:
         return math.ceil(train_rows / self.batch_size)
@@ -56,8 +58,8 @@ class Twins:
         """The same twins with every dropout rate 0: dropout masks cannot be shared across frameworks."""
         items = as_items(self.layers)
         for item in items:
-            if "dropout" in item:
-                item["dropout"]["rate"] = 0.0
+            for kind in DROPOUTS & set(item):
+                item[kind]["rate"] = 0.0
         return replace(self, options={**self.options, "layers": items})
 
     def keras(self, seed: int, steps_per_epoch: int | None = None, steps_per_execution: int = 1,

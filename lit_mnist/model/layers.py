@@ -13,8 +13,8 @@ Keras's defaults::
 A bare name (``- flatten``) is an item without arguments, and a value that is not a mapping is the layer's
 first argument, as Keras's first positional one (``- dropout: 0.25``, ``- activation: relu``, ``- dense: 64``);
 further keys are arguments, as in Keras's call (``{dense: 256, activation: relu}``). The layers see the flat
-row of H*W grey levels until the first conv or pooling layer, which sees it as HxWx1 (a ``reshape`` item may
-say so itself).
+row of H*W grey levels until the first layer of images (conv, pooling, padding, cropping, spatial dropout),
+which sees it as HxWx1 (a ``reshape`` item may say so itself).
 The output layer, a ``dense`` of ``num_classes`` units whose softmax the loss takes, is appended, unless
 the list already ends with such a dense (softmax or linear activation), which is then the head.
 
@@ -78,9 +78,15 @@ KINDS: dict[str, Kind] = {
                                      {"data_format": _CHANNELS_LAST}, image_only=True),
     "global_max_pooling2d": Kind("GlobalMaxPooling2D", "data_format", (), {"keepdims": False},
                                  {"data_format": _CHANNELS_LAST}, image_only=True),
+    "zero_padding2d": Kind("ZeroPadding2D", "padding", (), {"padding": ((1, 1), (1, 1))},
+                           {"data_format": _CHANNELS_LAST}, image_only=True),
+    "cropping2d": Kind("Cropping2D", "cropping", (), {"cropping": ((0, 0), (0, 0))}, {"data_format": _CHANNELS_LAST},
+                       image_only=True),
     "flatten": Kind("Flatten", "data_format", (), {}, {"data_format": _CHANNELS_LAST}),
     "reshape": Kind("Reshape", "target_shape", ("target_shape",)),
     "dropout": Kind("Dropout", "rate", ("rate",), {}, {"noise_shape": (None,), "seed": (None,)}),
+    "spatial_dropout2d": Kind("SpatialDropout2D", "rate", ("rate",), {}, {"seed": (None,), "noise_shape": (None,),
+                                                                           "data_format": _CHANNELS_LAST}, image_only=True),
     "batch_normalization": Kind(
         "BatchNormalization", "axis", (), {"axis": -1, "momentum": 0.99, "epsilon": 1e-3, "center": True, "scale": True},
         {"beta_initializer": ("zeros",), "gamma_initializer": ("ones",), "moving_mean_initializer": ("zeros",),
@@ -251,7 +257,10 @@ def _checked(kind: str, args: dict) -> dict:
     if "strides" in args:
         args["strides"] = None if args["strides"] is None and kind != "conv2d" else _pair("strides", args["strides"])
     if "padding" in args:
-        args["padding"] = _choice("padding", args["padding"], ("valid", "same"))
+        args["padding"] = _margins("padding", args["padding"]) if kind == "zero_padding2d" else \
+            _choice("padding", args["padding"], ("valid", "same"))
+    if "cropping" in args:
+        args["cropping"] = _margins("cropping", args["cropping"])
     if "activation" in args:
         args["activation"] = _choice("activation", "linear" if args["activation"] is None else args["activation"],
                                      ACTIVATIONS)
@@ -264,7 +273,7 @@ def _checked(kind: str, args: dict) -> dict:
         args["bias_initializer"] = _choice("bias_initializer", args["bias_initializer"], ("zeros",))
     if kind == "leaky_re_lu" and not (_number(args["negative_slope"]) and args["negative_slope"] >= 0):
         raise ValueError(f"negative_slope must be a number of at least 0, got {args['negative_slope']!r}")
-    if kind == "dropout" and not (_number(args["rate"]) and 0 <= args["rate"] < 1):
+    if kind in ("dropout", "spatial_dropout2d") and not (_number(args["rate"]) and 0 <= args["rate"] < 1):
         raise ValueError(f"rate must be a number in [0, 1), got {args['rate']!r}")
     if kind == "batch_normalization":
         if not (_number(args["momentum"]) and 0 <= args["momentum"] < 1):
@@ -295,6 +304,27 @@ def _pair(name: str, value) -> tuple[int, int]:
     if len(values) != 2:
         raise ValueError(f"{name} must be an integer or two, got {value!r}")
     return tuple(_positive_int(name, v) for v in values)
+
+
+def _margins(name: str, value) -> tuple[tuple[int, int], tuple[int, int]]:
+    """Keras's ((top, bottom), (left, right)), from one size, (rows, columns) or the pairs themselves."""
+    wrong = ValueError(f"{name} must be sizes of at least 0: n, [rows, columns] or [[top, bottom], [left, right]]; "
+                       f"got {value!r}")
+
+    def size(v) -> int:
+        if isinstance(v, bool) or not isinstance(v, int) or v < 0:
+            raise wrong
+        return v
+
+    if not isinstance(value, (list, tuple)):
+        return ((size(value),) * 2,) * 2
+    if len(value) != 2:
+        raise wrong
+    if all(isinstance(v, (list, tuple)) for v in value):
+        if any(len(v) != 2 for v in value):
+            raise wrong
+        return tuple((size(a), size(b)) for a, b in value)
+    return tuple((size(v), size(v)) for v in value)
 
 
 def _choice(name: str, value, choices: tuple[str, ...]) -> str:
@@ -365,6 +395,14 @@ def output_shape(kind: str, args: dict, shape: tuple[int, ...]) -> tuple[int, ..
     if kind in ("max_pooling2d", "average_pooling2d"):
         strides = args["strides"] or args["pool_size"]
         return (*_window_output(shape, args["pool_size"], strides, args["padding"], "pool"), shape[2])
+    if kind in ("zero_padding2d", "cropping2d"):
+        sign = 1 if kind == "zero_padding2d" else -1
+        (top, bottom), (left, right) = args["padding" if sign == 1 else "cropping"]
+        height, width = shape[0] + sign * (top + bottom), shape[1] + sign * (left + right)
+        if height < 1 or width < 1:
+            raise ValueError(f"cropping {top + bottom} rows and {left + right} columns leaves nothing of its "
+                             f"{shape[0]}x{shape[1]} input map")
+        return (height, width, shape[2])
     if kind in ("global_average_pooling2d", "global_max_pooling2d"):
         return (1, 1, shape[2]) if args["keepdims"] else (shape[2],)
     if kind == "flatten":

@@ -122,6 +122,19 @@ class Pooling2D(nn.Module):
         return F.avg_pool2d(x, self.window, self.strides)
 
 
+class Margins2D(nn.Module):
+    """ZeroPadding2D (zeros around the map) and Cropping2D (rows and columns cut off its edges)."""
+
+    def __init__(self, layer: Layer) -> None:
+        super().__init__()
+        sign = 1 if layer.kind == "zero_padding2d" else -1
+        (top, bottom), (left, right) = layer.args["padding" if sign == 1 else "cropping"]
+        self.pads = tuple(sign * v for v in (left, right, top, bottom))  # F.pad's order; negative sizes crop
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return F.pad(x, self.pads)
+
+
 class GlobalPooling2D(nn.Module):
     """GlobalAveragePooling2D and GlobalMaxPooling2D: each channel's mean or maximum over the map; ``keepdims``
     keeps a 1x1 map."""
@@ -245,6 +258,10 @@ def _module(layer: Layer) -> nn.Module:
         return GlobalPooling2D(layer)
     if layer.kind == "dropout":
         return nn.Dropout(layer.args["rate"])  # inverted dropout, as Keras's
+    if layer.kind == "spatial_dropout2d":
+        return nn.Dropout2d(layer.args["rate"])  # whole channels, inverted, as Keras's
+    if layer.kind in ("zero_padding2d", "cropping2d"):
+        return Margins2D(layer)
     simple = {"flatten": lambda _: Flatten(), "reshape": Reshape, "activation": Activation, "leaky_re_lu": LeakyReLU,
               "rescaling": Rescaling, "normalization": Normalization, "batch_normalization": BatchNormalization}
     return simple[layer.kind](layer)

@@ -56,8 +56,9 @@ CNN = [{"conv2d": {"filters": 4, "kernel_size": 3, "strides": 2, "padding": "sam
        {"dense": {"units": 16, "activation": "tanh"}}]
 
 
-GLOBAL = [{"conv2d": {"filters": 4, "kernel_size": 3, "activation": "mish"}}, {"leaky_re_lu": 0.1},
-          "global_max_pooling2d", {"dense": {"units": 8, "activation": "relu6"}}, {"activation": "softsign"}]
+GLOBAL = [{"zero_padding2d": [[1, 0], [2, 1]]}, {"conv2d": {"filters": 4, "kernel_size": 3, "activation": "mish"}},
+          {"spatial_dropout2d": 0.2}, {"cropping2d": [[2, 1], [0, 3]]}, {"leaky_re_lu": 0.1}, "global_max_pooling2d",
+          {"dense": {"units": 8, "activation": "relu6"}}, {"activation": "softsign"}]
 
 
 @pytest.mark.parametrize("layers, classes, side", [(None, 10, 28), (CNN, 10, 28), (CNN, 25, 8), (GLOBAL, 4, 12)])

@@ -137,6 +137,21 @@ def test_global_pooling_and_the_relu_family_import_and_predict_as_keras(mnist, u
     assert load_model(out).hparams.layers[3]["activation"]["activation"] == "relu6"
 
 
+def test_zero_padding_cropping_and_spatial_dropout_import_and_predict_as_keras(mnist, unseen, tmp_path, capsys):
+    model = _trained(keras.Sequential([
+        keras.Input((28, 28, 1)), L.ZeroPadding2D(((1, 0), (2, 1))), L.Conv2D(6, 3, activation="relu"),
+        L.SpatialDropout2D(0.3), L.Cropping2D(((2, 1), (0, 3))), L.MaxPooling2D(), L.Flatten(),
+        L.Dense(10, activation="softmax")]), mnist)
+    path = tmp_path / "margins.h5"
+    model.save(path)
+    code, out = _import(tmp_path, path, check=unseen)
+    printed = capsys.readouterr().out
+    assert code == 0 and "verified against Keras on 2000 rows" in printed, printed
+    items = load_model(out).hparams.layers
+    assert items[1]["zero_padding2d"]["padding"] == [[1, 0], [2, 1]] and items[4]["cropping2d"]["cropping"] == [[2, 1], [0, 3]]
+    assert items[3]["spatial_dropout2d"]["rate"] == pytest.approx(0.3)
+
+
 def test_a_functional_chain_ending_in_logits_says_so(mnist, unseen, tmp_path, capsys):
     inputs = keras.Input((28, 28, 1))
     hidden = L.Conv2D(4, 5, activation="relu")(inputs)

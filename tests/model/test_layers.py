@@ -47,6 +47,16 @@ def test_global_pooling_gives_each_channel_one_value_and_keepdims_a_1x1_map():
     assert kept[2].output_shape == (1, 1, 6) and kept[2].args == {"keepdims": True}
 
 
+def test_zero_padding_and_cropping_take_keras_s_three_forms_of_margins():
+    layers = resolve([{"zero_padding2d": 2}, {"cropping2d": [[1, 0], [0, 3]]}, {"zero_padding2d": [1, 2]},
+                      {"spatial_dropout2d": 0.3}, "cropping2d", "flatten"], 3, (8, 6))
+    assert [layer.output_shape for layer in layers[:6]] == [(8, 6, 1), (12, 10, 1), (11, 7, 1), (13, 11, 1),
+                                                            (13, 11, 1), (13, 11, 1)]
+    assert layers[1].args == {"padding": ((2, 2), (2, 2))} and layers[3].args == {"padding": ((1, 1), (2, 2))}
+    assert layers[5].args == {"cropping": ((0, 0), (0, 0))}  # Keras's default: nothing cut
+    assert resolve(["zero_padding2d", "flatten"], 3, (8, 6))[1].output_shape == (10, 8, 1)  # Keras's default: 1
+
+
 def test_leaky_relu_is_elementwise_with_keras_s_slope():
     layers = resolve(["leaky_re_lu", {"leaky_re_lu": 0.1}, {"conv2d": {"filters": 2, "kernel_size": 3}}, "flatten"], 3,
                      (8, 8))
@@ -105,6 +115,12 @@ REFUSED = {
     "slope": ([{"leaky_re_lu": -0.1}], "item 1 (leaky_re_lu): negative_slope must be a number of at least 0, got -0.1"),
     "keepdims": ([{"conv2d": {"filters": 2, "kernel_size": 3}}, {"global_average_pooling2d": {"keepdims": "yes"}}],
                  "item 2 (global_average_pooling2d): keepdims must be true or false, got 'yes'"),
+    "cropping everything": ([{"cropping2d": [4, 0]}, "flatten"],
+                            "item 1 (cropping2d): cropping 8 rows and 0 columns leaves nothing of its 8x8 input map"),
+    "bad margins": ([{"zero_padding2d": [1, 2, 3]}, "flatten"],
+                    "item 1 (zero_padding2d): padding must be sizes of at least 0: n, [rows, columns]"),
+    "negative margin": ([{"zero_padding2d": -1}, "flatten"], "item 1 (zero_padding2d): padding must be sizes"),
+    "spatial rate": ([{"spatial_dropout2d": 1}, "flatten"], "item 1 (spatial_dropout2d): rate must be a number"),
     "global pooling of a row": ([{"dense": 8}, "global_max_pooling2d"], "item 2 (global_max_pooling2d): needs an image"),
     "kernel too large": ([{"conv2d": {"filters": 3, "kernel_size": 5}}, {"conv2d": {"filters": 3, "kernel_size": 5}}],
                          "item 2 (conv2d): kernel 5x5 does not fit its 4x4 input map"),

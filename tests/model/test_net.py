@@ -135,6 +135,23 @@ def test_leaky_relus_use_keras_s_slopes_the_layer_s_and_the_activation_s():
     torch.testing.assert_close(net[2:3](x), torch.where(x < 0, 0.2 * x, x))  # the leaky_relu activation's default
 
 
+def test_zero_padding_surrounds_the_map_with_zeros_and_cropping_cuts_its_edges():
+    net = build_net([{"zero_padding2d": [[1, 0], [2, 3]]}, {"cropping2d": [[0, 1], [2, 0]]}, "flatten"], 10, (2, 3))
+    image = torch.arange(1.0, 7.0).reshape(1, 1, 2, 3)
+    padded = net[1](image)
+    assert padded.shape == (1, 1, 3, 8) and padded.sum() == image.sum()
+    torch.testing.assert_close(padded[0, 0, 1:, 2:5], image[0, 0])  # one row above, two columns left
+    torch.testing.assert_close(net[2](padded), padded[..., :2, 2:])
+
+
+def test_spatial_dropout_drops_whole_channels_and_scales_the_rest():
+    net = build_net([{"reshape": [4, 4, 64]}, {"spatial_dropout2d": 0.5}, "flatten"], 10, (32, 32)).train()
+    torch.manual_seed(0)
+    out = net[1](torch.ones(2, 64, 4, 4))
+    per_channel = out.amax(dim=(2, 3))
+    assert set(per_channel.unique().tolist()) == {0.0, 2.0} and torch.equal(out.amin(dim=(2, 3)), per_channel)
+
+
 def test_global_pooling_takes_each_channel_s_mean_or_maximum():
     x = torch.rand(2, 3, 4, 5).to(memory_format=torch.channels_last)
     average = build_net([{"reshape": [4, 5, 3]}, "global_average_pooling2d"], 10, (4, 15))[1]

@@ -136,11 +136,14 @@ GLOBAL = [{"conv2d": {"filters": 6, "kernel_size": 3}}, {"leaky_re_lu": 0.1}, "g
           {"dense": {"units": 8, "activation": "leaky_relu"}}, "leaky_re_lu"]
 GLOBAL_MAX = [{"conv2d": {"filters": 6, "kernel_size": 3, "activation": "relu6"}},
               {"global_max_pooling2d": {"keepdims": True}}, "flatten"]
+MARGINS = [{"zero_padding2d": [[1, 0], [2, 1]]}, {"conv2d": {"filters": 4, "kernel_size": 3, "activation": "relu"}},
+           {"cropping2d": [[2, 1], [0, 3]]}, "flatten"]
 
 
-@pytest.mark.parametrize("layers", [BN_DENSE, CONV_SAME, AVG_SAME, FLATTEN, GLOBAL, GLOBAL_MAX],
+@pytest.mark.parametrize("layers", [BN_DENSE, CONV_SAME, AVG_SAME, FLATTEN, GLOBAL, GLOBAL_MAX, MARGINS],
                          ids=["batch normalization", "same padding, stride 2", "same average pooling", "flatten",
-                              "global average pooling, leaky relus", "global max pooling, keepdims"])
+                              "global average pooling, leaky relus", "global max pooling, keepdims",
+                              "zero padding and cropping"])
 def test_each_layer_matches_keras_in_inference_and_training(images, layers):
     twins = _twins(layers)
     assert _forward(twins, images)["passed"]
@@ -173,6 +176,18 @@ def test_companion_the_tanh_approximate_gelu_is_caught(images):
     assert not _forward(twins, images, module)["passed"]
 
 
+def test_companion_margins_on_the_wrong_sides_are_caught(images):
+    """Padding and cropping with top and bottom, left and right swapped: the sizes agree, the map is shifted."""
+    twins = _twins(MARGINS)
+
+    def swapped(margins):
+        left, right, top, bottom = margins.pads
+        margins.pads = (right, left, bottom, top)
+
+    module = _broken(twins, "zero_padding2d", swapped)(twins)
+    assert not _forward(twins, images, module)["passed"]
+
+
 def test_companion_torchs_leaky_relu_slope_is_caught(images):
     """torch's LeakyReLU slopes by 0.01 where Keras's layer does by 0.3."""
     twins = _twins(GLOBAL)
@@ -187,7 +202,11 @@ def test_rescaling_and_normalization_items_match_keras(images):
     assert _steps(twins, images)["passed"]
 
 
-def test_dropout_is_identity_at_the_steps_level_and_the_report_says_so(images):
-    twins = _twins([{"dense": 16}, {"dropout": 0.5}])
+@pytest.mark.parametrize("layers", [[{"dense": 16}, {"dropout": 0.5}],
+                                    [{"conv2d": {"filters": 4, "kernel_size": 3}}, {"spatial_dropout2d": 0.5}, "flatten"]],
+                         ids=["dropout", "spatial dropout"])
+def test_dropout_is_identity_at_the_steps_level_and_the_report_says_so(images, layers):
+    twins = _twins(layers)
+    assert twins.has_dropout
     result = _steps(twins, images)
     assert result["passed"] and result["dropout_as_identity"]
