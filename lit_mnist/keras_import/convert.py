@@ -7,7 +7,7 @@ ReLU and Softmax (as the items that compute the same) and InputLayer. The model'
 layer of its own, is the loss's in LitMNIST and folded into the head; a model ending in logits is imported as
 such, and says so. Arguments that only shape training (initialisers, regularizers, constraints, a dropout's
 seed) are ignored and listed; one that changes what the layer computes and that the net cannot honour
-(``dilation_rate``, ``groups``, a ReLU's ``threshold``, channels-first data) is refused in one line naming the
+(``dilation_rate``, ``groups``, ``ReLU(max_value)``, channels-first data) is refused in one line naming the
 layer. Nothing of the file is executed: a ``Lambda`` layer (which carries Python bytecode) or a custom class is
 refused by its name, before anything else is read of it.
 """
@@ -216,14 +216,11 @@ def _item(layer: dict, variables: list, ignored: list[str], where: str) -> dict 
 
 
 def _relu(config: dict) -> dict:
-    """A ReLU layer as the item that computes the same: relu, relu6 (``max_value`` 6) or a leaky ReLU."""
-    slope, top, threshold = (config.get(key) or 0 for key in ("negative_slope", "max_value", "threshold"))
-    if threshold == 0 and top == 0:
-        return {"leaky_re_lu": {"negative_slope": slope}} if slope else {"activation": {"activation": "relu"}}
-    if threshold == 0 and top == 6 and slope == 0:
-        return {"activation": {"activation": "relu6"}}
-    raise _Refused(f"a ReLU with max_value {top}, negative_slope {slope} and threshold {threshold}: the net has "
-                   "relu, relu6 (max_value 6) and leaky ReLU")
+    """A ReLU layer as the item that computes the same: relu, or a leaky ReLU where it has a ``negative_slope``."""
+    if any(config.get(key) not in (None, 0, 0.0) for key in ("max_value", "threshold")):
+        raise _Refused("a ReLU with a max_value or threshold, which the net has not")
+    slope = config.get("negative_slope") or 0
+    return {"leaky_re_lu": {"negative_slope": slope}} if slope else {"activation": {"activation": "relu"}}
 
 
 def _dtype(value, where: str, ignored: list[str]) -> None:

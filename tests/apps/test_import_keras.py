@@ -119,10 +119,10 @@ def test_a_keras_2_h5_with_normalization_a_leaky_relu_and_a_softmax_layer_import
 
 
 def test_global_pooling_and_the_relu_family_import_and_predict_as_keras(mnist, unseen, tmp_path, capsys):
-    """GlobalAveragePooling2D and GlobalMaxPooling2D (keepdims), LeakyReLU, ReLU as relu6 and as a leaky ReLU, and
-    the leaky_relu and mish activations: Keras itself checks every layer."""
+    """GlobalAveragePooling2D and GlobalMaxPooling2D (keepdims), LeakyReLU, a ReLU with a negative slope, and the
+    leaky_relu, relu6 and mish activations: Keras itself checks every layer."""
     model = _trained(keras.Sequential([
-        keras.Input((28, 28, 1)), L.Rescaling(1 / 255), L.Conv2D(8, 3, activation="leaky_relu"), L.ReLU(max_value=6.0),
+        keras.Input((28, 28, 1)), L.Rescaling(1 / 255), L.Conv2D(8, 3, activation="leaky_relu"), L.Activation("relu6"),
         L.Conv2D(8, 3, strides=2), L.LeakyReLU(negative_slope=0.1), L.ReLU(negative_slope=0.05),
         L.GlobalMaxPooling2D(keepdims=True), L.Reshape((2, 4, 1)), L.GlobalAveragePooling2D(), L.Dense(16, activation="mish"),
         L.Dense(10, activation="softmax")]), mnist)
@@ -293,7 +293,8 @@ def test_weights_that_do_not_fit_the_config_name_the_layer(tmp_path, capsys, squ
 
 @pytest.mark.parametrize("layer, expected", [
     (L.Conv2D(4, 3, dilation_rate=2), "dilation_rate is not supported"),
-    (L.ReLU(max_value=4.0), "a ReLU with max_value 4.0, negative_slope 0 and threshold 0: the net has relu, relu6"),
+    (L.ReLU(max_value=6.0), "a ReLU with a max_value or threshold, which the net has not"),
+    (L.ReLU(threshold=0.5), "a ReLU with a max_value or threshold, which the net has not"),
     (L.Conv2D(4, 3, groups=1, data_format="channels_first"), "data_format is not supported"),
 ])
 def test_what_the_net_cannot_compute_is_refused_naming_the_layer(tmp_path, capsys, layer, expected):
