@@ -399,4 +399,5 @@ def _diagnose_lines(path: Path, lines: list[str], names: list[str], layout: _Lay
             if not value.strip():
                 raise DataError(f"{path}: line {number}, column {name}: missing value")
             if not _is_number(value):
-                raise DataError(f"{path}: line {number}, column {name}: {value.strip()[:20]!r} is not a number")
+                hint = " (labels are class numbers 0-999; --data.class_names names them)" if name == "label" else ""
+                raise DataError(f"{path}: line {number}, column {name}: {value.strip()[:20]!r} is not a number{hint}")

@@ -163,6 +163,8 @@ BAD_INPUTS = {
         "line 4: 100 values; expected 785 (short or truncated row)",
     ),
     "non-numeric value": (_with_cell(3, "pixel17", "abc"), "line 3, column pixel17: 'abc' is not a number"),
+    "label as a name": (_with_cell(2, "label", "cat"),
+                        "line 2, column label: 'cat' is not a number (labels are class numbers 0-999"),
     "missing value": (_with_cell(5, "pixel300", ""), "line 5, column pixel300: missing value"),
     "pixel above 255": (_with_cell(4, "pixel42", "256"), "line 4, column pixel42: pixel 256 is not an integer in 0-255"),
     "negative pixel": (_with_cell(2, "pixel0", "-1"), "line 2, column pixel0: pixel -1 is not an integer in 0-255"),
