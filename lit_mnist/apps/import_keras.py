@@ -81,7 +81,8 @@ def check(model: LitMNIST, imported: Imported, keras_path: Path, rows: np.ndarra
               if name in ours and keras_name in theirs and ours[name].shape == theirs[keras_name].shape]
     probs = model_probabilities(model, rows)
     final = theirs[_last(theirs)]
-    keras_probs = final if imported.output == "softmax" else _softmax(final)
+    keras_probs = {"softmax": final, "sigmoid": np.concatenate([1 - final, final], axis=1)}.get(imported.output)
+    keras_probs = _softmax(final) if keras_probs is None else keras_probs
     top2 = np.sort(keras_probs, axis=1)[:, -2:]
     ties = (top2[:, 1] - top2[:, 0]) < MAX_ABS_DIFF
     disagree = (probs.argmax(1) != keras_probs.argmax(1)) & ~ties

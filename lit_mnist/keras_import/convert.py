@@ -5,7 +5,7 @@ MaxPooling2D, AveragePooling2D, GlobalAveragePooling2D, GlobalMaxPooling2D, Zero
 Reshape, Dropout, SpatialDropout2D, BatchNormalization, Activation, LeakyReLU, Rescaling, adapted Normalization),
 ReLU and Softmax (as the items that compute the same) and InputLayer. The model's last softmax, as the last Dense's activation or a
 layer of its own, is the loss's in LitMNIST and folded into the head; a model ending in logits is imported as
-such, and says so. Arguments that only shape training (initialisers, regularizers, constraints, a dropout's
+such, and says so; a binary classifier's sigmoid unit becomes a two-class head of the same probabilities. Arguments that only shape training (initialisers, regularizers, constraints, a dropout's
 seed) are ignored and listed; one that changes what the layer computes and that the net cannot honour
 (``dilation_rate``, ``groups``, ``ReLU(max_value)``, channels-first data) is refused in one line naming the
 layer. Nothing of the file is executed: a ``Lambda`` layer (which carries Python bytecode) or a custom class is
@@ -36,7 +36,7 @@ MODELS = {"Sequential", "Functional", "Model"}
 class Imported:
     """The layer list (``items``) for ``num_classes`` classes of ``image_shape`` images and its weights by the net's
     layer names; the file's layer each net layer comes from (``keras_names``, with ``where`` it is for messages);
-    the model's ``output`` (``softmax`` or ``logits``); the arguments ``ignored``."""
+    the model's ``output`` (``softmax``, ``logits`` or a binary ``sigmoid``); the arguments ``ignored``."""
 
     items: list[dict]
     num_classes: int
@@ -101,6 +101,9 @@ def convert(keras_file: KerasFile, image_shape: tuple[int, int] | None = None, i
         by_name[layer.name] = entry
     weights = {name: _variables(path, entry, keras_file.weights.get(entry.file_name, []))
                for name, entry in by_name.items() if entry.kind in VARIABLES}
+    if output == "sigmoid":
+        head = resolved[-1].name
+        weights[head] = _two_classes(weights[head])
     return Imported([entry.item for entry in entries], entries[-1].args["units"], shape, input_shape, output, weights,
                     {name: entry.file_name for name, entry in by_name.items() if entry.file_name},
                     {name: entry.where for name, entry in by_name.items()}, ignored)
@@ -240,20 +243,34 @@ def _adapted(args: dict, variables: list, where: str) -> None:
 
 
 def _fold_softmax(path, entries: list[_Entry]) -> str:
-    """Take the model's last softmax into the head (the loss's, in LitMNIST); ``softmax`` or ``logits``."""
-    output = "logits"
-    if len(entries) > 1 and entries[-1].kind == "activation" and entries[-1].args.get("activation") == "softmax":
-        entries.pop()
-        output = "softmax"
+    """Take the model's last softmax into the head (the loss's, in LitMNIST): ``softmax`` or ``logits``; or a binary
+    classifier's Dense(1) with a sigmoid: ``sigmoid``, its head then two units of softmax (see :func:`_two_classes`)."""
+    after = None  # an Activation layer of the output's own
+    if len(entries) > 1 and entries[-1].kind == "activation" and entries[-1].args.get("activation") in ("softmax",
+                                                                                                       "sigmoid"):
+        after = entries.pop().args["activation"]
     last = entries[-1] if entries else None
     if last is None or last.kind != "dense":
         raise DataError(f"{path}: the model ends in {last.where if last else 'no layer'}: lit-mnist imports classifiers "
                         "whose last layer is a Dense (with softmax, or giving logits)")
     activation = last.args.get("activation") or "linear"
-    if activation not in ("softmax", "linear") or output == "softmax" and activation == "softmax":
+    if after is not None and activation != "linear":
+        raise DataError(f"{path}: {last.where}: activation {activation!r} before a {after} layer: lit-mnist imports "
+                        "classifiers whose last Dense gives class probabilities or logits")
+    activation = after or activation
+    if activation == "sigmoid" and last.args.get("units") == 1:
+        last.args.update(units=2, activation="softmax")
+        return "sigmoid"
+    if activation not in ("softmax", "linear"):
         raise DataError(f"{path}: {last.where}: the model's output has activation {activation!r}; lit-mnist imports "
-                        "classifiers whose last Dense gives class probabilities (softmax) or logits")
-    return "softmax" if activation == "softmax" else output
+                        "classifiers whose last Dense gives class probabilities (softmax, or one unit's sigmoid) or "
+                        "logits")
+    return "softmax" if activation == "softmax" else "logits"
+
+
+def _two_classes(head: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """A sigmoid unit's weights as two classes' logits, 0 and z: their softmax is (1 - sigmoid(z), sigmoid(z))."""
+    return {name: np.concatenate([np.zeros_like(value), value], axis=-1) for name, value in head.items()}
 
 
 def _image_shape(path, input_shape: tuple[int, ...], given) -> tuple[int, int]:

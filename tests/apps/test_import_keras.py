@@ -152,6 +152,59 @@ def test_zero_padding_cropping_and_spatial_dropout_import_and_predict_as_keras(m
     assert items[3]["spatial_dropout2d"]["rate"] == pytest.approx(0.3)
 
 
+def _binary(model, mnist):
+    """``model`` trained briefly to tell digits 0-4 (label 1) from 5-9 (label 0), as Keras's binary classifiers are."""
+    keras.utils.set_random_seed(0)
+    model.compile(optimizer="adam", loss="binary_crossentropy")
+    (x, y), _ = mnist
+    model.fit(x / 255, (y < 5).astype(np.float32), epochs=2, batch_size=100, verbose=0)
+    return model
+
+
+@pytest.mark.parametrize("head, suffix", [([L.Dense(1, activation="sigmoid")], "keras"),
+                                          ([L.Dense(1), L.Activation("sigmoid")], "h5")], ids=["dense", "activation"])
+def test_a_binary_classifiers_sigmoid_unit_becomes_two_classes_of_the_same_probabilities(mnist, unseen, tmp_path,
+                                                                                         capsys, head, suffix):
+    model = _binary(keras.Sequential([keras.Input((784,)), L.Dense(16, activation="relu"), *head]), mnist)
+    path = tmp_path / f"binary.{suffix}"
+    model.save(path)
+    code, out = _import(tmp_path, path, "--input-scale", str(1 / 255), check=unseen)
+    printed = capsys.readouterr().out
+    assert code == 0 and "2 classes, ending in sigmoid" in printed and "verified against Keras" in printed, printed
+    imported = load_model(out)
+    rows = mnist[1][0][:500]
+    with torch.no_grad():
+        probabilities = imported(torch.from_numpy(rows.astype(np.float32))).numpy()
+    keras_p = model.predict(rows.astype(np.float32) / 255, verbose=0)[:, 0]
+    np.testing.assert_allclose(probabilities[:, 1], keras_p, atol=1e-5)  # class 1 is the sigmoid's "yes"
+    assert imported.hparams.source["output"] == "sigmoid"
+    assert ((keras_p > 0.5) == (mnist[1][1][:500] < 5)).mean() > 0.8  # it learned: the probabilities mean something
+
+
+def test_companion_a_sigmoid_unit_put_on_the_other_class_fails_the_check(mnist, unseen, tmp_path, capsys, monkeypatch):
+    from lit_mnist.keras_import import convert
+
+    model = _binary(keras.Sequential([keras.Input((784,)), L.Dense(16, activation="relu"),
+                                      L.Dense(1, activation="sigmoid")]), mnist)
+    path = tmp_path / "binary.keras"
+    model.save(path)
+    monkeypatch.setattr(convert, "_two_classes", lambda head: {name: np.concatenate([value, np.zeros_like(value)], axis=-1)
+                                                               for name, value in head.items()})
+    code, out = _import(tmp_path, path, "--input-scale", str(1 / 255), check=unseen)
+    assert code == 1 and not out.exists() and "FAILED" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("head, expected", [
+    ([L.Dense(3, activation="sigmoid")], "the model's output has activation 'sigmoid'"),  # three labels at once
+    ([L.Dense(10, activation="tanh")], "the model's output has activation 'tanh'"),
+    ([L.Dense(1, activation="tanh"), L.Activation("sigmoid")], "activation 'tanh' before a sigmoid layer"),
+], ids=["multi-label", "tanh", "tanh-then-sigmoid"])
+def test_an_output_that_is_no_class_probabilities_is_refused(tmp_path, capsys, head, expected):
+    path = tmp_path / "odd.keras"
+    keras.Sequential([keras.Input((784,)), L.Dense(8), *head]).save(path)
+    assert expected in _refused(tmp_path, capsys, path)
+
+
 def test_a_functional_chain_ending_in_logits_says_so(mnist, unseen, tmp_path, capsys):
     inputs = keras.Input((28, 28, 1))
     hidden = L.Conv2D(4, 5, activation="relu")(inputs)
