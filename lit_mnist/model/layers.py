@@ -25,6 +25,7 @@ Nothing here needs torch: the Keras twin and the importer read the same records.
 
 from __future__ import annotations
 
+import difflib
 import math
 import re
 from collections.abc import Iterable, Mapping
@@ -210,7 +211,8 @@ def _parse_item(position: int, item) -> tuple[str, dict]:
         raise LayerError(f"model.layers item {position}: expected one layer, as {{kind: {{argument: value}}}}, "
                          f"{{kind: first argument, argument: value}} or a bare kind, got {item!r}")
     if kind not in KINDS:
-        raise LayerError(f"model.layers item {position}: unknown layer {kind!r} (known: {', '.join(KINDS)})")
+        raise LayerError(f"model.layers item {position}: unknown layer {kind!r} ({_did_you_mean(kind, [*KINDS, *_ALIASES])}"
+                         f"known: {', '.join(KINDS)})")
     if not isinstance(given, Mapping):
         raise LayerError(f"model.layers item {position} ({kind}): arguments must be a mapping, got {given!r}")
     twice = next((name for name in more if name in given), None)
@@ -225,7 +227,9 @@ def _fill(kind: str, given: dict, where: str) -> dict:
                                              *_COMMON_DEFAULTS_ONLY)]
     if unknown:
         takes = ", ".join([*spec.required, *spec.optional]) or "no arguments"
-        raise LayerError(f"{where}: unknown argument {unknown[0]!r} ({kind} takes {takes})")
+        known = [*spec.required, *spec.optional, *spec.defaults_only]
+        raise LayerError(f"{where}: unknown argument {unknown[0]!r} ({_did_you_mean(unknown[0], known)}{kind} takes "
+                         f"{takes})")
     missing = [k for k in spec.required if k not in given]
     if missing:
         raise LayerError(f"{where}: missing argument {missing[0]!r}")
@@ -239,6 +243,14 @@ def _fill(kind: str, given: dict, where: str) -> dict:
         return _checked(kind, args)
     except (TypeError, ValueError) as e:
         raise LayerError(f"{where}: {e}") from None
+
+
+def _did_you_mean(name, known: list[str]) -> str:
+    """``"did you mean 'x'? "`` for the known name ``name`` is likely a slip of (its case, a letter or two), else ""."""
+    if not isinstance(name, str):
+        return ""
+    alike = [k for k in known if k.lower() == name.lower()] or difflib.get_close_matches(name, known, n=1, cutoff=0.75)
+    return f"did you mean {alike[0]!r}? " if alike else ""
 
 
 def _plain(value):

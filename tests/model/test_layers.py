@@ -103,7 +103,13 @@ def test_items_round_trip_through_their_config_form():
 
 REFUSED = {
     "unknown layer": ([{"lstm": {"units": 3}}], "model.layers item 1: unknown layer 'lstm' (known: dense, conv2d"),
-    "unknown argument": ([{"dense": {"units": 3, "unitz": 4}}], "item 1 (dense): unknown argument 'unitz' (dense takes units"),
+    "unknown argument": ([{"dense": {"units": 3, "unitz": 4}}],
+                         "item 1 (dense): unknown argument 'unitz' (did you mean 'units'? dense takes units"),
+    "a layer's case": ([{"conv2D": {"filters": 3, "kernel_size": 3}}],
+                       "model.layers item 1: unknown layer 'conv2D' (did you mean 'conv2d'? known: dense, conv2d"),
+    "a layer's slip": (["batch_normalisation"], "unknown layer 'batch_normalisation' (did you mean 'batch_normalization'?"),
+    "an argument's slip": ([{"conv2d": {"filters": 3, "kernal_size": 3}}],
+                           "unknown argument 'kernal_size' (did you mean 'kernel_size'? conv2d takes"),
     "missing argument": ([{"conv2d": {"filters": 3}}], "item 1 (conv2d): missing argument 'kernel_size'"),
     "regularizer": ([{"dense": {"units": 3, "kernel_regularizer": "l2"}}],
                     "item 1 (dense): kernel_regularizer is not supported (only Keras's default, None)"),
