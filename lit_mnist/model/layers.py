@@ -342,7 +342,8 @@ def _margins(name: str, value) -> tuple[tuple[int, int], tuple[int, int]]:
 def _choice(name: str, value, choices: tuple[str, ...]) -> str:
     text = value.lower() if isinstance(value, str) else value
     if text not in choices:
-        raise ValueError(f"{name} {value!r} is not supported (one of: {', '.join(choices)})")
+        raise ValueError(f"{name} {value!r} is not supported ({_did_you_mean(text, list(choices))}one of: "
+                         f"{', '.join(choices)})")
     return text
 
 

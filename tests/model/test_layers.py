@@ -108,6 +108,8 @@ REFUSED = {
     "a layer's case": ([{"conv2D": {"filters": 3, "kernel_size": 3}}],
                        "model.layers item 1: unknown layer 'conv2D' (did you mean 'conv2d'? known: dense, conv2d"),
     "a layer's slip": (["batch_normalisation"], "unknown layer 'batch_normalisation' (did you mean 'batch_normalization'?"),
+    "an activation's slip": ([{"dense": {"units": 3, "activation": "leakyrelu"}}],
+                             "activation 'leakyrelu' is not supported (did you mean 'leaky_relu'? one of: linear"),
     "an argument's slip": ([{"conv2d": {"filters": 3, "kernal_size": 3}}],
                            "unknown argument 'kernal_size' (did you mean 'kernel_size'? conv2d takes"),
     "missing argument": ([{"conv2d": {"filters": 3}}], "item 1 (conv2d): missing argument 'kernel_size'"),
