@@ -105,7 +105,8 @@ _ALIASES = {**KERAS_CLASSES,
             **{alias: kind for kind, aliases in (("max_pooling2d", ("MaxPool2D", "max_pool2d")),
                                                  ("average_pooling2d", ("AvgPool2D", "avg_pool2d")),
                                                  ("global_average_pooling2d", ("GlobalAvgPool2D", "global_avg_pool2d")),
-                                                 ("global_max_pooling2d", ("GlobalMaxPool2D", "global_max_pool2d")))
+                                                 ("global_max_pooling2d", ("GlobalMaxPool2D", "global_max_pool2d")),
+                                                 ("leaky_re_lu", ("leaky_relu",)))
                for alias in aliases}}
 # every Keras layer takes these; only what we can honour is accepted
 _COMMON_DEFAULTS_ONLY = {"trainable": (True,), "dtype": (None, "float32")}

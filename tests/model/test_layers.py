@@ -73,9 +73,9 @@ def test_a_value_that_is_not_a_mapping_is_the_first_positional_argument():
 
 def test_keras_s_class_names_and_aliases_name_the_same_layers():
     snake = resolve([{"conv2d": {"filters": 4, "kernel_size": 3}}, "max_pooling2d", {"average_pooling2d": 1},
-                     "global_average_pooling2d", {"dense": 8}, "leaky_re_lu"], 3, (10, 10))
+                     "global_average_pooling2d", {"dense": 8}, "leaky_re_lu", "leaky_re_lu"], 3, (10, 10))
     keras_words = resolve([{"Conv2D": {"filters": 4, "kernel_size": 3}}, "MaxPool2D", {"avg_pool2d": 1},
-                           "GlobalAvgPool2D", {"Dense": 8}, "LeakyReLU"], 3, (10, 10))
+                           "GlobalAvgPool2D", {"Dense": 8}, "leaky_relu", "LeakyReLU"], 3, (10, 10))
     assert [(a.kind, a.name, a.args) for a in snake] == [(b.kind, b.name, b.args) for b in keras_words]
     assert [next(iter(item)) for item in as_items(keras_words)][:2] == ["conv2d", "max_pooling2d"]
 
