@@ -178,7 +178,8 @@ def test_a_binary_classifiers_sigmoid_unit_becomes_two_classes_of_the_same_proba
     keras_p = model.predict(rows.astype(np.float32) / 255, verbose=0)[:, 0]
     np.testing.assert_allclose(probabilities[:, 1], keras_p, atol=1e-5)  # class 1 is the sigmoid's "yes"
     assert imported.hparams.source["output"] == "sigmoid"
-    assert ((keras_p > 0.5) == (mnist[1][1][:500] < 5)).mean() > 0.8  # it learned: the probabilities mean something
+    # it learned (chance: 0.5), so the probabilities compared mean something
+    assert ((keras_p > 0.5) == (mnist[1][1][:500] < 5)).mean() > 0.7
 
 
 def test_companion_a_sigmoid_unit_put_on_the_other_class_fails_the_check(mnist, unseen, tmp_path, capsys, monkeypatch):
