@@ -81,14 +81,22 @@ def check(model: LitMNIST, imported: Imported, keras_path: Path, rows: np.ndarra
               if name in ours and keras_name in theirs and ours[name].shape == theirs[keras_name].shape]
     probs = model_probabilities(model, rows)
     final = theirs[_last(theirs)]
-    keras_probs = {"softmax": final, "sigmoid": np.concatenate([1 - final, final], axis=1)}.get(imported.output)
-    keras_probs = _softmax(final) if keras_probs is None else keras_probs
+    keras_probs = _probabilities(final, imported.output)
     top2 = np.sort(keras_probs, axis=1)[:, -2:]
     ties = (top2[:, 1] - top2[:, 0]) < MAX_ABS_DIFF
     disagree = (probs.argmax(1) != keras_probs.argmax(1)) & ~ties
     max_abs = float(np.abs(probs - keras_probs).max())
     return {"rows": len(rows), "layers": layers, "max_abs_diff": max_abs, "disagreements": int(disagree.sum()),
             "near_ties": int(ties.sum()), "passed": max_abs <= MAX_ABS_DIFF and not disagree.any()}
+
+
+def _probabilities(final: np.ndarray, output: str) -> np.ndarray:
+    """The classes' probabilities from the Keras model's output: softmax, logits, or one sigmoid unit's (1 - p, p)."""
+    if output == "softmax":
+        return final
+    if output == "sigmoid":
+        return np.concatenate([1 - final, final], axis=1)
+    return _softmax(final)
 
 
 def _last(outputs: dict) -> str:

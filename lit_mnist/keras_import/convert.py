@@ -3,10 +3,11 @@
 Sequential models, and Functional models that are a single chain, of the layer list's layers (Dense, Conv2D,
 MaxPooling2D, AveragePooling2D, GlobalAveragePooling2D, GlobalMaxPooling2D, ZeroPadding2D, Cropping2D, Flatten,
 Reshape, Dropout, SpatialDropout2D, BatchNormalization, Activation, LeakyReLU, Rescaling, adapted Normalization),
-ReLU and Softmax (as the items that compute the same) and InputLayer. The model's last softmax, as the last Dense's activation or a
-layer of its own, is the loss's in LitMNIST and folded into the head; a model ending in logits is imported as
-such, and says so; a binary classifier's sigmoid unit becomes a two-class head of the same probabilities. Arguments that only shape training (initialisers, regularizers, constraints, a dropout's
-seed) are ignored and listed; one that changes what the layer computes and that the net cannot honour
+ReLU and Softmax (as the items that compute the same) and InputLayer. The model's last softmax, as the last
+Dense's activation or a layer of its own, is the loss's in LitMNIST and folded into the head; a model ending in
+logits is imported as such, and says so; a binary classifier's sigmoid unit becomes a two-class head of the same
+probabilities. Arguments that only shape training (initialisers, regularizers, constraints, a dropout's seed)
+are ignored and listed; one that changes what the layer computes and that the net cannot honour
 (``dilation_rate``, ``groups``, ``ReLU(max_value)``, channels-first data) is refused in one line naming the
 layer. Nothing of the file is executed: a ``Lambda`` layer (which carries Python bytecode) or a custom class is
 refused by its name, before anything else is read of it.
