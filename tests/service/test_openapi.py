@@ -68,8 +68,13 @@ def test_schemathesis_finds_the_running_service_true_to_its_document(trained_che
 def test_schemathesis_fails_a_service_that_sends_a_status_its_document_does_not_name():
     """The companion: the same service with the 415 of /predict left out of its document."""
     app = create_app(Classifier(LitMNIST()))
-    del app.openapi()["paths"]["/predict"]["post"]["responses"]["415"]
+    operation = app.openapi()["paths"]["/predict"]["post"]
+    del operation["responses"]["415"]
+    # bytes of no telling type alone: Schemathesis fills them at random, which the 415 answers as no image (of all
+    # five media types, 10 random cases did not always include such bytes, whatever the seed; image/png cases are
+    # real PNGs, answered 422 as blank)
+    content = operation["requestBody"]["content"]
+    operation["requestBody"]["content"] = {"application/octet-stream": content["application/octet-stream"]}
     with served_app(app) as url:
-        # seeded: 10 random cases do not always include a body of another media type, which the 415 answers
-        done = schemathesis(url, "--max-examples", "10", "--include-path", "/predict", "--seed", "0")
+        done = schemathesis(url, "--max-examples", "10", "--include-path", "/predict")
     assert done.returncode == 1 and "Undocumented status code" in done.stdout, done.stdout[-4000:]
