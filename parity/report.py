@@ -30,7 +30,7 @@ def side_by_side(result: dict) -> Figure:
     lightning_cm = _mean_confusion(result["lightning"]["runs"])
     k = len(keras_cm)
     side = min(7 + max(0, k - 10) * 0.3, 20)
-    fig = Figure(figsize=(3 * side, side * 0.93), layout="tight")
+    fig = plots.figure(figsize=(3 * side, side * 0.93), layout="tight")
     panels = [("Keras (TensorFlow)", keras_cm, "Blues", ".0f"), ("Lightning (PyTorch)", lightning_cm, "Blues", ".0f"),
               ("Lightning - Keras", lightning_cm - keras_cm, "RdBu_r", ".1f")]
     for i, (title, matrix, cmap, fmt) in enumerate(panels):

@@ -89,7 +89,7 @@ def markdown(rows: list[dict]) -> str:
 
 
 def figure(rows: list[dict]) -> Figure:
-    fig = Figure(figsize=(8, 5), layout="tight")
+    fig = plots.figure(figsize=(8, 5), layout="tight")
     ax = fig.add_subplot()
     middle = statistics.median(r["fit_seconds"] for r in rows)
     for r in rows:
