@@ -86,8 +86,8 @@ KINDS: dict[str, Kind] = {
     "flatten": Kind("Flatten", "data_format", (), {}, {"data_format": _CHANNELS_LAST}),
     "reshape": Kind("Reshape", "target_shape", ("target_shape",)),
     "dropout": Kind("Dropout", "rate", ("rate",), {}, {"noise_shape": (None,), "seed": (None,)}),
-    "spatial_dropout2d": Kind("SpatialDropout2D", "rate", ("rate",), {}, {"seed": (None,), "noise_shape": (None,),
-                                                                           "data_format": _CHANNELS_LAST}, image_only=True),
+    "spatial_dropout2d": Kind("SpatialDropout2D", "rate", ("rate",), {},
+                              {"seed": (None,), "noise_shape": (None,), "data_format": _CHANNELS_LAST}, image_only=True),
     "batch_normalization": Kind(
         "BatchNormalization", "axis", (), {"axis": -1, "momentum": 0.99, "epsilon": 1e-3, "center": True, "scale": True},
         {"beta_initializer": ("zeros",), "gamma_initializer": ("ones",), "moving_mean_initializer": ("zeros",),
@@ -212,8 +212,8 @@ def _parse_item(position: int, item) -> tuple[str, dict]:
         raise LayerError(f"model.layers item {position}: expected one layer, as {{kind: {{argument: value}}}}, "
                          f"{{kind: first argument, argument: value}} or a bare kind, got {item!r}")
     if kind not in KINDS:
-        raise LayerError(f"model.layers item {position}: unknown layer {kind!r} ({_did_you_mean(kind, [*KINDS, *_ALIASES])}"
-                         f"known: {', '.join(KINDS)})")
+        slip = _did_you_mean(kind, [*KINDS, *_ALIASES])
+        raise LayerError(f"model.layers item {position}: unknown layer {kind!r} ({slip}known: {', '.join(KINDS)})")
     if not isinstance(given, Mapping):
         raise LayerError(f"model.layers item {position} ({kind}): arguments must be a mapping, got {given!r}")
     twice = next((name for name in more if name in given), None)
@@ -410,11 +410,10 @@ def output_shape(kind: str, args: dict, shape: tuple[int, ...]) -> tuple[int, ..
         strides = args["strides"] or args["pool_size"]
         return (*_window_output(shape, args["pool_size"], strides, args["padding"], "pool"), shape[2])
     if kind in ("zero_padding2d", "cropping2d"):
-        sign = 1 if kind == "zero_padding2d" else -1
-        (top, bottom), (left, right) = args["padding" if sign == 1 else "cropping"]
-        height, width = shape[0] + sign * (top + bottom), shape[1] + sign * (left + right)
+        (top, bottom), (left, right) = signed_margins(kind, args)
+        height, width = shape[0] + top + bottom, shape[1] + left + right
         if height < 1 or width < 1:
-            raise ValueError(f"cropping {top + bottom} rows and {left + right} columns leaves nothing of its "
+            raise ValueError(f"cropping {-top - bottom} rows and {-left - right} columns leaves nothing of its "
                              f"{shape[0]}x{shape[1]} input map")
         return (height, width, shape[2])
     if kind in ("global_average_pooling2d", "global_max_pooling2d"):
@@ -430,6 +429,14 @@ def output_shape(kind: str, args: dict, shape: tuple[int, ...]) -> tuple[int, ..
         if name in args and isinstance(args[name], tuple) and len(args[name]) not in (1, last):
             raise ValueError(f"{name} has {len(args[name])} values; its input's last axis has {last}")
     return shape
+
+
+def signed_margins(kind: str, args: dict) -> tuple[tuple[int, int], tuple[int, int]]:
+    """((top, bottom), (left, right)) rows and columns a zero_padding2d adds (positive) or a cropping2d cuts
+    (negative)."""
+    if kind == "zero_padding2d":
+        return args["padding"]
+    return tuple((-a, -b) for a, b in args["cropping"])
 
 
 def _window_output(shape, window, strides, padding, what: str) -> tuple[int, int]:

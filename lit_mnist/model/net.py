@@ -27,7 +27,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from lit_mnist.model.layers import Layer, LayerError, resolve, same_padding
+from lit_mnist.model.layers import Layer, LayerError, resolve, same_padding, signed_margins
 
 _ACTIVATIONS = {
     "linear": None,
@@ -127,9 +127,8 @@ class Margins2D(nn.Module):
 
     def __init__(self, layer: Layer) -> None:
         super().__init__()
-        sign = 1 if layer.kind == "zero_padding2d" else -1
-        (top, bottom), (left, right) = layer.args["padding" if sign == 1 else "cropping"]
-        self.pads = tuple(sign * v for v in (left, right, top, bottom))  # F.pad's order; negative sizes crop
+        (top, bottom), (left, right) = signed_margins(layer.kind, layer.args)
+        self.pads = (left, right, top, bottom)  # F.pad's order; negative sizes crop
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return F.pad(x, self.pads)
