@@ -18,6 +18,7 @@ from lit_mnist import atomic
 
 MAX_ANNOTATED = 20  # classes up to which each cell of the heatmap shows its count
 MAX_TICK_LABELS = 60  # class names on each axis of the heatmap, at most
+MAX_INCHES = 24  # the longer side of a grid of images, at most (2,400 pixels)
 
 
 def confusion_figure(matrix: np.ndarray, names: list[str] | None = None, title: str = "Confusion matrix",
@@ -50,7 +51,10 @@ def digits_figure(images: np.ndarray, captions: list[str], image_shape: tuple[in
     rows = max(1, math.ceil(len(images) / columns))
     mosaic = np.full((rows * (height + gap_y), columns * (width + gap_x)), np.nan)
     aspect = width / height
-    fig = figure(figsize=(columns * 1.15 * max(1.0, aspect), rows * 1.45 / min(1.0, aspect) + (0.5 if title else 0.1)))
+    size = (columns * 1.15 * max(1.0, aspect), rows * 1.45 / min(1.0, aspect) + (0.5 if title else 0.1))
+    # images far from square (1x784, say) would make a figure hundreds of inches long: each side is bounded, and the
+    # mosaic keeps its proportions inside
+    fig = figure(figsize=tuple(min(side, MAX_INCHES) for side in size))
     ax = fig.add_axes((0, 0, 1, 0.92 if title else 1))
     for i, (image, caption) in enumerate(zip(images, captions)):
         top, left = (i // columns) * (height + gap_y) + gap_y, (i % columns) * (width + gap_x) + gap_x // 2

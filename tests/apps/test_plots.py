@@ -26,3 +26,16 @@ def test_the_heatmap_names_every_class_up_to_60_and_every_step_th_beyond(k, step
     assert _named(ax.get_xticklabels()) == [f"c{i}" for i in range(0, k, step)]
     assert _named(ax.get_yticklabels()) == [f"c{i}" + (" (no rows)" if i == 0 else "") for i in range(0, k, step)]
     assert plots.render(fig).shape[2] == 3
+
+
+@pytest.mark.parametrize("shape", [(1, 784), (256, 1), (2, 128)])
+def test_a_grid_of_images_far_from_square_stays_a_picture_of_sane_size(shape):
+    """1x784 images once made a PNG 235,520 pixels wide: the grid is shrunk to 24 inches at most a side."""
+    images = np.random.default_rng(0).integers(0, 256, (24, shape[0] * shape[1]))
+    pixels = plots.render(plots.digits_figure(images, [str(i) for i in range(24)], shape, title="odd"))
+    assert max(pixels.shape[:2]) <= 100 * plots.MAX_INCHES
+
+
+def test_a_grid_of_square_digits_keeps_its_size():
+    fig = plots.digits_figure(np.zeros((24, 784)), [""] * 24, (28, 28), title="digits")
+    assert tuple(fig.get_size_inches()) == pytest.approx((8 * 1.15, 3 * 1.45 + 0.5))
