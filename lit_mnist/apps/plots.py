@@ -77,10 +77,9 @@ def figure(**options) -> Figure:
 
 
 def render(fig: Figure) -> np.ndarray:
-    """The figure's pixels (H, W, 3 uint8), drawn once."""
-    canvas = fig.canvas if isinstance(fig.canvas, FigureCanvasAgg) else FigureCanvasAgg(fig)
-    canvas.draw()
-    return np.asarray(canvas.buffer_rgba())[..., :3].copy()
+    """The pixels (H, W, 3 uint8) of a figure made by :func:`figure`, drawn once."""
+    fig.canvas.draw()
+    return np.asarray(fig.canvas.buffer_rgba())[..., :3].copy()
 
 
 def save_png(pixels_or_fig: np.ndarray | Figure, path: str | Path) -> np.ndarray:

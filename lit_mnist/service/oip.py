@@ -82,7 +82,8 @@ def oip_router(classifier: Classifier, model_name: str) -> tuple[APIRouter, list
         summary="Inference on a batch of rows",
         description="The JSON inference request (`pixels`: FP32 or UINT8 grey levels 0-255, shape [N, H*W], "
                     "[N, H, W], [N, H, W, 1] or [N, 1, H, W]), or, with the binary tensor data extension, that JSON "
-                    f"followed by the input's raw little-endian bytes, the JSON's length in the `{HEADER_LENGTH}` header. The answer is "
+                    f"followed by the input's raw little-endian bytes, the JSON's length in the `{HEADER_LENGTH}` "
+                    "header. The answer is "
                     "`probabilities`, FP32 [N, K], as JSON or, where asked (`binary_data_output`, `binary_data`), as "
                     "bytes after the JSON.",
         responses={200: {"content": {"application/octet-stream": {"schema": BINARY}},
