@@ -227,12 +227,12 @@ class LitMNIST(L.LightningModule):
         if len(per_sample):  # a rank's evaluation share can be empty (see TensorBatches); shapes are known on the host
             loss.update(per_sample.sum(), len(per_sample))
             acc.update(logits, batch[1])
-        self._log_metrics(stage)
         return logits
 
     def _log_metrics(self, stage: str) -> None:
         # Metric objects, as Lightning documents: it computes them at the epoch's end (syncing the ranks'
-        # states) and resets them
+        # states) and resets them. Logged once, from the epoch-end hooks, not from every step: each self.log
+        # call is host work for Lightning (docs/performance.md)
         for name, prog_bar in (("loss", False), ("acc", stage != "train")):
             self.log(f"{stage}/{name}", getattr(self, f"{stage}_{name}"), prog_bar=prog_bar, on_step=False,
                      on_epoch=True)
@@ -258,6 +258,12 @@ class LitMNIST(L.LightningModule):
         self.train_loss.update(loss, rows)
         self.train_acc.update(correct, rows)
         self._log_metrics("train")
+
+    def on_validation_epoch_end(self) -> None:
+        self._log_metrics("val")
+
+    def on_test_epoch_end(self) -> None:
+        self._log_metrics("test")
 
     def on_test_epoch_start(self) -> None:
         for metric in (self.test_confusion, self.test_precision, self.test_recall):
