@@ -31,6 +31,9 @@ from lit_mnist.errors import DataError
 log = logging.getLogger(__name__)
 
 
+COLOUR = ": images of grey levels, one value a pixel; colour images need converting to grey first"
+
+
 def keras_validation_split(n: int, validation_split: float) -> int:
     """Index where Keras's ``validation_split`` cuts: rows before it train, rows from it validate."""
     return math.floor(n * (1.0 - validation_split))
@@ -80,7 +83,7 @@ class MNISTDataModule(L.LightningDataModule):
         normalize: bool = False,
         augment: bool = False,
         num_classes: int | None = None,
-        image_shape: tuple[int, int] | None = None,
+        image_shape: list[int] | None = None,
         class_names: list[str] | None = None,
         steps_per_execution: int = 1,
     ) -> None:
@@ -95,7 +98,8 @@ class MNISTDataModule(L.LightningDataModule):
         if num_classes is not None and not 2 <= num_classes <= MAX_LABEL + 1:
             raise ValueError(f"num_classes must be in 2-{MAX_LABEL + 1}, got {num_classes}")
         if image_shape is not None and (len(image_shape) != 2 or min(image_shape) < 1):
-            raise ValueError(f"image_shape must be [height, width], two positive sizes; got {list(image_shape)}")
+            raise ValueError(f"image_shape must be [height, width], two positive sizes; got {list(image_shape)}"
+                             + (COLOUR if len(image_shape) == 3 and image_shape[-1] in (3, 4) else ""))
         # the sizes are the model's hyper-parameters (linked into it, with what the data say); here they are asked for
         self.save_hyperparameters(ignore=["_instantiator", "num_classes", "image_shape", "class_names"])
         self._given = {"num_classes": num_classes, "image_shape": image_shape, "class_names": class_names}
@@ -208,8 +212,11 @@ class MNISTDataModule(L.LightningDataModule):
             return train.image_shape
         side = math.isqrt(pixels)
         if side * side != pixels:
+            colour = math.isqrt(pixels // 3)
+            hint = (f" (if the rows are {colour}x{colour} colour images, 3 values a pixel: grey levels are read, "
+                    "one a pixel; convert them first)") if pixels % 3 == 0 and colour * colour * 3 == pixels else ""
             raise DataError(f"{source}: {pixels} pixels a row is not a square image: give --data.image_shape "
-                            "[height, width]")
+                            f"[height, width]{hint}")
         return side, side
 
     def split_validation(self, x: torch.Tensor, y: torch.Tensor):

@@ -127,6 +127,10 @@ def test_the_image_shape_comes_from_a_square_pixel_count_a_header_or_the_option(
     with pytest.raises(DataError, match=r"odd.csv: 72 pixels a row is not a square image: give --data.image_shape"):
         _setup(path=str(odd))
     assert _setup(path=str(odd), image_shape=(8, 9)).image_shape == (8, 9)
+    colour = write_csv("colour.csv", n=40, pixels=48)  # 4x4x3: perhaps colour, which is said
+    with pytest.raises(DataError, match=r"colour.csv: 48 pixels a row is not a square image: give --data.image_shape "
+                                        r"\[height, width\] \(if the rows are 4x4 colour images, 3 values a pixel"):
+        _setup(path=str(colour))
     with pytest.raises(DataError, match=r"--data.image_shape \[8, 8\] holds 64 pixels; the rows have 72"):
         _setup(path=str(odd), image_shape=(8, 8))
 
