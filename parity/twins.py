@@ -9,7 +9,8 @@ from lit_mnist.model.layers import Layer, as_items, resolve
 from lit_mnist.model.module import LitMNIST
 from parity import keras_reference
 
-DROPOUTS = {"dropout", "spatial_dropout2d"}  # masks no two frameworks can share
+# random masks or noise, which no two frameworks can share: each kind's argument that turns it off at 0
+DROPOUTS = {"dropout": "rate", "spatial_dropout2d": "rate", "gaussian_dropout": "rate", "gaussian_noise": "stddev"}
 
 
 @dataclass(frozen=True)
@@ -49,17 +50,18 @@ class Twins:
 
     @property
     def has_dropout(self) -> bool:
-        return any(layer.kind in DROPOUTS and layer.args["rate"] > 0 for layer in self.layers)
+        return any(layer.kind in DROPOUTS and layer.args[DROPOUTS[layer.kind]] > 0 for layer in self.layers)
 
     def steps_per_epoch(self, train_rows: int) -> int:
         return math.ceil(train_rows / self.batch_size)
 
     def without_dropout(self) -> Twins:
-        """The same twins with every dropout rate 0: dropout masks cannot be shared across frameworks."""
+        """The same twins with every dropout rate (and noise's stddev) 0: the random masks and noise cannot be shared
+        across frameworks."""
         items = as_items(self.layers)
         for item in items:
-            for kind in DROPOUTS & set(item):
-                item[kind]["rate"] = 0.0
+            for kind in DROPOUTS.keys() & set(item):
+                item[kind][DROPOUTS[kind]] = 0.0
         return replace(self, options={**self.options, "layers": items})
 
     def keras(self, seed: int, steps_per_epoch: int | None = None, steps_per_execution: int = 1,

@@ -2,8 +2,11 @@
 
 Sequential models, and Functional models that are a single chain, of the layer list's layers (Dense, Conv2D,
 MaxPooling2D, AveragePooling2D, GlobalAveragePooling2D, GlobalMaxPooling2D, ZeroPadding2D, Cropping2D, Flatten,
-Reshape, Dropout, SpatialDropout2D, BatchNormalization, Activation, LeakyReLU, Rescaling, adapted Normalization),
-ReLU and Softmax (as the items that compute the same) and InputLayer. The model's last softmax, as the last
+Reshape, Dropout, SpatialDropout2D, GaussianNoise, GaussianDropout, BatchNormalization, Activation, LeakyReLU,
+Rescaling, adapted Normalization), ReLU and Softmax (as the items that compute the same) and InputLayer. Layers
+that act in training only and pass their input through at inference (random augmentation such as RandomFlip or
+RandomRotation, AlphaDropout, ActivityRegularization, or a Sequential of them alone) are left out, and listed:
+the imported net predicts as the model does. The model's last softmax, as the last
 Dense's activation or a layer of its own, is the loss's in LitMNIST and folded into the head; a model ending in
 logits is imported as such, and says so; a binary classifier's sigmoid unit becomes a two-class head of the same
 probabilities. Arguments that only shape training (initialisers, regularizers, constraints, a dropout's seed)
@@ -31,6 +34,14 @@ IGNORED_QUIETLY = {"name", "module", "registered_name", "build_config", "shared_
 VARIABLES = {"dense": ("kernel", "bias"), "conv2d": ("kernel", "bias"),
              "batch_normalization": ("gamma", "beta", "moving_mean", "moving_variance")}
 MODELS = {"Sequential", "Functional", "Model"}
+# layers that act in training only (augmentation, alpha dropout, an activity penalty) and pass their input through
+# at inference: left out of the imported net, and listed
+TRAINING_ONLY_LAYERS = {"RandomFlip", "RandomRotation", "RandomTranslation", "RandomZoom", "RandomContrast",
+                        "RandomBrightness", "RandomShear", "RandomErasing", "RandomGaussianBlur", "RandomSharpness",
+                        "RandomPerspective", "RandomElasticTransform", "RandomInvert", "RandomPosterization",
+                        "RandomColorDegeneration", "RandomColorJitter", "RandomGrayscale", "RandomHue",
+                        "RandomSaturation", "RandAugment", "AugMix", "CutMix", "MixUp", "AlphaDropout",
+                        "ActivityRegularization"}
 
 
 @dataclass
@@ -79,6 +90,9 @@ def convert(keras_file: KerasFile, image_shape: tuple[int, int] | None = None, i
     for index, layer in enumerate(layers, start=1):
         config = layer.get("config") or {}
         where = f"layer {index} '{config.get('name', '?')}' ({layer.get('class_name')})"
+        if _training_only(layer):
+            ignored.append(f"{where}: left out (it acts in training only; identity at inference)")
+            continue
         try:
             item = _item(layer, keras_file.weights.get(config.get("name"), []), ignored, where)
         except _Refused as e:
@@ -123,6 +137,8 @@ def _chain(keras_file: KerasFile) -> tuple[list[dict], tuple[int, ...]]:
     numbered = [layer for layer in layers if layer.get("class_name") != "InputLayer"]  # as Keras's model.layers
     for index, layer in enumerate(numbered, start=1):  # before anything else: code or classes of the file's own
         name, layer_cls = (layer.get("config") or {}).get("name", "?"), layer.get("class_name")
+        if _training_only(layer):
+            continue
         if layer_cls in MODELS:
             raise DataError(f"{path}: layer {index} '{name}' ({layer_cls}): a model inside the model is not imported")
         if layer_cls not in CLASSES and layer_cls not in ("InputLayer", "ReLU", "Softmax"):
@@ -134,6 +150,16 @@ def _chain(keras_file: KerasFile) -> tuple[list[dict], tuple[int, ...]]:
     if shape is None:
         raise DataError(f"{path}: the model's input shape is not in the file (a model never built)")
     return numbered, shape
+
+
+def _training_only(layer: dict) -> bool:
+    """A layer that passes its input through at inference, or a model inside the model made of such layers alone
+    (Keras's tutorials put their augmentation in a Sequential of its own)."""
+    if layer.get("class_name") in TRAINING_ONLY_LAYERS:
+        return True
+    inner = (layer.get("config") or {}).get("layers") if layer.get("class_name") in MODELS else None
+    return isinstance(inner, list) and bool(inner) and all(
+        isinstance(one, dict) and (one.get("class_name") == "InputLayer" or _training_only(one)) for one in inner)
 
 
 def _input_shape(model: dict, layers: list[dict]) -> tuple[int, ...] | None:

@@ -88,6 +88,8 @@ KINDS: dict[str, Kind] = {
     "dropout": Kind("Dropout", "rate", ("rate",), {}, {"noise_shape": (None,), "seed": (None,)}),
     "spatial_dropout2d": Kind("SpatialDropout2D", "rate", ("rate",), {},
                               {"seed": (None,), "noise_shape": (None,), "data_format": _CHANNELS_LAST}, image_only=True),
+    "gaussian_noise": Kind("GaussianNoise", "stddev", ("stddev",), {}, {"seed": (None,)}),
+    "gaussian_dropout": Kind("GaussianDropout", "rate", ("rate",), {}, {"seed": (None,)}),
     "batch_normalization": Kind(
         "BatchNormalization", "axis", (), {"axis": -1, "momentum": 0.99, "epsilon": 1e-3, "center": True, "scale": True},
         {"beta_initializer": ("zeros",), "gamma_initializer": ("ones",), "moving_mean_initializer": ("zeros",),
@@ -115,7 +117,7 @@ ORIGINAL = (  # the original notebook's hidden layers; its Dense(10, softmax) is
     {"dense": {"units": 64, "activation": "relu"}},
     {"dense": {"units": 128, "activation": "relu"}},
 )
-_ELEMENTWISE = {"dropout", "activation", "leaky_re_lu", "rescaling", "normalization", "batch_normalization"}
+_ELEMENTWISE = {"dropout", "gaussian_noise", "gaussian_dropout", "activation", "leaky_re_lu", "rescaling", "normalization", "batch_normalization"}
 
 
 @dataclass(frozen=True)
@@ -286,7 +288,10 @@ def _checked(kind: str, args: dict) -> dict:
         args["bias_initializer"] = _choice("bias_initializer", args["bias_initializer"], ("zeros",))
     if kind == "leaky_re_lu" and not (_number(args["negative_slope"]) and args["negative_slope"] >= 0):
         raise ValueError(f"negative_slope must be a number of at least 0, got {args['negative_slope']!r}")
-    if kind in ("dropout", "spatial_dropout2d") and not (_number(args["rate"]) and 0 <= args["rate"] < 1):
+    if kind == "gaussian_noise" and not (_number(args["stddev"]) and 0 <= args["stddev"] <= 1):
+        raise ValueError(f"stddev must be a number in [0, 1], as Keras's is (on raw grey levels 0-255, after a "
+                         f"rescaling item), got {args['stddev']!r}")
+    if kind in ("dropout", "spatial_dropout2d", "gaussian_dropout") and not (_number(args["rate"]) and 0 <= args["rate"] < 1):
         raise ValueError(f"rate must be a number in [0, 1), got {args['rate']!r}")
     if kind == "batch_normalization":
         if not (_number(args["momentum"]) and 0 <= args["momentum"] < 1):

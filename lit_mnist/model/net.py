@@ -187,6 +187,23 @@ class Activation(nn.Module):
         return x if self.act is None else self.act(x)
 
 
+class GaussianNoise(nn.Module):
+    """Keras's GaussianNoise and GaussianDropout, in training only: ``x + N(0, stddev)``, and ``x * N(1, stddev)``
+    with ``stddev = sqrt(rate / (1 - rate))``; identity in inference."""
+
+    def __init__(self, layer: Layer) -> None:
+        super().__init__()
+        self.additive = layer.kind == "gaussian_noise"
+        rate = layer.args.get("rate", 0.0)
+        self.stddev = float(layer.args["stddev"]) if self.additive else math.sqrt(rate / (1 - rate))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if not self.training or self.stddev == 0:
+            return x
+        noise = torch.randn_like(x) * self.stddev
+        return x + noise if self.additive else x * (noise + 1)
+
+
 def _per_channel(values, count: int) -> torch.Tensor:
     """A scalar or a per-feature/per-channel list, shaped to broadcast on dim 1 of (N, C) and (N, C, H, W) alike."""
     return torch.as_tensor(values, dtype=torch.float32).expand(count).clone()
@@ -262,6 +279,7 @@ def _module(layer: Layer) -> nn.Module:
     if layer.kind in ("zero_padding2d", "cropping2d"):
         return Margins2D(layer)
     simple = {"flatten": lambda _: Flatten(), "reshape": Reshape, "activation": Activation, "leaky_re_lu": LeakyReLU,
+              "gaussian_noise": GaussianNoise, "gaussian_dropout": GaussianNoise,
               "rescaling": Rescaling, "normalization": Normalization, "batch_normalization": BatchNormalization}
     return simple[layer.kind](layer)
 

@@ -152,6 +152,41 @@ def test_zero_padding_cropping_and_spatial_dropout_import_and_predict_as_keras(m
     assert items[3]["spatial_dropout2d"]["rate"] == pytest.approx(0.3)
 
 
+@pytest.mark.parametrize("suffix", ["keras", "h5"])
+def test_training_only_layers_are_left_out_and_gaussian_noise_kept(mnist, unseen, tmp_path, capsys, suffix):
+    """Augmentation in a Sequential of its own (as Keras's tutorials write it) and as layers, AlphaDropout and
+    ActivityRegularization pass their input through at inference; GaussianNoise and GaussianDropout are items."""
+    augmentation = keras.Sequential([L.RandomRotation(0.1), L.RandomZoom(0.1)], name="augmentation")
+    model = _trained(keras.Sequential([
+        keras.Input((28, 28, 1)), augmentation, L.RandomTranslation(0.1, 0.1), L.Rescaling(1 / 255),
+        L.Conv2D(6, 3, activation="relu"), L.MaxPooling2D(), L.Flatten(), L.GaussianNoise(0.1),
+        L.Dense(32, activation="selu"), L.AlphaDropout(0.1), L.ActivityRegularization(l2=1e-4),
+        L.GaussianDropout(0.2), L.Dense(10, activation="softmax")]), mnist)
+    path = tmp_path / f"augmented.{suffix}"
+    model.save(path)
+    code, out = _import(tmp_path, path, check=unseen)
+    printed = capsys.readouterr().out
+    assert code == 0 and "verified against Keras on 2000 rows" in printed, printed
+    for left_out in ("'augmentation' (Sequential)", "(RandomTranslation)", "(AlphaDropout)", "(ActivityRegularization)"):
+        assert f"{left_out}: left out (it acts in training only; identity at inference)" in printed
+    kinds = [next(iter(item)) for item in load_model(out).hparams.layers]
+    assert kinds == ["reshape", "rescaling", "conv2d", "max_pooling2d", "flatten", "gaussian_noise", "dense",
+                     "gaussian_dropout", "dense"]
+
+
+def test_a_model_inside_the_model_or_a_layer_that_computes_at_inference_is_refused(tmp_path, capsys):
+    inner = keras.Sequential([L.RandomFlip(), L.Conv2D(2, 3)], name="block")
+    path = tmp_path / "nested.keras"
+    keras.Sequential([keras.Input((28, 28, 1)), inner, L.Flatten(), L.Dense(10, activation="softmax")]).save(path)
+    assert _import(tmp_path, path)[0] == 2
+    assert capsys.readouterr().err == (f"error: {path}: layer 1 'block' (Sequential): a model inside the model is not "
+                                       "imported\n")
+    cropped = tmp_path / "cropped.keras"  # RandomCrop crops at inference too: not left out
+    keras.Sequential([keras.Input((28, 28, 1)), L.RandomCrop(24, 24), L.Flatten(), L.Dense(10)]).save(cropped)
+    assert _import(tmp_path, cropped)[0] == 2
+    assert "layer 1 'random_crop' (RandomCrop): is not a layer lit-mnist has" in capsys.readouterr().err
+
+
 def _binary(model, mnist):
     """``model`` trained briefly to tell digits 0-4 (label 1) from 5-9 (label 0), as Keras's binary classifiers are."""
     keras.utils.set_random_seed(0)

@@ -129,6 +129,11 @@ REFUSED = {
                     "item 1 (zero_padding2d): padding must be sizes of at least 0: n, [rows, columns]"),
     "negative margin": ([{"zero_padding2d": -1}, "flatten"], "item 1 (zero_padding2d): padding must be sizes"),
     "spatial rate": ([{"spatial_dropout2d": 1}, "flatten"], "item 1 (spatial_dropout2d): rate must be a number"),
+    "noise's stddev": ([{"gaussian_noise": -0.1}], "item 1 (gaussian_noise): stddev must be a number in [0, 1]"),
+    "noise on raw pixels": ([{"gaussian_noise": 20}], ("item 1 (gaussian_noise): stddev must be a number in [0, 1], as "
+                                                       "Keras's is (on raw grey levels 0-255, after a rescaling item), "
+                                                       "got 20")),
+    "gaussian dropout's rate": ([{"gaussian_dropout": 1.0}], "item 1 (gaussian_dropout): rate must be a number in [0, 1)"),
     "global pooling of a row": ([{"dense": 8}, "global_max_pooling2d"], "item 2 (global_max_pooling2d): needs an image"),
     "kernel too large": ([{"conv2d": {"filters": 3, "kernel_size": 5}}, {"conv2d": {"filters": 3, "kernel_size": 5}}],
                          "item 2 (conv2d): kernel 5x5 does not fit its 4x4 input map"),

@@ -152,6 +152,17 @@ def test_spatial_dropout_drops_whole_channels_and_scales_the_rest():
     assert set(per_channel.unique().tolist()) == {0.0, 2.0} and torch.equal(out.amin(dim=(2, 3)), per_channel)
 
 
+def test_gaussian_noise_and_dropout_act_in_training_only_with_keras_s_spread():
+    net = build_net([{"gaussian_noise": 0.8}, {"gaussian_dropout": 0.2}], 10, (100, 100))
+    ones = torch.ones(4, 10_000)
+    torch.manual_seed(0)
+    noisy, dropped = net[0](ones), net[1](ones)
+    assert abs(noisy.mean().item() - 1) < 0.02 and abs(noisy.std().item() - 0.8) < 0.01  # x + N(0, stddev)
+    assert abs(dropped.mean().item() - 1) < 0.01 and abs(dropped.std().item() - 0.5) < 0.01  # x * N(1, sqrt(r / (1 - r)))
+    net.eval()
+    assert torch.equal(net[0](ones), ones) and torch.equal(net[1](ones), ones)
+
+
 def test_global_pooling_takes_each_channel_s_mean_or_maximum():
     x = torch.rand(2, 3, 4, 5).to(memory_format=torch.channels_last)
     average = build_net([{"reshape": [4, 5, 3]}, "global_average_pooling2d"], 10, (4, 15))[1]

@@ -203,10 +203,35 @@ def test_rescaling_and_normalization_items_match_keras(images):
 
 
 @pytest.mark.parametrize("layers", [[{"dense": 16}, {"dropout": 0.5}],
-                                    [{"conv2d": {"filters": 4, "kernel_size": 3}}, {"spatial_dropout2d": 0.5}, "flatten"]],
-                         ids=["dropout", "spatial dropout"])
+                                    [{"conv2d": {"filters": 4, "kernel_size": 3}}, {"spatial_dropout2d": 0.5}, "flatten"],
+                                    [{"gaussian_noise": 0.3}, {"dense": 16}, {"gaussian_dropout": 0.4}]],
+                         ids=["dropout", "spatial dropout", "gaussian noise and dropout"])
 def test_dropout_is_identity_at_the_steps_level_and_the_report_says_so(images, layers):
     twins = _twins(layers)
     assert twins.has_dropout
     result = _steps(twins, images)
     assert result["passed"] and result["dropout_as_identity"]
+
+
+def _spread(layer, x) -> tuple[float, float]:
+    """The mean and standard deviation of a noise layer's training output over ``x``."""
+    out = np.asarray(layer(x))
+    return float(out.mean()), float(out.std())
+
+
+def _same_spread(ours, theirs) -> bool:
+    return abs(ours[0] - theirs[0]) < 0.02 and abs(ours[1] - theirs[1]) < 0.02 * max(theirs[1], 0.1)
+
+
+@pytest.mark.parametrize("kind, argument", [("gaussian_noise", 0.7), ("gaussian_dropout", 0.3)])
+def test_gaussian_noise_and_dropout_spread_as_keras_s_and_a_wrong_spread_is_caught(kind, argument):
+    import keras
+
+    ones = np.ones((50, 4_000), np.float32)
+    theirs = _spread(lambda x: getattr(keras.layers, "GaussianNoise" if kind == "gaussian_noise" else "GaussianDropout")(
+        argument, seed=1)(x, training=True), ones)
+    torch.manual_seed(0)
+    module = nets.build_net([{kind: argument}], 4, (1, 4_000))[0].train()
+    assert _same_spread(_spread(lambda x: module(torch.from_numpy(x)), ones), theirs)
+    module.stddev = argument if kind == "gaussian_dropout" else argument ** 2  # the rate as the spread; a variance
+    assert not _same_spread(_spread(lambda x: module(torch.from_numpy(x)), ones), theirs)
