@@ -24,6 +24,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from lit_mnist.model.keras_optimizers import keras_default_lr
 from lit_mnist.model.layers import Layer
 
 if TYPE_CHECKING:
@@ -93,13 +94,21 @@ def _build(twins: Twins, seed: int, steps_per_epoch: int | None, steps_per_execu
     layers = [keras_layer(layer, options.get("init", "keras"), logits) for layer in twins.layers]
     height, width = twins.image_shape
     model = keras.Sequential([keras.Input(shape=(height * width,)), *first, *layers])
-    beta_1, beta_2 = options.get("betas", (0.9, 0.999))
-    optimizer = keras.optimizers.Adam(_learning_rate(options, steps_per_epoch, twins.epochs), beta_1=beta_1,
-                                      beta_2=beta_2, epsilon=options.get("epsilon", 1e-7))
-    model.compile(optimizer=optimizer, loss=_loss(options, logits), metrics=["accuracy"],
+    model.compile(optimizer=_optimizer(options, _learning_rate(options, steps_per_epoch, twins.epochs)), loss=_loss(options, logits), metrics=["accuracy"],
                   steps_per_execution=steps_per_execution)
     model.optimizer.build(model.trainable_variables)  # create m, v now so they can be read before step 1
     return model
+
+
+def _optimizer(options: dict, learning_rate) -> keras.optimizers.Optimizer:
+    """Keras's optimizer of the Lightning side's ``optimizer`` option, with its settings."""
+    name, epsilon, momentum = options.get("optimizer", "keras_adam"), options.get("epsilon", 1e-7), options.get("momentum", 0.0)
+    if name == "sgd":
+        return keras.optimizers.SGD(learning_rate, momentum=momentum, nesterov=options.get("nesterov", False))
+    if name == "rmsprop":
+        return keras.optimizers.RMSprop(learning_rate, rho=options.get("rho", 0.9), momentum=momentum, epsilon=epsilon)
+    beta_1, beta_2 = options.get("betas", (0.9, 0.999))
+    return keras.optimizers.Adam(learning_rate, beta_1=beta_1, beta_2=beta_2, epsilon=epsilon)
 
 
 def _loss(options: dict, logits: bool):
@@ -119,7 +128,7 @@ def targets(twins: Twins, y: np.ndarray) -> np.ndarray:
 
 
 def _learning_rate(options: dict, steps_per_epoch: int | None, epochs: int):
-    lr = options.get("lr", 1e-3)
+    lr = options.get("lr") or keras_default_lr(options.get("optimizer", "keras_adam"))
     if steps_per_epoch is None:
         return lr
     if options.get("one_cycle"):
@@ -179,16 +188,18 @@ def assign(model: keras.Model, weights: dict[str, dict[str, np.ndarray]]) -> Non
             by_name[name].assign(value)
 
 
-def adam_slots(model: keras.Model) -> dict[str, dict[str, tuple[np.ndarray, np.ndarray]]]:
-    """Adam's two moments of every trainable variable, by layer and variable name. Keras has no public accessor
-    for one variable's slots; its optimizer's variables are public, and each is named after the model
-    variable's path (``sequential/dense/kernel`` -> ``sequential_dense_kernel_momentum``, ``..._velocity``)."""
+def optimizer_slots(model: keras.Model) -> dict[str, dict[str, dict[str, np.ndarray]]]:
+    """The optimizer's slots of every trainable variable (Adam's ``momentum`` and ``velocity``, SGD's ``momentum``,
+    RMSprop's ``velocity`` and ``momentum``), by layer, variable and slot name. Keras has no public accessor for one
+    variable's slots; its optimizer's variables are public, and each is named after the model variable's path and
+    the slot (``sequential/dense/kernel`` -> ``sequential_dense_kernel_momentum``)."""
     by_name = {v.name: np.array(v.numpy()) for v in model.optimizer.variables}
-    slots: dict[str, dict[str, tuple[np.ndarray, np.ndarray]]] = {}
+    slots: dict[str, dict[str, dict[str, np.ndarray]]] = {}
     for layer in model.layers:
         for v in layer.trainable_weights:
             key = v.path.replace("/", "_")
-            slots.setdefault(layer.name, {})[v.name] = (by_name[f"{key}_momentum"], by_name[f"{key}_velocity"])
+            slots.setdefault(layer.name, {})[v.name] = {slot: by_name[f"{key}_{slot}"]
+                                                        for slot in ("momentum", "velocity") if f"{key}_{slot}" in by_name}
     return slots
 
 

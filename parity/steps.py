@@ -3,7 +3,7 @@
 Free-running training diverges between frameworks within 5-20 steps whatever is done (TF's CPU
 float32 kernels are not bit-reproducible, and Adam's near-sign updates amplify tiny differences),
 so each torch step starts from Keras's state before that step (weights, BatchNormalization's moving
-statistics, both moments, the step count and the learning rate), takes one step on the same batch, and
+statistics, the optimizer's slots, the step count and the learning rate), takes one step on the same batch, and
 is compared with Keras's state after it: the weights, and the moving statistics on their own.
 
 Both sides compute these steps in float64. In float32 each framework's own rounding is about the size of
@@ -67,7 +67,7 @@ def step_parity(
     free_optimizer = free.make_optimizer()
     curve = []
     for t, (xb, yb) in zip(range(steps), TensorBatches(*train_split, size)):
-        before, slots = keras_reference.layer_weights(keras_model), keras_reference.adam_slots(keras_model)
+        before, slots = keras_reference.layer_weights(keras_model), keras_reference.optimizer_slots(keras_model)
         step, lr = keras_reference.iterations(keras_model), keras_reference.learning_rate(keras_model)
         batch = slice(t * size, (t + 1) * size)
         keras_loss = float(keras_model.train_on_batch(xk[batch], keras_reference.targets(twins, yk[batch]),
@@ -76,7 +76,7 @@ def step_parity(
 
         transfer.load_weights(forced.net, before)
         optimizer = forced.make_optimizer(lr)
-        transfer.load_adam_state(optimizer, forced.net, slots, step)
+        transfer.load_optimizer_state(optimizer, forced.net, slots, step)
         torch_loss = _torch_step(forced, optimizer, xb, yb)
         for group in free_optimizer.param_groups:  # the schedule's rate, as Keras's
             group["lr"] = lr

@@ -1,5 +1,5 @@
 """The parity levels' side of moving between Keras and KerasNet: flat vectors of a net's parameters (or moving
-statistics) in either framework's values, and Adam's state. The layouts themselves are
+statistics) in either framework's values, and the optimizer's state. The layouts themselves are
 ``lit_mnist/model/keras_layout.py``'s.
 """
 
@@ -12,7 +12,7 @@ from lit_mnist.model.keras_adam import KerasAdam
 from lit_mnist.model.keras_layout import MOVING, find, keras_weights, load_weights, pairs, to_keras, to_torch
 from lit_mnist.model.net import KerasNet
 
-__all__ = ["flat", "keras_vector", "keras_weights", "load_adam_state", "load_weights", "relative_l2", "to_keras",
+__all__ = ["flat", "keras_vector", "keras_weights", "load_optimizer_state", "load_weights", "relative_l2", "to_keras",
            "to_torch", "torch_vector"]
 
 
@@ -26,17 +26,20 @@ def keras_vector(net: KerasNet, weights: dict[str, dict[str, np.ndarray]], movin
     return flat(to_torch(find(weights, layer, name)) for layer, name, _ in pairs(net) if (name in MOVING) == moving)
 
 
-def load_adam_state(optimizer: torch.optim.Adam, net: KerasNet, slots: dict, step: int) -> None:
-    """Give a torch Adam (KerasAdam or the stock one) over ``net``'s parameters Keras's moments and step count."""
+def load_optimizer_state(optimizer: torch.optim.Optimizer, net: KerasNet, slots: dict, step: int) -> None:
+    """Give a torch optimizer over ``net``'s parameters Keras's slots (``keras_reference.optimizer_slots``) and
+    step count: Adam's (KerasAdam or the stock one) as its two moments, Keras's SGD and RMSprop by slot name."""
     parameters = {id(p) for p in net.parameters()}
+    adam = isinstance(optimizer, torch.optim.Adam)
     for layer, name, tensor in pairs(net):
         if name in MOVING or id(tensor) not in parameters:
             continue
-        m, v = (to_torch(a) for a in find(slots, layer, name))
         # in the parameter's memory layout (channels-last conv weights): torch's fused Adam walks the
         # parameter and its moments as flat memory, so a moment laid out otherwise would update the wrong weights
-        exp_avg, exp_avg_sq = torch.empty_like(tensor).copy_(m), torch.empty_like(tensor).copy_(v)
-        optimizer.state[tensor] = {"step": torch.tensor(float(step)), "exp_avg": exp_avg, "exp_avg_sq": exp_avg_sq}
+        state = {slot: torch.empty_like(tensor).copy_(to_torch(value)) for slot, value in find(slots, layer, name).items()}
+        if adam:
+            state = {"step": torch.tensor(float(step)), "exp_avg": state["momentum"], "exp_avg_sq": state["velocity"]}
+        optimizer.state[tensor] = state
     if isinstance(optimizer, KerasAdam):
         for group in optimizer.param_groups:
             KerasAdam.set_step_count(group, step)

@@ -24,6 +24,7 @@ from torchmetrics.classification import (
 
 from lit_mnist.model import graphed
 from lit_mnist.model.keras_adam import KerasAdam
+from lit_mnist.model.keras_optimizers import KerasRMSprop, KerasSGD, keras_default_lr
 from lit_mnist.model.layers import LayerError, as_items, resolve
 from lit_mnist.model.net import build_net
 
@@ -58,12 +59,16 @@ class LitMNIST(L.LightningModule):
         class_names: a name for each class, for the reports and predictions (from ``--data.class_names``).
         normalize: standardise inputs with the training split's pixel mean and std (set from the datamodule
             when fitting; kept in the checkpoint, so prediction applies them). Off: raw 0-255, as the original.
-        lr: learning rate (Keras's Adam default, 1e-3).
-        optimizer: ``keras_adam`` reproduces Keras 3's Adam update; ``adam`` is the stock torch.optim.Adam.
+        lr: learning rate (unset: Keras's default for the optimizer, 0.01 for SGD, 1e-3 for the others).
+        optimizer: ``keras_adam`` reproduces Keras 3's Adam update; ``adam`` is the stock torch.optim.Adam;
+            ``sgd`` and ``rmsprop`` are Keras 3's SGD and RMSprop (``lit_mnist/model/keras_optimizers.py``).
         init: ``keras`` (each layer's Keras initialisers: Glorot-uniform kernels and zero biases unless the
             list says otherwise) or ``torch`` (PyTorch's defaults for every layer).
-        epsilon: Adam's epsilon; Keras's default 1e-7 (torch's is 1e-8).
+        epsilon: Adam's and RMSprop's epsilon; Keras's default 1e-7 (torch's is 1e-8).
         betas: Adam's beta_1 and beta_2 (Keras's and torch's defaults: 0.9, 0.999).
+        momentum: SGD's and RMSprop's momentum (Keras's default 0: none).
+        nesterov: SGD's Nesterov momentum.
+        rho: RMSprop's decay of its mean square (Keras's default 0.9).
         lr_decay: multiply the learning rate by this after every epoch (1.0, the original: constant).
         one_cycle: instead, the one-cycle schedule (torch's OneCycleLR, stepped every batch): the learning
             rate warms up from ``lr / 25`` to ``lr`` over the first 30% of the steps, then anneals (cosine)
@@ -90,11 +95,14 @@ class LitMNIST(L.LightningModule):
         image_shape: tuple[int, int] = (28, 28),
         class_names: list[str] | None = None,
         normalize: bool = False,
-        lr: float = 1e-3,
-        optimizer: Literal["keras_adam", "adam"] = "keras_adam",
+        lr: float | None = None,
+        optimizer: Literal["keras_adam", "adam", "sgd", "rmsprop"] = "keras_adam",
         init: Literal["keras", "torch"] = "keras",
         epsilon: float = 1e-7,
         betas: tuple[float, float] = (0.9, 0.999),
+        momentum: float = 0.0,
+        nesterov: bool = False,
+        rho: float = 0.9,
         lr_decay: float = 1.0,
         one_cycle: bool = False,
         label_smoothing: float = 0.0,
@@ -104,7 +112,9 @@ class LitMNIST(L.LightningModule):
         source: dict | None = None,
     ) -> None:
         super().__init__()
+        lr = keras_default_lr(optimizer) if lr is None else lr
         _check_options(lr, epsilon, lr_decay, one_cycle, betas, label_smoothing, optimizer, matmul_precision)
+        _check_optimizer_options(optimizer, epsilon, betas, momentum, nesterov, rho)
         # each step is written out (training_step): the optimizer and the schedule are stepped by hand, so that
         # on a GPU the forward and backward pass can be one CUDA graph
         self.automatic_optimization = False
@@ -114,7 +124,7 @@ class LitMNIST(L.LightningModule):
         self.save_hyperparameters(ignore=["_instantiator"])  # LightningCLI's, not a hyper-parameter
         # as plain data, and the list as built (every argument written out), so that the checkpoint and
         # metrics.json describe the net whole (LightningCLI hands save_hyperparameters the options as given)
-        self.hparams.update(layers=as_items(self.net.layers), num_classes=num_classes, normalize=normalize,
+        self.hparams.update(layers=as_items(self.net.layers), num_classes=num_classes, normalize=normalize, lr=lr,
                             image_shape=[int(v) for v in image_shape],
                             class_names=None if class_names is None else [str(name) for name in class_names])
         if init_from:  # once, here: the checkpoint keeps the start as its source, not a path to read again
@@ -275,6 +285,11 @@ class LitMNIST(L.LightningModule):
         lr = hp.lr if lr is None else lr
         if hp.optimizer == "keras_adam":
             return KerasAdam(self.parameters(), lr=lr, beta_1=hp.betas[0], beta_2=hp.betas[1], epsilon=hp.epsilon)
+        if hp.optimizer == "sgd":
+            return KerasSGD(self.parameters(), lr=lr, momentum=hp.get("momentum", 0.0), nesterov=hp.get("nesterov", False))
+        if hp.optimizer == "rmsprop":
+            return KerasRMSprop(self.parameters(), lr=lr, rho=hp.get("rho", 0.9), momentum=hp.get("momentum", 0.0),
+                                epsilon=hp.epsilon)
         return torch.optim.Adam(self.parameters(), lr=lr, betas=tuple(hp.betas), eps=hp.epsilon, fused=True)
 
     def configure_optimizers(self):
@@ -345,7 +360,20 @@ def _check_options(lr, epsilon, lr_decay, one_cycle, betas, label_smoothing, opt
         raise ValueError(f"betas must be two values in [0, 1); got {list(betas)}")
     if not 0 <= label_smoothing < 1:
         raise ValueError(f"label_smoothing must be in [0, 1); got {label_smoothing}")
-    if optimizer not in ("keras_adam", "adam"):
-        raise ValueError(f"optimizer must be 'keras_adam' or 'adam', got {optimizer!r}")
+    if optimizer not in ("keras_adam", "adam", "sgd", "rmsprop"):
+        raise ValueError(f"optimizer must be 'keras_adam', 'adam', 'sgd' or 'rmsprop', got {optimizer!r}")
     if matmul_precision not in ("highest", "high", "medium"):
         raise ValueError(f"matmul_precision must be 'highest', 'high' or 'medium', got {matmul_precision!r}")
+
+
+def _check_optimizer_options(optimizer, epsilon, betas, momentum, nesterov, rho) -> None:
+    """Each optimizer's own options: one set for another optimizer is refused, never ignored."""
+    if not 0 <= momentum < 1 or not 0 <= rho < 1:
+        raise ValueError(f"momentum and rho must be in [0, 1); got {momentum}, {rho}")
+    given = {"betas": tuple(betas) != (0.9, 0.999), "epsilon": epsilon != 1e-7, "momentum": momentum != 0,
+             "nesterov": bool(nesterov), "rho": rho != 0.9}
+    takes = {"keras_adam": {"betas", "epsilon"}, "adam": {"betas", "epsilon"}, "sgd": {"momentum", "nesterov"},
+             "rmsprop": {"epsilon", "momentum", "rho"}}[optimizer]
+    other = next((name for name, set_ in given.items() if set_ and name not in takes), None)
+    if other is not None:
+        raise ValueError(f"{other} is not an option of optimizer {optimizer!r}, which takes {', '.join(sorted(takes))}")

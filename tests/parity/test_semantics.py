@@ -235,3 +235,61 @@ def test_gaussian_noise_and_dropout_spread_as_keras_s_and_a_wrong_spread_is_caug
     assert _same_spread(_spread(lambda x: module(torch.from_numpy(x)), ones), theirs)
     module.stddev = argument if kind == "gaussian_dropout" else argument ** 2  # the rate as the spread; a variance
     assert not _same_spread(_spread(lambda x: module(torch.from_numpy(x)), ones), theirs)
+
+
+def _optimizer_twins(**options):
+    return Twins({"layers": [{"dense": 16, "activation": "tanh"}, "batch_normalization"], "num_classes": 4,
+                  "image_shape": list(SHAPE), **options}, (80.0, 60.0))
+
+
+@pytest.mark.parametrize("options", [{"optimizer": "sgd"}, {"optimizer": "sgd", "momentum": 0.9},
+                                     {"optimizer": "sgd", "momentum": 0.9, "nesterov": True, "lr": 0.05, "one_cycle": True},
+                                     {"optimizer": "rmsprop"}, {"optimizer": "rmsprop", "momentum": 0.5, "rho": 0.8,
+                                                                "epsilon": 1e-3}],
+                         ids=["sgd", "sgd momentum", "sgd nesterov one-cycle", "rmsprop", "rmsprop momentum"])
+def test_keras_s_sgd_and_rmsprop_take_the_same_steps(images, options):
+    assert _steps(_optimizer_twins(**options), images)["passed"]
+
+
+class _TorchStyleSGD(torch.optim.Optimizer):
+    """torch's momentum: of gradients (``m = momentum * m + g; theta -= lr * m``), not of steps as Keras's."""
+
+    def __init__(self, params, lr, momentum):
+        super().__init__(params, {"lr": lr, "momentum": momentum})
+
+    @torch.no_grad()
+    def step(self, closure=None):
+        for group in self.param_groups:
+            for p in (p for p in group["params"] if p.grad is not None):
+                m = self.state[p].setdefault("momentum", torch.zeros_like(p))
+                p.sub_(m.mul_(group["momentum"]).add_(p.grad), alpha=group["lr"])
+
+
+class _TorchStyleRMSprop(torch.optim.Optimizer):
+    """torch's epsilon: outside the root (``g / (sqrt(v) + eps)``), not inside as Keras's."""
+
+    def __init__(self, params, lr, rho, epsilon):
+        super().__init__(params, {"lr": lr, "rho": rho, "epsilon": epsilon})
+
+    @torch.no_grad()
+    def step(self, closure=None):
+        for group in self.param_groups:
+            for p in (p for p in group["params"] if p.grad is not None):
+                v = self.state[p].setdefault("velocity", torch.zeros_like(p))
+                v.mul_(group["rho"]).addcmul_(p.grad, p.grad, value=1 - group["rho"])
+                p.sub_(p.grad * group["lr"] / (v.sqrt() + group["epsilon"]))
+
+
+@pytest.mark.parametrize("options, broken", [
+    ({"optimizer": "sgd", "momentum": 0.9}, lambda m, lr: _TorchStyleSGD(m.parameters(), lr, 0.9)),
+    ({"optimizer": "rmsprop", "epsilon": 1e-3}, lambda m, lr: _TorchStyleRMSprop(m.parameters(), lr, 0.9, 1e-3)),
+], ids=["torch's momentum", "torch's epsilon"])
+def test_companion_torch_s_sgd_momentum_or_rmsprop_epsilon_fails_the_steps_level(images, options, broken):
+    twins = _optimizer_twins(**options)
+
+    def make_module(t):
+        module = t.lightning()
+        module.make_optimizer = lambda lr=None: broken(module, lr or module.hparams.lr)
+        return module
+
+    assert not _steps(twins, images, make_module=make_module)["passed"]
