@@ -3,7 +3,7 @@
 Sequential models, and Functional models that are a single chain, of the layer list's layers (Dense, Conv2D,
 MaxPooling2D, AveragePooling2D, GlobalAveragePooling2D, GlobalMaxPooling2D, ZeroPadding2D, Cropping2D, Flatten,
 Reshape, Dropout, SpatialDropout2D, GaussianNoise, GaussianDropout, BatchNormalization, Activation, LeakyReLU,
-Rescaling, adapted Normalization), ReLU and Softmax (as the items that compute the same) and InputLayer. Layers
+Rescaling, adapted Normalization), ReLU, Softmax and ELU (as the items that compute the same) and InputLayer. Layers
 that act in training only and pass their input through at inference (random augmentation such as RandomFlip or
 RandomRotation, AlphaDropout, ActivityRegularization, or a Sequential of them alone) are left out, and listed:
 the imported net predicts as the model does. The model's last softmax, as the last
@@ -26,7 +26,7 @@ import numpy as np
 from lit_mnist.errors import DataError
 from lit_mnist.keras_import.read import KerasFile
 from lit_mnist.model.layers import KERAS_CLASSES as CLASSES
-from lit_mnist.model.layers import KINDS, RESERVED_NAMES, Layer, LayerError, resolve
+from lit_mnist.model.layers import KINDS, RESERVED_NAMES, Layer, LayerError, equivalent, resolve
 
 TRAINING_ONLY = re.compile(r".*_(initializer|regularizer|constraint)$|^(seed|noise_shape|renorm.*|synchronized|trainable)$")
 IGNORED_QUIETLY = {"name", "module", "registered_name", "build_config", "shared_object_id", "batch_input_shape",
@@ -34,6 +34,7 @@ IGNORED_QUIETLY = {"name", "module", "registered_name", "build_config", "shared_
 VARIABLES = {"dense": ("kernel", "bias"), "conv2d": ("kernel", "bias"),
              "batch_normalization": ("gamma", "beta", "moving_mean", "moving_variance")}
 MODELS = {"Sequential", "Functional", "Model"}
+EQUIVALENT_CLASSES = {"ReLU": "re_lu", "Softmax": "softmax", "ELU": "elu"}  # read as the items that compute the same
 # layers that act in training only (augmentation, alpha dropout, an activity penalty) and pass their input through
 # at inference: left out of the imported net, and listed
 TRAINING_ONLY_LAYERS = {"RandomFlip", "RandomRotation", "RandomTranslation", "RandomZoom", "RandomContrast",
@@ -94,7 +95,8 @@ def convert(keras_file: KerasFile, image_shape: tuple[int, int] | None = None, i
             ignored.append(f"{where}: left out (it acts in training only; identity at inference)")
             continue
         try:
-            item = _item(layer, keras_file.weights.get(config.get("name"), []), ignored, where)
+            item = _item(layer, keras_file.weights.get(config.get("name"), []), ignored, where,
+                         keras2=keras_file.layout == "h5 (Keras 2)")
         except _Refused as e:
             raise DataError(f"{path}: {where}: {e}") from None
         if item is not None:
@@ -141,7 +143,7 @@ def _chain(keras_file: KerasFile) -> tuple[list[dict], tuple[int, ...]]:
             continue
         if layer_cls in MODELS:
             raise DataError(f"{path}: layer {index} '{name}' ({layer_cls}): a model inside the model is not imported")
-        if layer_cls not in CLASSES and layer_cls not in ("InputLayer", "ReLU", "Softmax"):
+        if layer_cls not in CLASSES and layer_cls not in ("InputLayer", *EQUIVALENT_CLASSES):
             what = "carries Python code, which is never run" if layer_cls == "Lambda" else "is not a layer lit-mnist has"
             raise DataError(f"{path}: layer {index} '{name}' ({layer_cls}): {what}")
     if cls != "Sequential":
@@ -206,20 +208,23 @@ def _inbound(nodes) -> list[str]:
     return found
 
 
-def _item(layer: dict, variables: list, ignored: list[str], where: str) -> dict | None:
-    """The layer as a list item, or None for what takes no place in the net (an input)."""
+def _item(layer: dict, variables: list, ignored: list[str], where: str, keras2: bool = False) -> dict | None:
+    """The layer as a list item, or None for what takes no place in the net (an input). ``keras2``: the file is
+    Keras 2's, whose hard_sigmoid was another function (``clip(0.2 x + 0.5, 0, 1)``, Keras 3's ``relu6(x + 3) / 6``)."""
     cls, config = layer["class_name"], layer.get("config") or {}
     if cls == "InputLayer":
         return None
-    if cls == "ReLU":
-        return _relu(config)
+    if cls in EQUIVALENT_CLASSES:
+        own = {k: v for k, v in config.items() if k not in IGNORED_QUIETLY and k not in ("trainable", "dtype")}
+        if cls == "Softmax" and own.get("axis") in ([-1], (-1,)):
+            own["axis"] = -1
+        try:
+            return equivalent(EQUIVALENT_CLASSES[cls], own)
+        except ValueError as e:
+            raise _Refused(str(e)) from None
     if cls == "LeakyReLU" and "alpha" in config:  # Keras 2's name of the slope
         config = {**config, "negative_slope": config["alpha"]}
         del config["alpha"]
-    if cls == "Softmax":
-        if config.get("axis", -1) not in (-1, [-1]):
-            raise _Refused(f"softmax over axis {config.get('axis')}: only the last axis is")
-        return {"activation": {"activation": "softmax"}}
     kind = CLASSES[cls]
     spec = KINDS[kind]
     known = {*spec.required, *spec.optional, *spec.defaults_only}
@@ -238,19 +243,13 @@ def _item(layer: dict, variables: list, ignored: list[str], where: str) -> dict 
             raise _Refused(f"argument {key}={value!r}, which the net has not")
     if "activation" in args and not isinstance(args["activation"], str):
         raise _Refused("an activation that is not one of Keras's by name")
+    if keras2 and args.get("activation") == "hard_sigmoid":
+        raise _Refused("Keras 2's hard_sigmoid (clip(0.2 x + 0.5, 0, 1)), which the net has not (it has Keras 3's)")
     if kind in ("batch_normalization", "normalization") and isinstance(args.get("axis"), list):
         args["axis"] = args["axis"][0] if len(args["axis"]) == 1 else args["axis"]
     if kind == "normalization":
         _adapted(args, variables, where)
     return {kind: args}
-
-
-def _relu(config: dict) -> dict:
-    """A ReLU layer as the item that computes the same: relu, or a leaky ReLU where it has a ``negative_slope``."""
-    if any(config.get(key) not in (None, 0, 0.0) for key in ("max_value", "threshold")):
-        raise _Refused("a ReLU with a max_value or threshold, which the net has not")
-    slope = config.get("negative_slope") or 0
-    return {"leaky_re_lu": {"negative_slope": slope}} if slope else {"activation": {"activation": "relu"}}
 
 
 def _dtype(value, where: str, ignored: list[str]) -> None:
@@ -285,6 +284,8 @@ def _fold_softmax(path, entries: list[_Entry]) -> str:
         raise DataError(f"{path}: {last.where}: activation {activation!r} before a {after} layer: lit-mnist imports "
                         "classifiers whose last Dense gives class probabilities or logits")
     activation = after or activation
+    if after == "softmax":  # Dense(K) then Softmax: the one output layer, as the layer list reads it
+        last.args["activation"] = "softmax"
     if activation == "sigmoid" and last.args.get("units") == 1:
         last.args.update(units=2, activation="softmax")
         return "sigmoid"

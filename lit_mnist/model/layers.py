@@ -11,12 +11,16 @@ Keras's defaults::
     - dense: {units: 64, activation: tanh}
 
 A bare name (``- flatten``) is an item without arguments, and a value that is not a mapping is the layer's
-first argument, as Keras's first positional one (``- dropout: 0.25``, ``- activation: relu``, ``- dense: 64``);
-further keys are arguments, as in Keras's call (``{dense: 256, activation: relu}``). The layers see the flat
-row of H*W grey levels until the first layer of images (conv, pooling, padding, cropping, spatial dropout),
-which sees it as HxWx1 (a ``reshape`` item may say so itself).
+first argument, as Keras's first positional one (``- dropout: 0.25``, ``- activation: relu``, ``- dense: 64``),
+or for ``dense`` and ``conv2d`` a list of the positional ones (``- conv2d: [32, 3]``); further keys are
+arguments, as in Keras's call (``{dense: 256, activation: relu}``). Keras's ReLU, Softmax and ELU layers are
+read as the items that compute the same. The layers see the flat row of H*W grey levels until the first layer
+of images (conv, pooling, padding, cropping, spatial dropout), which sees it as HxWx1 (a ``reshape`` item may
+say so itself), unless the input is declared as Keras declares it (an ``input`` item, or the first layer's
+``input_shape``): it must then be the data's, and an image declared is an image from the first layer on.
 The output layer, a ``dense`` of ``num_classes`` units whose softmax the loss takes, is appended, unless
-the list already ends with such a dense (softmax or linear activation), which is then the head.
+the list already ends with such a dense (softmax or linear activation, or a softmax after it), which is then
+the head.
 
 :func:`resolve` turns a list into :class:`Layer` records, every argument filled in and every shape
 known (Keras's, channels-last and without the batch axis), or raises :class:`LayerError` naming the item.
@@ -36,7 +40,7 @@ from lit_mnist.errors import DataError
 
 ACTIVATIONS = ("linear", "relu", "elu", "gelu", "tanh", "sigmoid", "softmax", "silu", "swish", "softplus", "selu",
                "leaky_relu", "relu6", "celu", "mish", "softsign", "exponential", "hard_tanh", "tanh_shrink",
-               "log_sigmoid")
+               "log_sigmoid", "hard_sigmoid", "hard_silu", "hard_swish", "hard_shrink", "soft_shrink")
 KERNEL_INITIALIZERS = ("glorot_uniform", "glorot_normal", "he_uniform", "he_normal", "lecun_uniform", "lecun_normal")
 _REGULARIZED = ("kernel_regularizer", "bias_regularizer", "activity_regularizer", "kernel_constraint", "bias_constraint")
 _CHANNELS_LAST = ("channels_last", None)
@@ -58,6 +62,7 @@ class Kind:
     optional: Mapping[str, Any] = field(default_factory=dict)
     defaults_only: Mapping[str, tuple] = field(default_factory=dict)
     image_only: bool = False  # needs an HxWxC input (conv, pooling)
+    positional: tuple[str, ...] = ()  # Keras's order of the arguments, where a list may give them positionally
 
 
 _POOLING = {"strides": None, "padding": "valid"}
@@ -65,12 +70,15 @@ KINDS: dict[str, Kind] = {
     "dense": Kind("Dense", "units", ("units",),
                   {"activation": "linear", "use_bias": True, "kernel_initializer": "glorot_uniform",
                    "bias_initializer": "zeros"},
-                  {**dict.fromkeys(_REGULARIZED, (None,)), "lora_rank": (None,), "quantization_config": (None,)}),
+                  {**dict.fromkeys(_REGULARIZED, (None,)), "lora_rank": (None,), "quantization_config": (None,)},
+                  positional=("units", "activation", "use_bias", "kernel_initializer", "bias_initializer")),
     "conv2d": Kind("Conv2D", "filters", ("filters", "kernel_size"),
                    {"strides": (1, 1), "padding": "valid", "activation": "linear", "use_bias": True,
                     "kernel_initializer": "glorot_uniform", "bias_initializer": "zeros"},
                    {**dict.fromkeys(_REGULARIZED, (None,)), "data_format": _CHANNELS_LAST, "dilation_rate": (1, (1, 1)),
-                    "groups": (1,)}, image_only=True),
+                    "groups": (1,)}, image_only=True,
+                   positional=("filters", "kernel_size", "strides", "padding", "data_format", "dilation_rate", "groups",
+                               "activation", "use_bias", "kernel_initializer", "bias_initializer")),
     "max_pooling2d": Kind("MaxPooling2D", "pool_size", (), {"pool_size": (2, 2), **_POOLING},
                           {"data_format": _CHANNELS_LAST}, image_only=True),
     "average_pooling2d": Kind("AveragePooling2D", "pool_size", ("pool_size",), _POOLING,
@@ -101,9 +109,16 @@ KINDS: dict[str, Kind] = {
     "rescaling": Kind("Rescaling", "scale", ("scale",), {"offset": 0.0}),
     "normalization": Kind("Normalization", "axis", ("mean", "variance"), {"axis": -1}, {"invert": (False,)}),
 }
+# Keras layers that compute what an item above computes, read as that item: first argument, arguments and defaults
+EQUIVALENTS: dict[str, tuple[str, dict]] = {
+    "re_lu": ("max_value", {"max_value": None, "negative_slope": 0.0, "threshold": 0.0}),
+    "softmax": ("axis", {"axis": -1}),
+    "elu": ("alpha", {"alpha": 1.0}),
+}
 KERAS_CLASSES = {spec.keras_class: kind for kind, spec in KINDS.items()}  # Dense -> dense, ...
 # a kind may also be written as Keras's class name (Conv2D) or one of Keras's aliases (MaxPool2D, max_pool2d)
-_ALIASES = {**KERAS_CLASSES,
+_ALIASES = {**KERAS_CLASSES, "ReLU": "re_lu", "relu": "re_lu", "Softmax": "softmax", "ELU": "elu",
+            "Input": "input_layer", "InputLayer": "input_layer", "input": "input_layer",
             **{alias: kind for kind, aliases in (("max_pooling2d", ("MaxPool2D", "max_pool2d")),
                                                  ("average_pooling2d", ("AvgPool2D", "avg_pool2d")),
                                                  ("global_average_pooling2d", ("GlobalAvgPool2D", "global_avg_pool2d")),
@@ -117,6 +132,7 @@ ORIGINAL = (  # the original notebook's hidden layers; its Dense(10, softmax) is
     {"dense": {"units": 64, "activation": "relu"}},
     {"dense": {"units": 128, "activation": "relu"}},
 )
+_PER_VALUE = {"dropout", "gaussian_noise", "gaussian_dropout", "leaky_re_lu"}  # each value on its own, any shape
 _ELEMENTWISE = {"dropout", "gaussian_noise", "gaussian_dropout", "activation", "leaky_re_lu", "rescaling", "normalization", "batch_normalization"}
 
 
@@ -155,9 +171,23 @@ def resolve(items: Iterable | None, num_classes: int, image_shape: tuple[int, in
     names: dict[str, int] = {}
     shape: tuple[int, ...] = (height * width,)
     raw_row = True  # still the input row: only elementwise layers so far
+    declared, grid = False, False  # grid: an HxW input declared, seen by Keras's layers as H rows until a flatten
     for position, item in enumerate(items, start=1):
-        kind, args = _parse_item(position, item)
+        kind, args, input_shape = _parse_item(position, item)
         where = f"model.layers item {position} ({kind})"
+        if input_shape is not None:
+            if declared or layers:
+                raise LayerError(f"{where}: only the first layer declares the input's shape (Keras reads it there alone)")
+            declared, grid = True, _declared(where, input_shape, height, width)
+            if len(input_shape) == 3:  # Keras's layers see an image from the start
+                layers.append(Layer("reshape", {"target_shape": input_shape}, _name("reshape", "input_reshape", names),
+                                    position, shape, input_shape, named=True))
+                shape, raw_row = input_shape, False
+        if kind == "input_layer":
+            continue
+        if grid:
+            _check_on_grid(where, kind, args, height, width)
+            grid = kind != "flatten"
         if KINDS[kind].image_only and len(shape) == 1:
             if not raw_row:
                 raise LayerError(f"{where}: needs an image, but its input is {shape[0]} features "
@@ -177,16 +207,51 @@ def resolve(items: Iterable | None, num_classes: int, image_shape: tuple[int, in
     return _with_head(layers, names, shape, num_classes)
 
 
+def _declared(where: str, declared: tuple[int, ...], height: int, width: int) -> bool:
+    """Check a declared input shape against the data's images; True where it is the HxW grid."""
+    fits = {1: (height * width,), 2: (height, width), 3: (height, width, 1)}[len(declared)]
+    if declared != fits:
+        grey = "; lit-mnist's images are grey, one channel" if declared[:2] == (height, width) else ""
+        raise LayerError(f"{where}: the input's shape {list(declared)} is not the data's: their images are "
+                         f"{height}x{width}, {height * width} grey levels a row{grey}; declare [{height * width}], "
+                         f"[{height}, {width}] or [{height}, {width}, 1], or leave it out")
+    return len(declared) == 2
+
+
+def _check_on_grid(where: str, kind: str, args: dict, height: int, width: int) -> None:
+    """Keras's layers see a declared HxW input as H rows of W values; the row is the same only to a flatten and
+    to layers that take each value on its own."""
+    on_its_own = kind in {"flatten", *_PER_VALUE} or kind == "activation" and args["activation"] != "softmax" or (
+        kind == "rescaling" and _number(args["scale"]) and _number(args["offset"]))
+    if not on_its_own:
+        raise LayerError(f"{where}: its input is the {height}x{width} grid that the input's shape declares, which "
+                         f"lit-mnist's layers take through a flatten only (declare [{height}, {width}, 1] for an image, "
+                         f"or [{height * width}] for the row)")
+
+
 def _with_head(layers: list[Layer], names: dict[str, int], shape: tuple[int, ...], num_classes: int) -> list[Layer]:
+    if len(layers) > 1 and _is_softmax(layers[-1]) and layers[-2].kind == "dense" and layers[-2].args["activation"] == "linear":
+        dense = layers.pop(-2)  # Dense(K) then Softmax: one output layer, as Dense(K, activation="softmax")
+        layers[-1] = Layer(**{**dense.__dict__, "args": {**dense.args, "activation": "softmax"}})
     last = layers[-1] if layers else None
     if last and last.kind == "dense" and last.args["units"] == num_classes and last.args["activation"] in ("softmax", "linear"):
         layers[-1] = Layer(**{**last.__dict__, "head": True})
         return layers
+    if last and (_is_softmax(last) or last.kind == "dense" and last.args["activation"] == "softmax"):
+        what = (f"a softmax of {last.output_shape[0]} classes, but the data have {num_classes}: give its dense "
+                f"{num_classes} units" if last.kind == "dense" else
+                "a softmax that no dense of the classes takes: end it with a dense of the classes")
+        raise LayerError(f"model.layers {last.describe()}: the list ends in {what}, or leave it out and the output "
+                         "layer is appended")
     if len(shape) != 1:
         raise LayerError(f"the output layer (dense, {num_classes} units) cannot follow {layers[-1].describe()}, whose "
                          f"output is {_fmt(shape)}: end the list with a flatten item")
     args = _fill("dense", {"units": num_classes, "activation": "softmax"}, "the output layer")
     return [*layers, Layer("dense", args, _name("dense", None, names), None, shape, (num_classes,), head=True)]
+
+
+def _is_softmax(layer: Layer) -> bool:
+    return layer.kind == "activation" and layer.args["activation"] == "softmax"
 
 
 def _image_shape(image_shape) -> tuple[int, int]:
@@ -199,29 +264,133 @@ def _image_shape(image_shape) -> tuple[int, int]:
     return height, width
 
 
-def _parse_item(position: int, item) -> tuple[str, dict]:
-    """An item as (kind, every argument with its default), or a LayerError naming it. A mapping's first key is the
-    kind; further keys are arguments, as in Keras's call: ``{dense: 256, activation: relu}`` is Dense(256, ...)."""
+def _parse_item(position: int, item) -> tuple[str, dict, tuple | None]:
+    """An item as (kind, every argument with its default, the input shape it declares), or a LayerError naming
+    it. A mapping's first key is the kind; further keys are arguments, as in Keras's call: ``{dense: 256,
+    activation: relu}`` is Dense(256, ...); a list is the positional arguments of a layer whose first is a number
+    (``{conv2d: [32, 3]}`` is Conv2D(32, 3))."""
     if isinstance(item, str):
         kind, given, more = _ALIASES.get(item.strip(), item.strip()), {}, {}
     elif isinstance(item, Mapping) and item:
         (kind, given), *more = item.items()
         kind, more = _ALIASES.get(kind, kind) if isinstance(kind, str) else kind, dict(more)
-        if kind in KINDS and given is not None and not isinstance(given, Mapping):
-            given = {KINDS[kind].first: given}  # Keras's first positional argument: dropout: 0.25
-        given = {} if given is None else given
+        given = _positional(position, kind, given)
     else:
         raise LayerError(f"model.layers item {position}: expected one layer, as {{kind: {{argument: value}}}}, "
                          f"{{kind: first argument, argument: value}} or a bare kind, got {item!r}")
-    if kind not in KINDS:
-        slip = _did_you_mean(kind, [*KINDS, *_ALIASES])
-        raise LayerError(f"model.layers item {position}: unknown layer {kind!r} ({slip}known: {', '.join(KINDS)})")
+    if kind not in KINDS and kind not in EQUIVALENTS and kind != "input_layer":
+        slip = _did_you_mean(kind, [*KINDS, *_ALIASES, *EQUIVALENTS])
+        raise LayerError(f"model.layers item {position}: unknown layer {kind!r} ({slip}known: {', '.join(KINDS)}, "
+                         f"and {', '.join(EQUIVALENTS)} as the items they compute)")
     if not isinstance(given, Mapping):
         raise LayerError(f"model.layers item {position} ({kind}): arguments must be a mapping, got {given!r}")
     twice = next((name for name in more if name in given), None)
     if twice is not None:
         raise LayerError(f"model.layers item {position} ({kind}): argument {twice!r} is given twice")
-    return kind, _fill(kind, {**given, **more}, f"model.layers item {position} ({kind})")
+    given, where = {**given, **more}, f"model.layers item {position} ({kind})"
+    if kind == "input_layer":
+        return kind, {}, _input_layer_shape(given, where)
+    declared = _declared_shape(given, where)
+    if kind in EQUIVALENTS:
+        own = {k: given.pop(k) for k in list(given) if k not in ("name", *_COMMON_DEFAULTS_ONLY)}
+        try:
+            (kind, args), = equivalent(kind, own).items()
+        except ValueError as e:
+            raise LayerError(f"{where}: {e}") from None
+        given = {**args, **given}
+    return kind, _fill(kind, given, where), declared
+
+
+def equivalent(kind: str, given: Mapping) -> dict:
+    """The item that computes what Keras's ReLU, Softmax or ELU layer (``kind``: re_lu, softmax, elu) with the
+    arguments ``given`` computes, as ``{kind: {argument: value}}``; ValueError where no item does."""
+    _, defaults = EQUIVALENTS[kind]
+    unknown = [k for k in given if k not in defaults]
+    if unknown:
+        raise ValueError(f"unknown argument {unknown[0]!r} ({_did_you_mean(unknown[0], list(defaults))}{kind} takes "
+                         f"{', '.join(defaults)})")
+    args = {**defaults, **given}
+    if kind == "re_lu":
+        for name in ("max_value", "threshold"):
+            if args[name] not in (defaults[name], 0):
+                raise ValueError(f"{name} is not supported (only Keras's default, {defaults[name]!r})")
+        slope = args["negative_slope"]
+        if not (_number(slope) and slope >= 0):
+            raise ValueError(f"negative_slope must be a number of at least 0, got {slope!r}")
+        return {"leaky_re_lu": {"negative_slope": slope}} if slope else {"activation": {"activation": "relu"}}
+    if kind == "softmax":
+        if _plain(args["axis"]) not in (-1, (-1,)):
+            raise ValueError(f"axis {args['axis']!r} is not supported (only the last axis, -1: the features or channels)")
+        return {"activation": {"activation": "softmax"}}
+    if args["alpha"] != 1.0 or isinstance(args["alpha"], bool):
+        raise ValueError(f"alpha is not supported (only Keras's default, 1.0), got {args['alpha']!r}")
+    return {"activation": {"activation": "elu"}}
+
+
+def _declared_shape(given: dict, where: str) -> tuple | None:
+    """The input shape an item declares as Keras's layers may (``input_shape``, ``input_dim``, Keras 2's
+    ``batch_input_shape``), taken out of ``given``."""
+    declared = [(key, given.pop(key)) for key in ("input_shape", "input_dim", "batch_input_shape") if key in given]
+    if not declared:
+        return None
+    if len(declared) > 1:
+        raise LayerError(f"{where}: {declared[0][0]} and {declared[1][0]} both declare the input shape")
+    key, value = declared[0]
+    if key == "input_dim":
+        value = [value]
+    elif key == "batch_input_shape":
+        value = value[1:] if isinstance(value, (list, tuple)) and value else value
+    return _shape(key, value, where)
+
+
+def _input_layer_shape(given: dict, where: str) -> tuple:
+    """The shape an ``input_layer`` item (Keras's ``Input`` or ``InputLayer``) declares."""
+    allowed = {"shape": None, "batch_shape": None, "batch_size": None, "name": None, "dtype": None, "sparse": False,
+               "ragged": False, "optional": False}
+    unknown = [k for k in given if k not in allowed]
+    if unknown:
+        raise LayerError(f"{where}: unknown argument {unknown[0]!r} (input_layer takes shape or batch_shape, "
+                         "batch_size, name, dtype)")
+    for name in ("sparse", "ragged", "optional"):
+        if given.get(name) not in (None, False):
+            raise LayerError(f"{where}: {name} is not supported (only Keras's default, False)")
+    if given.get("dtype") not in (None, "float32"):
+        raise LayerError(f"{where}: dtype {given['dtype']!r} is not supported (the grey levels are float32)")
+    if ("shape" in given) == ("batch_shape" in given):
+        raise LayerError(f"{where}: give the input's shape, as shape (without the batch axis) or batch_shape")
+    if "shape" in given:
+        return _shape("shape", given["shape"], where)
+    value = given["batch_shape"]
+    return _shape("batch_shape", value[1:] if isinstance(value, (list, tuple)) and value else value, where)
+
+
+def _shape(name: str, value, where: str) -> tuple[int, ...]:
+    values = list(value) if isinstance(value, (list, tuple)) else [value]
+    if not 1 <= len(values) <= 3 or any(isinstance(v, bool) or not isinstance(v, int) or v < 1 for v in values):
+        raise LayerError(f"{where}: {name} must be one to three positive sizes (without the batch axis), got {value!r}")
+    return tuple(values)
+
+
+def _positional(position: int, kind, given) -> dict:
+    """``given`` as Keras's call would take it: a mapping of arguments, a first positional argument, or a list of
+    positional ones for a layer whose first argument is a number (not a size that may itself be a list)."""
+    if given is None:
+        return {}
+    if isinstance(given, Mapping) or kind not in KINDS and kind not in EQUIVALENTS and kind != "input_layer":
+        return given
+    if kind == "input_layer":
+        return {"shape": given}
+    spec = KINDS.get(kind)
+    if spec is None or not spec.positional or not isinstance(given, (list, tuple)):
+        return {_first(kind): given}  # Keras's first positional argument: dropout: 0.25
+    if len(given) > len(spec.positional):
+        raise LayerError(f"model.layers item {position} ({kind}): {len(given)} positional arguments; Keras's {spec.keras_class} "
+                         f"takes at most {len(spec.positional)} ({', '.join(spec.positional)})")
+    return dict(zip(spec.positional, given))
+
+
+def _first(kind: str) -> str:
+    return KINDS[kind].first if kind in KINDS else EQUIVALENTS[kind][0]
 
 
 def _fill(kind: str, given: dict, where: str) -> dict:

@@ -49,6 +49,11 @@ _ACTIVATIONS = {
     "hard_tanh": F.hardtanh,
     "tanh_shrink": F.tanhshrink,
     "log_sigmoid": F.logsigmoid,
+    "hard_sigmoid": F.hardsigmoid,  # Keras 3's: relu6(x + 3) / 6 (Keras 2's was 0.2 x + 0.5)
+    "hard_silu": F.hardswish,
+    "hard_swish": F.hardswish,
+    "hard_shrink": F.hardshrink,  # threshold 0.5 in both
+    "soft_shrink": F.softshrink,
 }
 
 

@@ -118,6 +118,14 @@ def test_a_keras_2_h5_with_normalization_a_leaky_relu_and_a_softmax_layer_import
     assert len(leaky) == 1 and leaky[0]["negative_slope"] == pytest.approx(0.2)  # Keras 2 called it alpha
 
 
+def test_keras_2s_hard_sigmoid_is_refused_for_it_is_another_function_than_keras_3s(tmp_path, capsys):
+    tf_keras = pytest.importorskip("tf_keras")
+    model = tf_keras.Sequential([tf_keras.Input((784,)), tf_keras.layers.Dense(8, activation="hard_sigmoid"),
+                                 tf_keras.layers.Dense(10, activation="softmax")])
+    model.save(tmp_path / "keras2.h5")
+    assert "(Dense): Keras 2's hard_sigmoid (clip(0.2 x + 0.5, 0, 1))" in _refused(tmp_path, capsys, tmp_path / "keras2.h5")
+
+
 def test_global_pooling_and_the_relu_family_import_and_predict_as_keras(mnist, unseen, tmp_path, capsys):
     """GlobalAveragePooling2D and GlobalMaxPooling2D (keepdims), LeakyReLU, a ReLU with a negative slope, and the
     leaky_relu, relu6 and mish activations: Keras itself checks every layer."""
@@ -382,8 +390,10 @@ def test_weights_that_do_not_fit_the_config_name_the_layer(tmp_path, capsys, squ
 
 @pytest.mark.parametrize("layer, expected", [
     (L.Conv2D(4, 3, dilation_rate=2), "dilation_rate is not supported"),
-    (L.ReLU(max_value=6.0), "a ReLU with a max_value or threshold, which the net has not"),
-    (L.ReLU(threshold=0.5), "a ReLU with a max_value or threshold, which the net has not"),
+    (L.ReLU(max_value=6.0), "(ReLU): max_value is not supported"),
+    (L.ReLU(threshold=0.5), "(ReLU): threshold is not supported"),
+    (L.ELU(alpha=0.5), "(ELU): alpha is not supported"),
+    (L.Softmax(axis=1), "(Softmax): axis 1 is not supported"),
     (L.Conv2D(4, 3, groups=1, data_format="channels_first"), "data_format is not supported"),
 ])
 def test_what_the_net_cannot_compute_is_refused_naming_the_layer(tmp_path, capsys, layer, expected):
@@ -428,3 +438,42 @@ def test_fit_starts_from_an_imported_model_on_new_classes(tmp_path, capsys, squa
     start = metrics["hparams"]["source"]["init_from"]
     assert start["checkpoint"] == str(out) and start["head_reinitialised"] and metrics["num_classes"] == 12
     assert start["hyper_parameters"]["source"]["keras_file"] == "square.keras"
+
+
+IDIOMS = [{"input": [12, 10, 1]}, "batch_normalization", {"conv2d": [4, 3], "padding": "same"}, "ReLU",
+          "max_pooling2d", "flatten", {"dense": 16}, "ELU", {"dense": 5}, "Softmax"]
+
+
+def _idioms_model(tmp_path):
+    """The model IDIOMS copies, saved by Keras and imported: its layers as the importer reads them."""
+    from lit_mnist.keras_import.convert import convert
+    from lit_mnist.keras_import.read import read_keras_file
+
+    model = keras.Sequential([keras.Input((12, 10, 1)), L.BatchNormalization(), L.Conv2D(4, 3, padding="same"),
+                              L.ReLU(), L.MaxPooling2D(), L.Flatten(), L.Dense(16), L.ELU(), L.Dense(5), L.Softmax()])
+    model.save(tmp_path / "idioms.keras")
+    return model, convert(read_keras_file(tmp_path / "idioms.keras")).items
+
+
+def _sizes(items):
+    """Each layer's kind, arguments (a pooling's strides as Keras saves them: its pool size) and sizes."""
+    from lit_mnist.model.layers import resolve
+
+    return [(layer.kind, {**layer.args, **({"strides": layer.args["pool_size"]} if layer.args.get("strides") is None
+                                           and "pool_size" in layer.args else {})},
+             layer.input_shape, layer.output_shape, layer.head) for layer in resolve(items, 5, (12, 10))]
+
+
+def test_a_layer_list_in_keras_idioms_is_the_model_keras_builds_of_them(tmp_path):
+    """Input((H, W, 1)), positional arguments, ReLU/ELU/Softmax layers and Dense(K) then Softmax, written in the
+    list as in Keras: the same layers, arguments and sizes as the model Keras saves imports to."""
+    model, imported = _idioms_model(tmp_path)
+    assert _sizes(IDIOMS) == _sizes(imported)
+    assert [tuple(layer.output.shape[1:]) for layer in model.layers[:5]] == [
+        sizes[3] for sizes in _sizes(IDIOMS)[1:6]]  # Keras's own sizes, the input's reshape aside
+
+
+def test_companion_the_list_without_its_input_declaration_is_another_model(tmp_path):
+    """Without Input((H, W, 1)) the BatchNormalization sees 120 features, not one channel: the check catches it."""
+    _, imported = _idioms_model(tmp_path)
+    assert _sizes(IDIOMS[1:]) != _sizes(imported)

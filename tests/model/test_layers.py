@@ -167,3 +167,106 @@ def test_sizes_are_checked():
         resolve(None, 1, (28, 28))
     with pytest.raises(LayerError, match=r"image_shape must be two positive sizes"):
         resolve(None, 10, (0, 28))
+
+
+# Keras's own idioms, as a user copying a model writes them
+
+def _summary(items, num_classes=10, shape=(28, 28)):
+    return [(layer.kind, layer.args, layer.input_shape, layer.output_shape, layer.head)
+            for layer in resolve(items, num_classes, shape)]
+
+
+def test_a_list_gives_keras_positional_arguments_of_dense_and_conv2d():
+    assert _summary([{"conv2d": [8, 3, 2, "same"], "activation": "relu"}, "flatten", {"dense": [64, "tanh"]}]) == \
+        _summary([{"conv2d": {"filters": 8, "kernel_size": 3, "strides": 2, "padding": "same", "activation": "relu"}},
+                  "flatten", {"dense": {"units": 64, "activation": "tanh"}}])
+    with pytest.raises(LayerError, match=r"item 1 \(dense\): 6 positional arguments; Keras's Dense takes at most 5"):
+        resolve([{"dense": [64, "relu", True, "he_normal", "zeros", 1]}], 10, (28, 28))
+    # a size that may itself be a list stays the first argument
+    assert resolve([{"max_pooling2d": [3, 2]}, "flatten"], 10, (28, 28))[1].args["pool_size"] == (3, 2)
+
+
+@pytest.mark.parametrize("item, expected", [
+    ({"re_lu": {}}, ("activation", {"activation": "relu"})),
+    ("ReLU", ("activation", {"activation": "relu"})),
+    ({"relu": {"negative_slope": 0.1}}, ("leaky_re_lu", {"negative_slope": 0.1})),
+    ({"Softmax": {"axis": -1}}, ("activation", {"activation": "softmax"})),
+    ({"ELU": 1.0}, ("activation", {"activation": "elu"})),
+])
+def test_relu_softmax_and_elu_layers_are_the_items_that_compute_the_same(item, expected):
+    layer = resolve([item, {"dense": 16}], 10, (28, 28))[0]
+    assert (layer.kind, layer.args) == expected
+
+
+@pytest.mark.parametrize("item, message", [
+    ({"re_lu": {"max_value": 6}}, r"item 1 \(re_lu\): max_value is not supported \(only Keras's default, None\)"),
+    ({"re_lu": {"threshold": 0.5}}, r"item 1 \(re_lu\): threshold is not supported"),
+    ({"softmax": {"axis": 1}}, r"item 1 \(softmax\): axis 1 is not supported"),
+    ({"elu": 0.5}, r"item 1 \(elu\): alpha is not supported"),
+    ({"re_lu": {"slope": 0.5}}, r"item 1 \(re_lu\): unknown argument 'slope'"),
+])
+def test_what_those_layers_cannot_compute_is_refused(item, message):
+    with pytest.raises(LayerError, match=message):
+        resolve([item, {"dense": 16}], 10, (28, 28))
+
+
+@pytest.mark.parametrize("softmax", [{"activation": "softmax"}, "softmax", "Softmax"])
+def test_dense_then_a_softmax_layer_is_the_output_layer(softmax):
+    layers = resolve([{"dense": 32, "activation": "relu"}, {"dense": 10}, softmax], 10, (28, 28))
+    assert [(layer.kind, layer.args["activation"], layer.head) for layer in layers] == [
+        ("dense", "relu", False), ("dense", "softmax", True)]
+    assert layers[-1].position == 2
+
+
+def test_a_softmax_of_other_classes_than_the_datas_is_refused_not_followed_by_a_head():
+    with pytest.raises(LayerError, match=r"item 2 \(dense\): the list ends in a softmax of 10 classes, but the data "
+                                         r"have 4: give its dense 4 units"):
+        resolve([{"dense": 32}, {"dense": 10, "activation": "softmax"}], 4, (28, 28))
+    with pytest.raises(LayerError, match=r"item 3 \(activation\): the list ends in a softmax that no dense"):
+        resolve([{"conv2d": [4, 3]}, "global_average_pooling2d", "softmax"], 4, (28, 28))
+
+
+@pytest.mark.parametrize("first", [
+    [{"input_layer": {"shape": [784]}}], [{"Input": [784]}], [{"InputLayer": {"batch_shape": [None, 784]}}]])
+def test_an_input_of_the_row_adds_nothing(first):
+    assert _summary([*first, {"dense": 64}]) == _summary([{"dense": 64}])
+
+
+@pytest.mark.parametrize("declared", [{"input_dim": 784}, {"input_shape": [784]}, {"batch_input_shape": [None, 784]}])
+def test_a_first_layer_may_declare_the_input_as_keras_2_notebooks_do(declared):
+    assert _summary([{"dense": {"units": 64, **declared}}]) == _summary([{"dense": 64}])
+
+
+def test_an_input_image_is_seen_as_one_from_the_first_layer():
+    """Input((H, W, 1)) then a BatchNormalization: Keras normalises the one channel, not each pixel on its own."""
+    layers = resolve([{"input": [8, 6, 1]}, "batch_normalization", {"conv2d": [4, 3]}, "flatten"], 3, (8, 6))
+    assert [(layer.kind, layer.name, layer.input_shape, layer.output_shape) for layer in layers[:2]] == [
+        ("reshape", "input_reshape", (48,), (8, 6, 1)), ("batch_normalization", "batch_normalization", (8, 6, 1), (8, 6, 1))]
+    again = resolve(as_items(layers), 3, (8, 6))  # as a checkpoint's hyper-parameters hold it
+    assert [(layer.name, layer.output_shape) for layer in again] == [(layer.name, layer.output_shape) for layer in layers]
+    flat = resolve(["batch_normalization", {"conv2d": [4, 3]}, "flatten"], 3, (8, 6))
+    assert flat[0].output_shape == (48,)  # without the declaration: per pixel, as Keras would on the row
+
+
+def test_an_input_grid_is_taken_through_a_flatten_only():
+    assert _summary([{"flatten": {"input_shape": [28, 28]}}, {"dense": 64}]) == _summary(["flatten", {"dense": 64}])
+    assert _summary([{"input": [28, 28]}, {"dropout": 0.1}, "flatten"]) == _summary([{"dropout": 0.1}, "flatten"])
+    with pytest.raises(LayerError, match=r"item 1 \(dense\): its input is the 28x28 grid that the input's shape "
+                                         r"declares, which lit-mnist's layers take through a flatten only"):
+        resolve([{"dense": {"units": 64, "input_shape": [28, 28]}}], 10, (28, 28))
+
+
+@pytest.mark.parametrize("items, message", [
+    ([{"dense": {"units": 64, "input_shape": [784]}}], (r"item 1 \(dense\): the input's shape \[784\] is not the "
+                                                         r"data's: their images are 8x8, 64 grey levels a row")),
+    ([{"input": [8, 8, 3]}, {"conv2d": [4, 3]}], r"not the data's: .*lit-mnist's images are grey, one channel"),
+    ([{"dense": 64}, {"input": [64]}], r"item 2 \(input_layer\): only the first layer declares the input's shape"),
+    ([{"input": [64]}, {"dense": {"units": 4, "input_dim": 64}}], r"item 2 \(dense\): only the first layer declares"),
+    ([{"input": {"shape": [64], "dtype": "uint8"}}], r"item 1 \(input_layer\): dtype 'uint8' is not supported"),
+    ([{"input": {}}], r"item 1 \(input_layer\): give the input's shape"),
+    ([{"input": [0, 8]}], r"item 1 \(input_layer\): shape must be one to three positive sizes"),
+    ([{"dense": {"units": 4, "input_dim": 64, "input_shape": [64]}}], r"input_shape and input_dim both declare"),
+])
+def test_a_declared_input_that_is_not_the_datas_is_refused_naming_the_item(items, message):
+    with pytest.raises(LayerError, match=message):
+        resolve(items, 10, (8, 8))

@@ -163,7 +163,8 @@ def test_companion_a_channels_first_flatten_is_caught(images):
 
 @pytest.mark.parametrize("activation", ["relu", "elu", "gelu", "tanh", "sigmoid", "softmax", "silu", "softplus", "selu",
                                         "leaky_relu", "relu6", "celu", "mish", "softsign", "exponential", "hard_tanh",
-                                        "tanh_shrink", "log_sigmoid"])
+                                        "tanh_shrink", "log_sigmoid", "hard_sigmoid", "hard_silu", "hard_swish",
+                                        "hard_shrink", "soft_shrink"])
 def test_every_activation_matches_keras(images, activation):
     twins = _twins([{"dense": {"units": 12, "activation": activation}}, {"dense": {"units": 8, "activation": "tanh"}}])
     assert _forward(twins, images)["passed"]
@@ -173,6 +174,13 @@ def test_companion_the_tanh_approximate_gelu_is_caught(images):
     twins = _twins([{"dense": {"units": 12, "activation": "gelu"}}])
     module = twins.lightning()
     module.net.dense.act = lambda x: F.gelu(x, approximate="tanh")
+    assert not _forward(twins, images, module)["passed"]
+
+
+def test_companion_keras_2s_hard_sigmoid_is_caught(images):
+    twins = _twins([{"dense": {"units": 12, "activation": "hard_sigmoid"}}])
+    module = twins.lightning()
+    module.net.dense.act = lambda x: (0.2 * x + 0.5).clamp(0, 1)
     assert not _forward(twins, images, module)["passed"]
 
 
