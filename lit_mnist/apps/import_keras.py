@@ -5,7 +5,7 @@ Reads a Keras 3 ``.keras`` file or an ``.h5`` saved by Keras 3 or Keras 2 (tf-ke
 (no TensorFlow needed, nothing of the file executed), and writes a Lightning checkpoint of the equivalent layer
 list, which ``predict.py``, ``export.py`` and ``serve.py`` take like any other and ``fit.py --model.init_from``
 starts from, with the layer list beside it as a config for ``fit.py --config`` (``model.yaml`` for
-``model.ckpt``). Preprocessing done outside the Keras model (``x / 255``: ``--input-scale 0.00392156862745098``)
+``model.ckpt``; with the optimizer the model was compiled with, where lit-mnist has it). Preprocessing done outside the Keras model (``x / 255``: ``--input-scale 0.00392156862745098``)
 goes into the checkpoint, which takes grey levels 0-255 like every other.
 
 ``--check data.csv`` (with TensorFlow, the ``[parity]`` extra): Keras itself and the new model predict the CSV's
@@ -34,6 +34,7 @@ from lit_mnist.apps.entry import ArgumentParser
 from lit_mnist.data.cache import load_digits
 from lit_mnist.errors import DataError
 from lit_mnist.keras_import.convert import Imported, convert
+from lit_mnist.keras_import.optimizer import compile_options
 from lit_mnist.keras_import.read import read_keras_file
 from lit_mnist.model import keras_layout
 from lit_mnist.model.layers import LayerError
@@ -127,16 +128,17 @@ def _layer_outputs(model: LitMNIST, rows: np.ndarray) -> dict[str, np.ndarray]:
     return {name: (out.permute(0, 2, 3, 1) if out.dim() == 4 else out).numpy() for name, out in outputs.items()}
 
 
-def config_text(imported: Imported, source: dict, checkpoint: Path) -> str:
-    """The layer list without its output layer, which fit.py appends for the data's classes (its own or others)."""
+def config_text(imported: Imported, source: dict, checkpoint: Path, optimizer: dict | None = None) -> str:
+    """The layer list without its output layer, which fit.py appends for the data's classes (its own or others),
+    and the ``optimizer`` options that compile() gave."""
     header = (f"# The layers of {source['keras_file']} (sha256 {source['sha256'][:16]}...), imported by "
               f"scripts/import_keras.py. Its output layer comes from the data.\n"
               f"#   python scripts/fit.py --config THIS.yaml --model.init_from {checkpoint.name}\n"
               "# starts from the imported weights; without --model.init_from, the same net trains from scratch.\n")
-    return header + yaml.safe_dump({"model": {"layers": imported.items[:-1]}}, sort_keys=False)
+    return header + yaml.safe_dump({"model": {**(optimizer or {}), "layers": imported.items[:-1]}}, sort_keys=False)
 
 
-def save(model: LitMNIST, imported: Imported, source: dict, out: Path) -> Path:
+def save(model: LitMNIST, imported: Imported, source: dict, out: Path, optimizer: dict | None = None) -> Path:
     """The checkpoint (weights and hyper-parameters, as Lightning writes a module's) and its config, atomically."""
     checkpoint = {"state_dict": model.state_dict(), "hyper_parameters": dict(model.hparams),
                   "pytorch-lightning_version": lightning.__version__}
@@ -145,7 +147,7 @@ def save(model: LitMNIST, imported: Imported, source: dict, out: Path) -> Path:
     config = out.with_suffix(".yaml")
     try:
         atomic.write_bytes(out, buffer.getvalue())
-        atomic.write_text(config, config_text(imported, source, out))
+        atomic.write_text(config, config_text(imported, source, out, optimizer))
     except OSError as e:
         raise DataError(f"{out}: cannot write the checkpoint ({e.strerror or e})") from None
     return config
@@ -179,6 +181,12 @@ def main(argv: list[str] | None = None) -> int:
           f"ending in {imported.output}")
     for note in _grouped(imported.ignored):
         print(f"  ignored (training only): {note}")
+    optimizer, notes = compile_options(keras_file.optimizer)
+    if optimizer:
+        given = ", ".join(f"{key} {value}" for key, value in optimizer.items() if key != "optimizer")
+        print(f"  optimizer: {optimizer['optimizer']}{f' ({given})' if given else ''}, as compiled; into the config")
+    for note in notes:
+        print(f"  optimizer: {note}")
     verified = "not verified against Keras: --check data.csv (with TensorFlow) does that"
     if args.check:
         rows = load_digits(args.check, labels="optional", pixels=height * width).pixels
@@ -192,7 +200,7 @@ def main(argv: list[str] | None = None) -> int:
             print(f"import FAILED its check: {args.out} not written")
             return 1
         verified = f"verified against Keras on {result['rows']} rows"
-    config = save(model, imported, source, args.out)
+    config = save(model, imported, source, args.out, optimizer)
     print(f"written: {args.out} and {config}; {verified}")
     return 0
 

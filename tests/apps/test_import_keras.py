@@ -11,6 +11,7 @@ import zipfile
 import numpy as np
 import pytest
 import torch
+import yaml
 
 from tests.conftest import REPO, csv_text, require_the_parity_extra, run_env, shared_file
 
@@ -438,6 +439,21 @@ def test_fit_starts_from_an_imported_model_on_new_classes(tmp_path, capsys, squa
     start = metrics["hparams"]["source"]["init_from"]
     assert start["checkpoint"] == str(out) and start["head_reinitialised"] and metrics["num_classes"] == 12
     assert start["hyper_parameters"]["source"]["keras_file"] == "square.keras"
+
+
+@pytest.mark.parametrize("suffix", [".keras", ".h5"])
+def test_the_optimizer_the_model_was_compiled_with_goes_into_the_config(tmp_path, capsys, suffix):
+    from lit_mnist.model.module import LitMNIST
+
+    model = keras.Sequential([keras.Input((64,)), L.Dense(8, activation="relu"), L.Dense(3, activation="softmax")])
+    model.compile(optimizer=keras.optimizers.SGD(0.05, momentum=0.9, nesterov=True), loss="sparse_categorical_crossentropy")
+    model.save(tmp_path / f"sgd{suffix}")
+    code, out = _import(tmp_path, tmp_path / f"sgd{suffix}")
+    assert code == 0 and "optimizer: sgd (lr 0.05, momentum 0.9, nesterov True), as compiled" in capsys.readouterr().out
+    options = yaml.safe_load(out.with_suffix(".yaml").read_text())["model"]
+    assert {k: v for k, v in options.items() if k != "layers"} == {"optimizer": "sgd", "lr": 0.05, "momentum": 0.9,
+                                                                   "nesterov": True}
+    assert LitMNIST(**options, num_classes=3, image_shape=(8, 8)).hparams.momentum == 0.9  # fit.py's own options
 
 
 IDIOMS = [{"input": [12, 10, 1]}, "batch_normalization", {"conv2d": [4, 3], "padding": "same"}, "ReLU",
