@@ -1,7 +1,8 @@
 """``python scripts/predict.py --checkpoint CKPT --input PATH [PATH ...] --output FILE``
 
 CSV input (with or without the label column, e.g. Kaggle's test.csv) gives a submission,
-``ImageId,Label`` with 1-based ids in input order; its rows must have the model's pixel count. Image
+``ImageId,Label`` with 1-based ids in input order, or, where the input has an id column (``id``, as
+Kannada-MNIST's test.csv), its ids under its name (``id,label``); its rows must have the model's pixel count. Image
 files or folders give ``file,label,confidence``, each image prepared into the model's HxW. Labels are the
 training data's own (0..K-1); a model trained with class names adds a ``name`` column. ``--probabilities``
 adds p0..pK-1; FILE ending in .json writes JSON.
@@ -53,12 +54,18 @@ def is_csv(path: Path) -> bool:
     return not named_image and not is_image(path)
 
 
-def read_csvs(paths: list[Path], pixels: int) -> tuple[np.ndarray, np.ndarray | None]:
-    """The rows of the CSVs, each of ``pixels`` grey levels (the model's), and their labels if every file has them."""
+def read_csvs(paths: list[Path], pixels: int) -> tuple[np.ndarray, np.ndarray | None, dict]:
+    """The rows of the CSVs, each of ``pixels`` grey levels (the model's), their labels if every file has them,
+    and the submission's id column: the files' own where each has one of the same name, else ImageId 1..N."""
     parts = [load_digits(p, labels="optional", pixels=pixels) for p in paths]
     pixels = np.concatenate([d.pixels for d in parts])
     labelled = all(d.labels is not None for d in parts)
-    return pixels, np.concatenate([d.labels for d in parts]) if labelled else None
+    names = {d.id_name for d in parts}
+    if len(names) == 1 and None not in names:
+        ids = {names.pop(): np.concatenate([d.ids for d in parts])}
+    else:
+        ids = {"ImageId": np.arange(1, len(pixels) + 1)}
+    return pixels, np.concatenate([d.labels for d in parts]) if labelled else None, ids
 
 
 def read_images(paths: list[Path], image_shape: tuple[int, int]) -> tuple[list[Path], np.ndarray]:
@@ -116,11 +123,11 @@ def run(args: argparse.Namespace) -> str:
     names = model.hparams.get("class_names")
     if csvs:
         height, width = model.image_shape
-        pixels, labels = read_csvs(csvs, height * width)
+        pixels, labels, ids = read_csvs(csvs, height * width)
         probs = probabilities(model, pixels, args.batch_size)
         predicted = probs.argmax(1)
-        frame = table({"ImageId": np.arange(1, len(pixels) + 1), "Label": predicted, **named(names, predicted)}, probs,
-                      args.probabilities)
+        label = "Label" if next(iter(ids))[:1].isupper() else "label"  # the id column's style: ImageId,Label; id,label
+        frame = table({**ids, label: predicted, **named(names, predicted)}, probs, args.probabilities)
         summary = f"{len(pixels)} predictions written to {args.output}"
         if labels is not None:
             summary += f"; accuracy {float((predicted == labels).mean()):.4f} against the labels in the input"

@@ -26,7 +26,7 @@ def cache_dir() -> Path:
     return Path(os.environ.get("LIT_MNIST_CACHE_DIR", data_dir() / "cache"))
 
 
-_FORMAT = 2  # bump when the parser's output changes, so old cache entries are ignored
+_FORMAT = 3  # bump when the parser's output changes, so old cache entries are ignored
 
 
 def content_key(path: Path) -> str:
@@ -51,7 +51,8 @@ def load_digits(
         try:
             with np.load(entry) as saved:
                 shape = tuple(int(v) for v in saved["image_shape"]) if "image_shape" in saved else None
-                return Digits(saved["pixels"], saved.get("labels"), shape)
+                id_name = str(saved["id_name"]) if "id_name" in saved else None
+                return Digits(saved["pixels"], saved.get("labels"), shape, saved.get("ids"), id_name)
         except (OSError, ValueError, KeyError, zipfile.BadZipFile):
             pass  # a damaged cache entry is rebuilt below
     digits = parse_digits(path, labels=labels, label_last=label_last, pixels=pixels)
@@ -65,6 +66,8 @@ def _save(entry: Path, digits: Digits) -> None:
         arrays["labels"] = digits.labels
     if digits.image_shape is not None:
         arrays["image_shape"] = np.asarray(digits.image_shape)
+    if digits.ids is not None:
+        arrays["ids"], arrays["id_name"] = digits.ids, np.asarray(digits.id_name)
     try:
         with atomic.atomic_path(entry) as tmp, open(tmp, "wb") as f:
             np.savez(f, **arrays)

@@ -6,7 +6,8 @@ pixels is the file's own (784 for MNIST's 28x28, 64 for 8x8 digits, ...): a head
 headerless row's width, say it; a caller that knows the count (a trained model's) passes it. A header's
 columns are found by name, in any order and any letter case. A leading unnamed column (the index that
 pandas' ``to_csv`` writes) and an empty last one (a comma ending every line, with or without a header) are
-ignored. Other namings of the pixels, common in MNIST-style CSVs, are read as well: ``pixel1..pixelN``
+ignored, and an id column (``id``, ``ImageId`` or ``image_id``, as Kaggle's test files have) is read as text and
+kept beside the rows (:attr:`Digits.ids`). Other namings of the pixels, common in MNIST-style CSVs, are read as well: ``pixel1..pixelN``
 (Kaggle's Fashion-MNIST) and row x column, ``1x1..HxW`` or from zero ``0x0..``, which also gives the image's
 shape. Labels are whole numbers 0-999. Every cell is checked: the first problem found is raised as a
 :class:`DataError` naming the file, line and column.
@@ -46,7 +47,9 @@ _OTHER_DELIMITERS = {";": "';'", "\t": "a tab", "|": "'|'", " ": "a space"}
 _INDEX = "(index)"  # the name given to a leading unnamed column: pandas' index, read but not used
 _INDEX_NAMES = {"", "unnamed: 0"}
 _TRAILING = "(trailing)"  # the name given to an unnamed last column: a comma ending every line, read but not used
-_UNUSED = {_INDEX, _TRAILING}
+_ID = "(id)"  # the name given to an id column: read as text, kept beside the digits
+_ID_NAMES = {"id", "imageid", "image_id"}
+_UNUSED = {_INDEX, _TRAILING, _ID}
 _PIXEL_NAME = re.compile(r"pixel(\d+)")
 _ROW_X_COLUMN = re.compile(r"(\d+)x(\d+)")
 
@@ -74,11 +77,14 @@ def pixel_namings(count: int, shape: tuple[int, int] | None = None) -> list[list
 @dataclass(frozen=True)
 class Digits:
     """Images as rows of grey levels (uint8), their labels (int64, or None if unlabelled) and, where the file
-    says it (a row x column header), the images' ``(height, width)``."""
+    says it (a row x column header), the images' ``(height, width)``; where it has an id column, the rows' ids
+    (text) and the column's name as written."""
 
     pixels: np.ndarray
     labels: np.ndarray | None
     image_shape: tuple[int, int] | None = None
+    ids: np.ndarray | None = None
+    id_name: str | None = None
 
     def __len__(self) -> int:
         return len(self.pixels)
@@ -97,6 +103,7 @@ class _Layout:
     header: tuple[str, ...] = ()  # the header's column names in file order, where it has one
     trailing: bool = False  # a headerless file whose lines end in a comma
     image_shape: tuple[int, int] | None = None  # from a row x column header
+    id_name: str | None = None  # the id column's name as the header writes it, where it has one
 
     @property
     def columns(self) -> list[str]:
@@ -227,6 +234,9 @@ def _header_layout(path: Path, body: bytes, fields: list[str], labels: str, pixe
         names[0] = _INDEX
     if len(names) > 2 and names[-1] == "":
         names[-1] = _TRAILING
+    id_index = next((i for i, name in enumerate(names) if name in _ID_NAMES), None)
+    if id_index is not None and len(names) > 1:
+        names[id_index] = _ID
     used = [n for n in names if n not in _UNUSED]
     has_label = "label" in used
     naming, shape = _meant_naming([n for n in used if n != "label"], pixels)
@@ -236,7 +246,8 @@ def _header_layout(path: Path, body: bytes, fields: list[str], labels: str, pixe
     end = len(_FIRST_LINE.match(body).group())
     if not _NON_BLANK.search(body, end + 1):
         raise DataError(f"{path}: header but no data rows")
-    return _Layout(True, has_label, False, tuple(naming), tuple(names), image_shape=shape)
+    id_name = fields[id_index].strip() if _ID in names else None
+    return _Layout(True, has_label, False, tuple(naming), tuple(names), image_shape=shape, id_name=id_name)
 
 
 def _describe(labels: str, pixels: int | None) -> str:
@@ -307,8 +318,9 @@ def _parse_fast(body: bytes, layout: _Layout) -> pa.Table | None:
     read = pacsv.ReadOptions(column_names=layout.columns, skip_rows=int(layout.has_header), block_size=1 << 22)
     # a trailing column is read as the null type: any value in it fails the parse, and the diagnosis says where
     checked = [*layout.used, _TRAILING] if _TRAILING in layout.columns else layout.used  # in this order
+    checked = [*checked, _ID] if layout.id_name is not None else checked
     for dtype in (pa.uint8(), pa.float64()):
-        types = {**dict.fromkeys(layout.used, dtype), _TRAILING: pa.null()}
+        types = {**dict.fromkeys(layout.used, dtype), _TRAILING: pa.null(), _ID: pa.string()}
         convert = pacsv.ConvertOptions(column_types=types, include_columns=checked, strings_can_be_null=False)
         try:
             return pacsv.read_csv(pa.py_buffer(body), read_options=read, convert_options=convert)
@@ -334,7 +346,10 @@ def _to_digits(path: Path, body: bytes, layout: _Layout, table: pa.Table) -> Dig
     if layout.has_label:
         _check_values(path, body, layout, "label", arrays["label"])
         labels = np.ascontiguousarray(arrays["label"], dtype=np.int64)
-    return Digits(pixels, labels, layout.image_shape)
+    ids = None
+    if layout.id_name is not None:
+        ids = np.asarray(table.column(_ID).to_pylist(), dtype=str)
+    return Digits(pixels, labels, layout.image_shape, ids, layout.id_name)
 
 
 def _check_values(path: Path, body: bytes, layout: _Layout, name: str, values: np.ndarray) -> None:

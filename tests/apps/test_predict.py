@@ -132,6 +132,23 @@ def test_a_checkpoint_of_another_model(tmp_path, write_csv, capsys):
     assert "a checkpoint of another model" in capsys.readouterr().err
 
 
+def test_a_test_csv_with_an_id_column_gives_a_submission_by_its_ids(tmp_path, write_csv, capsys):
+    """Kannada-MNIST's test.csv (id,pixel0..): the submission is id,label with the file's ids, in its order."""
+    from lit_mnist.model.module import LitMNIST
+
+    checkpoint = save_model(LitMNIST(), tmp_path / "m.ckpt")
+    rows = pd.read_csv(write_csv(n=5, labels=False))
+    rows.insert(0, "id", [7, 3, 11, 0, 5])
+    rows.to_csv(tmp_path / "test.csv", index=False)
+    out = tmp_path / "submission.csv"
+    assert main(["--checkpoint", str(checkpoint), "--input", str(tmp_path / "test.csv"), "--output", str(out)]) == 0
+    submission = pd.read_csv(out)
+    assert list(submission.columns) == ["id", "label"] and submission.id.tolist() == [7, 3, 11, 0, 5]
+    plain = tmp_path / "plain.csv"
+    assert main(["--checkpoint", str(checkpoint), "--input", str(write_csv(n=5, labels=False)), "--output", str(plain)]) == 0
+    assert submission.label.tolist() == pd.read_csv(plain).Label.tolist()  # the same rows, the same predictions
+
+
 @pytest.mark.parametrize("size", ["0", "-3"])  # -3 once ran, and predicted nonsense
 def test_a_batch_size_below_1_is_refused_in_one_line(tmp_path, write_csv, capsys, size):
     output = tmp_path / "o.csv"

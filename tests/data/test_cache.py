@@ -28,3 +28,11 @@ def test_a_damaged_cache_entry_is_rebuilt(write_csv, isolated_data_dir):
     (entry,) = (isolated_data_dir / "cache").glob("*.npz")
     entry.write_bytes(b"garbage")
     np.testing.assert_array_equal(load_digits(path).labels, expected.labels)
+
+
+def test_ids_come_back_from_the_cache(tmp_path, isolated_data_dir):
+    path = tmp_path / "test.csv"
+    path.write_text("ImageId,pixel0,pixel1,pixel2,pixel3\nx1,0,1,2,3\nx2,4,5,6,7\n")
+    first, second = load_digits(path, labels="optional"), load_digits(path, labels="optional")
+    assert len(list((isolated_data_dir / "cache").glob("*.npz"))) == 1
+    assert second.id_name == first.id_name == "ImageId" and second.ids.tolist() == ["x1", "x2"]

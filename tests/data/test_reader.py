@@ -110,6 +110,38 @@ def test_a_pandas_index_column_is_ignored(tmp_path):
         parse_digits(path)
 
 
+@pytest.mark.parametrize("name, position", [("id", 0), ("ImageId", 0), ("image_id", -1), ("Id", 3)])
+def test_an_id_column_is_kept_beside_the_digits_as_text(tmp_path, name, position):
+    pixels, labels = synthetic_digits(8)
+    frame = pd.DataFrame(np.column_stack([labels, pixels]), columns=HEADER)
+    frame.insert(position % (len(HEADER) + 1), name, [f"a-{k:02d}" for k in range(8)])
+    path = tmp_path / "test.csv"
+    path.write_text(frame.to_csv(index=False))
+    digits = parse_digits(path)
+    np.testing.assert_array_equal(digits.pixels, pixels)
+    np.testing.assert_array_equal(digits.labels, labels)
+    assert digits.id_name == name and digits.ids.tolist() == [f"a-{k:02d}" for k in range(8)]
+    assert parse_digits(tmp_path / "test.csv", labels="optional").ids is not None
+    assert parse_digits(_headerless(tmp_path, pixels, labels)).ids is None  # without a header, no column is an id
+
+
+def _headerless(tmp_path, pixels, labels):
+    path = tmp_path / "headerless.csv"
+    path.write_text(csv_text(pixels, labels, header=False))
+    return path
+
+
+def test_a_bad_value_beside_an_id_column_is_named_by_line_and_column(tmp_path):
+    pixels, labels = synthetic_digits(3)
+    lines = csv_text(pixels, labels).splitlines()
+    lines = [f"id,{lines[0]}", *(f"r{k},{line}" for k, line in enumerate(lines[1:]))]
+    lines[2] = lines[2].replace(f"r1,{labels[1]},", "r1,7.5,", 1)
+    path = tmp_path / "bad.csv"
+    path.write_text("\n".join(lines) + "\n")
+    with pytest.raises(DataError, match=r"bad.csv: line 3, column label: label 7.5 is not an integer"):
+        parse_digits(path)
+
+
 @pytest.mark.parametrize("header", [True, False])
 @pytest.mark.parametrize("labelled", [True, False])
 def test_a_comma_ending_every_line_is_ignored(tmp_path, header, labelled):
