@@ -11,6 +11,7 @@ import gc
 import importlib
 import logging
 import os
+import re
 import sys
 import warnings
 from collections.abc import Callable
@@ -43,8 +44,11 @@ class ArgumentParser(argparse.ArgumentParser):
 
 
 def usage_error(prog: str, message: str) -> str:
-    """A parser's refusal on one line, with where to find the options."""
-    return f"{' '.join(message.split())} ({prog} --help lists the options)"
+    """A parser's refusal on one line, with where to find the options (and why a name became a boolean)."""
+    hint = ""
+    if re.search(r"Expected a <class 'str'>\. Got value: (True|False)\b", message):
+        hint = "; YAML reads no, yes, on, off, true and false as booleans: quote a name that is one, 'no'"
+    return f"{' '.join(message.split())} ({prog} --help lists the options{hint})"
 
 
 def call(main: Callable[[list[str] | None], int], argv: list[str] | None = None) -> int:

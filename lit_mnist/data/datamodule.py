@@ -84,7 +84,8 @@ class MNISTDataModule(L.LightningDataModule):
         augment: bool = False,
         num_classes: int | None = None,
         image_shape: list[int] | None = None,
-        class_names: list[str] | None = None,
+        # str: the command line's text of a list whose names YAML reads as other things ([no, yes]: booleans)
+        class_names: list[str] | str | None = None,
         steps_per_execution: int = 1,
     ) -> None:
         super().__init__()
@@ -102,7 +103,7 @@ class MNISTDataModule(L.LightningDataModule):
                              + (COLOUR if len(image_shape) == 3 and image_shape[-1] in (3, 4) else ""))
         # the sizes are the model's hyper-parameters (linked into it, with what the data say); here they are asked for
         self.save_hyperparameters(ignore=["_instantiator", "num_classes", "image_shape", "class_names"])
-        self._given = {"num_classes": num_classes, "image_shape": image_shape, "class_names": class_names}
+        self._given = {"num_classes": num_classes, "image_shape": image_shape, "class_names": _names(class_names)}
         self.data_source: str | None = None
         self.train_part: tuple[torch.Tensor, torch.Tensor] | None = None  # training rows before the validation cut
         self.pixel_stats: tuple[float, float] | None = None  # mean, std of the training split, raw units
@@ -310,3 +311,23 @@ def _take(digits: Digits, idx: np.ndarray) -> Digits:
 def _tensors(digits: Digits) -> tuple[torch.Tensor, torch.Tensor]:
     # torch wants writable memory; copy only the arrays that are read-only (pyarrow's zero-copy columns)
     return tuple(torch.from_numpy(np.require(a, requirements=["W"])) for a in (digits.pixels, digits.labels))
+
+
+def _names(value) -> list[str] | None:
+    """``--data.class_names`` as the names written: a list, or the text of one (``[no, yes, maybe]``, which YAML
+    would read as two booleans and a name), split here so that every name stays as written."""
+    if value is None:
+        return None
+    if isinstance(value, str):
+        text = value.strip()
+        text = text[1:-1] if text.startswith("[") and text.endswith("]") else text
+        names = [part.strip().strip("'\"").strip() for part in text.split(",")]
+    else:
+        odd = [v for v in value if isinstance(v, bool) or not isinstance(v, (str, int, float))]
+        if odd:
+            raise ValueError(f"class_names: {odd[0]!r} is not a name (YAML reads no, yes, on, off, true and false as "
+                             "booleans: quote them, 'no')")
+        names = [str(v) for v in value]
+    if not all(names):
+        raise ValueError(f"class_names: an empty name in {value!r}")
+    return names

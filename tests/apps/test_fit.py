@@ -116,6 +116,15 @@ def test_a_command_line_the_parser_refuses_is_one_line_not_a_usage_block(tmp_pat
     assert err.count("\n") == 1 and not (tmp_path / "runs").exists()
 
 
+def test_a_config_whose_names_yaml_reads_as_booleans_says_so(tmp_path, capsys):
+    config = tmp_path / "run.yaml"
+    config.write_text("data:\n  class_names: [no, yes]\n")
+    assert _fit(tmp_path, "--config", str(config)) == 2
+    err = capsys.readouterr().err
+    assert err.startswith('error: Parser key "data.class_names"') and err.count("\n") == 1
+    assert err.endswith("YAML reads no, yes, on, off, true and false as booleans: quote a name that is one, 'no')\n")
+
+
 def _described(help_text: str, prefixes: tuple[str, ...]) -> dict[str, bool]:
     """For each option starting with one of ``prefixes``: whether argparse printed a description for it."""
     lines = help_text.splitlines()

@@ -140,6 +140,18 @@ def test_a_test_csv_must_have_the_training_rows_pixel_count(write_csv):
         _setup(path=str(write_csv("train.csv", n=40)), test_path=str(write_csv("test.csv", n=20, pixels=64)))
 
 
+@pytest.mark.parametrize("text", ["[no, yes, maybe]", "no,yes,maybe", "['no', \"yes\", maybe]"])
+def test_class_names_given_as_text_keep_the_names_yaml_would_read_as_booleans(write_csv, text):
+    assert _setup(path=str(write_csv(n=60, classes=3)), class_names=text).class_names == ["no", "yes", "maybe"]
+
+
+def test_a_class_name_that_is_empty_or_not_a_name_is_one_line():
+    with pytest.raises(ValueError, match=r"class_names: an empty name in '\[a,,b\]'"):
+        MNISTDataModule(class_names="[a,,b]")
+    with pytest.raises(ValueError, match=r"class_names: False is not a name \(YAML reads no, yes"):
+        MNISTDataModule(class_names=[False, True])
+
+
 def test_class_names_must_name_every_class(write_csv):
     path = str(write_csv(n=60, classes=3))
     assert _setup(path=path, class_names=["a", "b", "c"]).class_names == ["a", "b", "c"]
