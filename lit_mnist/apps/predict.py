@@ -25,6 +25,7 @@ from lit_mnist.apps.checkpoints import load_model
 from lit_mnist.apps.entry import ArgumentParser
 from lit_mnist.data.cache import load_digits
 from lit_mnist.data.images import IMAGE_SUFFIXES, image_files, is_image, load_image, mnist_pixels
+from lit_mnist.data.reader import numbered
 from lit_mnist.errors import DataError
 from lit_mnist.model.module import LitMNIST
 
@@ -54,10 +55,15 @@ def is_csv(path: Path) -> bool:
     return not named_image and not is_image(path)
 
 
-def read_csvs(paths: list[Path], pixels: int) -> tuple[np.ndarray, np.ndarray | None, dict]:
-    """The rows of the CSVs, each of ``pixels`` grey levels (the model's), their labels if every file has them,
-    and the submission's id column: the files' own where each has one of the same name, else ImageId 1..N."""
+def read_csvs(paths: list[Path], pixels: int, names: list[str] | None) -> tuple[np.ndarray, np.ndarray | None, dict]:
+    """The rows of the CSVs, each of ``pixels`` grey levels (the model's), their labels if every file has them
+    (names as the model's class ``names`` number them), and the submission's id column: the files' own where each
+    has one of the same name, else ImageId 1..N."""
     parts = [load_digits(p, labels="optional", pixels=pixels) for p in paths]
+    if any(d.label_names is not None for d in parts) and not names:
+        raise DataError(f"{paths[0]}: its labels are names, and the model's classes have none (it was trained "
+                        "on class numbers): drop the label column, or use a model trained on these names")
+    parts = [numbered(d, names, p) if d.label_names is not None else d for d, p in zip(parts, paths)]
     pixels = np.concatenate([d.pixels for d in parts])
     labelled = all(d.labels is not None for d in parts)
     names = {d.id_name for d in parts}
@@ -123,7 +129,7 @@ def run(args: argparse.Namespace) -> str:
     names = model.hparams.get("class_names")
     if csvs:
         height, width = model.image_shape
-        pixels, labels, ids = read_csvs(csvs, height * width)
+        pixels, labels, ids = read_csvs(csvs, height * width, names)
         probs = probabilities(model, pixels, args.batch_size)
         predicted = probs.argmax(1)
         label = "Label" if next(iter(ids))[:1].isupper() else "label"  # the id column's style: ImageId,Label; id,label

@@ -52,7 +52,8 @@ def load_digits(
             with np.load(entry) as saved:
                 shape = tuple(int(v) for v in saved["image_shape"]) if "image_shape" in saved else None
                 id_name = str(saved["id_name"]) if "id_name" in saved else None
-                return Digits(saved["pixels"], saved.get("labels"), shape, saved.get("ids"), id_name)
+                names = tuple(saved["label_names"].tolist()) if "label_names" in saved else None
+                return Digits(saved["pixels"], saved.get("labels"), shape, saved.get("ids"), id_name, names)
         except (OSError, ValueError, KeyError, zipfile.BadZipFile):
             pass  # a damaged cache entry is rebuilt below
     digits = parse_digits(path, labels=labels, label_last=label_last, pixels=pixels)
@@ -68,6 +69,8 @@ def _save(entry: Path, digits: Digits) -> None:
         arrays["image_shape"] = np.asarray(digits.image_shape)
     if digits.ids is not None:
         arrays["ids"], arrays["id_name"] = digits.ids, np.asarray(digits.id_name)
+    if digits.label_names is not None:
+        arrays["label_names"] = np.asarray(digits.label_names, dtype=str)
     try:
         with atomic.atomic_path(entry) as tmp, open(tmp, "wb") as f:
             np.savez(f, **arrays)

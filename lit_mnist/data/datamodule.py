@@ -25,7 +25,7 @@ import torch
 from lit_mnist.data import cache, mnist
 from lit_mnist.data.augment import random_affine
 from lit_mnist.data.batches import TensorBatches
-from lit_mnist.data.reader import MAX_LABEL, Digits, place
+from lit_mnist.data.reader import MAX_LABEL, Digits, numbered, place
 from lit_mnist.errors import DataError
 
 log = logging.getLogger(__name__)
@@ -109,6 +109,7 @@ class MNISTDataModule(L.LightningDataModule):
         self.pixel_stats: tuple[float, float] | None = None  # mean, std of the training split, raw units
         self.splits: dict[str, tuple[torch.Tensor, torch.Tensor]] = {}
         self._sizes: tuple[int, tuple[int, int]] | None = None
+        self._names: list[str] | None = None  # the classes' names where the labels are names
 
     # The sizes the data imply, read by LightningCLI's argument links when it builds the model (the data are
     # loaded then, once: fit, validate and test share them)
@@ -123,7 +124,7 @@ class MNISTDataModule(L.LightningDataModule):
     @property
     def class_names(self) -> list[str] | None:
         self._learned()  # checked against the class count
-        return self._given["class_names"]
+        return self._names or self._given["class_names"]
 
     def _learned(self) -> tuple[int, tuple[int, int]]:
         if self._sizes is None:
@@ -150,9 +151,10 @@ class MNISTDataModule(L.LightningDataModule):
             if test.labels is None:  # Kaggle's test.csv, say: what the model is to label, not a test set
                 raise DataError(f"{hp.test_path}: no label column; --data.test_path takes labelled rows to score the "
                                 "model on (scripts/predict.py labels unlabelled ones)")
+            train, test = self._numbered(train, hp.path, training=True), self._numbered(test, hp.test_path)
             self.data_source = f"csv:{Path(hp.path).resolve()} + test csv:{Path(hp.test_path).resolve()}"
         else:
-            train, test = self._split(cache.load_digits(hp.path), hp.path)
+            train, test = self._split(self._numbered(cache.load_digits(hp.path), hp.path, training=True), hp.path)
             self.data_source = f"csv:{Path(hp.path).resolve()}"
         self._sizes = (self._classes(train, test), self._shape(train))
         self.train_part = _tensors(train)
@@ -169,7 +171,7 @@ class MNISTDataModule(L.LightningDataModule):
         its output, as Keras's sparse cross-entropy needs). A label outside it is refused with its line."""
         hp = self.hparams
         given = self._given["num_classes"]
-        count = given or int(train.labels.max()) + 1
+        count = given or (len(self._names) if self._names else int(train.labels.max()) + 1)
         if count < 2:
             raise DataError(f"{hp.path or self.data_source}: every training label is 0: one class cannot be learned "
                             "(or set --data.num_classes)")
@@ -184,11 +186,25 @@ class MNISTDataModule(L.LightningDataModule):
                    f"not among the {count} classes the training labels give (0-{count - 1}; set --data.num_classes)")
             where = f"{file}: {place(file, row)}" if file else f"{self.data_source}: row {row + 1}"
             raise DataError(f"{where}: label {label} is {why}")
-        names = self._given["class_names"]
+        names = self._names or self._given["class_names"]
         if names is not None and len(names) != count:
             raise DataError(f"--data.class_names has {len(names)} names; the data have {count} classes "
                             f"(labels 0-{count - 1})")
         return count
+
+    def _numbered(self, digits: Digits, file: str, training: bool = False) -> Digits:
+        """Labels that are names as class numbers: in the order of --data.class_names where given, else in the
+        training file's (natural order). A test label outside them is refused with its line."""
+        named = digits.label_names is not None
+        if not training and named != (self._names is not None):
+            what = "names; the training file's are class numbers" if named else "class numbers; the training file's are names"
+            raise DataError(f"{file}: its labels are {what}")
+        if not named:
+            return digits
+        if training:
+            self._names = list(self._given["class_names"] or digits.label_names)
+        known = "the names --data.class_names gives" if self._given["class_names"] else "the training labels' classes"
+        return numbered(digits, self._names, file, known)
 
     def _rows_in_files(self, role: str, rows: np.ndarray) -> list[tuple[str, int]]:
         """(file, row in that file) of a split's rows, for the errors that name a line ("" for built-in data)."""

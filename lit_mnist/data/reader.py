@@ -9,7 +9,8 @@ pandas' ``to_csv`` writes) and an empty last one (a comma ending every line, wit
 ignored, and an id column (``id``, ``ImageId`` or ``image_id``, as Kaggle's test files have) is read as text and
 kept beside the rows (:attr:`Digits.ids`). Other namings of the pixels, common in MNIST-style CSVs, are read as well: ``pixel1..pixelN``
 (Kaggle's Fashion-MNIST) and row x column, ``1x1..HxW`` or from zero ``0x0..``, which also gives the image's
-shape. Labels are whole numbers 0-999. Every cell is checked: the first problem found is raised as a
+shape. Labels are whole numbers 0-999, or names (every label of the file a name: ``cat``, ``dog``), which
+become classes in natural order (``a2`` before ``a10``). Every cell is checked: the first problem found is raised as a
 :class:`DataError` naming the file, line and column.
 
 The happy path is one typed pyarrow parse; only a file that fails it is re-read line by line to
@@ -27,7 +28,7 @@ import math
 import re
 import zipfile
 import zlib
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -78,13 +79,14 @@ def pixel_namings(count: int, shape: tuple[int, int] | None = None) -> list[list
 class Digits:
     """Images as rows of grey levels (uint8), their labels (int64, or None if unlabelled) and, where the file
     says it (a row x column header), the images' ``(height, width)``; where it has an id column, the rows' ids
-    (text) and the column's name as written."""
+    (text) and the column's name as written; where the labels are names, ``labels`` index ``label_names``."""
 
     pixels: np.ndarray
     labels: np.ndarray | None
     image_shape: tuple[int, int] | None = None
     ids: np.ndarray | None = None
     id_name: str | None = None
+    label_names: tuple[str, ...] | None = None  # labels that are names: ``labels`` index these
 
     def __len__(self) -> int:
         return len(self.pixels)
@@ -177,6 +179,20 @@ def place(path: str | Path, row: int, column: str = "label", label_last: bool = 
     return _place(body, _sniff_layout(path, body, "optional", label_last, None), row, column)
 
 
+def numbered(digits: Digits, names: list[str], path: str | Path, known: str = "the model's classes") -> Digits:
+    """``digits`` whose labels are names, labelled by their number among ``names``; a label that is none of them is
+    refused with its line (``known`` says whose names they are)."""
+    index = {name: k for k, name in enumerate(names)}
+    unknown = [k for k, name in enumerate(digits.label_names) if name not in index]
+    if unknown:
+        row = int(np.flatnonzero(np.isin(digits.labels, unknown))[0])
+        listed = f"{', '.join(names[:8])}{', ...' if len(names) > 8 else ''}"
+        raise DataError(f"{path}: {place(path, row)}: label {digits.label_names[unknown[0]]!r} is not one of "
+                        f"{known} ({listed})")
+    numbers = np.array([index[name] for name in digits.label_names], dtype=np.int64)
+    return replace(digits, labels=numbers[digits.labels], label_names=None)
+
+
 def _first_line(path: Path, body: bytes) -> str:
     if not _NON_BLANK.search(body):  # stops at the first non-blank byte; body.strip() would copy the file
         raise DataError(f"{path}: empty file")
@@ -203,7 +219,9 @@ def _sniff_layout(path: Path, body: bytes, labels: str, label_last: bool, pixels
         for delim, name in _OTHER_DELIMITERS.items():
             if delim in fields[0]:
                 raise DataError(f"{path}: line 1: values are separated by {name}; expected commas")
-    if not _is_number(fields[0]):
+    values = fields[1:-1] if len(fields) > 2 and not fields[-1].strip() else fields[1:]
+    named_label = labels != "none" and len(values) > 1 and all(map(_is_number, values))  # a name, then pixels
+    if not _is_number(fields[0]) and not named_label:
         return _header_layout(path, body, fields, labels, pixels)
     trailing = len(fields) > 1 and not fields[-1].strip()
     width = len(fields) - trailing
@@ -319,8 +337,12 @@ def _parse_fast(body: bytes, layout: _Layout) -> pa.Table | None:
     # a trailing column is read as the null type: any value in it fails the parse, and the diagnosis says where
     checked = [*layout.used, _TRAILING] if _TRAILING in layout.columns else layout.used  # in this order
     checked = [*checked, _ID] if layout.id_name is not None else checked
-    for dtype in (pa.uint8(), pa.float64()):
-        types = {**dict.fromkeys(layout.used, dtype), _TRAILING: pa.null(), _ID: pa.string()}
+    # numbers first; then labels as text, for a file whose labels are names
+    for dtype, label in ((pa.uint8(), None), (pa.float64(), None), (pa.uint8(), pa.string()), (pa.float64(), pa.string())):
+        if label is not None and not layout.has_label:
+            break
+        types = {**dict.fromkeys(layout.used, dtype), _TRAILING: pa.null(), _ID: pa.string(), **(
+            {"label": label} if label is not None else {})}
         convert = pacsv.ConvertOptions(column_types=types, include_columns=checked, strings_can_be_null=False)
         try:
             return pacsv.read_csv(pa.py_buffer(body), read_options=read, convert_options=convert)
@@ -336,20 +358,53 @@ def _to_digits(path: Path, body: bytes, layout: _Layout, table: pa.Table) -> Dig
         if column.null_count:
             row = int(np.flatnonzero(column.is_null().to_numpy(zero_copy_only=False))[0])
             raise DataError(f"{path}: {_place(body, layout, row, name)}: missing value")
-    arrays = {name: column.to_numpy() for name, column in zip(layout.used, table.columns)}
-    if table.schema.field(0).type != pa.uint8():
+    named = layout.has_label and table.column("label").type == pa.string()
+    arrays = {name: column.to_numpy(zero_copy_only=False) if name == "label" and named else column.to_numpy()
+              for name, column in zip(layout.used, table.columns)}
+    if table.column(layout.pixel_names[0]).type != pa.uint8():
         for name, values in arrays.items():
-            _check_values(path, body, layout, name, values)
+            if name != "label" or not named:
+                _check_values(path, body, layout, name, values)
     # one (784, n) block, then one transposing copy: ~40% faster than np.stack(axis=1) on MNIST's 60,000 rows
     pixels = np.ascontiguousarray(np.array([arrays[name] for name in layout.pixel_names], dtype=np.uint8).T)
-    labels = None
-    if layout.has_label:
+    labels = label_names = None
+    if named:
+        labels, label_names = _named_labels(path, body, layout, arrays["label"])
+    elif layout.has_label:
         _check_values(path, body, layout, "label", arrays["label"])
         labels = np.ascontiguousarray(arrays["label"], dtype=np.int64)
     ids = None
     if layout.id_name is not None:
         ids = np.asarray(table.column(_ID).to_pylist(), dtype=str)
-    return Digits(pixels, labels, layout.image_shape, ids, layout.id_name)
+    return Digits(pixels, labels, layout.image_shape, ids, layout.id_name, label_names)
+
+
+def _named_labels(path: Path, body: bytes, layout: _Layout, values: np.ndarray) -> tuple[np.ndarray, tuple[str, ...]]:
+    """Labels that are names, as indices into the names in natural order. A missing one is refused with its line,
+    as is a mix of numbers and names: the rarer kind is the slip (a name among numbers, or a number among names)."""
+    texts = np.char.strip(values.astype(str))
+    empty = np.flatnonzero(texts == "")
+    if len(empty):
+        raise DataError(f"{path}: {_place(body, layout, int(empty[0]), 'label')}: missing value")
+    numeric = np.fromiter((_is_number(t) for t in texts.tolist()), bool, len(texts))
+    if numeric.any():
+        slips = numeric if numeric.sum() * 2 < len(texts) else ~numeric
+        row = int(np.flatnonzero(slips)[0])
+        what = "is a number, where the other labels are names" if numeric[row] else "is not a number"
+        raise DataError(f"{path}: {_place(body, layout, row, 'label')}: {texts[row][:20]!r} {what} (labels are all "
+                        f"class numbers 0-{MAX_LABEL}, or all names)")
+    names, labels = np.unique(texts, return_inverse=True)
+    if len(names) > MAX_LABEL + 1:
+        raise DataError(f"{path}: {len(names)} different label names: {MAX_LABEL + 1} classes at most")
+    order = sorted(range(len(names)), key=lambda k: natural_key(str(names[k])))
+    rank = np.empty(len(names), np.int64)
+    rank[order] = np.arange(len(names))
+    return rank[labels.ravel()], tuple(str(names[k]) for k in order)
+
+
+def natural_key(text: str) -> tuple:
+    """Sorts names as people number them: ``a2`` before ``a10``."""
+    return tuple((0, int(part), "") if part.isdigit() else (1, 0, part) for part in re.split(r"(\d+)", text) if part)
 
 
 def _check_values(path: Path, body: bytes, layout: _Layout, name: str, values: np.ndarray) -> None:
@@ -413,6 +468,5 @@ def _diagnose_lines(path: Path, lines: list[str], names: list[str], layout: _Lay
                 continue
             if not value.strip():
                 raise DataError(f"{path}: line {number}, column {name}: missing value")
-            if not _is_number(value):
-                hint = " (labels are class numbers 0-999; --data.class_names names them)" if name == "label" else ""
-                raise DataError(f"{path}: line {number}, column {name}: {value.strip()[:20]!r} is not a number{hint}")
+            if not _is_number(value) and name != "label":  # labels may be names
+                raise DataError(f"{path}: line {number}, column {name}: {value.strip()[:20]!r} is not a number")

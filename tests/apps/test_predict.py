@@ -149,6 +149,29 @@ def test_a_test_csv_with_an_id_column_gives_a_submission_by_its_ids(tmp_path, wr
     assert submission.label.tolist() == pd.read_csv(plain).Label.tolist()  # the same rows, the same predictions
 
 
+def test_labels_that_are_names_are_scored_by_the_models_class_names(tmp_path, capsys):
+    from lit_mnist.model.module import LitMNIST
+
+    rows = pd.DataFrame(np.random.default_rng(0).integers(0, 256, (6, 784)), columns=[f"pixel{k}" for k in range(784)])
+    checkpoint = save_model(LitMNIST(num_classes=3, class_names=["b", "a", "c"]), tmp_path / "m.ckpt")
+    out = tmp_path / "o.csv"
+    assert main(["--checkpoint", str(checkpoint), "--input", str(write_named(tmp_path, rows, None)), "--output", str(out)]) == 0
+    predicted = pd.read_csv(out).name.tolist()
+    capsys.readouterr()
+    assert main(["--checkpoint", str(checkpoint), "--input", str(write_named(tmp_path, rows, predicted)),
+                 "--output", str(out)]) == 0
+    assert "accuracy 1.0000 against the labels in the input" in capsys.readouterr().out  # named as the model names them
+    assert main(["--checkpoint", str(checkpoint), "--input", str(write_named(tmp_path, rows, ["d"] * 6)),
+                 "--output", str(out)]) == 2
+    assert "line 2, column label: label 'd' is not one of the model's classes (b, a, c)" in capsys.readouterr().err
+
+
+def write_named(tmp_path, rows, names):
+    path = tmp_path / "named.csv"
+    (rows if names is None else rows.assign(label=names)[["label", *rows.columns]]).to_csv(path, index=False)
+    return path
+
+
 @pytest.mark.parametrize("size", ["0", "-3"])  # -3 once ran, and predicted nonsense
 def test_a_batch_size_below_1_is_refused_in_one_line(tmp_path, write_csv, capsys, size):
     output = tmp_path / "o.csv"

@@ -152,6 +152,35 @@ def test_a_class_name_that_is_empty_or_not_a_name_is_one_line():
         MNISTDataModule(class_names=[False, True])
 
 
+def _named_csv(tmp_path, name, labels, seed=0):
+    from tests.conftest import csv_text
+
+    pixels, _ = synthetic_digits(len(labels), seed=seed)
+    path = tmp_path / name
+    path.write_text(csv_text(pixels, np.array(labels)))
+    return str(path)
+
+
+def test_labels_that_are_names_are_the_classes_and_a_test_file_follows_them(tmp_path):
+    train = _named_csv(tmp_path, "train.csv", ["dog", "cat", "bird"] * 20)
+    test = _named_csv(tmp_path, "test.csv", ["cat", "bird", "cat"], seed=1)
+    dm = _setup(path=train, test_path=test)
+    assert dm.class_names == ["bird", "cat", "dog"] and dm.num_classes == 3
+    assert dm.splits["test"][1].tolist() == [1, 0, 1]
+    given = _setup(path=train, test_path=test, class_names="[dog, cat, bird]")  # the given order numbers them
+    assert given.class_names == ["dog", "cat", "bird"] and given.train_part[1][:3].tolist() == [0, 1, 2]
+
+
+@pytest.mark.parametrize("test, message", [
+    (["cat", "fish"], r"test.csv: line 3, column label: label 'fish' is not one of the training labels' classes"),
+    ([1, 0], r"test.csv: its labels are class numbers; the training file's are names"),
+])
+def test_a_test_file_off_the_training_names_is_refused_with_its_line(tmp_path, test, message):
+    train = _named_csv(tmp_path, "train.csv", ["dog", "cat", "bird"] * 20)
+    with pytest.raises(DataError, match=message):
+        _setup(path=train, test_path=_named_csv(tmp_path, "test.csv", test))
+
+
 def test_class_names_must_name_every_class(write_csv):
     path = str(write_csv(n=60, classes=3))
     assert _setup(path=path, class_names=["a", "b", "c"]).class_names == ["a", "b", "c"]

@@ -110,6 +110,29 @@ def test_a_pandas_index_column_is_ignored(tmp_path):
         parse_digits(path)
 
 
+def test_labels_that_are_names_become_classes_in_natural_order(tmp_path):
+    pixels, _ = synthetic_digits(6)
+    names = ["cat", "a10", "dog", "a2", "cat", "dog"]
+    for with_header in (True, False):  # a headerless row: a name, then numbers
+        path = tmp_path / f"named{with_header}.csv"
+        path.write_text(csv_text(pixels, np.array(names), header=with_header))
+        digits = parse_digits(path)
+        assert digits.label_names == ("a2", "a10", "cat", "dog")
+        assert [digits.label_names[k] for k in digits.labels] == names
+        np.testing.assert_array_equal(digits.pixels, pixels)
+
+
+def test_a_number_among_names_and_a_missing_name_are_refused_with_their_line(tmp_path):
+    pixels, _ = synthetic_digits(5)
+    path = tmp_path / "mixed.csv"
+    path.write_text(csv_text(pixels, np.array(["cat", "dog", "3", "cat", "dog"])))
+    with pytest.raises(DataError, match=r"line 4, column label: '3' is a number, where the other labels are names"):
+        parse_digits(path)
+    path.write_text(csv_text(pixels, np.array(["cat", "dog", " ", "cat", "dog"])))
+    with pytest.raises(DataError, match=r"line 4, column label: missing value"):
+        parse_digits(path)
+
+
 @pytest.mark.parametrize("name, position", [("id", 0), ("ImageId", 0), ("image_id", -1), ("Id", 3)])
 def test_an_id_column_is_kept_beside_the_digits_as_text(tmp_path, name, position):
     pixels, labels = synthetic_digits(8)
@@ -195,8 +218,9 @@ BAD_INPUTS = {
         "line 4: 100 values; expected 785 (short or truncated row)",
     ),
     "non-numeric value": (_with_cell(3, "pixel17", "abc"), "line 3, column pixel17: 'abc' is not a number"),
-    "label as a name": (_with_cell(2, "label", "cat"),
-                        "line 2, column label: 'cat' is not a number (labels are class numbers 0-999"),
+    "a name among numbered labels": (_with_cell(2, "label", "cat"),
+                                     ("line 2, column label: 'cat' is not a number (labels are all class numbers "
+                                      "0-999, or all names)")),
     "missing value": (_with_cell(5, "pixel300", ""), "line 5, column pixel300: missing value"),
     "pixel above 255": (_with_cell(4, "pixel42", "256"), "line 4, column pixel42: pixel 256 is not an integer in 0-255"),
     "negative pixel": (_with_cell(2, "pixel0", "-1"), "line 2, column pixel0: pixel -1 is not an integer in 0-255"),
