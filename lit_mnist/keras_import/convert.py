@@ -2,8 +2,9 @@
 
 Sequential models, and Functional models that are a single chain, of the layer list's layers (Dense, Conv2D,
 MaxPooling2D, AveragePooling2D, GlobalAveragePooling2D, GlobalMaxPooling2D, ZeroPadding2D, Cropping2D, Flatten,
-Reshape, Dropout, SpatialDropout2D, GaussianNoise, GaussianDropout, BatchNormalization, Activation, LeakyReLU,
-Rescaling, adapted Normalization), ReLU, Softmax and ELU (as the items that compute the same) and InputLayer. Layers
+Reshape, Dropout, SpatialDropout2D, GaussianNoise, GaussianDropout, BatchNormalization, LayerNormalization,
+Activation, LeakyReLU, Rescaling, adapted Normalization), ReLU, Softmax and ELU (as the items that compute the
+same) and InputLayer. Layers
 that act in training only and pass their input through at inference (random augmentation such as RandomFlip or
 RandomRotation, AlphaDropout, ActivityRegularization, or a Sequential of them alone) are left out, and listed:
 the imported net predicts as the model does. The model's last softmax, as the last
@@ -32,7 +33,8 @@ TRAINING_ONLY = re.compile(r".*_(initializer|regularizer|constraint)$|^(seed|noi
 IGNORED_QUIETLY = {"name", "module", "registered_name", "build_config", "shared_object_id", "batch_input_shape",
                    "batch_shape"}  # the input's shape, which Keras 2 keeps on a first layer too
 VARIABLES = {"dense": ("kernel", "bias"), "conv2d": ("kernel", "bias"),
-             "batch_normalization": ("gamma", "beta", "moving_mean", "moving_variance")}
+             "batch_normalization": ("gamma", "beta", "moving_mean", "moving_variance"),
+             "layer_normalization": ("gamma", "beta")}
 MODELS = {"Sequential", "Functional", "Model"}
 EQUIVALENT_CLASSES = {"ReLU": "re_lu", "Softmax": "softmax", "ELU": "elu"}  # read as the items that compute the same
 # layers that act in training only (augmentation, alpha dropout, an activity penalty) and pass their input through
@@ -245,7 +247,7 @@ def _item(layer: dict, variables: list, ignored: list[str], where: str, keras2: 
         raise _Refused("an activation that is not one of Keras's by name")
     if keras2 and args.get("activation") == "hard_sigmoid":
         raise _Refused("Keras 2's hard_sigmoid (clip(0.2 x + 0.5, 0, 1)), which the net has not (it has Keras 3's)")
-    if kind in ("batch_normalization", "normalization") and isinstance(args.get("axis"), list):
+    if kind in ("batch_normalization", "layer_normalization", "normalization") and isinstance(args.get("axis"), list):
         args["axis"] = args["axis"][0] if len(args["axis"]) == 1 else args["axis"]
     if kind == "normalization":
         _adapted(args, variables, where)

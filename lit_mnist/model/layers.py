@@ -104,6 +104,10 @@ KINDS: dict[str, Kind] = {
          "moving_variance_initializer": ("ones",), "beta_regularizer": (None,), "gamma_regularizer": (None,),
          "beta_constraint": (None,), "gamma_constraint": (None,), "renorm": (False,), "renorm_clipping": (None,),
          "renorm_momentum": (0.99,), "synchronized": (False,)}),
+    "layer_normalization": Kind(
+        "LayerNormalization", "axis", (), {"axis": -1, "epsilon": 1e-3, "center": True, "scale": True},
+        {"beta_initializer": ("zeros",), "gamma_initializer": ("ones",), "beta_regularizer": (None,),
+         "gamma_regularizer": (None,), "beta_constraint": (None,), "gamma_constraint": (None,), "rms_scaling": (False,)}),
     "activation": Kind("Activation", "activation", ("activation",)),
     "leaky_re_lu": Kind("LeakyReLU", "negative_slope", (), {"negative_slope": 0.3}),
     "rescaling": Kind("Rescaling", "scale", ("scale",), {"offset": 0.0}),
@@ -132,8 +136,10 @@ ORIGINAL = (  # the original notebook's hidden layers; its Dense(10, softmax) is
     {"dense": {"units": 64, "activation": "relu"}},
     {"dense": {"units": 128, "activation": "relu"}},
 )
+_NORMALIZING = ("batch_normalization", "layer_normalization")  # over the last axis, with gamma and beta
 _PER_VALUE = {"dropout", "gaussian_noise", "gaussian_dropout", "leaky_re_lu"}  # each value on its own, any shape
-_ELEMENTWISE = {"dropout", "gaussian_noise", "gaussian_dropout", "activation", "leaky_re_lu", "rescaling", "normalization", "batch_normalization"}
+_ELEMENTWISE = {"dropout", "gaussian_noise", "gaussian_dropout", "activation", "leaky_re_lu", "rescaling", "normalization",
+                "batch_normalization", "layer_normalization"}  # they keep the row's shape
 
 
 @dataclass(frozen=True)
@@ -448,7 +454,7 @@ def _checked(kind: str, args: dict) -> dict:
     if "activation" in args:
         args["activation"] = _choice("activation", "linear" if args["activation"] is None else args["activation"],
                                      ACTIVATIONS)
-    for name in ("center", "scale") if kind == "batch_normalization" else ("keepdims", "use_bias"):
+    for name in ("center", "scale") if kind in _NORMALIZING else ("keepdims", "use_bias"):
         if name in args and not isinstance(args[name], bool):
             raise ValueError(f"{name} must be true or false, got {args[name]!r}")
     if "kernel_initializer" in args:
@@ -462,11 +468,10 @@ def _checked(kind: str, args: dict) -> dict:
                          f"rescaling item), got {args['stddev']!r}")
     if kind in ("dropout", "spatial_dropout2d", "gaussian_dropout") and not (_number(args["rate"]) and 0 <= args["rate"] < 1):
         raise ValueError(f"rate must be a number in [0, 1), got {args['rate']!r}")
-    if kind == "batch_normalization":
-        if not (_number(args["momentum"]) and 0 <= args["momentum"] < 1):
-            raise ValueError(f"momentum must be in [0, 1), got {args['momentum']!r}")
-        if not (_number(args["epsilon"]) and args["epsilon"] > 0):
-            raise ValueError(f"epsilon must be positive, got {args['epsilon']!r}")
+    if kind == "batch_normalization" and not (_number(args["momentum"]) and 0 <= args["momentum"] < 1):
+        raise ValueError(f"momentum must be in [0, 1), got {args['momentum']!r}")
+    if kind in _NORMALIZING and not (_number(args["epsilon"]) and args["epsilon"] > 0):
+        raise ValueError(f"epsilon must be positive, got {args['epsilon']!r}")
     if kind == "reshape":
         args["target_shape"] = _target_shape(args["target_shape"])
     for name in ("scale", "offset") if kind == "rescaling" else ("mean", "variance") if kind == "normalization" else ():
@@ -597,7 +602,7 @@ def output_shape(kind: str, args: dict, shape: tuple[int, ...]) -> tuple[int, ..
     if kind == "reshape":
         return _reshaped(shape, args["target_shape"])
     last = shape[-1]
-    if kind in ("batch_normalization", "normalization") and args["axis"] not in (-1, len(shape)):
+    if kind in (*_NORMALIZING, "normalization") and _plain(args["axis"]) not in (-1, len(shape), (-1,), (len(shape),)):
         raise ValueError(f"axis {args['axis']} is not supported (only the last axis, -1: the features or channels)")
     for name in ("scale", "offset", "mean", "variance"):
         if name in args and isinstance(args[name], tuple) and len(args[name]) not in (1, last):

@@ -10,6 +10,7 @@ reads like Keras's. Keras's semantics where torch's differ (``../docs/layers.md`
   per-channel arguments act on the last axis;
 * BatchNormalization's moving statistics move by ``1 - momentum`` (0.99 by default) towards the batch's
   mean and *biased* variance, with Keras's epsilon 1e-3;
+* LayerNormalization normalises the last axis (an image's channels, pixel by pixel), with epsilon 1e-3;
 * Normalization divides by ``max(sqrt(variance), 1e-7)``;
 * Dense and Conv2D kernels start as Keras's initialisers draw them (Glorot-uniform by default), biases at 0.
 
@@ -268,6 +269,25 @@ class BatchNormalization(nn.Module):
         return F.batch_norm(x, None, None, self.gamma, self.beta, True, 0.0, self.epsilon)
 
 
+class LayerNormalization(nn.Module):
+    """Keras's LayerNormalization over the last axis (each row's features, or each pixel's channels):
+    ``(x - mean) / sqrt(variance + epsilon) * gamma + beta``, the variance biased, epsilon 1e-3 by default."""
+
+    def __init__(self, layer: Layer) -> None:
+        super().__init__()
+        args, features = layer.args, layer.input_shape[-1]
+        self.epsilon = float(args["epsilon"])
+        self.gamma = nn.Parameter(torch.ones(features)) if args["scale"] else None
+        self.beta = nn.Parameter(torch.zeros(features)) if args["center"] else None
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        variance, mean = torch.var_mean(x, dim=1, keepdim=True, correction=0)  # dim 1: Keras's last axis
+        y = (x - mean) * torch.rsqrt(variance + self.epsilon)
+        if self.gamma is not None:
+            y = y * _on_channels(self.gamma, y)
+        return y if self.beta is None else y + _on_channels(self.beta, y)
+
+
 def _module(layer: Layer) -> nn.Module:
     if layer.kind == "dense":
         return Dense(layer)
@@ -285,7 +305,8 @@ def _module(layer: Layer) -> nn.Module:
         return Margins2D(layer)
     simple = {"flatten": lambda _: Flatten(), "reshape": Reshape, "activation": Activation, "leaky_re_lu": LeakyReLU,
               "gaussian_noise": GaussianNoise, "gaussian_dropout": GaussianNoise,
-              "rescaling": Rescaling, "normalization": Normalization, "batch_normalization": BatchNormalization}
+              "rescaling": Rescaling, "normalization": Normalization, "batch_normalization": BatchNormalization,
+              "layer_normalization": LayerNormalization}
     return simple[layer.kind](layer)
 
 

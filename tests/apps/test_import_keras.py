@@ -127,6 +127,23 @@ def test_keras_2s_hard_sigmoid_is_refused_for_it_is_another_function_than_keras_
     assert "(Dense): Keras 2's hard_sigmoid (clip(0.2 x + 0.5, 0, 1))" in _refused(tmp_path, capsys, tmp_path / "keras2.h5")
 
 
+@pytest.mark.parametrize("suffix", [".keras", ".h5"])
+def test_layer_normalization_elu_and_hard_activations_import_and_predict_as_keras(mnist, unseen, tmp_path, capsys,
+                                                                                  suffix):
+    """LayerNormalization of channels and of features (one without its beta), an ELU layer, hard_sigmoid and
+    hard_silu: Keras itself checks every layer."""
+    model = _trained(keras.Sequential([
+        keras.Input((28, 28, 1)), L.Rescaling(1 / 255), L.Conv2D(6, 3, strides=2, activation="hard_silu"),
+        L.LayerNormalization(epsilon=1e-4), L.Flatten(), L.Dense(32), L.ELU(), L.LayerNormalization(center=False),
+        L.Dense(16, activation="hard_sigmoid"), L.Dense(10), L.Softmax()]), mnist)
+    model.save(tmp_path / f"ln{suffix}")
+    code, out = _import(tmp_path, tmp_path / f"ln{suffix}", check=unseen)
+    printed = capsys.readouterr().out
+    assert code == 0 and "verified against Keras on 2000 rows" in printed, printed
+    kinds = [next(iter(item)) for item in load_model(out).hparams.layers]
+    assert kinds.count("layer_normalization") == 2 and "elu" not in kinds, kinds
+
+
 def test_global_pooling_and_the_relu_family_import_and_predict_as_keras(mnist, unseen, tmp_path, capsys):
     """GlobalAveragePooling2D and GlobalMaxPooling2D (keepdims), LeakyReLU, a ReLU with a negative slope, and the
     leaky_relu, relu6 and mish activations: Keras itself checks every layer."""

@@ -270,3 +270,14 @@ def test_an_input_grid_is_taken_through_a_flatten_only():
 def test_a_declared_input_that_is_not_the_datas_is_refused_naming_the_item(items, message):
     with pytest.raises(LayerError, match=message):
         resolve(items, 10, (8, 8))
+
+
+def test_layer_normalization_takes_keras_defaults_and_the_last_axis_only():
+    layer = resolve([{"conv2d": [4, 3]}, "layer_normalization", "flatten"], 10, (8, 8))[2]
+    assert (layer.args, layer.output_shape) == ({"axis": -1, "epsilon": 1e-3, "center": True, "scale": True}, (6, 6, 4))
+    assert resolve([{"dense": 8}, {"layer_normalization": {"axis": [1]}}], 10, (8, 8))[1].args["axis"] == [1]
+    for args, message in (({"axis": 1}, r"axis 1 is not supported \(only the last axis"),
+                          ({"rms_scaling": True}, r"rms_scaling is not supported"),
+                          ({"epsilon": 0}, r"epsilon must be positive")):
+        with pytest.raises(LayerError, match=rf"item 2 \(layer_normalization\): {message}"):
+            resolve([{"conv2d": [4, 3]}, {"layer_normalization": args}, "flatten"], 10, (8, 8))

@@ -140,16 +140,32 @@ MARGINS = [{"zero_padding2d": [[1, 0], [2, 1]]}, {"conv2d": {"filters": 4, "kern
            {"cropping2d": [[2, 1], [0, 3]]}, "flatten"]
 
 
-@pytest.mark.parametrize("layers", [BN_DENSE, CONV_SAME, AVG_SAME, FLATTEN, GLOBAL, GLOBAL_MAX, MARGINS],
+LN_DENSE = [{"dense": {"units": 16, "activation": "tanh"}}, "layer_normalization", {"activation": "relu"}]
+LN_CONV = [{"conv2d": {"filters": 4, "kernel_size": 3}}, {"layer_normalization": {"center": False}}, "flatten"]
+
+
+@pytest.mark.parametrize("layers", [BN_DENSE, CONV_SAME, AVG_SAME, FLATTEN, GLOBAL, GLOBAL_MAX, MARGINS, LN_DENSE,
+                                    LN_CONV],
                          ids=["batch normalization", "same padding, stride 2", "same average pooling", "flatten",
                               "global average pooling, leaky relus", "global max pooling, keepdims",
-                              "zero padding and cropping"])
+                              "zero padding and cropping", "layer normalization", "layer normalization of channels"])
 def test_each_layer_matches_keras_in_inference_and_training(images, layers):
     twins = _twins(layers)
     assert _forward(twins, images)["passed"]
     result = _steps(twins, images)
     assert result["passed"], result
     assert result["has_moving_statistics"] == (layers is BN_DENSE)
+
+
+def test_companion_a_layer_normalization_of_the_whole_map_is_caught(images):
+    """torch's usual nn.LayerNorm([C, H, W]) normalises each image's whole map; Keras's axis -1, each pixel's channels."""
+    twins = _twins(LN_CONV)
+
+    def whole_map(norm):
+        norm.forward = lambda x: F.layer_norm(x, x.shape[1:], eps=norm.epsilon) * norm.gamma.view(1, -1, 1, 1)
+
+    result = _forward(twins, images, _broken(twins, "layer_normalization", whole_map)(twins))
+    assert not result["passed"]
 
 
 def test_companion_a_channels_first_flatten_is_caught(images):
