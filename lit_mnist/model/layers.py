@@ -41,7 +41,10 @@ from lit_mnist.errors import DataError
 ACTIVATIONS = ("linear", "relu", "elu", "gelu", "tanh", "sigmoid", "softmax", "silu", "swish", "softplus", "selu",
                "leaky_relu", "relu6", "celu", "mish", "softsign", "exponential", "hard_tanh", "tanh_shrink",
                "log_sigmoid", "hard_sigmoid", "hard_silu", "hard_swish", "hard_shrink", "soft_shrink")
-KERNEL_INITIALIZERS = ("glorot_uniform", "glorot_normal", "he_uniform", "he_normal", "lecun_uniform", "lecun_normal")
+BIAS_INITIALIZERS = ("zeros", "ones", "random_normal", "random_uniform", "truncated_normal")
+KERNEL_INITIALIZERS = ("glorot_uniform", "glorot_normal", "he_uniform", "he_normal", "lecun_uniform", "lecun_normal",
+                       "orthogonal", *BIAS_INITIALIZERS)
+_INITIALIZER_ALIASES = {"normal": "random_normal", "uniform": "random_uniform"}  # Keras's own aliases
 _REGULARIZED = ("kernel_regularizer", "bias_regularizer", "activity_regularizer", "kernel_constraint", "bias_constraint")
 _CHANNELS_LAST = ("channels_last", None)
 
@@ -457,10 +460,10 @@ def _checked(kind: str, args: dict) -> dict:
     for name in ("center", "scale") if kind in _NORMALIZING else ("keepdims", "use_bias"):
         if name in args and not isinstance(args[name], bool):
             raise ValueError(f"{name} must be true or false, got {args[name]!r}")
-    if "kernel_initializer" in args:
-        args["kernel_initializer"] = _choice("kernel_initializer", args["kernel_initializer"], KERNEL_INITIALIZERS)
-    if "bias_initializer" in args:
-        args["bias_initializer"] = _choice("bias_initializer", args["bias_initializer"], ("zeros",))
+    for name, choices in (("kernel_initializer", KERNEL_INITIALIZERS), ("bias_initializer", BIAS_INITIALIZERS)):
+        if name in args:
+            value = _INITIALIZER_ALIASES.get(args[name], args[name]) if isinstance(args[name], str) else args[name]
+            args[name] = _choice(name, value, choices)
     if kind == "leaky_re_lu" and not (_number(args["negative_slope"]) and args["negative_slope"] >= 0):
         raise ValueError(f"negative_slope must be a number of at least 0, got {args['negative_slope']!r}")
     if kind == "gaussian_noise" and not (_number(args["stddev"]) and 0 <= args["stddev"] <= 1):

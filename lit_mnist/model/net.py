@@ -338,25 +338,47 @@ def build_net(layers: Iterable | None, num_classes: int, image_shape: tuple[int,
     if init == "keras":
         keras_init_(net)
     elif init == "torch":
-        given = next((layer for layer in resolved if layer.kind in ("dense", "conv2d")
-                      and layer.args["kernel_initializer"] != "glorot_uniform"), None)
+        given = next(((layer, name) for layer in resolved if layer.kind in ("dense", "conv2d")
+                      for name, default in (("kernel_initializer", "glorot_uniform"), ("bias_initializer", "zeros"))
+                      if layer.args[name] != default), None)
         if given is not None:
-            raise LayerError(f"model.layers {given.describe()}: kernel_initializer {given.args['kernel_initializer']!r} "
-                             "with init 'torch' (PyTorch's defaults for every layer): use init 'keras'")
+            layer, name = given
+            raise LayerError(f"model.layers {layer.describe()}: {name} {layer.args[name]!r} with init 'torch' "
+                             "(PyTorch's defaults for every layer): use init 'keras'")
     else:
         raise LayerError(f"init must be 'keras' or 'torch', got {init!r}")
     return net
 
 
 def keras_init_(net: KerasNet) -> KerasNet:
-    """Each Dense and Conv2D kernel drawn as its Keras initialiser draws it, biases at 0, and BatchNormalization at
-    gamma 1, beta 0 (already). The fans are Keras's: a conv's receptive field times its input or output channels."""
+    """Each Dense and Conv2D kernel and bias drawn as its Keras initialiser draws it (Glorot-uniform and zeros by
+    default), and BatchNormalization at gamma 1, beta 0 (already). The fans are Keras's: a conv's receptive field
+    times its input or output channels."""
     for layer, module in zip(net.layers, net):
         if layer.kind in ("dense", "conv2d"):
-            variance_scaling_(module.weight, layer.args["kernel_initializer"])
+            initialize_(module.weight, layer.args["kernel_initializer"])
             if module.bias is not None:
-                nn.init.zeros_(module.bias)
+                initialize_(module.bias, layer.args["bias_initializer"])
     return net
+
+
+@torch.no_grad()
+def initialize_(tensor: torch.Tensor, initializer: str) -> None:
+    """Keras's initialiser of that name, in place: the VarianceScaling family, or one of fixed scale (Keras's
+    defaults: normal and truncated normal of std 0.05, the truncated one redrawn beyond 2 std, uniform in
+    +-0.05), or orthogonal (gain 1; Keras's (in, out) and torch's (out, in) layouts draw alike)."""
+    if initializer in ("zeros", "ones"):
+        tensor.fill_(float(initializer == "ones"))
+    elif initializer == "random_normal":
+        tensor.normal_(0.0, 0.05)
+    elif initializer == "random_uniform":
+        tensor.uniform_(-0.05, 0.05)
+    elif initializer == "truncated_normal":
+        nn.init.trunc_normal_(tensor, 0.0, 0.05, -0.1, 0.1)
+    elif initializer == "orthogonal":
+        nn.init.orthogonal_(tensor)
+    else:
+        variance_scaling_(tensor, initializer)
 
 
 _VARIANCE_SCALING = {"glorot": (1.0, "fan_avg"), "he": (2.0, "fan_in"), "lecun": (1.0, "fan_in")}

@@ -176,3 +176,25 @@ def test_the_net_accepts_uint8_rows_and_returns_logits():
     rows = torch.randint(0, 256, (3, 784), dtype=torch.uint8)
     torch.testing.assert_close(net(rows), net(rows.float()))
     assert net(rows).sum(1).abs().max() > 1.01  # logits: the head's softmax is the loss's
+
+
+@pytest.mark.parametrize("initializer, check", [
+    ("random_normal", lambda w: abs(w.std() - 0.05) < 0.002 and w.abs().max() > 0.15),
+    ("normal", lambda w: abs(w.std() - 0.05) < 0.002),  # Keras's alias
+    ("random_uniform", lambda w: w.abs().max() <= 0.05 and w.abs().max() > 0.0499 and abs(w.std() - 0.05 / 3**0.5) < 0.002),
+    ("truncated_normal", lambda w: w.abs().max() <= 0.1 and abs(w.std() - 0.05 * 0.87962566) < 0.002),
+    ("ones", lambda w: bool((w == 1).all())),
+    ("orthogonal", lambda w: torch.allclose(w @ w.T, torch.eye(len(w)), atol=1e-5)),
+])
+def test_keras_fixed_scale_and_orthogonal_initialisers(initializer, check):
+    torch.manual_seed(0)
+    w = build_net([{"dense": {"units": 100, "kernel_initializer": initializer}}], 10, (28, 28)).dense.weight.detach()
+    assert check(w)
+
+
+def test_a_bias_initialiser_other_than_zeros_is_drawn_and_refused_with_torchs_defaults():
+    torch.manual_seed(0)
+    net = build_net([{"dense": {"units": 500, "bias_initializer": "random_uniform"}}], 10, (28, 28))
+    assert 0.049 < net.dense.bias.detach().abs().max() <= 0.05
+    with pytest.raises(LayerError, match="bias_initializer 'ones' with init 'torch'"):
+        build_net([{"dense": {"units": 3, "bias_initializer": "ones"}}], 10, (28, 28), init="torch")

@@ -317,3 +317,30 @@ def test_companion_torch_s_sgd_momentum_or_rmsprop_epsilon_fails_the_steps_level
         return module
 
     assert not _steps(twins, images, make_module=make_module)["passed"]
+
+
+def _std_and_top(weights: np.ndarray) -> tuple[float, float]:
+    return float(weights.std()), float(np.abs(weights).max())
+
+
+def _keras_kernel(initializer: str) -> np.ndarray:
+    import keras
+
+    layer = keras.layers.Dense(300, kernel_initializer=initializer)
+    layer.build((None, 400))
+    return layer.kernel.numpy()
+
+
+@pytest.mark.parametrize("initializer", ["random_normal", "random_uniform", "truncated_normal", "orthogonal",
+                                         "glorot_normal"])
+def test_kernel_initialisers_draw_as_keras_draws(initializer):
+    torch.manual_seed(0)
+    ours = nets.build_net([{"dense": {"units": 300, "kernel_initializer": initializer}}], 4, (20, 20)).dense.weight
+    (std, top), (keras_std, keras_top) = _std_and_top(ours.detach().numpy()), _std_and_top(_keras_kernel(initializer))
+    assert abs(std - keras_std) < 0.02 * keras_std and abs(top - keras_top) < 0.15 * keras_top
+
+
+def test_companion_torchs_default_init_is_caught_by_the_std_and_top():
+    torch.manual_seed(0)
+    ours = nets.build_net([{"dense": 300}], 4, (20, 20), init="torch").dense.weight.detach().numpy()
+    assert abs(_std_and_top(ours)[0] - _std_and_top(_keras_kernel("glorot_uniform"))[0]) > 0.02 * _std_and_top(ours)[0]
