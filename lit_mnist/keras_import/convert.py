@@ -3,7 +3,7 @@
 Sequential models, and Functional models that are a single chain, of the layer list's layers (Dense, Conv2D,
 MaxPooling2D, AveragePooling2D, GlobalAveragePooling2D, GlobalMaxPooling2D, ZeroPadding2D, Cropping2D, Flatten,
 Reshape, Dropout, SpatialDropout2D, GaussianNoise, GaussianDropout, BatchNormalization, LayerNormalization,
-Activation, LeakyReLU, Rescaling, adapted Normalization), ReLU, Softmax and ELU (as the items that compute the
+Activation, LeakyReLU, PReLU, Rescaling, adapted Normalization), ReLU, Softmax and ELU (as the items that compute the
 same) and InputLayer. Layers
 that act in training only and pass their input through at inference (random augmentation such as RandomFlip or
 RandomRotation, AlphaDropout, ActivityRegularization, or a Sequential of them alone) are left out, and listed:
@@ -34,7 +34,7 @@ IGNORED_QUIETLY = {"name", "module", "registered_name", "build_config", "shared_
                    "batch_shape"}  # the input's shape, which Keras 2 keeps on a first layer too
 VARIABLES = {"dense": ("kernel", "bias"), "conv2d": ("kernel", "bias"),
              "batch_normalization": ("gamma", "beta", "moving_mean", "moving_variance"),
-             "layer_normalization": ("gamma", "beta")}
+             "layer_normalization": ("gamma", "beta"), "p_re_lu": ("alpha",)}
 MODELS = {"Sequential", "Functional", "Model"}
 EQUIVALENT_CLASSES = {"ReLU": "re_lu", "Softmax": "softmax", "ELU": "elu"}  # read as the items that compute the same
 # layers that act in training only (augmentation, alpha dropout, an activity penalty) and pass their input through

@@ -4,7 +4,8 @@ The two nets' layers share their names (``dense``, ``conv2d_1``, ...); within a 
 
 * Dense ``kernel`` (in, out), ``y = x @ kernel + b`` <-> nn.Linear ``weight`` (out, in): transposed;
 * Conv2D ``kernel`` (h, w, in, out) <-> ``weight`` (out, in, h, w);
-* ``bias``; BatchNormalization's ``gamma``, ``beta``, ``moving_mean`` and ``moving_variance``, as they are.
+* ``bias``; BatchNormalization's ``gamma``, ``beta``, ``moving_mean`` and ``moving_variance``, and PReLU's
+  ``alpha`` (kept in Keras's (h, w, c) layout on both sides), as they are.
 
 KerasNet flattens an image channels-last, as Keras does, so the dense kernel after a ``flatten`` moves as any
 other: features are numbered alike on both sides. A Keras layout is a mapping ``{layer: {variable: array}}``.
@@ -20,7 +21,7 @@ import torch
 from lit_mnist.model.net import KerasNet
 
 TORCH_NAMES = {"kernel": "weight", "bias": "bias", "gamma": "gamma", "beta": "beta", "moving_mean": "moving_mean",
-               "moving_variance": "moving_variance"}
+               "moving_variance": "moving_variance", "alpha": "alpha"}
 MOVING = ("moving_mean", "moving_variance")
 
 

@@ -113,6 +113,8 @@ KINDS: dict[str, Kind] = {
          "gamma_regularizer": (None,), "beta_constraint": (None,), "gamma_constraint": (None,), "rms_scaling": (False,)}),
     "activation": Kind("Activation", "activation", ("activation",)),
     "leaky_re_lu": Kind("LeakyReLU", "negative_slope", (), {"negative_slope": 0.3}),
+    "p_re_lu": Kind("PReLU", "alpha_initializer", (), {"alpha_initializer": "zeros", "shared_axes": None},
+                    {"alpha_regularizer": (None,), "alpha_constraint": (None,)}),
     "rescaling": Kind("Rescaling", "scale", ("scale",), {"offset": 0.0}),
     "normalization": Kind("Normalization", "axis", ("mean", "variance"), {"axis": -1}, {"invert": (False,)}),
 }
@@ -130,7 +132,8 @@ _ALIASES = {**KERAS_CLASSES, "ReLU": "re_lu", "relu": "re_lu", "Softmax": "softm
                                                  ("average_pooling2d", ("AvgPool2D", "avg_pool2d")),
                                                  ("global_average_pooling2d", ("GlobalAvgPool2D", "global_avg_pool2d")),
                                                  ("global_max_pooling2d", ("GlobalMaxPool2D", "global_max_pool2d")),
-                                                 ("leaky_re_lu", ("leaky_relu",)))
+                                                 ("leaky_re_lu", ("leaky_relu",)),
+                                                 ("p_re_lu", ("prelu",)))
                for alias in aliases}}
 # every Keras layer takes these; only what we can honour is accepted
 _COMMON_DEFAULTS_ONLY = {"trainable": (True,), "dtype": (None, "float32")}
@@ -141,8 +144,8 @@ ORIGINAL = (  # the original notebook's hidden layers; its Dense(10, softmax) is
 )
 _NORMALIZING = ("batch_normalization", "layer_normalization")  # over the last axis, with gamma and beta
 _PER_VALUE = {"dropout", "gaussian_noise", "gaussian_dropout", "leaky_re_lu"}  # each value on its own, any shape
-_ELEMENTWISE = {"dropout", "gaussian_noise", "gaussian_dropout", "activation", "leaky_re_lu", "rescaling", "normalization",
-                "batch_normalization", "layer_normalization"}  # they keep the row's shape
+_ELEMENTWISE = {"dropout", "gaussian_noise", "gaussian_dropout", "activation", "leaky_re_lu", "p_re_lu", "rescaling",
+                "normalization", "batch_normalization", "layer_normalization"}  # they keep the row's shape
 
 
 @dataclass(frozen=True)
@@ -460,7 +463,8 @@ def _checked(kind: str, args: dict) -> dict:
     for name in ("center", "scale") if kind in _NORMALIZING else ("keepdims", "use_bias"):
         if name in args and not isinstance(args[name], bool):
             raise ValueError(f"{name} must be true or false, got {args[name]!r}")
-    for name, choices in (("kernel_initializer", KERNEL_INITIALIZERS), ("bias_initializer", BIAS_INITIALIZERS)):
+    for name, choices in (("kernel_initializer", KERNEL_INITIALIZERS), ("bias_initializer", BIAS_INITIALIZERS),
+                          ("alpha_initializer", BIAS_INITIALIZERS)):
         if name in args:
             value = _INITIALIZER_ALIASES.get(args[name], args[name]) if isinstance(args[name], str) else args[name]
             args[name] = _choice(name, value, choices)
@@ -477,6 +481,12 @@ def _checked(kind: str, args: dict) -> dict:
         raise ValueError(f"epsilon must be positive, got {args['epsilon']!r}")
     if kind == "reshape":
         args["target_shape"] = _target_shape(args["target_shape"])
+    if kind == "p_re_lu" and args["shared_axes"] is not None:
+        axes = args["shared_axes"] if isinstance(args["shared_axes"], (list, tuple)) else [args["shared_axes"]]
+        if not axes or any(isinstance(a, bool) or not isinstance(a, int) or a < 1 for a in axes):
+            raise ValueError(f"shared_axes must be axes of the input counted from 1 (Keras's: 1, 2 the height and "
+                             f"width of an image), got {args['shared_axes']!r}")
+        args["shared_axes"] = tuple(sorted(set(axes)))
     for name in ("scale", "offset") if kind == "rescaling" else ("mean", "variance") if kind == "normalization" else ():
         args[name] = _numbers(name, args[name])
     if kind == "normalization" and min(_flat(args["variance"])) < 0:
@@ -605,6 +615,8 @@ def output_shape(kind: str, args: dict, shape: tuple[int, ...]) -> tuple[int, ..
     if kind == "reshape":
         return _reshaped(shape, args["target_shape"])
     last = shape[-1]
+    if kind == "p_re_lu" and args["shared_axes"] and max(args["shared_axes"]) > len(shape):
+        raise ValueError(f"shared_axes {list(args['shared_axes'])}: its input, {_fmt(shape)}, has axes 1-{len(shape)}")
     if kind in (*_NORMALIZING, "normalization") and _plain(args["axis"]) not in (-1, len(shape), (-1,), (len(shape),)):
         raise ValueError(f"axis {args['axis']} is not supported (only the last axis, -1: the features or channels)")
     for name in ("scale", "offset", "mean", "variance"):

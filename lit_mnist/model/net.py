@@ -163,6 +163,21 @@ class LeakyReLU(nn.Module):
         return F.leaky_relu(x, self.negative_slope)
 
 
+class PReLU(nn.Module):
+    """Keras's PReLU: ``x`` where positive, ``alpha * x`` where not, with a learned ``alpha`` for every value of
+    the input (Keras's layout: (features,) or (height, width, channels)), shared along ``shared_axes``."""
+
+    def __init__(self, layer: Layer) -> None:
+        super().__init__()
+        shape = [1 if axis in (layer.args["shared_axes"] or ()) else size
+                 for axis, size in enumerate(layer.input_shape, start=1)]
+        self.alpha = nn.Parameter(torch.zeros(shape))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        alpha = self.alpha.permute(2, 0, 1) if self.alpha.dim() == 3 else self.alpha  # (h, w, c) -> (c, h, w)
+        return torch.where(x >= 0, x, alpha * x)
+
+
 class Flatten(nn.Module):
     """Keras's channels-last order: an NCHW tensor in channels-last memory is flattened as (h, w, c) for free."""
 
@@ -304,6 +319,7 @@ def _module(layer: Layer) -> nn.Module:
     if layer.kind in ("zero_padding2d", "cropping2d"):
         return Margins2D(layer)
     simple = {"flatten": lambda _: Flatten(), "reshape": Reshape, "activation": Activation, "leaky_re_lu": LeakyReLU,
+              "p_re_lu": PReLU,
               "gaussian_noise": GaussianNoise, "gaussian_dropout": GaussianNoise,
               "rescaling": Rescaling, "normalization": Normalization, "batch_normalization": BatchNormalization,
               "layer_normalization": LayerNormalization}
@@ -359,6 +375,8 @@ def keras_init_(net: KerasNet) -> KerasNet:
             initialize_(module.weight, layer.args["kernel_initializer"])
             if module.bias is not None:
                 initialize_(module.bias, layer.args["bias_initializer"])
+        elif layer.kind == "p_re_lu":
+            initialize_(module.alpha, layer.args["alpha_initializer"])
     return net
 
 

@@ -128,20 +128,21 @@ def test_keras_2s_hard_sigmoid_is_refused_for_it_is_another_function_than_keras_
 
 
 @pytest.mark.parametrize("suffix", [".keras", ".h5"])
-def test_layer_normalization_elu_and_hard_activations_import_and_predict_as_keras(mnist, unseen, tmp_path, capsys,
+def test_layer_normalization_prelu_elu_and_hard_activations_import_and_predict_as_keras(mnist, unseen, tmp_path, capsys,
                                                                                   suffix):
-    """LayerNormalization of channels and of features (one without its beta), an ELU layer, hard_sigmoid and
-    hard_silu: Keras itself checks every layer."""
+    """LayerNormalization of channels and of features (one without its beta), PReLU (per value, and shared over
+    an image's height and width), an ELU layer, hard_sigmoid and hard_silu: Keras itself checks every layer."""
     model = _trained(keras.Sequential([
         keras.Input((28, 28, 1)), L.Rescaling(1 / 255), L.Conv2D(6, 3, strides=2, activation="hard_silu"),
-        L.LayerNormalization(epsilon=1e-4), L.Flatten(), L.Dense(32), L.ELU(), L.LayerNormalization(center=False),
-        L.Dense(16, activation="hard_sigmoid"), L.Dense(10), L.Softmax()]), mnist)
+        L.LayerNormalization(epsilon=1e-4), L.PReLU(alpha_initializer="random_uniform"), L.Conv2D(4, 3),
+        L.PReLU(shared_axes=[1, 2]), L.Flatten(), L.Dense(32), L.ELU(), L.LayerNormalization(center=False),
+        L.Dense(16, activation="hard_sigmoid"), L.PReLU(), L.Dense(10), L.Softmax()]), mnist)
     model.save(tmp_path / f"ln{suffix}")
     code, out = _import(tmp_path, tmp_path / f"ln{suffix}", check=unseen)
     printed = capsys.readouterr().out
     assert code == 0 and "verified against Keras on 2000 rows" in printed, printed
     kinds = [next(iter(item)) for item in load_model(out).hparams.layers]
-    assert kinds.count("layer_normalization") == 2 and "elu" not in kinds, kinds
+    assert kinds.count("layer_normalization") == 2 and kinds.count("p_re_lu") == 3 and "elu" not in kinds, kinds
 
 
 def test_global_pooling_and_the_relu_family_import_and_predict_as_keras(mnist, unseen, tmp_path, capsys):

@@ -281,3 +281,12 @@ def test_layer_normalization_takes_keras_defaults_and_the_last_axis_only():
                           ({"epsilon": 0}, r"epsilon must be positive")):
         with pytest.raises(LayerError, match=rf"item 2 \(layer_normalization\): {message}"):
             resolve([{"conv2d": [4, 3]}, {"layer_normalization": args}, "flatten"], 10, (8, 8))
+
+
+def test_prelu_shares_its_slopes_along_the_axes_keras_numbers():
+    layers = resolve([{"conv2d": [4, 3]}, {"PReLU": {"shared_axes": [2, 1]}}, "flatten", "prelu"], 10, (8, 8))
+    assert layers[2].args == {"alpha_initializer": "zeros", "shared_axes": (1, 2)} and layers[4].kind == "p_re_lu"
+    for axes, message in (([0], "shared_axes must be axes of the input counted from 1"),
+                          ([4], r"shared_axes \[4\]: its input, 6x6x4, has axes 1-3")):
+        with pytest.raises(LayerError, match=rf"item 2 \(p_re_lu\): {message}"):
+            resolve([{"conv2d": [4, 3]}, {"p_re_lu": {"shared_axes": axes}}, "flatten"], 10, (8, 8))

@@ -142,13 +142,17 @@ MARGINS = [{"zero_padding2d": [[1, 0], [2, 1]]}, {"conv2d": {"filters": 4, "kern
 
 LN_DENSE = [{"dense": {"units": 16, "activation": "tanh"}}, "layer_normalization", {"activation": "relu"}]
 LN_CONV = [{"conv2d": {"filters": 4, "kernel_size": 3}}, {"layer_normalization": {"center": False}}, "flatten"]
+PRELU = [{"conv2d": {"filters": 3, "kernel_size": 3}}, {"p_re_lu": {"alpha_initializer": "random_uniform"}},
+         {"conv2d": {"filters": 4, "kernel_size": 3}}, {"p_re_lu": {"shared_axes": [1, 2]}}, "flatten",
+         {"dense": 8}, "prelu"]
 
 
 @pytest.mark.parametrize("layers", [BN_DENSE, CONV_SAME, AVG_SAME, FLATTEN, GLOBAL, GLOBAL_MAX, MARGINS, LN_DENSE,
-                                    LN_CONV],
+                                    LN_CONV, PRELU],
                          ids=["batch normalization", "same padding, stride 2", "same average pooling", "flatten",
                               "global average pooling, leaky relus", "global max pooling, keepdims",
-                              "zero padding and cropping", "layer normalization", "layer normalization of channels"])
+                              "zero padding and cropping", "layer normalization", "layer normalization of channels",
+                              "prelu"])
 def test_each_layer_matches_keras_in_inference_and_training(images, layers):
     twins = _twins(layers)
     assert _forward(twins, images)["passed"]
@@ -165,6 +169,17 @@ def test_companion_a_layer_normalization_of_the_whole_map_is_caught(images):
         norm.forward = lambda x: F.layer_norm(x, x.shape[1:], eps=norm.epsilon) * norm.gamma.view(1, -1, 1, 1)
 
     result = _forward(twins, images, _broken(twins, "layer_normalization", whole_map)(twins))
+    assert not result["passed"]
+
+
+def test_companion_a_prelus_slopes_read_in_torchs_layout_are_caught(images):
+    """Keras's alpha is (h, w, c); read as if it were (c, h, w), each slope meets another pixel's value."""
+    twins = _twins(PRELU)
+
+    def channels_first(prelu):
+        prelu.forward = lambda x: torch.where(x >= 0, x, prelu.alpha.reshape(x.shape[1:]) * x)
+
+    result = _forward(twins, images, _broken(twins, "p_re_lu", channels_first)(twins))
     assert not result["passed"]
 
 
