@@ -1,6 +1,7 @@
 """A Keras model's config and weights as a layer list and its weights: what LitMNIST builds and loads.
 
 Sequential models, and Functional models that are a single chain, of the layer list's layers (Dense, Conv2D,
+DepthwiseConv2D, SeparableConv2D,
 MaxPooling2D, AveragePooling2D, GlobalAveragePooling2D, GlobalMaxPooling2D, ZeroPadding2D, Cropping2D, Flatten,
 Reshape, Dropout, SpatialDropout2D, GaussianNoise, GaussianDropout, BatchNormalization, LayerNormalization,
 Activation, LeakyReLU, PReLU, Rescaling, adapted Normalization), ReLU, Softmax and ELU (as the items that compute the
@@ -32,7 +33,8 @@ from lit_mnist.model.layers import KINDS, RESERVED_NAMES, Layer, LayerError, equ
 TRAINING_ONLY = re.compile(r".*_(initializer|regularizer|constraint)$|^(seed|noise_shape|renorm.*|synchronized|trainable)$")
 IGNORED_QUIETLY = {"name", "module", "registered_name", "build_config", "shared_object_id", "batch_input_shape",
                    "batch_shape"}  # the input's shape, which Keras 2 keeps on a first layer too
-VARIABLES = {"dense": ("kernel", "bias"), "conv2d": ("kernel", "bias"),
+VARIABLES = {"dense": ("kernel", "bias"), "conv2d": ("kernel", "bias"), "depthwise_conv2d": ("kernel", "bias"),
+             "separable_conv2d": ("depthwise_kernel", "pointwise_kernel", "bias"),
              "batch_normalization": ("gamma", "beta", "moving_mean", "moving_variance"),
              "layer_normalization": ("gamma", "beta"), "p_re_lu": ("alpha",)}
 MODELS = {"Sequential", "Functional", "Model"}

@@ -3,7 +3,8 @@
 The two nets' layers share their names (``dense``, ``conv2d_1``, ...); within a layer the variables pair up as
 
 * Dense ``kernel`` (in, out), ``y = x @ kernel + b`` <-> nn.Linear ``weight`` (out, in): transposed;
-* Conv2D ``kernel`` (h, w, in, out) <-> ``weight`` (out, in, h, w);
+* Conv2D ``kernel`` (h, w, in, out) <-> ``weight`` (out, in, h, w), and so a depthwise kernel (h, w, in,
+  depth_multiplier) and a separable one's ``depthwise_kernel`` and ``pointwise_kernel``;
 * ``bias``; BatchNormalization's ``gamma``, ``beta``, ``moving_mean`` and ``moving_variance``, and PReLU's
   ``alpha`` (kept in Keras's (h, w, c) layout on both sides), as they are.
 
@@ -21,7 +22,8 @@ import torch
 from lit_mnist.model.net import KerasNet
 
 TORCH_NAMES = {"kernel": "weight", "bias": "bias", "gamma": "gamma", "beta": "beta", "moving_mean": "moving_mean",
-               "moving_variance": "moving_variance", "alpha": "alpha"}
+               "moving_variance": "moving_variance", "alpha": "alpha", "depthwise_kernel": "depthwise_kernel",
+               "pointwise_kernel": "pointwise_kernel"}
 MOVING = ("moving_mean", "moving_variance")
 
 

@@ -82,6 +82,25 @@ KINDS: dict[str, Kind] = {
                     "groups": (1,)}, image_only=True,
                    positional=("filters", "kernel_size", "strides", "padding", "data_format", "dilation_rate", "groups",
                                "activation", "use_bias", "kernel_initializer", "bias_initializer")),
+    "depthwise_conv2d": Kind(
+        "DepthwiseConv2D", "kernel_size", ("kernel_size",),
+        {"strides": (1, 1), "padding": "valid", "depth_multiplier": 1, "activation": "linear", "use_bias": True,
+         "depthwise_initializer": "glorot_uniform", "bias_initializer": "zeros"},
+        {"depthwise_regularizer": (None,), "bias_regularizer": (None,), "activity_regularizer": (None,),
+         "depthwise_constraint": (None,), "bias_constraint": (None,), "data_format": _CHANNELS_LAST,
+         "dilation_rate": (1, (1, 1)), "groups": (1,)}, image_only=True,
+        positional=("kernel_size", "strides", "padding", "depth_multiplier", "data_format", "dilation_rate",
+                    "activation", "use_bias", "depthwise_initializer", "bias_initializer")),
+    "separable_conv2d": Kind(
+        "SeparableConv2D", "filters", ("filters", "kernel_size"),
+        {"strides": (1, 1), "padding": "valid", "depth_multiplier": 1, "activation": "linear", "use_bias": True,
+         "depthwise_initializer": "glorot_uniform", "pointwise_initializer": "glorot_uniform", "bias_initializer": "zeros"},
+        {"depthwise_regularizer": (None,), "pointwise_regularizer": (None,), "bias_regularizer": (None,),
+         "activity_regularizer": (None,), "depthwise_constraint": (None,), "pointwise_constraint": (None,),
+         "bias_constraint": (None,), "data_format": _CHANNELS_LAST, "dilation_rate": (1, (1, 1)), "groups": (1,)},
+        image_only=True,
+        positional=("filters", "kernel_size", "strides", "padding", "data_format", "dilation_rate", "depth_multiplier",
+                    "activation", "use_bias", "depthwise_initializer", "pointwise_initializer", "bias_initializer")),
     "max_pooling2d": Kind("MaxPooling2D", "pool_size", (), {"pool_size": (2, 2), **_POOLING},
                           {"data_format": _CHANNELS_LAST}, image_only=True),
     "average_pooling2d": Kind("AveragePooling2D", "pool_size", ("pool_size",), _POOLING,
@@ -142,6 +161,7 @@ ORIGINAL = (  # the original notebook's hidden layers; its Dense(10, softmax) is
     {"dense": {"units": 64, "activation": "relu"}},
     {"dense": {"units": 128, "activation": "relu"}},
 )
+CONVOLUTIONS = ("conv2d", "depthwise_conv2d", "separable_conv2d")
 _NORMALIZING = ("batch_normalization", "layer_normalization")  # over the last axis, with gamma and beta
 _PER_VALUE = {"dropout", "gaussian_noise", "gaussian_dropout", "leaky_re_lu"}  # each value on its own, any shape
 _ELEMENTWISE = {"dropout", "gaussian_noise", "gaussian_dropout", "activation", "leaky_re_lu", "p_re_lu", "rescaling",
@@ -445,13 +465,14 @@ def _checked(kind: str, args: dict) -> dict:
     """Values checked and put in one form: pairs as tuples, names lower-case, numbers as numbers."""
     if "units" in args:
         args["units"] = _positive_int("units", args["units"])
-    if "filters" in args:
-        args["filters"] = _positive_int("filters", args["filters"])
+    for name in ("filters", "depth_multiplier"):
+        if name in args:
+            args[name] = _positive_int(name, args[name])
     for name in ("kernel_size", "pool_size"):
         if name in args:
             args[name] = _pair(name, args[name])
     if "strides" in args:
-        args["strides"] = None if args["strides"] is None and kind != "conv2d" else _pair("strides", args["strides"])
+        args["strides"] = None if args["strides"] is None and kind not in CONVOLUTIONS else _pair("strides", args["strides"])
     if "padding" in args:
         args["padding"] = _margins("padding", args["padding"]) if kind == "zero_padding2d" else \
             _choice("padding", args["padding"], ("valid", "same"))
@@ -463,7 +484,8 @@ def _checked(kind: str, args: dict) -> dict:
     for name in ("center", "scale") if kind in _NORMALIZING else ("keepdims", "use_bias"):
         if name in args and not isinstance(args[name], bool):
             raise ValueError(f"{name} must be true or false, got {args[name]!r}")
-    for name, choices in (("kernel_initializer", KERNEL_INITIALIZERS), ("bias_initializer", BIAS_INITIALIZERS),
+    for name, choices in (("kernel_initializer", KERNEL_INITIALIZERS), ("depthwise_initializer", KERNEL_INITIALIZERS),
+                          ("pointwise_initializer", KERNEL_INITIALIZERS), ("bias_initializer", BIAS_INITIALIZERS),
                           ("alpha_initializer", BIAS_INITIALIZERS)):
         if name in args:
             value = _INITIALIZER_ALIASES.get(args[name], args[name]) if isinstance(args[name], str) else args[name]
@@ -596,8 +618,9 @@ def output_shape(kind: str, args: dict, shape: tuple[int, ...]) -> tuple[int, ..
         if len(shape) != 1:
             raise ValueError(f"its input is a {_fmt(shape)} map: a flatten item must come first")
         return (args["units"],)
-    if kind == "conv2d":
-        return (*_window_output(shape, args["kernel_size"], args["strides"], args["padding"], "kernel"), args["filters"])
+    if kind in CONVOLUTIONS:
+        channels = shape[2] * args["depth_multiplier"] if kind == "depthwise_conv2d" else args["filters"]
+        return (*_window_output(shape, args["kernel_size"], args["strides"], args["padding"], "kernel"), channels)
     if kind in ("max_pooling2d", "average_pooling2d"):
         strides = args["strides"] or args["pool_size"]
         return (*_window_output(shape, args["pool_size"], strides, args["padding"], "pool"), shape[2])

@@ -102,6 +102,52 @@ class Conv2D(nn.Conv2d):
         return x if self.act is None else self.act(x)
 
 
+class DepthwiseConv2D(nn.Module):
+    """Keras's DepthwiseConv2D: each input channel convolved with its own ``depth_multiplier`` kernels, output
+    channel ``c * depth_multiplier + j`` (as torch's grouped convolution numbers them). The kernel is held as
+    (depth_multiplier, channels, h, w), Keras's (h, w, channels, depth_multiplier) in a conv kernel's torch layout,
+    so that it moves and is drawn (Keras's fans) as any conv kernel."""
+
+    def __init__(self, layer: Layer) -> None:
+        super().__init__()
+        args, channels = layer.args, layer.input_shape[2]
+        self.weight = nn.Parameter(torch.zeros(args["depth_multiplier"], channels, *args["kernel_size"]))
+        self.bias = nn.Parameter(torch.zeros(channels * args["depth_multiplier"])) if args["use_bias"] else None
+        self.strides, self.pads = args["strides"], _pads(layer, args["kernel_size"], args["strides"])
+        self.act = activation(args["activation"])
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = _depthwise(x, self.weight, self.bias, self.strides, self.pads)
+        return x if self.act is None else self.act(x)
+
+
+class SeparableConv2D(nn.Module):
+    """Keras's SeparableConv2D: a depthwise convolution (as :class:`DepthwiseConv2D`, without bias), then a 1x1
+    one to ``filters`` channels with the bias; the pointwise kernel held as a 1x1 conv kernel in torch's layout."""
+
+    def __init__(self, layer: Layer) -> None:
+        super().__init__()
+        args, channels = layer.args, layer.input_shape[2]
+        multiplier = args["depth_multiplier"]
+        self.depthwise_kernel = nn.Parameter(torch.zeros(multiplier, channels, *args["kernel_size"]))
+        self.pointwise_kernel = nn.Parameter(torch.zeros(args["filters"], channels * multiplier, 1, 1))
+        self.bias = nn.Parameter(torch.zeros(args["filters"])) if args["use_bias"] else None
+        self.strides, self.pads = args["strides"], _pads(layer, args["kernel_size"], args["strides"])
+        self.act = activation(args["activation"])
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = F.conv2d(_depthwise(x, self.depthwise_kernel, None, self.strides, self.pads), self.pointwise_kernel,
+                     self.bias)
+        return x if self.act is None else self.act(x)
+
+
+def _depthwise(x: torch.Tensor, kernel: torch.Tensor, bias, strides, pads) -> torch.Tensor:
+    """A depthwise convolution of ``kernel`` (depth_multiplier, channels, h, w), Keras's padding applied."""
+    multiplier, channels, height, width = kernel.shape
+    grouped = kernel.transpose(0, 1).reshape(channels * multiplier, 1, height, width)  # channel c's j-th: c * m + j
+    return F.conv2d(F.pad(x, pads) if any(pads) else x, grouped, bias, strides, groups=channels)
+
+
 class Pooling2D(nn.Module):
     """MaxPooling2D and AveragePooling2D: "valid" floors; "same" pads as TF, with -inf for max, and the average
     divides by the cells inside the image (each output's count is fixed by the shapes: a buffer)."""
@@ -308,6 +354,10 @@ def _module(layer: Layer) -> nn.Module:
         return Dense(layer)
     if layer.kind == "conv2d":
         return Conv2D(layer)
+    if layer.kind == "depthwise_conv2d":
+        return DepthwiseConv2D(layer)
+    if layer.kind == "separable_conv2d":
+        return SeparableConv2D(layer)
     if layer.kind in ("max_pooling2d", "average_pooling2d"):
         return Pooling2D(layer)
     if layer.kind in ("global_average_pooling2d", "global_max_pooling2d"):
@@ -354,6 +404,10 @@ def build_net(layers: Iterable | None, num_classes: int, image_shape: tuple[int,
     if init == "keras":
         keras_init_(net)
     elif init == "torch":
+        separable = next((layer for layer in resolved if layer.kind in ("depthwise_conv2d", "separable_conv2d")), None)
+        if separable is not None:
+            raise LayerError(f"model.layers {separable.describe()}: init 'torch' (PyTorch's defaults) has no default "
+                             "for a depthwise kernel: use init 'keras'")
         given = next(((layer, name) for layer in resolved if layer.kind in ("dense", "conv2d")
                       for name, default in (("kernel_initializer", "glorot_uniform"), ("bias_initializer", "zeros"))
                       if layer.args[name] != default), None)
@@ -373,6 +427,15 @@ def keras_init_(net: KerasNet) -> KerasNet:
     for layer, module in zip(net.layers, net):
         if layer.kind in ("dense", "conv2d"):
             initialize_(module.weight, layer.args["kernel_initializer"])
+            if module.bias is not None:
+                initialize_(module.bias, layer.args["bias_initializer"])
+        elif layer.kind == "depthwise_conv2d":
+            initialize_(module.weight, layer.args["depthwise_initializer"])
+            if module.bias is not None:
+                initialize_(module.bias, layer.args["bias_initializer"])
+        elif layer.kind == "separable_conv2d":
+            initialize_(module.depthwise_kernel, layer.args["depthwise_initializer"])
+            initialize_(module.pointwise_kernel, layer.args["pointwise_initializer"])
             if module.bias is not None:
                 initialize_(module.bias, layer.args["bias_initializer"])
         elif layer.kind == "p_re_lu":

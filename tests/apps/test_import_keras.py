@@ -145,6 +145,30 @@ def test_layer_normalization_prelu_elu_and_hard_activations_import_and_predict_a
     assert kinds.count("layer_normalization") == 2 and kinds.count("p_re_lu") == 3 and "elu" not in kinds, kinds
 
 
+@pytest.mark.parametrize("keras_2", [False, True], ids=["keras", "keras 2 h5"])
+def test_depthwise_and_separable_convolutions_import_and_predict_as_keras(mnist, unseen, tmp_path, capsys, keras_2):
+    layers = pytest.importorskip("tf_keras").layers if keras_2 else L
+    make = pytest.importorskip("tf_keras").Sequential if keras_2 else keras.Sequential
+    model = make([keras.Input((28, 28, 1)) if not keras_2 else pytest.importorskip("tf_keras").Input((28, 28, 1)),
+                  layers.Rescaling(1 / 255), layers.Conv2D(4, 3, activation="relu"),
+                  layers.DepthwiseConv2D(3, strides=2, depth_multiplier=2, padding="same", activation="relu"),
+                  layers.SeparableConv2D(8, 3, depth_multiplier=2, activation="relu"), layers.Flatten(),
+                  layers.Dense(10, activation="softmax")])
+    model.compile(optimizer="adam", loss="sparse_categorical_crossentropy")
+    (x, y), _ = mnist
+    model.fit(x.reshape(-1, 28, 28, 1), y, epochs=1, batch_size=100, verbose=0)
+    path = tmp_path / ("sep.h5" if keras_2 else "sep.keras")
+    model.save(path)
+    # Keras 3 reads no Keras 2 DepthwiseConv2D (its config has `groups`), so --check cannot: the model itself does
+    code, out = _import(tmp_path, path, check=None if keras_2 else unseen)
+    assert code == 0, capsys.readouterr()
+    rows = mnist[1][0][:500].astype(np.float32)
+    ours = import_keras.model_probabilities(load_model(out), rows)
+    assert np.abs(ours - model.predict(rows.reshape(-1, 28, 28, 1), verbose=0)).max() < 1e-4
+    kinds = [next(iter(item)) for item in load_model(out).hparams.layers]
+    assert {"depthwise_conv2d", "separable_conv2d"} <= set(kinds), kinds
+
+
 def test_global_pooling_and_the_relu_family_import_and_predict_as_keras(mnist, unseen, tmp_path, capsys):
     """GlobalAveragePooling2D and GlobalMaxPooling2D (keepdims), LeakyReLU, a ReLU with a negative slope, and the
     leaky_relu, relu6 and mish activations: Keras itself checks every layer."""

@@ -290,3 +290,11 @@ def test_prelu_shares_its_slopes_along_the_axes_keras_numbers():
                           ([4], r"shared_axes \[4\]: its input, 6x6x4, has axes 1-3")):
         with pytest.raises(LayerError, match=rf"item 2 \(p_re_lu\): {message}"):
             resolve([{"conv2d": [4, 3]}, {"p_re_lu": {"shared_axes": axes}}, "flatten"], 10, (8, 8))
+
+
+def test_depthwise_and_separable_convolutions_size_as_keras():
+    layers = resolve([{"conv2d": [3, 3]}, {"depthwise_conv2d": [3, 2, "same"], "depth_multiplier": 4},
+                      {"SeparableConv2D": [5, 3]}, "flatten"], 10, (12, 12))
+    assert [layer.output_shape for layer in layers[1:4]] == [(10, 10, 3), (5, 5, 12), (3, 3, 5)]
+    with pytest.raises(LayerError, match=r"item 2 \(depthwise_conv2d\): depth_multiplier must be a positive integer"):
+        resolve([{"conv2d": [3, 3]}, {"depthwise_conv2d": {"kernel_size": 3, "depth_multiplier": 0}}], 10, (12, 12))

@@ -198,3 +198,8 @@ def test_a_bias_initialiser_other_than_zeros_is_drawn_and_refused_with_torchs_de
     assert 0.049 < net.dense.bias.detach().abs().max() <= 0.05
     with pytest.raises(LayerError, match="bias_initializer 'ones' with init 'torch'"):
         build_net([{"dense": {"units": 3, "bias_initializer": "ones"}}], 10, (28, 28), init="torch")
+
+
+def test_torch_init_refuses_a_depthwise_kernel_it_has_no_default_for():
+    with pytest.raises(LayerError, match=r"item 1 \(depthwise_conv2d\): init 'torch' .* has no default"):
+        build_net([{"depthwise_conv2d": 3}, "flatten"], 10, (8, 8), init="torch")

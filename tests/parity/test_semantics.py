@@ -142,17 +142,22 @@ MARGINS = [{"zero_padding2d": [[1, 0], [2, 1]]}, {"conv2d": {"filters": 4, "kern
 
 LN_DENSE = [{"dense": {"units": 16, "activation": "tanh"}}, "layer_normalization", {"activation": "relu"}]
 LN_CONV = [{"conv2d": {"filters": 4, "kernel_size": 3}}, {"layer_normalization": {"center": False}}, "flatten"]
+SEPARABLE = [{"conv2d": {"filters": 3, "kernel_size": 3}},
+             {"depthwise_conv2d": {"kernel_size": 3, "depth_multiplier": 2, "strides": 2, "padding": "same",
+                                   "activation": "relu"}},
+             {"separable_conv2d": {"filters": 4, "kernel_size": [3, 2], "depth_multiplier": 2, "padding": "same"}},
+             "flatten"]
 PRELU = [{"conv2d": {"filters": 3, "kernel_size": 3}}, {"p_re_lu": {"alpha_initializer": "random_uniform"}},
          {"conv2d": {"filters": 4, "kernel_size": 3}}, {"p_re_lu": {"shared_axes": [1, 2]}}, "flatten",
          {"dense": 8}, "prelu"]
 
 
 @pytest.mark.parametrize("layers", [BN_DENSE, CONV_SAME, AVG_SAME, FLATTEN, GLOBAL, GLOBAL_MAX, MARGINS, LN_DENSE,
-                                    LN_CONV, PRELU],
+                                    LN_CONV, PRELU, SEPARABLE],
                          ids=["batch normalization", "same padding, stride 2", "same average pooling", "flatten",
                               "global average pooling, leaky relus", "global max pooling, keepdims",
                               "zero padding and cropping", "layer normalization", "layer normalization of channels",
-                              "prelu"])
+                              "prelu", "depthwise and separable convolutions"])
 def test_each_layer_matches_keras_in_inference_and_training(images, layers):
     twins = _twins(layers)
     assert _forward(twins, images)["passed"]
@@ -181,6 +186,35 @@ def test_companion_a_prelus_slopes_read_in_torchs_layout_are_caught(images):
 
     result = _forward(twins, images, _broken(twins, "p_re_lu", channels_first)(twins))
     assert not result["passed"]
+
+
+def test_companion_depthwise_channels_numbered_the_other_way_are_caught(images):
+    """Keras's output channel c * multiplier + j, read as j * channels + c: the sizes agree, the channels do not."""
+    twins = _twins(SEPARABLE)
+
+    def other_order(layer):
+        def forward(x):
+            m, c, h, w = layer.weight.shape
+            y = F.conv2d(F.pad(x, layer.pads), layer.weight.reshape(c * m, 1, h, w), layer.bias, layer.strides, groups=c)
+            return layer.act(y)
+        layer.forward = forward
+
+    result = _forward(twins, images, _broken(twins, "depthwise_conv2d", other_order)(twins))
+    assert not result["passed"]
+
+
+def test_depthwise_and_separable_kernels_draw_with_keras_fans():
+    import keras
+
+    torch.manual_seed(0)
+    ours = nets.build_net([{"conv2d": {"filters": 8, "kernel_size": 1}},
+                           {"separable_conv2d": {"filters": 64, "kernel_size": 5, "depth_multiplier": 4}}, "flatten"],
+                          4, (20, 20)).separable_conv2d
+    theirs = keras.layers.SeparableConv2D(64, 5, depth_multiplier=4)
+    theirs.build((None, 20, 20, 8))
+    for name in ("depthwise_kernel", "pointwise_kernel"):
+        ours_std, keras_std = float(getattr(ours, name).std()), float(getattr(theirs, name).numpy().std())
+        assert abs(ours_std - keras_std) < 0.05 * keras_std, name
 
 
 def test_companion_a_channels_first_flatten_is_caught(images):
