@@ -33,8 +33,8 @@ from lit_mnist import atomic
 from lit_mnist.apps.entry import ArgumentParser
 from lit_mnist.data.cache import load_digits
 from lit_mnist.errors import DataError
+from lit_mnist.keras_import.compiled import compile_options
 from lit_mnist.keras_import.convert import Imported, convert
-from lit_mnist.keras_import.optimizer import compile_options
 from lit_mnist.keras_import.read import read_keras_file
 from lit_mnist.model import keras_layout
 from lit_mnist.model.layers import LayerError
@@ -181,12 +181,13 @@ def main(argv: list[str] | None = None) -> int:
           f"ending in {imported.output}")
     for note in _grouped(imported.ignored):
         print(f"  ignored (training only): {note}")
-    optimizer, notes = compile_options(keras_file.optimizer)
+    optimizer, notes = compile_options(keras_file.optimizer, keras_file.loss)
     if optimizer:
         given = ", ".join(f"{key} {value}" for key, value in optimizer.items() if key != "optimizer")
-        print(f"  optimizer: {optimizer['optimizer']}{f' ({given})' if given else ''}, as compiled; into the config")
+        print(f"  compiled with: {optimizer.get('optimizer', 'keras_adam')}{f' ({given})' if given else ''}; "
+              "into the config")
     for note in notes:
-        print(f"  optimizer: {note}")
+        print(f"  compiled with: {note}")
     verified = "not verified against Keras: --check data.csv (with TensorFlow) does that"
     if args.check:
         rows = load_digits(args.check, labels="optional", pixels=height * width).pixels

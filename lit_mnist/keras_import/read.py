@@ -41,6 +41,7 @@ class KerasFile:
     weights: dict[str, list[tuple[str | None, np.ndarray]]]
     sha256: str
     optimizer: dict | None = None  # compile()'s optimizer, {"class_name", "config"} as Keras wrote it, if compiled
+    loss: dict | str | None = None  # compile()'s loss: a name, or {"class_name", "config"}
 
 
 def read_keras_file(path: str | Path) -> KerasFile:
@@ -55,11 +56,11 @@ def read_keras_file(path: str | Path) -> KerasFile:
     digest = hashlib.sha256(data).hexdigest()
     if data.startswith(b"PK\x03\x04"):
         config, weights = _read_keras_zip(path, data)
-        compiled = config.get("compile_config")
-        return KerasFile(path, "keras", config, weights, digest, compiled.get("optimizer") if isinstance(compiled, dict) else None)
+        compiled = config.get("compile_config") if isinstance(config.get("compile_config"), dict) else {}
+        return KerasFile(path, "keras", config, weights, digest, compiled.get("optimizer"), compiled.get("loss"))
     if data.startswith(_HDF5_MAGIC):
-        layout, config, weights, optimizer = _read_h5(path, data)
-        return KerasFile(path, layout, config, weights, digest, optimizer)
+        layout, config, weights, training = _read_h5(path, data)
+        return KerasFile(path, layout, config, weights, digest, training.get("optimizer_config"), training.get("loss"))
     raise DataError(f"{path}: not a Keras model file (neither a .keras zip nor an HDF5 .h5 file)")
 
 
@@ -90,7 +91,7 @@ def _read_keras_zip(path: Path, data: bytes) -> tuple[dict, dict]:
     return config, weights
 
 
-def _read_h5(path: Path, data: bytes) -> tuple[str, dict, dict, dict | None]:
+def _read_h5(path: Path, data: bytes) -> tuple[str, dict, dict, dict]:
     with _h5(path, data) as h5:
         if "model_config" not in h5.attrs:
             raise DataError(f"{path}: an HDF5 file without a model config (weights alone?): save the whole model")
@@ -104,18 +105,18 @@ def _read_h5(path: Path, data: bytes) -> tuple[str, dict, dict, dict | None]:
             names = [n.decode() if isinstance(n, bytes) else str(n) for n in group.attrs.get("weight_names", [])]
             weights[name] = [(n.rsplit("/", 1)[-1].split(":")[0], _array(path, group.get(n), f"{name}/{n}"))
                              for n in names]
-        optimizer = _optimizer_config(h5.attrs.get("training_config"))
-    return layout, config, weights, optimizer
+        training = _training_config(h5.attrs.get("training_config"))
+    return layout, config, weights, training
 
 
-def _optimizer_config(raw) -> dict | None:
-    """compile()'s optimizer in an .h5 file's ``training_config``; None where there is none or it is not JSON
-    (the optimizer is a convenience for training on: its absence stops nothing)."""
+def _training_config(raw) -> dict:
+    """compile()'s optimizer and loss, an .h5 file's ``training_config``; empty where there is none or it is not
+    JSON (they are a convenience for training on: their absence stops nothing)."""
     try:
         training = json.loads(raw) if raw is not None else None
     except (ValueError, TypeError, RecursionError):
-        return None
-    return training.get("optimizer_config") if isinstance(training, dict) else None
+        return {}
+    return training if isinstance(training, dict) else {}
 
 
 class _h5:

@@ -488,13 +488,15 @@ def test_the_optimizer_the_model_was_compiled_with_goes_into_the_config(tmp_path
     from lit_mnist.model.module import LitMNIST
 
     model = keras.Sequential([keras.Input((64,)), L.Dense(8, activation="relu"), L.Dense(3, activation="softmax")])
-    model.compile(optimizer=keras.optimizers.SGD(0.05, momentum=0.9, nesterov=True), loss="sparse_categorical_crossentropy")
+    model.compile(optimizer=keras.optimizers.SGD(0.05, momentum=0.9, nesterov=True),
+                  loss=keras.losses.CategoricalCrossentropy(label_smoothing=0.1))
     model.save(tmp_path / f"sgd{suffix}")
     code, out = _import(tmp_path, tmp_path / f"sgd{suffix}")
-    assert code == 0 and "optimizer: sgd (lr 0.05, momentum 0.9, nesterov True), as compiled" in capsys.readouterr().out
+    assert code == 0 and "compiled with: sgd (lr 0.05, momentum 0.9, nesterov True, label_smoothing 0.1); into the config" \
+        in capsys.readouterr().out
     options = yaml.safe_load(out.with_suffix(".yaml").read_text())["model"]
     assert {k: v for k, v in options.items() if k != "layers"} == {"optimizer": "sgd", "lr": 0.05, "momentum": 0.9,
-                                                                   "nesterov": True}
+                                                                   "nesterov": True, "label_smoothing": 0.1}
     assert LitMNIST(**options, num_classes=3, image_shape=(8, 8)).hparams.momentum == 0.9  # fit.py's own options
 
 

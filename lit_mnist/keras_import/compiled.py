@@ -1,12 +1,13 @@
-"""The optimizer a Keras file was compiled with, as ``fit.py``'s model options: training on from an import
-goes on as ``model.fit`` would have.
+"""What a Keras file was compiled with, as ``fit.py``'s model options: training on from an import goes on as
+``model.fit`` would have.
 
-Keras keeps ``compile()``'s optimizer in the file (a ``.keras`` file's ``compile_config``, an ``.h5`` file's
-``training_config``). Adam, SGD and RMSprop are lit-mnist's own (``--model.optimizer``, computed as Keras 3
-computes them); their learning rate, betas, epsilon, momentum, Nesterov and rho carry over. What has no
-counterpart (another optimizer, a learning-rate schedule, AMSGrad, weight decay, gradient clipping, EMA, a
-centred RMSprop) is not carried, and a note says so: the file is untrusted data, so anything not as Keras
-writes it is a note too, never an error.
+Keras keeps ``compile()``'s optimizer and loss in the file (a ``.keras`` file's ``compile_config``, an ``.h5``
+file's ``training_config``). Adam, SGD and RMSprop are lit-mnist's own (``--model.optimizer``, computed as
+Keras 3 computes them); their learning rate, betas, epsilon, momentum, Nesterov and rho carry over, as does a
+cross-entropy's label smoothing. What has no counterpart (another optimizer, a learning-rate schedule,
+AMSGrad, weight decay, gradient clipping, EMA, a centred RMSprop, a loss other than cross-entropy) is not
+carried, and a note says so: the file is untrusted data, so anything not as Keras writes it is a note too,
+never an error.
 """
 
 from __future__ import annotations
@@ -28,9 +29,34 @@ _UNCARRIED = {"amsgrad": False, "centered": False, "weight_decay": None, "clipno
               "global_clipnorm": None, "use_ema": False, "decay": 0.0, "gradient_accumulation_steps": None}
 
 
-def compile_options(optimizer) -> tuple[dict, list[str]]:
+CROSS_ENTROPIES = {"SparseCategoricalCrossentropy", "CategoricalCrossentropy", "BinaryCrossentropy"}
+
+
+def compile_options(optimizer, loss=None) -> tuple[dict, list[str]]:
     """``fit.py``'s model options for the file's optimizer (``{"class_name": ..., "config": {...}}``, or None for
-    a model never compiled), and notes on what is not carried."""
+    a model never compiled) and loss (a name, or such a mapping), and notes on what is not carried."""
+    options, notes = _optimizer_options(optimizer)
+    smoothing, loss_notes = _loss_options(loss)
+    return {**options, **smoothing}, notes + loss_notes
+
+
+def _loss_options(loss) -> tuple[dict, list[str]]:
+    """The label smoothing of a cross-entropy (lit-mnist's loss: a binary one is the two-class head's)."""
+    if loss is None:
+        return {}, []
+    cls = loss.get("class_name") if isinstance(loss, dict) else loss
+    config = loss.get("config") if isinstance(loss, dict) else {}
+    # a loss by name is snake_case: sparse_categorical_crossentropy is SparseCategoricalCrossentropy
+    name = "".join(part.capitalize() for part in cls.split("_")) if isinstance(cls, str) and "_" in cls else cls
+    if not isinstance(name, str) or name not in CROSS_ENTROPIES:
+        return {}, [f"its loss, {cls!r}, is not a cross-entropy: fit.py trains with Keras's cross-entropy"]
+    smoothing = config.get("label_smoothing", 0) if isinstance(config, dict) else 0
+    if isinstance(smoothing, (int, float)) and not isinstance(smoothing, bool) and 0 < smoothing < 1:
+        return {"label_smoothing": float(str(np.float32(smoothing)))}, []
+    return {}, [] if smoothing in (0, 0.0, None) else [f"label_smoothing {smoothing!r}: not carried"]
+
+
+def _optimizer_options(optimizer) -> tuple[dict, list[str]]:
     if optimizer is None:
         return {}, []
     cls = optimizer.get("class_name") if isinstance(optimizer, dict) else None

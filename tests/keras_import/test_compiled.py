@@ -1,8 +1,9 @@
-"""compile()'s optimizer in a Keras file as fit.py's options: what carries over, and a note for what does not."""
+"""compile()'s optimizer and loss in a Keras file as fit.py's options: what carries over, and a note for what does
+not."""
 
 import pytest
 
-from lit_mnist.keras_import.optimizer import compile_options
+from lit_mnist.keras_import.compiled import compile_options
 
 
 def _adam(**config):
@@ -51,3 +52,16 @@ def test_what_lit_mnist_has_not_is_a_note_not_a_silent_drop(optimizer, note):
 def test_an_optimizer_not_as_keras_writes_one_is_a_note_never_an_error(optimizer):
     options, notes = compile_options(optimizer)
     assert notes and all(isinstance(v, (str, float, bool, list)) for v in options.values())
+
+
+@pytest.mark.parametrize("loss, expected", [
+    ("sparse_categorical_crossentropy", ({}, [])),
+    ({"class_name": "CategoricalCrossentropy", "config": {"label_smoothing": 0.10000000149011612}},
+     ({"label_smoothing": 0.1}, [])),
+    ("binary_crossentropy", ({}, [])),  # a sigmoid unit's: the two-class head's cross-entropy
+    ("mse", ({}, ["its loss, 'mse', is not a cross-entropy: fit.py trains with Keras's cross-entropy"])),
+    ({"class_name": "CategoricalCrossentropy", "config": {"label_smoothing": 2}}, ({}, ["label_smoothing 2: not carried"])),
+    ([1], ({}, ["its loss, [1], is not a cross-entropy: fit.py trains with Keras's cross-entropy"])),
+])
+def test_a_cross_entropys_label_smoothing_carries_and_another_loss_is_a_note(loss, expected):
+    assert compile_options(None, loss) == expected
