@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING
 os.environ.setdefault("KERAS_BACKEND", "tensorflow")
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 # oneDNN's kernels, which torch calls too: TensorFlow turns them on by itself only on CPUs with AVX-512 or
-# AMX; on AVX2 its own (Eigen) convolutions train the CNN ~1.2x and predict ~1.8x slower
+# AMX; on AVX2 its own (Eigen) convolutions are slower (docs/performance.md)
 os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "1")
 
 import keras

@@ -83,7 +83,7 @@ def load_model(path: str | Path) -> LitMNIST:
     path = Path(path)
     data = _bytes(path)
     hparams = _read(path, data).get("hyper_parameters") or {}
-    if "arch" in hparams:  # written before the net was a layer list
+    if "arch" in hparams:  # the former format, whose nets were named, not layer lists
         raise CheckpointError(f"{path}: a checkpoint of an earlier lit-mnist (--model.arch {hparams['arch']}), whose "
                               "nets were not layer lists: train it again with scripts/fit.py (the original's net is "
                               "the default; the CNNs are lit_mnist/configs/cnn.yaml and cnn_fast.yaml)")

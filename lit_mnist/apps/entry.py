@@ -11,12 +11,12 @@ import gc
 import importlib
 import logging
 import os
-import re
 import sys
 import warnings
 from collections.abc import Callable
 from typing import NoReturn
 
+from lit_mnist.compat import yaml_read_a_name_as_boolean
 from lit_mnist.errors import DataError
 
 
@@ -25,8 +25,8 @@ def quiet_process() -> None:
     fit.py in the processes that a spawning strategy starts, which run no command).
 
     Lightning's "Seed set to N" is left unsaid (the seed is recorded in the run's config.yaml and
-    metrics.json; before a refusal it would be the line above it), TensorFlow's C++ start-up notes too (it
-    is imported where it is installed, by the parity suite and by TensorBoard's event writer), and one
+    metrics.json; before a refusal it would be the line above it), TensorFlow's C++ start-up notes too (the
+    parity suite and ``import_keras.py --check`` import it; a fit's TensorBoard writer does not), and one
     deprecation warning that Lightning itself triggers is silenced.
     """
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
@@ -46,7 +46,7 @@ class ArgumentParser(argparse.ArgumentParser):
 def usage_error(prog: str, message: str) -> str:
     """A parser's refusal on one line, with where to find the options (and why a name became a boolean)."""
     hint = ""
-    if re.search(r"Expected a <class 'str'>\. Got value: (True|False)\b", message):
+    if yaml_read_a_name_as_boolean(message):
         hint = "; YAML reads no, yes, on, off, true and false as booleans: quote a name that is one, 'no'"
     return f"{' '.join(message.split())} ({prog} --help lists the options{hint})"
 
@@ -64,8 +64,8 @@ def run(main: Callable[[list[str] | None], int]) -> NoReturn:
     """Freeze what the imports made, run ``main``, exit with its code (see :func:`call`).
 
     torch and Lightning leave millions of objects that live until the process ends. Frozen, the cyclic
-    garbage collector never scans them again, and shutdown takes 0.4 s instead of 2.1 s (measured after a
-    1-epoch ``fit.py``). Only for processes that end after ``main``: a frozen object is never collected.
+    garbage collector never scans them again, which shortens the process's exit (docs/performance.md). Only
+    for processes that end after ``main``: a frozen object is never collected.
     """
     gc.freeze()
     code = call(main)

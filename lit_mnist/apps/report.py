@@ -11,7 +11,6 @@ from pathlib import Path
 import lightning as L
 import numpy as np
 import torch
-from torchmetrics.utilities.distributed import gather_all_tensors
 
 from lit_mnist import atomic
 from lit_mnist.apps import plots
@@ -33,7 +32,6 @@ class RunReport(L.Callback):
         self.samples, self.misclassified = samples, misclassified
         self.fit_seconds: float | None = None
         self._fit_start = 0.0
-        self._outputs: list[tuple[torch.Tensor, torch.Tensor]] = []
 
     def on_fit_start(self, trainer, pl_module) -> None:
         self._fit_start = time.perf_counter()
@@ -50,18 +48,11 @@ class RunReport(L.Callback):
     def on_fit_end(self, trainer, pl_module) -> None:
         self.fit_seconds = time.perf_counter() - self._fit_start
 
-    def on_test_epoch_start(self, trainer, pl_module) -> None:
-        self._outputs = []
-
-    def on_test_batch_end(self, trainer, pl_module, outputs, batch, batch_idx, dataloader_idx=0) -> None:
-        self._outputs.append((outputs["probs"], outputs["target"]))
-
     def on_test_end(self, trainer, pl_module) -> None:
-        if trainer.sanity_checking or not self._outputs:
+        if trainer.sanity_checking or not pl_module.test_targets.update_called:
             return
-        # every rank takes part in the collectives (the gather, the metrics' sync); rank 0 alone writes
-        probs = gather_rows(trainer, torch.cat([p for p, _ in self._outputs])).cpu()
-        target = gather_rows(trainer, torch.cat([t for _, t in self._outputs])).cpu()
+        # every rank takes part in the collectives (the metrics' sync); rank 0 alone writes
+        probs, target = (t.cpu() for t in pl_module.test_outputs())
         confusion = pl_module.test_confusion.compute().cpu().numpy().astype(int)
         metrics = self.metrics(trainer, pl_module, probs, target, confusion)
         folder = Path(trainer.log_dir)
@@ -124,14 +115,6 @@ class RunReport(L.Callback):
         experiment = getattr(trainer.logger, "experiment", None)
         if hasattr(experiment, "add_image"):  # the rendered pixels: no second drawing of the figure
             experiment.add_image(tag, pixels, global_step=trainer.global_step, dataformats="HWC")
-
-
-def gather_rows(trainer, rows: torch.Tensor) -> torch.Tensor:
-    """Every rank's ``rows`` concatenated in rank order, which is the test split's order (ranks hold contiguous
-    shares of it, of lengths that may differ by one: torchmetrics' gather pads and trims them)."""
-    if trainer.world_size == 1:
-        return rows
-    return torch.cat(gather_all_tensors(rows))
 
 
 def _public(hparams) -> dict:

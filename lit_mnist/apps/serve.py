@@ -60,8 +60,7 @@ def listen(host: str, port: int) -> socket.socket:
     """The service's socket, bound here rather than by uvicorn: an address that cannot be had (in use, not
     this machine's, a name that does not resolve) is then a one-line error before the model loads. It is made
     as a TCP socket by name (IPPROTO_TCP), as asyncio requires before it turns Nagle's algorithm off on each
-    connection; without that, every answer on a kept-alive connection waits for the client's delayed ACK
-    (40 ms on Linux)."""
+    connection; without that, every answer on a kept-alive connection waits for the client's delayed ACK."""
     sock = None
     try:
         family, kind, proto, _, address = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM,

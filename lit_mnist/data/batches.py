@@ -131,7 +131,7 @@ class TensorBatches:
                 batch = (self.x[begin:end], self.y[begin:end])
             else:
                 idx = order[begin:end]
-                # index_select copies whole rows; x[idx] takes a general path ~8x slower for uint8 rows
+                # index_select copies whole rows; x[idx] takes advanced indexing's general path for uint8 rows
                 batch = (self.x.index_select(0, idx), self.y.index_select(0, idx))
             yield (*batch, rows) if self.world_size > 1 else batch
 

@@ -214,7 +214,7 @@ def _inbound(nodes) -> list[str]:
 
 def _item(layer: dict, variables: list, ignored: list[str], where: str, keras2: bool = False) -> dict | None:
     """The layer as a list item, or None for what takes no place in the net (an input). ``keras2``: the file is
-    Keras 2's, whose hard_sigmoid was another function (``clip(0.2 x + 0.5, 0, 1)``, Keras 3's ``relu6(x + 3) / 6``)."""
+    Keras 2's, whose hard_sigmoid is another function (``clip(0.2 x + 0.5, 0, 1)``, Keras 3's ``relu6(x + 3) / 6``)."""
     cls, config = layer["class_name"], layer.get("config") or {}
     if cls == "InputLayer":
         return None
@@ -337,12 +337,10 @@ def _name(entries: list[_Entry]) -> None:
 def _resolve(path, entries: list[_Entry], num_classes: int, shape: tuple[int, int]) -> list[Layer]:
     try:
         return resolve([entry.item for entry in entries], num_classes, shape)
-    except LayerError as e:  # our own wording: "model.layers item N (kind): ...", said of the file's layer
-        found = re.match(r"model\.layers item (\d+) \([a-z0-9_]+\): (.*)", str(e))
-        if not found:
+    except LayerError as e:  # an item's error is said of the file's layer that made the item
+        if e.item is None:
             raise DataError(f"{path}: {e}") from None
-        entry = entries[int(found.group(1)) - 1]
-        raise DataError(f"{path}: {entry.where}: {found.group(2)}") from None
+        raise DataError(f"{path}: {entries[e.item - 1].where}: {e.detail}") from None
 
 
 def _variables(path, entry: _Entry, variables: list) -> dict[str, np.ndarray]:

@@ -50,7 +50,30 @@ _CHANNELS_LAST = ("channels_last", None)
 
 
 class LayerError(DataError):
-    """A layer list that cannot be built: one line naming the item."""
+    """A layer list that cannot be built: one line naming the item. ``item`` (its position in the list, from 1)
+    and ``detail`` (what is wrong with it) where the error is an item's, for whoever names it otherwise (the
+    importer names the file's layer)."""
+
+    def __init__(self, message: str, item: int | None = None, detail: str | None = None) -> None:
+        super().__init__(message)
+        self.item, self.detail = item, detail
+
+
+@dataclass(frozen=True)
+class Where:
+    """An item of the list, as its errors name it: ``model.layers item 3 (dense)``; no position: the output
+    layer that the list implies."""
+
+    position: int | None
+    kind: str | None = None
+
+    def __str__(self) -> str:
+        if self.position is None:
+            return "the output layer"
+        return f"model.layers item {self.position}" + (f" ({self.kind})" if self.kind is not None else "")
+
+    def error(self, detail: str) -> LayerError:
+        return LayerError(f"{self}: {detail}", item=self.position, detail=detail)
 
 
 @dataclass(frozen=True)
@@ -206,10 +229,10 @@ def resolve(items: Iterable | None, num_classes: int, image_shape: tuple[int, in
     declared, grid = False, False  # grid: an HxW input declared, seen by Keras's layers as H rows until a flatten
     for position, item in enumerate(items, start=1):
         kind, args, input_shape = _parse_item(position, item)
-        where = f"model.layers item {position} ({kind})"
+        where = Where(position, kind)
         if input_shape is not None:
             if declared or layers:
-                raise LayerError(f"{where}: only the first layer declares the input's shape (Keras reads it there alone)")
+                raise where.error("only the first layer declares the input's shape (Keras reads it there alone)")
             declared, grid = True, _declared(where, input_shape, height, width)
             if len(input_shape) == 3:  # Keras's layers see an image from the start
                 layers.append(Layer("reshape", {"target_shape": input_shape}, _name("reshape", "input_reshape", names),
@@ -222,7 +245,7 @@ def resolve(items: Iterable | None, num_classes: int, image_shape: tuple[int, in
             grid = kind != "flatten"
         if KINDS[kind].image_only and len(shape) == 1:
             if not raw_row:
-                raise LayerError(f"{where}: needs an image, but its input is {shape[0]} features "
+                raise where.error(f"needs an image, but its input is {shape[0]} features "
                                  "(a reshape item to [height, width, channels] first)")
             implied = Layer("reshape", {"target_shape": (height, width, 1)}, _name("reshape", None, names), None,
                             shape, (height, width, 1))
@@ -231,7 +254,7 @@ def resolve(items: Iterable | None, num_classes: int, image_shape: tuple[int, in
         try:
             output = output_shape(kind, args, shape)
         except ValueError as e:
-            raise LayerError(f"{where}: {e}") from None
+            raise where.error(f"{e}") from None
         given = args.pop("name", None)
         layers.append(Layer(kind, args, _name(kind, given, names, where), position, shape, output, named=given is not None))
         raw_row = raw_row and kind in _ELEMENTWISE | {"flatten"}
@@ -239,24 +262,24 @@ def resolve(items: Iterable | None, num_classes: int, image_shape: tuple[int, in
     return _with_head(layers, names, shape, num_classes)
 
 
-def _declared(where: str, declared: tuple[int, ...], height: int, width: int) -> bool:
+def _declared(where: Where, declared: tuple[int, ...], height: int, width: int) -> bool:
     """Check a declared input shape against the data's images; True where it is the HxW grid."""
     fits = {1: (height * width,), 2: (height, width), 3: (height, width, 1)}[len(declared)]
     if declared != fits:
         grey = "; lit-mnist's images are grey, one channel" if declared[:2] == (height, width) else ""
-        raise LayerError(f"{where}: the input's shape {list(declared)} is not the data's: their images are "
+        raise where.error(f"the input's shape {list(declared)} is not the data's: their images are "
                          f"{height}x{width}, {height * width} grey levels a row{grey}; declare [{height * width}], "
                          f"[{height}, {width}] or [{height}, {width}, 1], or leave it out")
     return len(declared) == 2
 
 
-def _check_on_grid(where: str, kind: str, args: dict, height: int, width: int) -> None:
+def _check_on_grid(where: Where, kind: str, args: dict, height: int, width: int) -> None:
     """Keras's layers see a declared HxW input as H rows of W values; the row is the same only to a flatten and
     to layers that take each value on its own."""
     on_its_own = kind in {"flatten", *_PER_VALUE} or kind == "activation" and args["activation"] != "softmax" or (
         kind == "rescaling" and _number(args["scale"]) and _number(args["offset"]))
     if not on_its_own:
-        raise LayerError(f"{where}: its input is the {height}x{width} grid that the input's shape declares, which "
+        raise where.error(f"its input is the {height}x{width} grid that the input's shape declares, which "
                          f"lit-mnist's layers take through a flatten only (declare [{height}, {width}, 1] for an image, "
                          f"or [{height * width}] for the row)")
 
@@ -273,12 +296,14 @@ def _with_head(layers: list[Layer], names: dict[str, int], shape: tuple[int, ...
         what = (f"a softmax of {last.output_shape[0]} classes, but the data have {num_classes}: give its dense "
                 f"{num_classes} units" if last.kind == "dense" else
                 "a softmax that no dense of the classes takes: end it with a dense of the classes")
-        raise LayerError(f"model.layers {last.describe()}: the list ends in {what}, or leave it out and the output "
-                         "layer is appended")
+        detail = f"the list ends in {what}, or leave it out and the output layer is appended"
+        if last.position is None:
+            raise LayerError(f"model.layers {last.describe()}: {detail}")
+        raise Where(last.position, last.kind).error(detail)
     if len(shape) != 1:
         raise LayerError(f"the output layer (dense, {num_classes} units) cannot follow {layers[-1].describe()}, whose "
                          f"output is {_fmt(shape)}: end the list with a flatten item")
-    args = _fill("dense", {"units": num_classes, "activation": "softmax"}, "the output layer")
+    args = _fill("dense", {"units": num_classes, "activation": "softmax"}, Where(None, "dense"))
     return [*layers, Layer("dense", args, _name("dense", None, names), None, shape, (num_classes,), head=True)]
 
 
@@ -308,18 +333,18 @@ def _parse_item(position: int, item) -> tuple[str, dict, tuple | None]:
         kind, more = _ALIASES.get(kind, kind) if isinstance(kind, str) else kind, dict(more)
         given = _positional(position, kind, given)
     else:
-        raise LayerError(f"model.layers item {position}: expected one layer, as {{kind: {{argument: value}}}}, "
+        raise Where(position).error(f"expected one layer, as {{kind: {{argument: value}}}}, "
                          f"{{kind: first argument, argument: value}} or a bare kind, got {item!r}")
     if kind not in KINDS and kind not in EQUIVALENTS and kind != "input_layer":
         slip = _did_you_mean(kind, [*KINDS, *_ALIASES, *EQUIVALENTS])
-        raise LayerError(f"model.layers item {position}: unknown layer {kind!r} ({slip}known: {', '.join(KINDS)}, "
+        raise Where(position).error(f"unknown layer {kind!r} ({slip}known: {', '.join(KINDS)}, "
                          f"and {', '.join(EQUIVALENTS)} as the items they compute)")
     if not isinstance(given, Mapping):
-        raise LayerError(f"model.layers item {position} ({kind}): arguments must be a mapping, got {given!r}")
+        raise Where(position, kind).error(f"arguments must be a mapping, got {given!r}")
     twice = next((name for name in more if name in given), None)
     if twice is not None:
-        raise LayerError(f"model.layers item {position} ({kind}): argument {twice!r} is given twice")
-    given, where = {**given, **more}, f"model.layers item {position} ({kind})"
+        raise Where(position, kind).error(f"argument {twice!r} is given twice")
+    given, where = {**given, **more}, Where(position, kind)
     if kind == "input_layer":
         return kind, {}, _input_layer_shape(given, where)
     declared = _declared_shape(given, where)
@@ -328,7 +353,7 @@ def _parse_item(position: int, item) -> tuple[str, dict, tuple | None]:
         try:
             (kind, args), = equivalent(kind, own).items()
         except ValueError as e:
-            raise LayerError(f"{where}: {e}") from None
+            raise where.error(f"{e}") from None
         given = {**args, **given}
     return kind, _fill(kind, given, where), declared
 
@@ -359,14 +384,14 @@ def equivalent(kind: str, given: Mapping) -> dict:
     return {"activation": {"activation": "elu"}}
 
 
-def _declared_shape(given: dict, where: str) -> tuple | None:
+def _declared_shape(given: dict, where: Where) -> tuple | None:
     """The input shape an item declares as Keras's layers may (``input_shape``, ``input_dim``, Keras 2's
     ``batch_input_shape``), taken out of ``given``."""
     declared = [(key, given.pop(key)) for key in ("input_shape", "input_dim", "batch_input_shape") if key in given]
     if not declared:
         return None
     if len(declared) > 1:
-        raise LayerError(f"{where}: {declared[0][0]} and {declared[1][0]} both declare the input shape")
+        raise where.error(f"{declared[0][0]} and {declared[1][0]} both declare the input shape")
     key, value = declared[0]
     if key == "input_dim":
         value = [value]
@@ -375,31 +400,31 @@ def _declared_shape(given: dict, where: str) -> tuple | None:
     return _shape(key, value, where)
 
 
-def _input_layer_shape(given: dict, where: str) -> tuple:
+def _input_layer_shape(given: dict, where: Where) -> tuple:
     """The shape an ``input_layer`` item (Keras's ``Input`` or ``InputLayer``) declares."""
     allowed = {"shape": None, "batch_shape": None, "batch_size": None, "name": None, "dtype": None, "sparse": False,
                "ragged": False, "optional": False}
     unknown = [k for k in given if k not in allowed]
     if unknown:
-        raise LayerError(f"{where}: unknown argument {unknown[0]!r} (input_layer takes shape or batch_shape, "
+        raise where.error(f"unknown argument {unknown[0]!r} (input_layer takes shape or batch_shape, "
                          "batch_size, name, dtype)")
     for name in ("sparse", "ragged", "optional"):
         if given.get(name) not in (None, False):
-            raise LayerError(f"{where}: {name} is not supported (only Keras's default, False)")
+            raise where.error(f"{name} is not supported (only Keras's default, False)")
     if given.get("dtype") not in (None, "float32"):
-        raise LayerError(f"{where}: dtype {given['dtype']!r} is not supported (the grey levels are float32)")
+        raise where.error(f"dtype {given['dtype']!r} is not supported (the grey levels are float32)")
     if ("shape" in given) == ("batch_shape" in given):
-        raise LayerError(f"{where}: give the input's shape, as shape (without the batch axis) or batch_shape")
+        raise where.error("give the input's shape, as shape (without the batch axis) or batch_shape")
     if "shape" in given:
         return _shape("shape", given["shape"], where)
     value = given["batch_shape"]
     return _shape("batch_shape", value[1:] if isinstance(value, (list, tuple)) and value else value, where)
 
 
-def _shape(name: str, value, where: str) -> tuple[int, ...]:
+def _shape(name: str, value, where: Where) -> tuple[int, ...]:
     values = list(value) if isinstance(value, (list, tuple)) else [value]
     if not 1 <= len(values) <= 3 or any(isinstance(v, bool) or not isinstance(v, int) or v < 1 for v in values):
-        raise LayerError(f"{where}: {name} must be one to three positive sizes (without the batch axis), got {value!r}")
+        raise where.error(f"{name} must be one to three positive sizes (without the batch axis), got {value!r}")
     return tuple(values)
 
 
@@ -416,7 +441,7 @@ def _positional(position: int, kind, given) -> dict:
     if spec is None or not spec.positional or not isinstance(given, (list, tuple)):
         return {_first(kind): given}  # Keras's first positional argument: dropout: 0.25
     if len(given) > len(spec.positional):
-        raise LayerError(f"model.layers item {position} ({kind}): {len(given)} positional arguments; Keras's {spec.keras_class} "
+        raise Where(position, kind).error(f"{len(given)} positional arguments; Keras's {spec.keras_class} "
                          f"takes at most {len(spec.positional)} ({', '.join(spec.positional)})")
     return dict(zip(spec.positional, given))
 
@@ -425,28 +450,28 @@ def _first(kind: str) -> str:
     return KINDS[kind].first if kind in KINDS else EQUIVALENTS[kind][0]
 
 
-def _fill(kind: str, given: dict, where: str) -> dict:
+def _fill(kind: str, given: dict, where: Where) -> dict:
     spec = KINDS[kind]
     unknown = [k for k in given if k not in (*spec.required, *spec.optional, *spec.defaults_only, "name",
                                              *_COMMON_DEFAULTS_ONLY)]
     if unknown:
         takes = ", ".join([*spec.required, *spec.optional]) or "no arguments"
         known = [*spec.required, *spec.optional, *spec.defaults_only]
-        raise LayerError(f"{where}: unknown argument {unknown[0]!r} ({_did_you_mean(unknown[0], known)}{kind} takes "
+        raise where.error(f"unknown argument {unknown[0]!r} ({_did_you_mean(unknown[0], known)}{kind} takes "
                          f"{takes})")
     missing = [k for k in spec.required if k not in given]
     if missing:
-        raise LayerError(f"{where}: missing argument {missing[0]!r}")
+        raise where.error(f"missing argument {missing[0]!r}")
     for name, defaults in {**spec.defaults_only, **_COMMON_DEFAULTS_ONLY}.items():
         if name in given and _plain(given.pop(name)) not in [_plain(d) for d in defaults]:
-            raise LayerError(f"{where}: {name} is not supported (only Keras's default, {defaults[0]!r})")
+            raise where.error(f"{name} is not supported (only Keras's default, {defaults[0]!r})")
     # in Keras's order: what it needs, then what it takes (given or its default)
     args = {**{k: given[k] for k in spec.required}, **{k: given.get(k, v) for k, v in spec.optional.items()},
             **({"name": given["name"]} if "name" in given else {})}
     try:
         return _checked(kind, args)
     except (TypeError, ValueError) as e:
-        raise LayerError(f"{where}: {e}") from None
+        raise where.error(f"{e}") from None
 
 
 def _did_you_mean(name, known: list[str]) -> str:
@@ -584,7 +609,7 @@ def _flat(value) -> tuple:
     return value if isinstance(value, tuple) else (value,)
 
 
-def _name(kind: str, given, names: dict[str, int], where: str = "") -> str:
+def _name(kind: str, given, names: dict[str, int], where: Where | None = None) -> str:
     """Keras's naming: dense, dense_1, dense_2, ...; a given name must be a usable, unused module name."""
     if given is None:
         count = names.get(kind, 0)
@@ -593,10 +618,10 @@ def _name(kind: str, given, names: dict[str, int], where: str = "") -> str:
         names[kind] = count + 1
     else:
         if not isinstance(given, str) or not re.fullmatch(r"[A-Za-z][A-Za-z0-9_]*", given) or given in RESERVED_NAMES:
-            raise LayerError(f"{where}: name must be letters, digits and '_', starting with a letter, and not one of "
+            raise where.error(f"name must be letters, digits and '_', starting with a letter, and not one of "
                              f"the net's own attributes; got {given!r}")
         if given in names:
-            raise LayerError(f"{where}: name {given!r} is used twice")
+            raise where.error(f"name {given!r} is used twice")
         name = given
     names[name] = names.get(name, 1)
     return name

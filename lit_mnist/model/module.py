@@ -14,7 +14,7 @@ from typing import Any, Literal
 import lightning as L
 import torch
 import torch.nn.functional as F
-from torchmetrics import Metric
+from torchmetrics import CatMetric, MeanMetric
 from torchmetrics.classification import (
     MulticlassAccuracy,
     MulticlassConfusionMatrix,
@@ -27,25 +27,6 @@ from lit_mnist.model.keras_adam import KerasAdam
 from lit_mnist.model.keras_optimizers import KerasRMSprop, KerasSGD, keras_default_lr
 from lit_mnist.model.layers import LayerError, as_items, resolve
 from lit_mnist.model.net import build_net
-
-
-class WeightedMean(Metric):
-    """A mean over samples from sums: ``update(total, count)`` adds a part's sum and its number of samples.
-    Its states are sums, so the ranks' figures combine exactly (Keras's epoch means weight batches by size)."""
-
-    full_state_update = False
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.add_state("total", torch.tensor(0.0), dist_reduce_fx="sum")
-        self.add_state("count", torch.tensor(0.0), dist_reduce_fx="sum")
-
-    def update(self, total: torch.Tensor, count: torch.Tensor | int) -> None:
-        self.total += total
-        self.count += count
-
-    def compute(self) -> torch.Tensor:
-        return self.total / self.count
 
 
 class LitMNIST(L.LightningModule):
@@ -137,9 +118,11 @@ class LitMNIST(L.LightningModule):
         # and reads nothing back; the epoch end hands them to the metrics
         self.register_buffer("_train_totals", torch.zeros(3), persistent=False)
         for stage in ("train", "val", "test"):
-            setattr(self, f"{stage}_loss", WeightedMean())
-            setattr(self, f"{stage}_acc", WeightedMean() if stage == "train" else
+            setattr(self, f"{stage}_loss", _mean())
+            setattr(self, f"{stage}_acc", _mean() if stage == "train" else
                     MulticlassAccuracy(num_classes, average="micro", validate_args=False))
+        # the test rows' probabilities and labels, in the test split's order over every rank (the report's)
+        self.test_probs, self.test_targets = _rows(), _rows()
         self.test_confusion = MulticlassConfusionMatrix(num_classes, validate_args=False)
         self.test_precision = MulticlassPrecision(num_classes, average=None, validate_args=False)
         self.test_recall = MulticlassRecall(num_classes, average=None, validate_args=False)
@@ -235,7 +218,7 @@ class LitMNIST(L.LightningModule):
         _, per_sample, logits = self.compute_loss(batch)
         loss, acc = getattr(self, f"{stage}_loss"), getattr(self, f"{stage}_acc")
         if len(per_sample):  # a rank's evaluation share can be empty (see TensorBatches); shapes are known on the host
-            loss.update(per_sample.sum(), len(per_sample))
+            loss.update(per_sample)
             acc.update(logits, batch[1])
         return logits
 
@@ -256,7 +239,9 @@ class LitMNIST(L.LightningModule):
         if len(y):  # the empty batch that evens out the ranks' step counts counts nothing
             for metric in (self.test_confusion, self.test_precision, self.test_recall):
                 metric.update(logits, y)
-        return {"probs": logits.softmax(dim=-1).detach(), "target": y}
+        # on every rank, rows or none: all take part in the gather. Flat, as a rank without rows holds a flat empty
+        self.test_probs.update(logits.softmax(dim=-1).detach().flatten())
+        self.test_targets.update(y)
 
     def on_train_epoch_start(self) -> None:
         self._train_totals.zero_()
@@ -265,8 +250,8 @@ class LitMNIST(L.LightningModule):
         if self.hparams.lr_decay != 1.0:
             self.lr_schedulers().step()
         loss, correct, rows = self._train_totals
-        self.train_loss.update(loss, rows)
-        self.train_acc.update(correct, rows)
+        self.train_loss.update(loss / rows, rows)  # the epoch's means, weighted by its rows across the ranks
+        self.train_acc.update(correct / rows, rows)
         self._log_metrics("train")
 
     def on_validation_epoch_end(self) -> None:
@@ -276,8 +261,14 @@ class LitMNIST(L.LightningModule):
         self._log_metrics("test")
 
     def on_test_epoch_start(self) -> None:
-        for metric in (self.test_confusion, self.test_precision, self.test_recall):
+        for metric in (self.test_confusion, self.test_precision, self.test_recall, self.test_probs, self.test_targets):
             metric.reset()
+
+    def test_outputs(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """The last test's rows, every rank's in the test split's order (the ranks hold contiguous shares of it):
+        each row's class probabilities and its label. A collective: every rank calls it."""
+        probs, targets = (torch.as_tensor(metric.compute()) for metric in (self.test_probs, self.test_targets))
+        return probs.reshape(-1, self.num_classes), targets.long()
 
     def make_optimizer(self, lr: float | None = None) -> torch.optim.Optimizer:
         """``--model.optimizer`` over the parameters, at ``lr`` (default ``--model.lr``), without the schedule."""
@@ -303,6 +294,17 @@ class LitMNIST(L.LightningModule):
         if hp.lr_decay == 1.0:
             return optimizer
         return {"optimizer": optimizer, "lr_scheduler": torch.optim.lr_scheduler.ExponentialLR(optimizer, hp.lr_decay)}
+
+
+def _mean() -> MeanMetric:
+    """A mean over rows, whose states are sums: the ranks' figures combine exactly, and batches count by their
+    size (Keras's epoch means). A NaN stays in (imputed by itself): a diverged loss reads nan, as in Keras,
+    where torchmetrics' default would drop it."""
+    return MeanMetric(nan_strategy=float("nan"))
+
+
+def _rows() -> CatMetric:
+    return CatMetric(nan_strategy=float("nan"))  # every row kept, as it is: a NaN row is still a row
 
 
 def optimizer_steps(trainer: L.Trainer) -> int:

@@ -50,7 +50,7 @@ _ACTIVATIONS = {
     "hard_tanh": F.hardtanh,
     "tanh_shrink": F.tanhshrink,
     "log_sigmoid": F.logsigmoid,
-    "hard_sigmoid": F.hardsigmoid,  # Keras 3's: relu6(x + 3) / 6 (Keras 2's was 0.2 x + 0.5)
+    "hard_sigmoid": F.hardsigmoid,  # Keras 3's: relu6(x + 3) / 6 (Keras 2's is another: clip(0.2 x + 0.5, 0, 1))
     "hard_silu": F.hardswish,
     "hard_swish": F.hardswish,
     "hard_shrink": F.hardshrink,  # threshold 0.5 in both
@@ -387,7 +387,7 @@ class KerasNet(nn.Sequential):
 
     def __getitem__(self, index):
         if isinstance(index, slice):  # some of the layers: a plain Sequential of them (a resolved list is whole)
-            return nn.Sequential(OrderedDict(list(self._modules.items())[index]))
+            return nn.Sequential(OrderedDict(list(self.named_children())[index]))
         return super().__getitem__(index)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:

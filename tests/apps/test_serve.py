@@ -33,9 +33,32 @@ def test_an_address_that_cannot_be_served_is_one_line_before_the_model_loads(tmp
     assert err.startswith(f"error: {expected.format(taken=taken_port)}") and err.count("\n") == 1
 
 
-def test_the_socket_is_made_as_tcp_so_that_each_connection_sends_its_answers_at_once():
-    """asyncio turns Nagle's algorithm off only on sockets made with IPPROTO_TCP (socket.create_server's are not):
-    else each answer on a kept-alive connection waits for the client's delayed ACK."""
+def _nodelay_of_a_connection(sock: socket.socket) -> int:
+    """TCP_NODELAY of a connection that an asyncio server (uvicorn's loop) accepts on the listening ``sock``."""
+    import asyncio
+
+    async def accept_one() -> int:
+        accepted = asyncio.get_running_loop().create_future()
+
+        class Probe(asyncio.Protocol):
+            def connection_made(self, transport):
+                accepted.set_result(transport.get_extra_info("socket").getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY))
+                transport.close()
+
+        server = await asyncio.get_running_loop().create_server(Probe, sock=sock)
+        with socket.create_connection(sock.getsockname()[:2]):
+            value = await asyncio.wait_for(accepted, 10)
+        server.close()
+        return value
+
+    return asyncio.run(accept_one())
+
+
+def test_each_connection_sends_its_answers_at_once():
+    """Nagle's algorithm is off on every connection the service accepts, so an answer on a kept-alive connection
+    does not wait for the client's delayed ACK; asyncio turns it off only on a listening socket made as TCP by
+    name, which socket.create_server's is not (the companion)."""
     with serve.listen("127.0.0.1", 0) as sock:
-        assert sock.proto == socket.IPPROTO_TCP and sock.type == socket.SOCK_STREAM
-    assert socket.create_server(("127.0.0.1", 0)).proto != socket.IPPROTO_TCP  # why it is not made that way
+        assert _nodelay_of_a_connection(sock)
+    with socket.create_server(("127.0.0.1", 0)) as plain:
+        assert not _nodelay_of_a_connection(plain)

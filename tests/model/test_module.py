@@ -5,11 +5,13 @@ import lightning as L
 import pytest
 import torch
 import torch.nn.functional as F
+from torchmetrics import MeanMetric
 
 from lit_mnist.data.datamodule import MNISTDataModule
-from lit_mnist.model.module import LitMNIST, WeightedMean
+from lit_mnist.model.module import LitMNIST
 
 
+@pytest.mark.filterwarnings("ignore:You are trying to `self.log()`")  # logged with no Trainer here
 def test_epoch_loss_and_accuracy_weight_batches_by_size():
     torch.manual_seed(0)
     module = LitMNIST()
@@ -17,14 +19,14 @@ def test_epoch_loss_and_accuracy_weight_batches_by_size():
     batches = [(x[:30], y[:30]), (x[30:], y[30:])]  # a full batch and a partial last batch, as Keras keeps
     module.on_train_epoch_start()
     losses = [module.loss_and_sums(batch).detach() for batch in batches]
-    loss_sum, correct, rows = module._train_totals
+    _, correct, rows = module._train_totals
+    module.on_train_epoch_end()  # hands the epoch's sums to the metrics Lightning logs
     expected = (losses[0] * 30 + losses[1] * 4) / 34
-    mean = WeightedMean()
-    mean.update(loss_sum, rows)
-    torch.testing.assert_close(mean.compute(), expected)
+    torch.testing.assert_close(module.train_loss.compute(), expected)
     assert not torch.isclose(expected, (losses[0] + losses[1]) / 2)  # the unweighted mean would differ
     with torch.no_grad():
         assert correct == (module.net(x).argmax(1) == y).sum() and rows == 34
+        torch.testing.assert_close(module.train_acc.compute(), correct / 34)
 
 
 def test_loss_is_cross_entropy_on_logits():
@@ -35,11 +37,34 @@ def test_loss_is_cross_entropy_on_logits():
     torch.testing.assert_close(loss, F.cross_entropy(module.net(x), y))
 
 
-def test_weighted_mean_combines_parts_exactly():
-    mean = WeightedMean()
-    mean.update(torch.tensor(6.0), 3)
-    mean.update(torch.tensor(1.0), torch.tensor(1.0))
-    assert mean.compute() == 7 / 4
+def test_evaluation_means_weight_every_row_alike_and_keep_a_nan():
+    """Validation and test figures are means over rows, whatever the batches; a diverged loss reads nan, as in
+    Keras, rather than the mean of the rows that stayed finite (torchmetrics' default drops NaNs)."""
+    torch.manual_seed(0)
+    module = LitMNIST(num_classes=3, image_shape=(2, 2), layers=[])
+    x, y = torch.randn(7, 4), torch.randint(0, 3, (7,))
+    module._evaluate((x[:5], y[:5]), "val")
+    module._evaluate((x[5:], y[5:]), "val")
+    per_row = F.cross_entropy(module.logits(x), y, reduction="none")
+    torch.testing.assert_close(module.val_loss.compute(), per_row.mean())
+    module._evaluate((torch.full((1, 4), float("nan")), y[:1]), "val")
+    assert torch.isnan(module.val_loss.compute())
+    dropping = MeanMetric()  # the companion: torchmetrics' default would report the finite rows' mean
+    with pytest.warns(UserWarning, match="nan"):
+        dropping.update(torch.tensor([1.0, float("nan")]))
+    assert dropping.compute() == 1.0
+
+
+def test_the_test_rows_come_back_in_order_with_their_probabilities():
+    torch.manual_seed(0)
+    module = LitMNIST(num_classes=3, image_shape=(2, 2), layers=[])
+    x, y = torch.randn(7, 4), torch.randint(0, 3, (7,))
+    module.on_test_epoch_start()
+    for rows in (slice(0, 5), slice(5, 5), slice(5, 7)):  # an empty batch (one that evens out the ranks) counts nothing
+        module.test_step((x[rows], y[rows]), 0)
+    probs, targets = module.test_outputs()
+    torch.testing.assert_close(probs, module(x))
+    assert torch.equal(targets, y) and targets.dtype == torch.long
 
 
 def test_each_epoch_logs_its_own_figures(write_csv, tmp_path):
