@@ -1,5 +1,6 @@
 # Set-up and the main commands in one step each: `make fit` trains with the original settings,
-# `make test` runs the tests. Either creates the virtual environment first when it is missing.
+# `make test` runs the fast tests, `make test-full` all of them. Each creates the virtual environment first
+# when it is missing.
 VENV ?= .venv
 PYTHON := $(VENV)/bin/python
 # compiled to bytecode at install, as pip does: where PYTHONDONTWRITEBYTECODE is set, imports stay ~3x slower without
@@ -10,7 +11,10 @@ EXTRAS ?= parity,export,serve,dev
 # uv's resolution: lowest-direct installs the lowest versions pyproject.toml allows
 RESOLUTION ?= highest
 
-.PHONY: fit test test-lowest lint clean
+# the fast set: unit tests on small generated data, the commands' errors, the service in-process
+FAST := not slow and not parity and not gpu and not browser and not distributed
+
+.PHONY: fit test test-full test-lowest lint clean
 
 $(VENV)/.installed: pyproject.toml
 	python3 -m venv $(VENV)
@@ -34,13 +38,18 @@ fit: $(VENV)/.installed
 
 test: $(VENV)/.installed
 	$(PYTHON) -m ruff check .
+	$(PYTHON) -m pytest -m "$(FAST)" --hypothesis-profile fast $(ARGS)
+
+# every test: real MNIST, the parity suite, several processes, the browser, the GPU where there is one
+test-full: $(VENV)/.installed
+	$(PYTHON) -m ruff check .
 	$(PYTHON) -m pytest $(ARGS)
 
-# the unit tests against the lowest versions of everything but torch (TensorFlow's parity suite aside), in an
+# the fast set against the lowest versions of everything but torch (TensorFlow's parity suite aside), in an
 # environment of their own: the dependency ranges are what was tested
 test-lowest:
 	$(MAKE) .venv-lowest/.installed VENV=.venv-lowest RESOLUTION=lowest-direct EXTRAS=export,serve,dev
-	.venv-lowest/bin/python -m pytest -m "not slow and not parity" $(ARGS)
+	.venv-lowest/bin/python -m pytest -m "$(FAST)" $(ARGS)
 
 clean:
 	rm -rf $(VENV) .venv-lowest lightning_logs

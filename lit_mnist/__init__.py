@@ -7,15 +7,28 @@ batches), ``lit_mnist.model`` the layer list, the net it builds, the LightningMo
 export, serve, import_keras) and what they write.
 """
 
+from __future__ import annotations
+
 from importlib.metadata import PackageNotFoundError, version
 
-from lit_mnist.data import Digits, MNISTDataModule
-from lit_mnist.errors import DataError
-from lit_mnist.model import KerasAdam, KerasNet, LayerError, LitMNIST, build_net
+from lit_mnist.lazy import lazy_exports
+
+_EXPORTS = {
+    "DataError": "lit_mnist.errors",
+    "Digits": "lit_mnist.data.reader",
+    "MNISTDataModule": "lit_mnist.data.datamodule",
+    "KerasAdam": "lit_mnist.model.keras_adam",
+    "KerasNet": "lit_mnist.model.net",
+    "LayerError": "lit_mnist.model.layers",
+    "LitMNIST": "lit_mnist.model.module",
+    "build_net": "lit_mnist.model.net",
+}
 
 try:
     __version__ = version("lit-mnist")
 except PackageNotFoundError:  # run from a source tree that was never installed
     __version__ = "0+unknown"
 
-__all__ = ["DataError", "Digits", "KerasAdam", "KerasNet", "LayerError", "LitMNIST", "MNISTDataModule", "build_net"]
+__all__ = list(_EXPORTS)
+__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)
+

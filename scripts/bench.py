@@ -6,8 +6,8 @@ The original workload (the first 42,000 MNIST training rows as a Kaggle-style CS
 Also: CSV parse times (cold and cached), prediction throughput from a checkpoint, the main
 command end to end (its first run on a machine, which downloads MNIST, and the median of the runs
 after it; beyond its fit and the import of torch and Lightning), the host's time per training step, and on
-CUDA the GPU fit against a plain loop and a loop of CUDA graphs (the floor). Needs built-in MNIST (set
-LIT_MNIST_MIRROR).
+CUDA the GPU fit against a plain loop and a loop of CUDA graphs (the floor); the report's heatmap at 100 and
+1,000 classes; and ``make test``'s fast test run. Needs built-in MNIST (set LIT_MNIST_MIRROR).
 """
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ import argparse
 import json
 import os
 import platform
+import re
 import statistics
 import subprocess
 import sys
@@ -43,6 +44,9 @@ from scripts.bench_steps import GROUP, graph_floor_fit, host_seconds_per_step, p
 TARGETS = {"fit_ratio": 0.5, "csv_cold_seconds": 1.0, "csv_cached_seconds": 0.1, "fit_py_seconds": 15.0,
            "cnn_fast": {"mean_accuracy": 0.990, "min_accuracy": 0.989, "fit_seconds": 5.0, "fit_ratio": 1.0,
                         "lightning_over_plain": 1.15},
+           "report_heatmap_seconds": {"100": 3.0, "1000": 30.0},
+           # make test on a 2-core machine: the whole run, and any one test in it
+           "test_fast": {"seconds": 90.0, "slowest_test_seconds": 5.0},
            # on an H100/H200-class GPU
            "gpu": {"fit_seconds": 0.5, "cnn_fast_fit_seconds": 0.75, "cnn_fast_mean_accuracy": 0.990,
                    "fit_py_overhead_seconds": 3.0}}
@@ -279,6 +283,36 @@ def bench_predict(folder: Path) -> dict:
     return {"predict_images_per_second": len(x) / seconds, "checkpoint_load_seconds": load_seconds}
 
 
+def bench_report() -> dict:
+    """The confusion heatmap of 100 and 1,000 classes, made and rendered as a run's report does (its tick labels
+    measured on the figure's own canvas)."""
+    import numpy as np
+
+    from lit_mnist.apps import plots
+
+    seconds = {}
+    for k in (100, 1000):
+        confusion = np.random.default_rng(0).integers(0, 50, (k, k))
+        seconds[str(k)], _ = median_time(lambda c=confusion: plots.render(plots.confusion_figure(c)), 3 if k == 100 else 1)
+    return {"report_heatmap_seconds": seconds}
+
+
+def bench_test_fast() -> dict:
+    """``make test``'s test run (the Makefile's fast set), in a process of its own: its wall time and its slowest
+    test (pytest's --durations)."""
+    fast = re.search(r"^FAST := (.+)$", (REPO / "Makefile").read_text(), re.MULTILINE).group(1)
+    command = [sys.executable, "-m", "pytest", "-m", fast, "--hypothesis-profile", "fast", "--durations", "1", "-q",
+               "-p", "no:cacheprovider"]
+    start = time.perf_counter()
+    result = subprocess.run(command, cwd=REPO, capture_output=True, check=False, text=True)
+    seconds = time.perf_counter() - start
+    if result.returncode != 0:
+        raise RuntimeError(f"the fast tests failed:\n{result.stdout[-2000:]}")
+    slowest = re.search(r"^([0-9.]+)s (call|setup|teardown) +(\S+)$", result.stdout, re.MULTILINE)
+    return {"test_fast": {"seconds": seconds, "slowest_test_seconds": float(slowest.group(1)),
+                          "slowest_test": slowest.group(3), "summary": result.stdout.strip().splitlines()[-1]}}
+
+
 def bench_fit_py(folder: Path, reps: int) -> dict:
     """``scripts/fit.py`` as a user runs it, each time in a fresh process, in a new working folder.
 
@@ -340,7 +374,7 @@ def device_info() -> dict:
     return info
 
 
-SECTIONS = ("csv", "predict", "fit_py", "fit", "cnn_fast", "host_step", "gpu")
+SECTIONS = ("csv", "predict", "fit_py", "fit", "cnn_fast", "host_step", "gpu", "report", "test_fast")
 
 
 def main() -> int:
@@ -365,7 +399,8 @@ def main() -> int:
         sections = {"csv": lambda: bench_csv(folder), "predict": lambda: bench_predict(folder),
                     "fit_py": lambda: bench_fit_py(folder, args.fit_py_reps), "fit": lambda: bench_fit(args, folder),
                     "cnn_fast": lambda: bench_cnn_fast(args), "gpu": lambda: bench_gpu(args, folder),
-                    "host_step": lambda: host_seconds_per_step("gpu" if torch.cuda.is_available() else "cpu")}
+                    "host_step": lambda: host_seconds_per_step("gpu" if torch.cuda.is_available() else "cpu"),
+                    "report": bench_report, "test_fast": bench_test_fast}
         for name in chosen:
             print(f"{name} ...", flush=True)
             result.update(sections[name]())
@@ -403,6 +438,14 @@ def summary(r: dict) -> str:
                      f"{statistics.median(c['plain_fit_seconds']):.2f} s: x{c['lightning_over_plain']:.2f})"
                      + (f"; Keras {statistics.median(c['keras_fit_seconds']):.2f} s, ratio {c['fit_ratio']:.2f}"
                         if "fit_ratio" in c else ""))
+    if "report_heatmap_seconds" in r:
+        lines.append("confusion heatmap, made and rendered: " + ", ".join(
+            f"{k} classes {v:.2f} s" for k, v in r["report_heatmap_seconds"].items()))
+    if "test_fast" in r:
+        t = r["test_fast"]
+        lines.append(f"make test's run: {t['seconds']:.1f} s ({t['summary']}); slowest test {t['slowest_test_seconds']:.2f} s "
+                     f"({t['slowest_test']}); targets {TARGETS['test_fast']['seconds']:.0f} s and "
+                     f"{TARGETS['test_fast']['slowest_test_seconds']:.0f} s")
     if "gpu_fit_seconds" in r:
         lines.append(f"GPU fit ({r['device']['gpu']}, medians): " + ", ".join(
             f"{k} {v:.3f} s" for k, v in r["gpu_fit_seconds"].items()))

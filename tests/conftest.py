@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import ast
 import contextlib
 import gc
 import gzip
 import http.server
 import importlib
 import os
+import re
 import subprocess
 import sys
 import threading
@@ -28,6 +30,12 @@ if int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1")) > 1:
 import numpy as np
 import pytest
 from filelock import FileLock
+from hypothesis import settings
+
+# the fuzz tests' example counts: `make test` runs the fast profile, every other run (`make test-full`, CI) the full
+settings.register_profile("full", max_examples=150)
+settings.register_profile("fast", max_examples=25)
+settings.load_profile("full")
 
 REPO = Path(__file__).resolve().parents[1]
 # the MNIST mirror the end-to-end tests download from (CI's: the shared folder beside the repository)
@@ -138,6 +146,36 @@ def run_env(**extra: str) -> dict[str, str]:
     env.update(extra)
     env.setdefault("PYTHONUNBUFFERED", "1")
     return env
+
+
+def pytest_ignore_collect(collection_path: Path, config) -> bool | None:
+    """A test module whose marks (its ``pytestmark``) the run deselects is not even imported: `make test` then
+    imports no TensorFlow (the parity modules), seconds in every worker."""
+    if collection_path.suffix != ".py" or not collection_path.name.startswith("test_"):
+        return None
+    marks = _module_marks(collection_path.read_text(encoding="utf-8"))
+    return True if marks and not _selects(marks, config.getoption("markexpr")) else None
+
+
+def _module_marks(source: str) -> set[str]:
+    """The marks a module's ``pytestmark = pytest.mark.NAME`` (or a list of them) gives all its tests."""
+    for node in ast.parse(source).body:
+        if isinstance(node, ast.Assign) and any(getattr(t, "id", None) == "pytestmark" for t in node.targets):
+            values = node.value.elts if isinstance(node.value, (ast.List, ast.Tuple)) else [node.value]
+            return {value.attr for value in values if isinstance(value, ast.Attribute)}
+    return set()
+
+
+def _selects(marks: set[str], expression: str) -> bool:
+    """Whether ``-m expression`` keeps a test that carries ``marks``: pytest's grammar (names, and, or, not,
+    parentheses) is Python's, each name true where it is one of ``marks``."""
+    if not re.fullmatch(r"[\w\s()]*", expression):  # marks with arguments and the like: collect, pytest decides
+        return True
+    names = set(re.findall(r"[A-Za-z_]\w*", expression)) - {"and", "or", "not"}
+    try:
+        return bool(eval(expression or "True", {"__builtins__": {}}, {name: name in marks for name in names}))
+    except SyntaxError:
+        return True
 
 
 def pytest_collection_modifyitems(items):

@@ -5,7 +5,7 @@ import subprocess
 import sys
 
 import pytest
-from jsonargparse import ArgumentParser
+from jsonargparse import ActionConfigFile, ArgumentParser
 
 from lit_mnist.compat import yaml_read_a_name_as_boolean
 from tests.conftest import require_the_parity_extra, run_env
@@ -13,7 +13,7 @@ from tests.conftest import require_the_parity_extra, run_env
 
 def _refusal(tmp_path, value: str) -> str:
     parser = ArgumentParser(exit_on_error=False)
-    parser.add_argument("--config", action="config")
+    parser.add_argument("--config", action=ActionConfigFile)
     parser.add_argument("--name", type=str)
     config = tmp_path / "run.yaml"
     config.write_text(f"name: {value}\n")

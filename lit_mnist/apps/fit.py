@@ -18,17 +18,19 @@ from lit_mnist.apps.cli import MNISTCLI, make_cli
 from lit_mnist.apps.entry import leave_together, quiet_process
 from lit_mnist.apps.interrupt import GracefulInterrupt
 from lit_mnist.apps.report import RunReport
+from lit_mnist.compat import tensorboard_without_tensorflow
 from lit_mnist.errors import DataError
 
 
 class CommandSettings(Callback):
-    """Carries the command's process settings (``entry.quiet_process``) into the processes that a spawning
-    strategy (``ddp_spawn``) starts: fresh interpreters that run no command but unpickle the Trainer, this
-    callback with it, before anything creates the logger's writer (the first hook, ``setup``, is too late).
-    Constructing it applies the settings, and unpickling constructs it anew."""
+    """Carries the command's process settings (``entry.quiet_process``, and TensorBoard's writer without
+    TensorFlow) into the processes that a spawning strategy (``ddp_spawn``) starts: fresh interpreters that run
+    no command but unpickle the Trainer, this callback with it, before anything creates the logger's writer (the
+    first hook, ``setup``, is too late). Constructing it applies the settings, and unpickling constructs it anew."""
 
     def __init__(self) -> None:
         quiet_process()
+        tensorboard_without_tensorflow()
 
     def __reduce__(self):
         return (type(self), ())
@@ -49,7 +51,7 @@ class FitCLI(MNISTCLI):
         config = self.config_init.get("trainer", {})
         callbacks = list(config.get("callbacks") or [])
         if config.get("enable_progress_bar") is not False and not any(isinstance(c, ProgressBar) for c in callbacks):
-            # Lightning's default (Rich, when rich is installed) redraws every step: ~1.9 s of a 15-epoch run
+            # Lightning's default (Rich, when rich is installed) redraws at every step, costing the fit time
             callbacks.append(TQDMProgressBar(refresh_rate=10))
         if config.get("enable_model_summary") is not False and not any(isinstance(c, ModelSummary) for c in callbacks):
             callbacks.append(ModelSummary(max_depth=2))  # each layer's sizes and parameters, as Keras's summary()

@@ -18,7 +18,7 @@ from lit_mnist.apps.entry import call
 from tests import distributed_probe
 from tests.conftest import REPO, csv_text, run_env, synthetic_digits
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.distributed]
 
 # 1251 rows: 1000 train (800 fit + 200 validate) and 251 test. Batch 333: global batches of 333, 333 and
 # 134 rows, shared 167/166 and 67/67; evaluation in batches of 125: rank 0 tests 126 rows, rank 1 125.

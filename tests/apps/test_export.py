@@ -17,6 +17,14 @@ from lit_mnist.apps.entry import call
 from lit_mnist.model.module import LitMNIST
 
 
+@pytest.fixture(scope="module", autouse=True)
+def _exporter_warmed_up(tmp_path_factory):
+    """The first ONNX export of a process sets up torch.export and the operator library (seconds, once): done here,
+    each test's own time is its export's."""
+    tiny = LitMNIST(layers=[{"conv2d": [2, 3]}, "flatten", {"dense": 4}], num_classes=2, image_shape=(4, 4), normalize=True)
+    export.export(tiny.eval(), tmp_path_factory.mktemp("warm") / "m.onnx")
+
+
 def _unseen_csv(tmp_path, n=2000):
     """MNIST test digits the checkpoint never trained on, as a labelled CSV."""
     from lit_mnist.data.reader import parse_digits
@@ -61,7 +69,8 @@ GLOBAL = [{"zero_padding2d": [[1, 0], [2, 1]]}, {"conv2d": {"filters": 4, "kerne
           {"dense": {"units": 8, "activation": "relu6"}}, {"activation": "softsign"}]
 
 
-@pytest.mark.parametrize("layers, classes, side", [(None, 10, 28), (CNN, 10, 28), (CNN, 25, 8), (GLOBAL, 4, 12)])
+@pytest.mark.parametrize("layers, classes, side", [(None, 10, 28), pytest.param(CNN, 10, 28, marks=pytest.mark.slow),
+                                                    (CNN, 25, 8), (GLOBAL, 4, 12)])
 def test_any_net_exports_with_a_dynamic_batch_and_normalisation_inside(tmp_path, write_csv, capsys, layers, classes,
                                                                        side):
     model = LitMNIST(layers=layers, num_classes=classes, image_shape=(side, side), normalize=True)

@@ -149,6 +149,37 @@ def test_help_describes_every_option_of_the_project_under_headings_that_fit(caps
     assert "Dense 128-64-128-10 classifier" not in text and "Lightning Trainer command line tool" not in text
 
 
+def test_a_fit_warns_of_nothing_deprecated_says_no_seed_and_prints_one_result(write_csv, tmp_path, capsys, caplog,
+                                                                              monkeypatch):
+    """In-process, with the command's own process settings (the script itself: the slow test below)."""
+    import logging
+    import warnings
+
+    from lit_mnist.apps.entry import quiet_process
+
+    monkeypatch.setattr(logging.getLogger("lightning.fabric.utilities.seed"), "level", logging.INFO)
+    caplog.set_level(logging.INFO)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        quiet_process()
+        assert _fit(tmp_path, "--data.path", str(write_csv(n=200)), "--trainer.max_epochs", "1") == 0
+    deprecated = [w for w in caught if issubclass(w.category, DeprecationWarning) or "deprecated" in str(w.message)]
+    assert not deprecated, [str(w.message) for w in deprecated]
+    printed = capsys.readouterr()
+    assert (printed.out + printed.err).count("test accuracy") == 1 and "Seed set to" not in caplog.text
+
+
+def test_a_refusal_is_all_a_fit_says(tmp_path, capsys):
+    """No seed or device banner before the one line (the script in its own process: the slow test below)."""
+    path = tmp_path / "bad.csv"
+    path.write_text("label,pixel0\n7,300\n")
+    assert _fit(tmp_path, "--data.path", str(path)) == 2
+    printed = capsys.readouterr()
+    assert printed.err == f"error: {path}: line 2, column pixel0: pixel 300 is not an integer in 0-255\n"
+    assert printed.out == ""
+
+
+@pytest.mark.slow
 def test_a_plain_run_prints_no_deprecation_and_one_result(write_csv, tmp_path):
     result = subprocess.run([sys.executable, "scripts/fit.py", "--data.path", str(write_csv(n=200)),
                              "--trainer.max_epochs", "1", "--trainer.default_root_dir", str(tmp_path / "runs"),
@@ -240,6 +271,7 @@ def test_a_device_layout_the_trainer_refuses_exits_2_with_one_line(write_csv, tm
     assert not (tmp_path / "runs").exists()
 
 
+@pytest.mark.slow
 def test_the_script_exits_2_without_traceback(tmp_path):
     path = tmp_path / "bad.csv"
     path.write_text("label,pixel0\n7,300\n")

@@ -14,7 +14,7 @@ import torch
 from tests.apps.test_distributed import BATCH, TEST_ROWS, indexed_digits, net_weights
 from tests.conftest import REPO, run_env
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.distributed]
 TORCHRUN = [sys.executable, "-m", "torch.distributed.run"]
 
 

@@ -13,7 +13,7 @@ import pytest
 from lit_mnist.data.reader import parse_digits
 from tests.conftest import REPO, SHARED_MNIST, require, run_env, served, shared_file
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.browser]
 sync_api = require("playwright.sync_api", "dev")
 
 CHROMIUM = os.environ.get("LIT_MNIST_CHROMIUM") or shutil.which("chromium") or "/usr/bin/chromium"

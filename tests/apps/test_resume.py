@@ -108,6 +108,7 @@ def test_a_checkpoint_that_cannot_be_continued_is_one_line_before_anything_train
     assert _fit(tmp_path, csv, "--ckpt_path", str(last), "--model.lr", "0.002") == 0
 
 
+@pytest.mark.slow
 def test_real_ctrl_c_on_the_script(write_csv, tmp_path):
     csv = write_csv(n=3000)
     root = tmp_path / "runs"

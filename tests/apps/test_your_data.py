@@ -68,6 +68,27 @@ def small_digits(tmp_path_factory):
     return folder
 
 
+def test_a_small_csv_of_8x8_named_classes_trains_and_predicts_by_their_names(write_csv, tmp_path, capsys):
+    """On generated data (scikit-learn's digits with every command, the export too: the slow test below)."""
+    names = ["zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "no"]  # "no": YAML's false
+    metrics = _fit(tmp_path / "runs", "--data.path", str(write_csv(n=300, pixels=64)), "--trainer.max_epochs", "2",
+                   "--data.batch_size", "64", "--data.class_names", f"[{', '.join(names)}]",
+                   "--model.layers", "[{dense: 32, activation: relu}, {dropout: 0.2}]")
+    assert metrics["image_shape"] == [8, 8] and metrics["num_classes"] == 10 and metrics["class_names"] == names
+    out = tmp_path / "predicted.csv"
+    checkpoint = f"{metrics['run']}/checkpoints/last.ckpt"
+    assert call(predict.main, ["--checkpoint", checkpoint, "--input", str(write_csv("u.csv", n=20, pixels=64,
+                                                                                    labels=False)),
+                               "--output", str(out), "--probabilities"]) == 0
+    table = pd.read_csv(out)
+    assert list(table.columns[:3]) == ["ImageId", "Label", "name"] and len(table) == 20
+    assert [names[k] for k in table.Label] == table.name.tolist() and "p9" in table.columns and "p10" not in table
+    assert call(predict.main, ["--checkpoint", checkpoint, "--input", str(write_csv("m.csv", n=5)), "--output",
+                               str(out)]) == 2  # rows of 784 pixels for a model of 64
+    assert "line 1: header has 785 columns; unexpected extra column 'pixel64'" in capsys.readouterr().err
+
+
+@pytest.mark.slow
 def test_a_csv_of_8x8_images_trains_and_every_command_follows_its_sizes(small_digits, tmp_path, capsys):
     names = ["zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "no"]  # "no": YAML's false
     metrics = _fit(tmp_path / "runs", "--data.path", str(small_digits / "digits8.csv"), "--trainer.max_epochs", "20",

@@ -13,7 +13,8 @@ HEADER = header(784)
 
 CELLS = st.one_of(st.integers(-5, 300).map(str), st.sampled_from(["", " ", "x", "1.5", "nan", "1e2", '"7"', "NA"]),
                   st.text(max_size=4))
-FUZZ = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+# the example count is the profile's (tests/conftest.py): fewer in `make test`, 150 in the full run
+FUZZ = settings(deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 
 
 def _check(tmp_path, data: bytes, pixels: int | None = 784) -> None:

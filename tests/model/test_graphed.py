@@ -8,7 +8,12 @@ import torch
 from lit_mnist.data.datamodule import MNISTDataModule
 from lit_mnist.model.module import LitMNIST
 
-cuda = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+
+def cuda(test):
+    """A test that needs a CUDA device: marked gpu, skipped without one."""
+    return pytest.mark.gpu(pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")(test))
+
+
 BN = [{"dense": {"units": 32, "use_bias": False}}, "batch_normalization", {"activation": "relu"}]
 CONV = [{"conv2d": {"filters": 8, "kernel_size": 3, "strides": 2, "padding": "same", "activation": "relu"}},
         {"average_pooling2d": {"pool_size": 2, "padding": "same"}}, "flatten", {"dense": 16}]
