@@ -19,6 +19,10 @@ from lit_mnist import atomic
 from lit_mnist.errors import DataError
 from lit_mnist.model.module import LitMNIST
 
+# a checkpoint is read whole: past this it is refused before it is read (the largest net a layer list builds,
+# 2**28 float32 parameters, with Adam's two moments, stays below it)
+MAX_CHECKPOINT_BYTES = 4 << 30
+
 
 class CheckpointError(DataError):
     pass
@@ -48,6 +52,9 @@ def _bytes(path: Path) -> bytes:
         raise CheckpointError(f"{path}: is a folder; {hint}")
     if not path.is_file():
         raise CheckpointError(f"{path}: no such checkpoint file")
+    size = path.stat().st_size
+    if size > MAX_CHECKPOINT_BYTES:
+        raise CheckpointError(f"{path}: {size} bytes, over the limit of {MAX_CHECKPOINT_BYTES} for a checkpoint")
     data = path.read_bytes()
     if not data.startswith((b"PK\x03\x04", b"\x80")):  # torch.save: a zip, or a raw pickle
         raise CheckpointError(f"{path}: not a PyTorch checkpoint (neither a zip archive nor a pickle)")

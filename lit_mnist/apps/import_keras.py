@@ -35,7 +35,7 @@ from lit_mnist.data.cache import load_digits
 from lit_mnist.errors import DataError
 from lit_mnist.keras_import.compiled import compile_options
 from lit_mnist.keras_import.convert import Imported, convert
-from lit_mnist.keras_import.read import read_keras_file
+from lit_mnist.keras_import.read import MAX_BYTES, read_keras_file
 from lit_mnist.model import keras_layout
 from lit_mnist.model.layers import LayerError
 from lit_mnist.model.module import LitMNIST
@@ -165,14 +165,20 @@ def main(argv: list[str] | None = None) -> int:
                         help="added after --input-scale (default 0)")
     parser.add_argument("--image_shape", type=int, nargs=2, metavar=("H", "W"),
                         help="the images' height and width, for a model of flat rows that are not square")
+    parser.add_argument("--max-bytes", "--max_bytes", dest="max_bytes", type=int, default=MAX_BYTES,
+                        help="the largest file, zip member and total of weights read (default %(default)s: 512 MiB)")
+    parser.add_argument("--allow-nonfinite", "--allow_nonfinite", dest="allow_nonfinite", action="store_true",
+                        help="import weights that hold NaN or infinite values (to inspect such a file)")
     args = parser.parse_args(argv)
+    if args.max_bytes < 1:
+        raise DataError(f"--max-bytes must be positive, got {args.max_bytes}")
     if args.out.is_dir():
         raise DataError(f"{args.out}: is a folder; give the checkpoint a file name (model.ckpt)")
     if args.check and importlib.util.find_spec("tensorflow") is None:
         raise DataError("--check runs the model in Keras, which needs TensorFlow: pip install -e '.[parity]' "
                         "(or import without --check)")
-    keras_file = read_keras_file(args.model)
-    imported = convert(keras_file, args.image_shape, args.input_scale, args.input_offset)
+    keras_file = read_keras_file(args.model, args.max_bytes)
+    imported = convert(keras_file, args.image_shape, args.input_scale, args.input_offset, args.allow_nonfinite)
     source = {"keras_file": keras_file.path.name, "sha256": keras_file.sha256, "layout": keras_file.layout,
               "output": imported.output, "input_scale": args.input_scale, "input_offset": args.input_offset}
     model = build(imported, source, args.model)

@@ -86,7 +86,7 @@ class _Refused(Exception):
 
 
 def convert(keras_file: KerasFile, image_shape: tuple[int, int] | None = None, input_scale: float | None = None,
-            input_offset: float = 0.0) -> Imported:
+            input_offset: float = 0.0, allow_nonfinite: bool = False) -> Imported:
     """The file's model as a layer list; ``input_scale`` and ``input_offset``: the preprocessing done outside the
     model (``x * scale + offset`` of grey levels 0-255), put in front as a ``rescaling`` item."""
     path = keras_file.path
@@ -120,7 +120,7 @@ def convert(keras_file: KerasFile, image_shape: tuple[int, int] | None = None, i
     by_name = {}
     for entry, layer in zip(entries, (layer for layer in resolved if layer.position is not None)):
         by_name[layer.name] = entry
-    weights = {name: _variables(path, entry, keras_file.weights.get(entry.file_name, []))
+    weights = {name: _variables(path, entry, keras_file.weights.get(entry.file_name, []), allow_nonfinite)
                for name, entry in by_name.items() if entry.kind in VARIABLES}
     if output == "sigmoid":
         head = resolved[-1].name
@@ -138,7 +138,7 @@ def _chain(keras_file: KerasFile) -> tuple[list[dict], tuple[int, ...]]:
     if cls not in MODELS or not isinstance(layers, list) or not layers:
         raise DataError(f"{path}: a model of class {cls!r}: lit-mnist imports Sequential models and Functional models "
                         "that are a single chain of layers")
-    if not all(isinstance(layer, dict) for layer in layers):
+    if not all(_well_formed(layer) for layer in layers):
         raise DataError(f"{path}: its layers are not described as Keras describes them")
     numbered = [layer for layer in layers if layer.get("class_name") != "InputLayer"]  # as Keras's model.layers
     for index, layer in enumerate(numbered, start=1):  # before anything else: code or classes of the file's own
@@ -156,6 +156,12 @@ def _chain(keras_file: KerasFile) -> tuple[list[dict], tuple[int, ...]]:
     if shape is None:
         raise DataError(f"{path}: the model's input shape is not in the file (a model never built)")
     return numbered, shape
+
+
+def _well_formed(layer) -> bool:
+    """A layer as Keras describes one: its class's name, and its config a mapping whose name is text."""
+    return (isinstance(layer, dict) and isinstance(layer.get("class_name"), str)
+            and isinstance(layer.get("config", {}), dict) and isinstance((layer.get("config") or {}).get("name", ""), str))
 
 
 def _training_only(layer: dict) -> bool:
@@ -343,8 +349,9 @@ def _resolve(path, entries: list[_Entry], num_classes: int, shape: tuple[int, in
         raise DataError(f"{path}: {entries[e.item - 1].where}: {e.detail}") from None
 
 
-def _variables(path, entry: _Entry, variables: list) -> dict[str, np.ndarray]:
-    """A layer's weights by Keras's variable names: as the file names them, or in the layer's own order."""
+def _variables(path, entry: _Entry, variables: list, allow_nonfinite: bool = False) -> dict[str, np.ndarray]:
+    """A layer's weights by Keras's variable names: as the file names them, or in the layer's own order; a NaN or
+    an infinity in one is refused (a model that would predict garbage) unless ``allow_nonfinite``."""
     args = entry.args
     expected = [name for name in VARIABLES[entry.kind]
                 if not (name == "bias" and args.get("use_bias") is False or name == "gamma" and args.get("scale") is False
@@ -353,4 +360,9 @@ def _variables(path, entry: _Entry, variables: list) -> dict[str, np.ndarray]:
         raise DataError(f"{path}: {entry.where}: {len(variables)} weights in the file; the layer has {len(expected)} "
                         f"({', '.join(expected)})")
     names = [name if name in expected else default for (name, _), default in zip(variables, expected)]
-    return {name: np.asarray(array, dtype=np.float32) for name, (_, array) in zip(names, variables)}
+    arrays = {name: np.asarray(array, dtype=np.float32) for name, (_, array) in zip(names, variables)}
+    bad = next((name for name, array in arrays.items() if not np.isfinite(array).all()), None)
+    if bad is not None and not allow_nonfinite:
+        raise DataError(f"{path}: {entry.where}: its {bad} holds NaN or infinite values (--allow-nonfinite imports "
+                        "it to inspect)")
+    return arrays

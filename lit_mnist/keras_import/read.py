@@ -18,15 +18,22 @@ from __future__ import annotations
 import hashlib
 import io
 import json
+import math
+import os
 import zipfile
+import zlib
 from dataclasses import dataclass
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 
 import numpy as np
 
 from lit_mnist.errors import DataError
 
-MAX_MEMBER_BYTES = 2 << 30  # a member of a .keras zip unpacking to more is no digit classifier (a zip bomb)
+# Limits, each checked before the bytes it bounds are read or allocated
+MAX_BYTES = 512 << 20  # the file, a zip member inflated, and the weights declared (--max-bytes raises it)
+MAX_CONFIG_BYTES = 16 << 20  # config.json, and an .h5 file's model_config and training_config attributes
+MAX_MEMBERS = 64  # members of a .keras zip (Keras writes three: config.json, metadata.json, model.weights.h5)
+MAX_RATIO = 1000  # a zip member's size over its compressed size, for members over MAX_CONFIG_BYTES
 _HDF5_MAGIC = b"\x89HDF\r\n\x1a\n"
 
 
@@ -44,7 +51,11 @@ class KerasFile:
     loss: dict | str | None = None  # compile()'s loss: a name, or {"class_name", "config"}
 
 
-def read_keras_file(path: str | Path) -> KerasFile:
+def read_keras_file(path: str | Path, max_bytes: int = MAX_BYTES) -> KerasFile:
+    """The file's config and the weights of the layers its config names, read as untrusted data: every limit
+    above is checked before the bytes it bounds are read; an HDF5 object is reached through hard links alone and
+    a dataset read only when its bytes lie plainly in the file (no external storage, virtual dataset, chunks or
+    filters, which Keras never writes)."""
     path = Path(path)
     if path.is_dir():
         kind = "a TensorFlow SavedModel" if (path / "saved_model.pb").is_file() else "a folder"
@@ -52,61 +63,204 @@ def read_keras_file(path: str | Path) -> KerasFile:
                         "or .h5")
     if not path.is_file():
         raise DataError(f"{path}: no such file")
-    data = path.read_bytes()
-    digest = hashlib.sha256(data).hexdigest()
-    if data.startswith(b"PK\x03\x04"):
-        config, weights = _read_keras_zip(path, data)
+    size = path.stat().st_size
+    if size > max_bytes:
+        raise DataError(f"{path}: {size} bytes, over the limit of {max_bytes} (--max-bytes raises it)")
+    with open(path, "rb") as file:
+        magic = file.read(len(_HDF5_MAGIC))
+    digest = _sha256(path)
+    if magic.startswith(b"PK\x03\x04"):
+        config, weights = _read_keras_zip(path, max_bytes)
         compiled = config.get("compile_config") if isinstance(config.get("compile_config"), dict) else {}
         return KerasFile(path, "keras", config, weights, digest, compiled.get("optimizer"), compiled.get("loss"))
-    if data.startswith(_HDF5_MAGIC):
-        layout, config, weights, training = _read_h5(path, data)
+    if magic == _HDF5_MAGIC:
+        layout, config, weights, training = _read_h5(path, path.read_bytes(), max_bytes)
         return KerasFile(path, layout, config, weights, digest, training.get("optimizer_config"), training.get("loss"))
     raise DataError(f"{path}: not a Keras model file (neither a .keras zip nor an HDF5 .h5 file)")
 
 
-def _read_keras_zip(path: Path, data: bytes) -> tuple[dict, dict]:
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as file:
+        while chunk := file.read(1 << 20):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def _read_keras_zip(path: Path, max_bytes: int) -> tuple[dict, dict]:
     try:
-        with zipfile.ZipFile(io.BytesIO(data)) as archive:
-            members = {info.filename: info for info in archive.infolist()}
+        with zipfile.ZipFile(path) as archive:
+            members = _members(path, archive)
             for name in ("config.json", "model.weights.h5"):
                 if name not in members:
                     raise DataError(f"{path}: a zip without {name}: not a Keras 3 .keras file")
-                if members[name].file_size > MAX_MEMBER_BYTES:
-                    raise DataError(f"{path}: {name} unpacks to {members[name].file_size} bytes: too large to read")
-            config = _json(path, archive.read("config.json"), "config.json")
-            weights_h5 = archive.read("model.weights.h5")
-    except (zipfile.BadZipFile, OSError, EOFError, NotImplementedError, ValueError) as e:
-        raise DataError(f"{path}: damaged zip file ({e.__class__.__name__})") from None
+            config = _json(path, _inflate(path, archive, members["config.json"], MAX_CONFIG_BYTES), "config.json")
+            weights_h5 = _inflate(path, archive, members["model.weights.h5"], max_bytes)
+    except (zipfile.BadZipFile, zlib.error, EOFError, NotImplementedError, RuntimeError, OSError) as e:
+        raise DataError(f"{path}: damaged zip file ({e.__class__.__name__}: {str(e)[:80]})") from None
+    names = _layer_names(config)
     weights = {}
     with _h5(path, weights_h5) as h5:
-        layers = h5.get("layers")
-        for key, group in (layers.items() if layers is not None else ()):
-            variables = group.get("vars")
-            if variables is not None:
-                name = variables.attrs.get("name", key)
-                name = name.decode() if isinstance(name, bytes) else str(name)
-                order = sorted(variables, key=lambda index: int(index) if index.isdigit() else -1)
-                weights[name] = [(None, _array(path, variables[index], f"layers/{key}/vars/{index}"))
-                                 for index in order]
+        budget = _Budget(path, max_bytes)
+        layers = _hard(path, h5, "layers", required=False)
+        for key in (layers.keys() if layers is not None else ()):
+            group = _hard(path, layers, key, f"layers/{key}")
+            variables = _hard(path, group, "vars", f"layers/{key}/vars", required=False)
+            if variables is None:
+                continue
+            name = variables.attrs.get("name", key)
+            name = name.decode() if isinstance(name, bytes) else str(name)
+            if name not in names and key not in names:
+                continue  # a group no layer of the config names is never read
+            order = sorted(variables.keys(), key=lambda index: int(index) if index.isdigit() else -1)
+            datasets = [(index, _hard(path, variables, index, f"layers/{key}/vars/{index}")) for index in order]
+            weights[name] = [(None, budget.read(dataset, f"layers/{key}/vars/{index}")) for index, dataset in datasets]
     return config, weights
 
 
-def _read_h5(path: Path, data: bytes) -> tuple[str, dict, dict, dict]:
+def _members(path: Path, archive: zipfile.ZipFile) -> dict[str, zipfile.ZipInfo]:
+    """The zip's members by name: a bounded count of them, each named once, and every name a plain relative one."""
+    infos = archive.infolist()
+    if len(infos) > MAX_MEMBERS:
+        raise DataError(f"{path}: a zip of {len(infos)} members; a .keras file has a few (at most {MAX_MEMBERS} read)")
+    members: dict[str, zipfile.ZipInfo] = {}
+    for info in infos:
+        name = info.filename
+        parts = PurePosixPath(name.replace("\\", "/")).parts
+        if not name or name.startswith("/") or ".." in parts or ":" in name:
+            raise DataError(f"{path}: a zip member named {name!r}: not a plain relative name")
+        if name in members:
+            raise DataError(f"{path}: the zip holds two members named {name!r}")
+        members[name] = info
+    return members
+
+
+def _inflate(path: Path, archive: zipfile.ZipFile, info: zipfile.ZipInfo, limit: int) -> bytes:
+    """A member's bytes, inflated in chunks and never past ``limit`` whatever its header declares."""
+    name = info.filename
+    if info.file_size > limit:
+        raise DataError(f"{path}: {name} declares {info.file_size} bytes, over the limit of {limit} "
+                        "(--max-bytes raises it)")
+    if info.file_size > MAX_CONFIG_BYTES and info.file_size > MAX_RATIO * max(info.compress_size, 1):
+        raise DataError(f"{path}: {name} inflates {info.file_size / max(info.compress_size, 1):.0f} times: a zip bomb")
+    out, total = io.BytesIO(), 0
+    with archive.open(info) as member:
+        while chunk := member.read(1 << 20):
+            total += len(chunk)
+            if total > limit:
+                raise DataError(f"{path}: {name} inflates past the limit of {limit} bytes (--max-bytes raises it)")
+            out.write(chunk)
+    return out.getvalue()
+
+
+def _read_h5(path: Path, data: bytes, max_bytes: int) -> tuple[str, dict, dict, dict]:
     with _h5(path, data) as h5:
         if "model_config" not in h5.attrs:
             raise DataError(f"{path}: an HDF5 file without a model config (weights alone?): save the whole model")
-        config = _json(path, h5.attrs["model_config"], "its model_config")
+        config = _json(path, _attribute(path, h5, "model_config"), "its model_config")
         version = h5.attrs.get("keras_version", b"")
         version = version.decode() if isinstance(version, bytes) else str(version)
         layout = "h5 (Keras 3)" if version.startswith("3") else "h5 (Keras 2)"
-        model_weights = h5.get("model_weights")
+        names = _layer_names(config)
+        budget = _Budget(path, max_bytes)
+        model_weights = _hard(path, h5, "model_weights", required=False)
         weights = {}
-        for name, group in (model_weights.items() if model_weights is not None else ()):
-            names = [n.decode() if isinstance(n, bytes) else str(n) for n in group.attrs.get("weight_names", [])]
-            weights[name] = [(n.rsplit("/", 1)[-1].split(":")[0], _array(path, group.get(n), f"{name}/{n}"))
-                             for n in names]
-        training = _training_config(h5.attrs.get("training_config"))
+        for name in (model_weights.keys() if model_weights is not None else ()):
+            if name not in names:
+                continue  # a group no layer of the config names is never read
+            group = _hard(path, model_weights, name, f"model_weights/{name}")
+            variables = [n.decode() if isinstance(n, bytes) else str(n) for n in group.attrs.get("weight_names", [])]
+            datasets = [(n, _reach(path, group, n, f"model_weights/{name}")) for n in variables]
+            weights[name] = [(n.rsplit("/", 1)[-1].split(":")[0], budget.read(dataset, f"{name}/{n}"))
+                             for n, dataset in datasets]
+        raw_training = _attribute(path, h5, "training_config") if "training_config" in h5.attrs else None
+        training = _training_config(raw_training)
     return layout, config, weights, training
+
+
+def _layer_names(config: dict) -> set[str]:
+    """The names of the layers the config describes (whose weights are read: no other group is)."""
+    layers = config["config"].get("layers")
+    return {str(layer["config"]["name"]) for layer in layers if isinstance(layer, dict)
+            and isinstance(layer.get("config"), dict) and isinstance(layer["config"].get("name"), str)} \
+        if isinstance(layers, list) else set()
+
+
+def _attribute(path: Path, h5, name: str):
+    """A root attribute (model_config, training_config), its stored size checked before it is read."""
+    size = h5.attrs.get_id(name).get_storage_size()
+    if size > MAX_CONFIG_BYTES:
+        raise DataError(f"{path}: its {name} holds {size} bytes, over the limit of {MAX_CONFIG_BYTES}")
+    return h5.attrs[name]
+
+
+def _hard(path: Path, group, name: str, where: str | None = None, required: bool = True):
+    """``group[name]`` where it is a hard link: a soft link or an external link (to another file) is refused
+    before it is followed."""
+    import h5py
+
+    where = where or name
+    link = group.get(name, getlink=True)
+    if link is None:
+        if required:
+            raise DataError(f"{path}: the weight {where} is missing")
+        return None
+    if not isinstance(link, h5py.HardLink):
+        kind = "an external link (to another file)" if isinstance(link, h5py.ExternalLink) else "a soft link"
+        raise DataError(f"{path}: {where} is {kind}, which a Keras file never holds")
+    return group[name]
+
+
+def _reach(path: Path, group, relative: str, where: str):
+    """The object at ``relative`` (``dense/kernel:0``) below ``group``, every link on the way a hard one."""
+    node = group
+    for part in relative.split("/"):
+        if not part:
+            continue
+        where = f"{where}/{part}"
+        node = _hard(path, node, part, where)
+    return node
+
+
+class _Budget:
+    """Reads datasets as untrusted data, within ``max_bytes`` of weights in all: each is checked before any of
+    its bytes is read."""
+
+    def __init__(self, path: Path, max_bytes: int) -> None:
+        self.path, self.left = path, max_bytes
+
+    def read(self, dataset, where: str) -> np.ndarray:
+        import h5py
+        from h5py import h5d
+
+        path = self.path
+        if not isinstance(dataset, h5py.Dataset):
+            raise DataError(f"{path}: the weight {where} is missing (not a dataset)")
+        dtype = dataset.dtype
+        if dtype.kind not in "fiu" or dtype.fields is not None or dtype.subdtype is not None or dtype.itemsize > 8:
+            raise DataError(f"{path}: the weight {where} is not numbers ({dtype})")
+        if dataset.is_virtual:
+            raise DataError(f"{path}: the weight {where} is a virtual dataset (made of other files' data), which "
+                            "a Keras file never holds")
+        plist = dataset.id.get_create_plist()
+        if plist.get_external_count():
+            raise DataError(f"{path}: the weight {where} keeps its bytes in an external file, which a Keras file "
+                            "never does")
+        if plist.get_layout() not in (h5d.CONTIGUOUS, h5d.COMPACT) or plist.get_nfilters():
+            raise DataError(f"{path}: the weight {where} is stored chunked or filtered (compressed), which Keras "
+                            "never writes")
+        nbytes = math.prod(dataset.shape) * dtype.itemsize
+        if nbytes > self.left:
+            raise DataError(f"{path}: the weight {where} declares {nbytes} bytes, past the limit of the weights' "
+                            "bytes (--max-bytes raises it)")
+        if plist.get_layout() == h5d.CONTIGUOUS and nbytes and dataset.id.get_storage_size() != nbytes:
+            raise DataError(f"{path}: the weight {where} declares {nbytes} bytes but stores "
+                            f"{dataset.id.get_storage_size()}: never written, or damaged")
+        self.left -= nbytes
+        try:
+            return np.asarray(dataset[()])
+        except (OSError, ValueError, TypeError) as e:
+            raise DataError(f"{path}: the weight {where} cannot be read ({e.__class__.__name__})") from None
 
 
 def _training_config(raw) -> dict:
@@ -126,6 +280,9 @@ class _h5:
         self.path, self.data = path, data
 
     def __enter__(self):
+        # HDF5 loads no filter plugins (code from its plugin folders): Keras writes no filtered data, and a filtered
+        # dataset is refused before it is read. Set before h5py loads the library (it is read at its start)
+        os.environ["HDF5_PLUGIN_PRELOAD"] = "::"
         import h5py  # here: reading a Keras file is the one use of it
 
         try:
@@ -136,18 +293,6 @@ class _h5:
 
     def __exit__(self, *exc) -> None:
         self.file.close()
-
-
-def _array(path: Path, dataset, where: str) -> np.ndarray:
-    if dataset is None or not hasattr(dataset, "shape"):
-        raise DataError(f"{path}: the weight {where} is missing")
-    try:
-        array = np.asarray(dataset[()])
-    except (OSError, ValueError, TypeError) as e:
-        raise DataError(f"{path}: the weight {where} cannot be read ({e.__class__.__name__})") from None
-    if not np.issubdtype(array.dtype, np.floating) and not np.issubdtype(array.dtype, np.integer):
-        raise DataError(f"{path}: the weight {where} is not numbers ({array.dtype})")
-    return array
 
 
 def _json(path: Path, raw, what: str) -> dict:

@@ -318,6 +318,8 @@ def _image_shape(image_shape) -> tuple[int, int]:
         raise LayerError(f"image_shape must be [height, width], got {image_shape!r}") from None
     if height < 1 or width < 1:
         raise LayerError(f"image_shape must be two positive sizes, got {[height, width]}")
+    if height * width > MAX_SIZE:
+        raise LayerError(f"image_shape {[height, width]} holds {height * width:,} pixels, over 2**24")
     return height, width
 
 
@@ -545,9 +547,14 @@ def _number(value) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
 
 
+MAX_SIZE = 1 << 24  # a layer's size (units, filters, a kernel's side) or an image's pixels: past it, no digit net
+
+
 def _positive_int(name: str, value) -> int:
     if isinstance(value, bool) or not isinstance(value, int) or value < 1:
         raise ValueError(f"{name} must be a positive integer, got {value!r}")
+    if value > MAX_SIZE:
+        raise ValueError(f"{name} must be a positive integer at most 2**24, got {value}")
     return value
 
 

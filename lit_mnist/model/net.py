@@ -400,6 +400,7 @@ def build_net(layers: Iterable | None, num_classes: int, image_shape: tuple[int,
     ``image_shape``. ``init``: ``keras`` (each layer's initialisers, Keras's by default) or ``torch``
     (PyTorch's defaults for every layer; an item naming an initialiser is then refused)."""
     resolved = resolve(layers, num_classes, image_shape)
+    _check_size(resolved)
     net = KerasNet(resolved)
     if init == "keras":
         keras_init_(net)
@@ -418,6 +419,20 @@ def build_net(layers: Iterable | None, num_classes: int, image_shape: tuple[int,
     else:
         raise LayerError(f"init must be 'keras' or 'torch', got {init!r}")
     return net
+
+
+MAX_PARAMETERS = 1 << 28  # 1 GiB of float32 weights: a net past it is refused before any of it is allocated
+
+
+def _check_size(resolved: list[Layer]) -> None:
+    """Count the net's parameters on the meta device (shapes alone, no memory), before it is built for real."""
+    with torch.device("meta"):
+        counts = [(layer, sum(p.numel() for p in _module(layer).parameters())) for layer in resolved]
+    total = sum(count for _, count in counts)
+    if total > MAX_PARAMETERS:
+        layer, count = max(counts, key=lambda pair: pair[1])
+        raise LayerError(f"model.layers {layer.describe()}: the net would hold {total:,} parameters ({count:,} of "
+                         f"them this layer's), over the limit of {MAX_PARAMETERS:,}")
 
 
 def keras_init_(net: KerasNet) -> KerasNet:

@@ -65,3 +65,13 @@ def test_a_folder_given_as_the_checkpoint_points_to_its_last_checkpoint(tmp_path
     with pytest.raises(CheckpointError) as error:
         load_model(run)
     assert str(error.value) == f"{run}: is a folder; did you mean {run / 'checkpoints' / 'last.ckpt'}?"
+
+
+def test_a_checkpoint_over_the_size_limit_is_refused_before_it_is_read(tmp_path, monkeypatch):
+    from lit_mnist.apps import checkpoints
+
+    path = tmp_path / "big.ckpt"
+    path.write_bytes(b"PK\x03\x04" + bytes(2000))
+    monkeypatch.setattr(checkpoints, "MAX_CHECKPOINT_BYTES", 1000)
+    with pytest.raises(checkpoints.CheckpointError, match=r"big.ckpt: 2004 bytes, over the limit of 1000"):
+        checkpoints.read_checkpoint(path)

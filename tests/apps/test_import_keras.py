@@ -537,3 +537,52 @@ def test_companion_the_list_without_its_input_declaration_is_another_model(tmp_p
     """Without Input((H, W, 1)) the BatchNormalization sees 120 features, not one channel: the check catches it."""
     _, imported = _idioms_model(tmp_path)
     assert _sizes(IDIOMS[1:]) != _sizes(imported)
+
+
+def _storage_of_every_object(h5_file) -> set[tuple[str, ...]]:
+    """How each dataset of an HDF5 file (path or file object) keeps its bytes, and each link's kind."""
+    import h5py
+    from h5py import h5d
+
+    found = set()
+
+    def visit(name, link):
+        found.add(("link", type(link).__name__))
+        if isinstance(link, h5py.HardLink):
+            obj = h5[name]
+            if isinstance(obj, h5py.Dataset):
+                plist = obj.id.get_create_plist()
+                layout = {h5d.CONTIGUOUS: "contiguous", h5d.COMPACT: "compact", h5d.CHUNKED: "chunked"}.get(
+                    plist.get_layout(), "other")
+                found.add(("dataset", layout, f"filters {plist.get_nfilters()}", f"external {plist.get_external_count()}",
+                           f"virtual {obj.is_virtual}"))
+
+    with h5py.File(h5_file, "r") as h5:
+        h5.visititems_links(visit)
+    return found
+
+
+def test_keras_writes_no_hdf5_object_that_the_importer_refuses(tmp_path):
+    """The reader refuses external storage, virtual datasets, chunks, filters and soft or external links because
+    Keras 3 (.keras and .h5) and tf-keras never write them: checked on their saves of a conv net."""
+    import io
+
+    tf_keras = pytest.importorskip("tf_keras")
+    keras3 = keras.Sequential([keras.Input((8, 8, 1)), L.Conv2D(4, 3), L.BatchNormalization(), L.Flatten(),
+                               L.Dense(3, activation="softmax")])
+    keras3.compile(optimizer="adam", loss="sparse_categorical_crossentropy")
+    keras2 = tf_keras.Sequential([tf_keras.Input((8, 8, 1)), tf_keras.layers.Conv2D(4, 3),
+                                  tf_keras.layers.BatchNormalization(), tf_keras.layers.Flatten(),
+                                  tf_keras.layers.Dense(3, activation="softmax")])
+    keras2.compile(optimizer="adam", loss="sparse_categorical_crossentropy")
+    keras3.save(tmp_path / "m.keras")
+    keras3.save(tmp_path / "m3.h5")
+    keras2.save(tmp_path / "m2.h5")
+    with zipfile.ZipFile(tmp_path / "m.keras") as archive:
+        weights = io.BytesIO(archive.read("model.weights.h5"))
+    for source in (weights, tmp_path / "m3.h5", tmp_path / "m2.h5"):
+        found = _storage_of_every_object(source)
+        datasets = {entry for entry in found if entry[0] == "dataset"}
+        assert len(datasets) >= 1 and {entry[1] for entry in datasets} <= {"contiguous", "compact"}, found
+        assert all(entry[2:] == ("filters 0", "external 0", "virtual False") for entry in datasets), found
+        assert {entry for entry in found if entry[0] == "link"} == {("link", "HardLink")}, found
