@@ -36,15 +36,21 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--port", type=int, default=8000, help="port to listen on (default %(default)s)")
     parser.add_argument("--model-name", default="lit-mnist",
                         help="the model's name in the Open Inference Protocol's routes (default %(default)s)")
+    parser.add_argument("--header-timeout", "--header_timeout", dest="header_timeout", type=float, default=10.0,
+                        help="seconds a connection has to send a request's whole head; a slower one is closed "
+                             "(default %(default)s)")
     args = parser.parse_args(argv)
     try:
         import uvicorn
 
         from lit_mnist.service import Classifier, create_app
+        from lit_mnist.service.slow_clients import with_header_timeout
     except ModuleNotFoundError as e:
         raise DataError(f"the service needs the serve extra ({e.name} is missing): pip install 'lit-mnist[serve]'") from None
     if not 1 <= args.port <= 65535:
         raise DataError(f"--port must be in 1-65535, got {args.port}")
+    if not 0 < args.header_timeout < float("inf"):
+        raise DataError(f"--header-timeout must be a positive number of seconds, got {args.header_timeout}")
     if not MODEL_NAME.fullmatch(args.model_name):
         raise DataError(f"--model-name {args.model_name!r}: use letters, digits, '.', '_' and '-' "
                         "(it is part of a URL), starting with a letter or digit")
@@ -52,7 +58,9 @@ def main(argv: list[str] | None = None) -> int:
     app = create_app(Classifier(load_model(args.checkpoint)), args.model_name)
     host = f"[{args.host}]" if ":" in args.host else args.host  # an IPv6 address, as a URL writes it
     print(f"serving {args.checkpoint} on http://{host}:{args.port}/ as {args.model_name!r} (Ctrl-C stops)", flush=True)
-    uvicorn.Server(uvicorn.Config(app, host=args.host, port=args.port, log_level="warning")).run(sockets=[sock])
+    config = uvicorn.Config(app, host=args.host, port=args.port, log_level="warning",
+                            http=with_header_timeout(args.header_timeout))
+    uvicorn.Server(config).run(sockets=[sock])
     return 0
 
 
