@@ -196,7 +196,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"  compiled with: {note}")
     verified = "not verified against Keras: --check data.csv (with TensorFlow) does that"
     if args.check:
-        rows = load_digits(args.check, labels="optional", pixels=height * width).pixels
+        # read, not cached: an import writes nothing but its checkpoint and config
+        rows = load_digits(args.check, labels="optional", pixels=height * width, cache=False).pixels
         result = check(model, imported, args.model, rows, args.input_scale, args.input_offset)
         for layer in result["layers"]:
             print(f"  {layer['layer']:24s} max |diff| {layer['max_abs_diff']:.2e}")

@@ -339,9 +339,15 @@ def square(tmp_path_factory):
     return folder
 
 
-def test_the_square_model_imports_as_built(square, tmp_path, capsys):
-    code, _ = _import(tmp_path, square / "square.keras", check=square / "rows.csv")
+def test_the_square_model_imports_as_built(square, tmp_path, capsys, monkeypatch, isolated_data_dir):
+    """And writes nothing but the checkpoint and its config: no parse cache, nothing in the working folder."""
+    work = tmp_path / "work"
+    work.mkdir()
+    monkeypatch.chdir(work)
+    code, out = _import(tmp_path, square / "square.keras", check=square / "rows.csv")
     assert code == 0, capsys.readouterr().out
+    assert not isolated_data_dir.exists() and list(work.iterdir()) == []
+    assert {p.name for p in out.parent.iterdir()} >= {out.name, out.with_suffix(".yaml").name}
 
 
 def _untransposed(array):
