@@ -35,7 +35,8 @@ from lit_mnist.data.cache import load_digits
 from lit_mnist.errors import DataError
 from lit_mnist.keras_import.compiled import compile_options
 from lit_mnist.keras_import.convert import Imported, convert
-from lit_mnist.keras_import.read import MAX_BYTES, read_keras_file
+from lit_mnist.keras_import.for_keras import for_keras
+from lit_mnist.keras_import.read import MAX_BYTES, KerasFile, read_keras_file
 from lit_mnist.model import keras_layout
 from lit_mnist.model.layers import LayerError
 from lit_mnist.model.module import LitMNIST
@@ -58,19 +59,20 @@ def build(imported: Imported, source: dict, path: Path) -> LitMNIST:
     return model.eval()
 
 
-def check(model: LitMNIST, imported: Imported, keras_path: Path, rows: np.ndarray, scale: float | None,
-          offset: float) -> dict:
+def check(model: LitMNIST, imported: Imported, keras_file: KerasFile, rows: np.ndarray, scale: float | None,
+          offset: float, max_bytes: int = MAX_BYTES) -> dict:
     """Keras's every layer's output against the net's, on ``rows`` (grey levels 0-255), and the probabilities'."""
     keras_rows = rows.astype(np.float32) * (1.0 if scale is None else scale) + offset  # the preprocessing outside
     keras_rows = keras_rows.reshape(len(rows), *imported.input_shape)
     with tempfile.TemporaryDirectory() as tmp:
         np.save(Path(tmp) / "rows.npy", keras_rows)
+        given = for_keras(keras_file, Path(tmp), max_bytes)  # what the importer accepted, and nothing else
         # Keras in a process of its own: only parity/ imports TensorFlow
-        done = subprocess.run([sys.executable, "-m", "parity.keras_outputs", str(keras_path.resolve()),
+        done = subprocess.run([sys.executable, "-m", "parity.keras_outputs", str(given),
                                str(Path(tmp) / "rows.npy"), str(Path(tmp) / "out.npz")], capture_output=True, text=True,
                               check=False)
         if done.returncode != 0:
-            raise DataError(f"{keras_path}: Keras could not run the model ({done.stderr.strip().splitlines()[-1:]})")
+            raise DataError(f"{keras_file.path}: Keras could not run the model ({done.stderr.strip().splitlines()[-1:]})")
         with np.load(Path(tmp) / "out.npz") as saved:
             theirs = {name: saved[name] for name in saved.files}
     ours = _layer_outputs(model, rows)
@@ -198,7 +200,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.check:
         # read, not cached: an import writes nothing but its checkpoint and config
         rows = load_digits(args.check, labels="optional", pixels=height * width, cache=False).pixels
-        result = check(model, imported, args.model, rows, args.input_scale, args.input_offset)
+        result = check(model, imported, keras_file, rows, args.input_scale, args.input_offset, args.max_bytes)
         for layer in result["layers"]:
             print(f"  {layer['layer']:24s} max |diff| {layer['max_abs_diff']:.2e}")
         print(f"check on {result['rows']} rows of {args.check}: probabilities max |diff| {result['max_abs_diff']:.2e} "

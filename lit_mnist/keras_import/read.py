@@ -118,6 +118,15 @@ def _read_keras_zip(path: Path, max_bytes: int) -> tuple[dict, dict]:
     return config, weights
 
 
+def keras_zip_member(path: Path, name: str, max_bytes: int = MAX_BYTES) -> bytes:
+    """One member of a .keras file, read within the same limits (the file was read once already)."""
+    try:
+        with zipfile.ZipFile(path) as archive:
+            return _inflate(path, archive, _members(path, archive)[name], max_bytes)
+    except (zipfile.BadZipFile, zlib.error, EOFError, NotImplementedError, RuntimeError, OSError, KeyError) as e:
+        raise DataError(f"{path}: damaged zip file ({e.__class__.__name__}: {str(e)[:80]})") from None
+
+
 def _members(path: Path, archive: zipfile.ZipFile) -> dict[str, zipfile.ZipInfo]:
     """The zip's members by name: a bounded count of them, each named once, and every name a plain relative one."""
     infos = archive.infolist()

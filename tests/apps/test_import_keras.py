@@ -592,3 +592,24 @@ def test_keras_writes_no_hdf5_object_that_the_importer_refuses(tmp_path):
         assert len(datasets) >= 1 and {entry[1] for entry in datasets} <= {"contiguous", "compact"}, found
         assert all(entry[2:] == ("filters 0", "external 0", "virtual False") for entry in datasets), found
         assert {entry for entry in found if entry[0] == "link"} == {("link", "HardLink")}, found
+
+
+def test_check_hands_keras_only_what_the_importer_accepted(square, tmp_path, capsys):
+    """An initializer of a class Keras does not know (the importer ignores initializers) is not given to Keras:
+    --check runs Keras on the config without it. The companion: Keras refuses the file as it is."""
+    original = square / "square.keras"
+    tampered = tmp_path / "tampered.keras"
+    with zipfile.ZipFile(original) as source, zipfile.ZipFile(tampered, "w") as out:
+        for info in source.infolist():
+            data = source.read(info)
+            if info.filename == "config.json":
+                config = json.loads(data)
+                dense = next(layer for layer in config["config"]["layers"] if layer["class_name"] == "Dense")
+                dense["config"]["kernel_initializer"] = {"module": "builtins", "class_name": "eval",
+                                                         "config": {}, "registered_name": "eval"}
+                data = json.dumps(config).encode()
+            out.writestr(info.filename, data)
+    code, _ = _import(tmp_path, tampered, check=square / "rows.csv")
+    assert code == 0, capsys.readouterr().out
+    with pytest.raises(Exception):  # noqa: B017 (Keras's own refusal, whatever its type)
+        keras.saving.load_model(tampered, compile=False, safe_mode=True)

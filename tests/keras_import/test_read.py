@@ -243,3 +243,57 @@ def test_a_config_of_the_wrong_types_or_absurd_sizes_is_one_line(tmp_path, capsy
     config = _config()
     mutate(config)
     _refused(tmp_path, capsys, _keras(tmp_path / "m.keras", config=config), expected)
+
+
+PEAK = """
+import resource, sys, time
+from lit_mnist.apps import import_keras
+from lit_mnist.apps.entry import call
+start = time.monotonic()
+code = call(import_keras.main, sys.argv[1:])
+print(code, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024, time.monotonic() - start)
+"""
+
+
+def _big_files(folder) -> dict:
+    """The tiny files that would take gigabytes: a 2 GiB never-written dataset no layer names, a kernel declared
+    784 x 2**19, a 0.5 GiB gzip-compressed chunked kernel, a member inflating to 1.2 GiB."""
+    def unused(h5, variables):
+        variables["0"], variables["1"] = KERNEL, BIAS
+        group = h5.create_group("layers/unused/vars")
+        group.attrs["name"] = "unused"
+        group.create_dataset("0", shape=(1 << 29,), dtype="f4")
+
+    def huge(h5, variables):
+        variables.create_dataset("0", shape=(784, 1 << 19), dtype="f4")
+        variables["1"] = BIAS
+
+    def gzipped(h5, variables):
+        variables.create_dataset("0", shape=(1 << 27,), dtype="f4", chunks=(1 << 20,), compression="gzip")[:] = 0
+        variables["1"] = BIAS
+
+    files = {name: _keras(folder / f"{name}.keras", weights=_weights(write))
+             for name, write in (("unused", unused), ("huge", huge), ("gzip", gzipped))}
+    with zipfile.ZipFile(folder / "bomb.keras", "w", zipfile.ZIP_DEFLATED) as archive:
+        archive.writestr("config.json", json.dumps(_config()))
+        with archive.open("model.weights.h5", "w", force_zip64=True) as member:
+            for _ in range(77):
+                member.write(bytes(1 << 24))  # 1.2 GiB of zeros
+    files["bomb"] = str(folder / "bomb.keras")
+    return files
+
+
+@pytest.mark.slow
+def test_tiny_files_that_would_take_gigabytes_stay_under_1_5_gb_and_a_minute(tmp_path):
+    import subprocess
+    import sys
+
+    from tests.conftest import REPO, run_env
+
+    expected_code = {"unused": 0, "huge": 2, "gzip": 2, "bomb": 2}
+    for name, model in _big_files(tmp_path).items():
+        done = subprocess.run([sys.executable, "-c", PEAK, model, "--out", str(tmp_path / f"{name}.ckpt")], cwd=REPO,
+                              capture_output=True, text=True, check=False, env=run_env())
+        code, peak, seconds = done.stdout.split()[-3:]
+        assert int(code) == expected_code[name], (name, done.stderr[-2000:])
+        assert int(peak) < 1.5e9 and float(seconds) < 60, (name, peak, seconds)
