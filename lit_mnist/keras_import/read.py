@@ -15,6 +15,7 @@ The file is untrusted: anything that is not one of these, or is damaged, is a on
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import io
 import json
@@ -22,6 +23,7 @@ import math
 import os
 import zipfile
 import zlib
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
@@ -68,14 +70,16 @@ def read_keras_file(path: str | Path, max_bytes: int = MAX_BYTES) -> KerasFile:
         raise DataError(f"{path}: {size} bytes, over the limit of {max_bytes} (--max-bytes raises it)")
     with open(path, "rb") as file:
         magic = file.read(len(_HDF5_MAGIC))
-    digest = _sha256(path)
-    if magic.startswith(b"PK\x03\x04"):
+    if magic.startswith(b"PK\x03\x04"):  # read from the zip member by member; hashed as a stream
         config, weights = _read_keras_zip(path, max_bytes)
         compiled = config.get("compile_config") if isinstance(config.get("compile_config"), dict) else {}
-        return KerasFile(path, "keras", config, weights, digest, compiled.get("optimizer"), compiled.get("loss"))
-    if magic == _HDF5_MAGIC:
-        layout, config, weights, training = _read_h5(path, path.read_bytes(), max_bytes)
-        return KerasFile(path, layout, config, weights, digest, training.get("optimizer_config"), training.get("loss"))
+        return KerasFile(path, "keras", config, weights, _sha256(path), compiled.get("optimizer"),
+                         compiled.get("loss"))
+    if magic == _HDF5_MAGIC:  # held once, whole: h5py reads it from memory, never following a path out of it
+        data = path.read_bytes()
+        layout, config, weights, training = _read_h5(path, data, max_bytes)
+        return KerasFile(path, layout, config, weights, hashlib.sha256(data).hexdigest(),
+                         training.get("optimizer_config"), training.get("loss"))
     raise DataError(f"{path}: not a Keras model file (neither a .keras zip nor an HDF5 .h5 file)")
 
 
@@ -88,16 +92,13 @@ def _sha256(path: Path) -> str:
 
 
 def _read_keras_zip(path: Path, max_bytes: int) -> tuple[dict, dict]:
-    try:
-        with zipfile.ZipFile(path) as archive:
-            members = _members(path, archive)
-            for name in ("config.json", "model.weights.h5"):
-                if name not in members:
-                    raise DataError(f"{path}: a zip without {name}: not a Keras 3 .keras file")
-            config = _json(path, _inflate(path, archive, members["config.json"], MAX_CONFIG_BYTES), "config.json")
-            weights_h5 = _inflate(path, archive, members["model.weights.h5"], max_bytes)
-    except (zipfile.BadZipFile, zlib.error, EOFError, NotImplementedError, RuntimeError, OSError) as e:
-        raise DataError(f"{path}: damaged zip file ({e.__class__.__name__}: {str(e)[:80]})") from None
+    with _zip(path) as archive:
+        members = _members(path, archive)
+        for name in ("config.json", "model.weights.h5"):
+            if name not in members:
+                raise DataError(f"{path}: a zip without {name}: not a Keras 3 .keras file")
+        config = _json(path, _inflate(path, archive, members["config.json"], MAX_CONFIG_BYTES), "config.json")
+        weights_h5 = _inflate(path, archive, members["model.weights.h5"], max_bytes)
     names = _layer_names(config)
     weights = {}
     with _h5(path, weights_h5) as h5:
@@ -120,10 +121,21 @@ def _read_keras_zip(path: Path, max_bytes: int) -> tuple[dict, dict]:
 
 def keras_zip_member(path: Path, name: str, max_bytes: int = MAX_BYTES) -> bytes:
     """One member of a .keras file, read within the same limits (the file was read once already)."""
+    with _zip(path) as archive:
+        members = _members(path, archive)
+        if name not in members:
+            raise DataError(f"{path}: a zip without {name}: not a Keras 3 .keras file")
+        return _inflate(path, archive, members[name], max_bytes)
+
+
+@contextlib.contextmanager
+def _zip(path: Path) -> Iterator[zipfile.ZipFile]:
+    """The zip archive at ``path``; what zipfile or zlib raise while it is read is one line. Our own refusals
+    (a DataError) pass as they are."""
     try:
         with zipfile.ZipFile(path) as archive:
-            return _inflate(path, archive, _members(path, archive)[name], max_bytes)
-    except (zipfile.BadZipFile, zlib.error, EOFError, NotImplementedError, RuntimeError, OSError, KeyError) as e:
+            yield archive
+    except (zipfile.BadZipFile, zlib.error, EOFError, NotImplementedError, RuntimeError, OSError) as e:
         raise DataError(f"{path}: damaged zip file ({e.__class__.__name__}: {str(e)[:80]})") from None
 
 
@@ -190,9 +202,8 @@ def _read_h5(path: Path, data: bytes, max_bytes: int) -> tuple[str, dict, dict, 
 def _layer_names(config: dict) -> set[str]:
     """The names of the layers the config describes (whose weights are read: no other group is)."""
     layers = config["config"].get("layers")
-    return {str(layer["config"]["name"]) for layer in layers if isinstance(layer, dict)
-            and isinstance(layer.get("config"), dict) and isinstance(layer["config"].get("name"), str)} \
-        if isinstance(layers, list) else set()
+    configs = [layer.get("config") for layer in layers if isinstance(layer, dict)] if isinstance(layers, list) else []
+    return {one["name"] for one in configs if isinstance(one, dict) and isinstance(one.get("name"), str)}
 
 
 def _attribute(path: Path, h5, name: str):
