@@ -42,11 +42,11 @@ def keras_layer(layer: Layer, init: str = "keras", logits: bool = False) -> kera
     output (LitMNIST's net returns the logits whose softmax that is), or with ``logits`` in the logits.
     ``init="torch"``: PyTorch's default initialisation of kernels and biases, U(+-1/sqrt(fan_in)), for Dense
     and Conv2D."""
-    args = dict(layer.args)
+    args = layer.spec.keras_args(layer)
     if layer.head:
         args["activation"] = "linear" if logits else "softmax"
-    if init == "torch" and layer.kind in ("dense", "conv2d"):
-        fan_in = layer.input_shape[-1] * (np.prod(args["kernel_size"]) if layer.kind == "conv2d" else 1)
+    if init == "torch" and layer.spec.torch_init:  # the kinds whose kernel and bias PyTorch's defaults draw
+        fan_in = layer.input_shape[-1] * np.prod(args.get("kernel_size", 1))
         bound = float(fan_in) ** -0.5
         args["kernel_initializer"] = args["bias_initializer"] = keras.initializers.RandomUniform(-bound, bound)
     return getattr(keras.layers, layer.keras_class)(**args, name=layer.name)

@@ -9,21 +9,22 @@ import numpy as np
 import torch
 
 from lit_mnist.model.keras_adam import KerasAdam
-from lit_mnist.model.keras_layout import MOVING, find, keras_weights, load_weights, pairs, to_keras, to_torch
+from lit_mnist.model.keras_layout import find, keras_weights, load_weights, variables
 from lit_mnist.model.net import KerasNet
 
-__all__ = ["flat", "keras_vector", "keras_weights", "load_optimizer_state", "load_weights", "relative_l2", "to_keras",
-           "to_torch", "torch_vector"]
+__all__ = ["flat", "keras_vector", "keras_weights", "load_optimizer_state", "load_weights", "relative_l2",
+           "torch_vector"]
 
 
 def torch_vector(net: KerasNet, moving: bool = False) -> np.ndarray:
     """The net's parameters (or, ``moving``, its moving statistics) as one float64 vector."""
-    return flat(t for _, name, t in pairs(net) if (name in MOVING) == moving)
+    return flat(t for layer, name, t in variables(net) if (name in layer.spec.moving) == moving)
 
 
 def keras_vector(net: KerasNet, weights: dict[str, dict[str, np.ndarray]], moving: bool = False) -> np.ndarray:
     """A Keras twin's parameters (or moving statistics) in the order and layout of :func:`torch_vector`."""
-    return flat(to_torch(find(weights, layer, name)) for layer, name, _ in pairs(net) if (name in MOVING) == moving)
+    return flat(layer.spec.to_torch(name, find(weights, layer.name, name)) for layer, name, _ in variables(net)
+                if (name in layer.spec.moving) == moving)
 
 
 def load_optimizer_state(optimizer: torch.optim.Optimizer, net: KerasNet, slots: dict, step: int) -> None:
@@ -31,12 +32,13 @@ def load_optimizer_state(optimizer: torch.optim.Optimizer, net: KerasNet, slots:
     step count: Adam's (KerasAdam or the stock one) as its two moments, Keras's SGD and RMSprop by slot name."""
     parameters = {id(p) for p in net.parameters()}
     adam = isinstance(optimizer, torch.optim.Adam)
-    for layer, name, tensor in pairs(net):
-        if name in MOVING or id(tensor) not in parameters:
+    for layer, name, tensor in variables(net):
+        if name in layer.spec.moving or id(tensor) not in parameters:
             continue
         # in the parameter's memory layout (channels-last conv weights): torch's fused Adam walks the
         # parameter and its moments as flat memory, so a moment laid out otherwise would update the wrong weights
-        state = {slot: torch.empty_like(tensor).copy_(to_torch(value)) for slot, value in find(slots, layer, name).items()}
+        state = {slot: torch.empty_like(tensor).copy_(layer.spec.to_torch(name, value))
+                 for slot, value in find(slots, layer.name, name).items()}
         if adam:
             state = {"step": torch.tensor(float(step)), "exp_avg": state["momentum"], "exp_avg_sq": state["velocity"]}
         optimizer.state[tensor] = state

@@ -5,12 +5,10 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field, replace
 
+from lit_mnist.model.kinds import KINDS
 from lit_mnist.model.layers import Layer, as_items, resolve
 from lit_mnist.model.module import LitMNIST
 from parity import keras_reference
-
-# random masks or noise, which no two frameworks can share: each kind's argument that turns it off at 0
-DROPOUTS = {"dropout": "rate", "spatial_dropout2d": "rate", "gaussian_dropout": "rate", "gaussian_noise": "stddev"}
 
 
 @dataclass(frozen=True)
@@ -50,7 +48,7 @@ class Twins:
 
     @property
     def has_dropout(self) -> bool:
-        return any(layer.kind in DROPOUTS and layer.args[DROPOUTS[layer.kind]] > 0 for layer in self.layers)
+        return any(layer.spec.randomness and layer.args[layer.spec.randomness] > 0 for layer in self.layers)
 
     def steps_per_epoch(self, train_rows: int) -> int:
         return math.ceil(train_rows / self.batch_size)
@@ -60,8 +58,9 @@ class Twins:
         across frameworks."""
         items = as_items(self.layers)
         for item in items:
-            for kind in DROPOUTS.keys() & set(item):
-                item[kind][DROPOUTS[kind]] = 0.0
+            (kind, args), = item.items()
+            if KINDS[kind].randomness:  # the argument that turns its masks or noise off
+                args[KINDS[kind].randomness] = 0.0
         return replace(self, options={**self.options, "layers": items})
 
     def keras(self, seed: int, steps_per_epoch: int | None = None, steps_per_execution: int = 1,

@@ -27,18 +27,14 @@ import numpy as np
 
 from lit_mnist.errors import DataError
 from lit_mnist.keras_import.read import KerasFile
-from lit_mnist.model.layers import KERAS_CLASSES as CLASSES
-from lit_mnist.model.layers import KINDS, RESERVED_NAMES, Layer, LayerError, equivalent, resolve
+from lit_mnist.model.kinds import EQUIVALENTS, KERAS_CLASSES, KINDS
+from lit_mnist.model.layers import HEAD, IMPLIED_IMAGE, RESERVED_NAMES, Layer, LayerError, equivalent, resolve
 
 TRAINING_ONLY = re.compile(r".*_(initializer|regularizer|constraint)$|^(seed|noise_shape|renorm.*|synchronized|trainable)$")
 IGNORED_QUIETLY = {"name", "module", "registered_name", "build_config", "shared_object_id", "batch_input_shape",
                    "batch_shape"}  # the input's shape, which Keras 2 keeps on a first layer too
-VARIABLES = {"dense": ("kernel", "bias"), "conv2d": ("kernel", "bias"), "depthwise_conv2d": ("kernel", "bias"),
-             "separable_conv2d": ("depthwise_kernel", "pointwise_kernel", "bias"),
-             "batch_normalization": ("gamma", "beta", "moving_mean", "moving_variance"),
-             "layer_normalization": ("gamma", "beta"), "p_re_lu": ("alpha",)}
 MODELS = {"Sequential", "Functional", "Model"}
-EQUIVALENT_CLASSES = {"ReLU": "re_lu", "Softmax": "softmax", "ELU": "elu"}  # read as the items that compute the same
+_EQUIVALENT_CLASSES = {e.keras_class: name for name, e in EQUIVALENTS.items()}  # read as the items computing the same
 # layers that act in training only (augmentation, alpha dropout, an activity penalty) and pass their input through
 # at inference: left out of the imported net, and listed
 TRAINING_ONLY_LAYERS = {"RandomFlip", "RandomRotation", "RandomTranslation", "RandomZoom", "RandomContrast",
@@ -109,7 +105,7 @@ def convert(keras_file: KerasFile, image_shape: tuple[int, int] | None = None, i
     shape = _image_shape(path, input_shape, image_shape)
     front = []
     if len(input_shape) > 1:  # the row of grey levels as the model's input image, which its layers see
-        front.append(_Entry({"reshape": {"name": "input_reshape", "target_shape": [*shape, 1]}}, "", "the input"))
+        front.append(_Entry({IMPLIED_IMAGE: {"name": "input_reshape", "target_shape": [*shape, 1]}}, "", "the input"))
     if input_scale is not None or input_offset:
         scale = 1.0 if input_scale is None else input_scale
         front.append(_Entry({"rescaling": {"name": "input_rescaling", "scale": scale, "offset": input_offset}}, "",
@@ -121,7 +117,7 @@ def convert(keras_file: KerasFile, image_shape: tuple[int, int] | None = None, i
     for entry, layer in zip(entries, (layer for layer in resolved if layer.position is not None)):
         by_name[layer.name] = entry
     weights = {name: _variables(path, entry, keras_file.weights.get(entry.file_name, []), allow_nonfinite)
-               for name, entry in by_name.items() if entry.kind in VARIABLES}
+               for name, entry in by_name.items() if KINDS[entry.kind].variables}
     if output == "sigmoid":
         head = resolved[-1].name
         weights[head] = _two_classes(weights[head])
@@ -147,7 +143,7 @@ def _chain(keras_file: KerasFile) -> tuple[list[dict], tuple[int, ...]]:
             continue
         if layer_cls in MODELS:
             raise DataError(f"{path}: layer {index} '{name}' ({layer_cls}): a model inside the model is not imported")
-        if layer_cls not in CLASSES and layer_cls not in ("InputLayer", *EQUIVALENT_CLASSES):
+        if layer_cls not in KERAS_CLASSES and layer_cls not in ("InputLayer", *_EQUIVALENT_CLASSES):
             what = "carries Python code, which is never run" if layer_cls == "Lambda" else "is not a layer lit-mnist has"
             raise DataError(f"{path}: layer {index} '{name}' ({layer_cls}): {what}")
     if cls != "Sequential":
@@ -224,19 +220,17 @@ def _item(layer: dict, variables: list, ignored: list[str], where: str, keras2: 
     cls, config = layer["class_name"], layer.get("config") or {}
     if cls == "InputLayer":
         return None
-    if cls in EQUIVALENT_CLASSES:
+    if cls in _EQUIVALENT_CLASSES:
         own = {k: v for k, v in config.items() if k not in IGNORED_QUIETLY and k not in ("trainable", "dtype")}
         if cls == "Softmax" and own.get("axis") in ([-1], (-1,)):
             own["axis"] = -1
         try:
-            return equivalent(EQUIVALENT_CLASSES[cls], own)
+            return equivalent(_EQUIVALENT_CLASSES[cls], own)
         except ValueError as e:
             raise _Refused(str(e)) from None
-    if cls == "LeakyReLU" and "alpha" in config:  # Keras 2's name of the slope
-        config = {**config, "negative_slope": config["alpha"]}
-        del config["alpha"]
-    kind = CLASSES[cls]
+    kind = KERAS_CLASSES[cls]
     spec = KINDS[kind]
+    config = spec.from_keras(config)
     known = {*spec.required, *spec.optional, *spec.defaults_only}
     args = {}
     for key, value in config.items():
@@ -255,10 +249,8 @@ def _item(layer: dict, variables: list, ignored: list[str], where: str, keras2: 
         raise _Refused("an activation that is not one of Keras's by name")
     if keras2 and args.get("activation") == "hard_sigmoid":
         raise _Refused("Keras 2's hard_sigmoid (clip(0.2 x + 0.5, 0, 1)), which the net has not (it has Keras 3's)")
-    if kind in ("batch_normalization", "layer_normalization", "normalization") and isinstance(args.get("axis"), list):
-        args["axis"] = args["axis"][0] if len(args["axis"]) == 1 else args["axis"]
-    if kind == "normalization":
-        _adapted(args, variables, where)
+    if getattr(spec, "adapted", None):
+        _adapted(args, variables, spec.adapted)
     return {kind: args}
 
 
@@ -268,11 +260,12 @@ def _dtype(value, where: str, ignored: list[str]) -> None:
         ignored.append(f"{where}: dtype {name} (computed in float32 here)")
 
 
-def _adapted(args: dict, variables: list, where: str) -> None:
-    """An adapted Normalization's mean and variance, from its weights where the config has none."""
+def _adapted(args: dict, variables: list, names: tuple[str, ...]) -> None:
+    """An adapted Normalization's mean and variance, from its weights (``names``, in order) where the config has
+    none."""
     if args.get("mean") is not None and args.get("variance") is not None:
         return
-    arrays = {name or default: array for (name, array), default in zip(variables, ("mean", "variance", "count"))}
+    arrays = {name or default: array for (name, array), default in zip(variables, names)}
     if "mean" not in arrays or "variance" not in arrays:
         raise _Refused("a Normalization that was never adapted (no mean and variance)")
     args["mean"], args["variance"] = (np.asarray(arrays[k], dtype=np.float64).ravel().tolist() for k in ("mean", "variance"))
@@ -286,7 +279,7 @@ def _fold_softmax(path, entries: list[_Entry]) -> str:
                                                                                                        "sigmoid"):
         after = entries.pop().args["activation"]
     last = entries[-1] if entries else None
-    if last is None or last.kind != "dense":
+    if last is None or last.kind != HEAD:
         raise DataError(f"{path}: the model ends in {last.where if last else 'no layer'}: lit-mnist imports classifiers "
                         "whose last layer is a Dense (with softmax, or giving logits)")
     activation = last.args.get("activation") or "linear"
@@ -353,9 +346,7 @@ def _variables(path, entry: _Entry, variables: list, allow_nonfinite: bool = Fal
     """A layer's weights by Keras's variable names: as the file names them, or in the layer's own order; a NaN or
     an infinity in one is refused (a model that would predict garbage) unless ``allow_nonfinite``."""
     args = entry.args
-    expected = [name for name in VARIABLES[entry.kind]
-                if not (name == "bias" and args.get("use_bias") is False or name == "gamma" and args.get("scale") is False
-                        or name == "beta" and args.get("center") is False)]
+    expected = list(KINDS[entry.kind].present(args))
     if len(variables) != len(expected):
         raise DataError(f"{path}: {entry.where}: {len(variables)} weights in the file; the layer has {len(expected)} "
                         f"({', '.join(expected)})")

@@ -22,31 +22,43 @@ The output layer, a ``dense`` of ``num_classes`` units whose softmax the loss ta
 the list already ends with such a dense (softmax or linear activation, or a softmax after it), which is then
 the head.
 
+A list may branch and join, as Keras's Functional API does: an item's ``inputs`` names the earlier item or
+items it takes, by layer name (Keras's default names, ``conv2d_1``, or the item's ``name``), and ``input`` is
+the model's input; an item without ``inputs`` takes the item before it. Merge items (``add``, ``concatenate``,
+...) join two or more. Every item's output must be used by a later one, but the last's, which is the model's.
+
 :func:`resolve` turns a list into :class:`Layer` records, every argument filled in and every shape
 known (Keras's, channels-last and without the batch axis), or raises :class:`LayerError` naming the item.
-Nothing here needs torch: the Keras twin and the importer read the same records.
+What each kind takes and computes is its own definition's (``lit_mnist/model/kinds/``); this module is the
+list's grammar and the graph.
 """
 
 from __future__ import annotations
 
-import difflib
-import math
 import re
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
-from typing import Any
+from dataclasses import dataclass
 
 from lit_mnist.errors import DataError
+from lit_mnist.model.kinds import ALIASES, EQUIVALENTS, KERAS_CLASSES, KINDS, Layer
+from lit_mnist.model.kinds.arguments import MAX_SIZE, did_you_mean, fmt, plain
 
-ACTIVATIONS = ("linear", "relu", "elu", "gelu", "tanh", "sigmoid", "softmax", "silu", "swish", "softplus", "selu",
-               "leaky_relu", "relu6", "celu", "mish", "softsign", "exponential", "hard_tanh", "tanh_shrink",
-               "log_sigmoid", "hard_sigmoid", "hard_silu", "hard_swish", "hard_shrink", "soft_shrink")
-BIAS_INITIALIZERS = ("zeros", "ones", "random_normal", "random_uniform", "truncated_normal")
-KERNEL_INITIALIZERS = ("glorot_uniform", "glorot_normal", "he_uniform", "he_normal", "lecun_uniform", "lecun_normal",
-                       "orthogonal", *BIAS_INITIALIZERS)
-_INITIALIZER_ALIASES = {"normal": "random_normal", "uniform": "random_uniform"}  # Keras's own aliases
-_REGULARIZED = ("kernel_regularizer", "bias_regularizer", "activity_regularizer", "kernel_constraint", "bias_constraint")
-_CHANNELS_LAST = ("channels_last", None)
+__all__ = ["HEAD", "IMPLIED_IMAGE", "INPUT", "KERAS_CLASSES", "KINDS", "ORIGINAL", "RESERVED_NAMES", "Layer", "LayerError", "Where",
+           "as_items", "equivalent", "resolve"]
+
+INPUT = "input"  # the model's input, as an item's ``inputs`` names it
+_INPUT_KIND = "input_layer"  # Keras's Input / InputLayer: declares the input's shape, takes no place in the net
+_INPUT_SPELLINGS = {"Input": _INPUT_KIND, "InputLayer": _INPUT_KIND, "input": _INPUT_KIND}
+# every Keras layer takes these; only what we can honour is accepted
+_COMMON_DEFAULTS_ONLY = {"trainable": (True,), "dtype": (None, "float32")}
+ORIGINAL = (  # the original notebook's hidden layers; its Dense(10, softmax) is the head appended from the data
+    {"dense": {"units": 128, "activation": "relu"}},
+    {"dense": {"units": 64, "activation": "relu"}},
+    {"dense": {"units": 128, "activation": "relu"}},
+)
+HEAD = "dense"  # the output layer's kind
+IMPLIED_IMAGE = "reshape"  # the kind that turns the input row into an image where a layer needs one
+_FLATTEN = "flatten"  # the kind that takes a declared HxW grid as Keras does
 
 
 class LayerError(DataError):
@@ -77,142 +89,106 @@ class Where:
 
 
 @dataclass(frozen=True)
-class Kind:
-    """One Keras layer class: ``keras_class``, its first positional argument, the arguments it needs, those it
-    takes (with Keras's defaults), and those honoured only at Keras's default (each maps to the values that
-    mean the default)."""
+class _Node:
+    """An output an item may take: a layer's (``name``), or the model's input (``INPUT``); ``raw``: still the
+    input row (only layers that keep each value in place so far); ``grid``: a declared HxW input, which Keras's
+    layers see as H rows until a flatten."""
 
-    keras_class: str
-    first: str
-    required: tuple[str, ...] = ()
-    optional: Mapping[str, Any] = field(default_factory=dict)
-    defaults_only: Mapping[str, tuple] = field(default_factory=dict)
-    image_only: bool = False  # needs an HxWxC input (conv, pooling)
-    positional: tuple[str, ...] = ()  # Keras's order of the arguments, where a list may give them positionally
-
-
-_POOLING = {"strides": None, "padding": "valid"}
-KINDS: dict[str, Kind] = {
-    "dense": Kind("Dense", "units", ("units",),
-                  {"activation": "linear", "use_bias": True, "kernel_initializer": "glorot_uniform",
-                   "bias_initializer": "zeros"},
-                  {**dict.fromkeys(_REGULARIZED, (None,)), "lora_rank": (None,), "quantization_config": (None,)},
-                  positional=("units", "activation", "use_bias", "kernel_initializer", "bias_initializer")),
-    "conv2d": Kind("Conv2D", "filters", ("filters", "kernel_size"),
-                   {"strides": (1, 1), "padding": "valid", "activation": "linear", "use_bias": True,
-                    "kernel_initializer": "glorot_uniform", "bias_initializer": "zeros"},
-                   {**dict.fromkeys(_REGULARIZED, (None,)), "data_format": _CHANNELS_LAST, "dilation_rate": (1, (1, 1)),
-                    "groups": (1,)}, image_only=True,
-                   positional=("filters", "kernel_size", "strides", "padding", "data_format", "dilation_rate", "groups",
-                               "activation", "use_bias", "kernel_initializer", "bias_initializer")),
-    "depthwise_conv2d": Kind(
-        "DepthwiseConv2D", "kernel_size", ("kernel_size",),
-        {"strides": (1, 1), "padding": "valid", "depth_multiplier": 1, "activation": "linear", "use_bias": True,
-         "depthwise_initializer": "glorot_uniform", "bias_initializer": "zeros"},
-        {"depthwise_regularizer": (None,), "bias_regularizer": (None,), "activity_regularizer": (None,),
-         "depthwise_constraint": (None,), "bias_constraint": (None,), "data_format": _CHANNELS_LAST,
-         "dilation_rate": (1, (1, 1)), "groups": (1,)}, image_only=True,
-        positional=("kernel_size", "strides", "padding", "depth_multiplier", "data_format", "dilation_rate",
-                    "activation", "use_bias", "depthwise_initializer", "bias_initializer")),
-    "separable_conv2d": Kind(
-        "SeparableConv2D", "filters", ("filters", "kernel_size"),
-        {"strides": (1, 1), "padding": "valid", "depth_multiplier": 1, "activation": "linear", "use_bias": True,
-         "depthwise_initializer": "glorot_uniform", "pointwise_initializer": "glorot_uniform", "bias_initializer": "zeros"},
-        {"depthwise_regularizer": (None,), "pointwise_regularizer": (None,), "bias_regularizer": (None,),
-         "activity_regularizer": (None,), "depthwise_constraint": (None,), "pointwise_constraint": (None,),
-         "bias_constraint": (None,), "data_format": _CHANNELS_LAST, "dilation_rate": (1, (1, 1)), "groups": (1,)},
-        image_only=True,
-        positional=("filters", "kernel_size", "strides", "padding", "data_format", "dilation_rate", "depth_multiplier",
-                    "activation", "use_bias", "depthwise_initializer", "pointwise_initializer", "bias_initializer")),
-    "max_pooling2d": Kind("MaxPooling2D", "pool_size", (), {"pool_size": (2, 2), **_POOLING},
-                          {"data_format": _CHANNELS_LAST}, image_only=True),
-    "average_pooling2d": Kind("AveragePooling2D", "pool_size", ("pool_size",), _POOLING,
-                              {"data_format": _CHANNELS_LAST}, image_only=True),
-    "global_average_pooling2d": Kind("GlobalAveragePooling2D", "data_format", (), {"keepdims": False},
-                                     {"data_format": _CHANNELS_LAST}, image_only=True),
-    "global_max_pooling2d": Kind("GlobalMaxPooling2D", "data_format", (), {"keepdims": False},
-                                 {"data_format": _CHANNELS_LAST}, image_only=True),
-    "zero_padding2d": Kind("ZeroPadding2D", "padding", (), {"padding": ((1, 1), (1, 1))},
-                           {"data_format": _CHANNELS_LAST}, image_only=True),
-    "cropping2d": Kind("Cropping2D", "cropping", (), {"cropping": ((0, 0), (0, 0))}, {"data_format": _CHANNELS_LAST},
-                       image_only=True),
-    "flatten": Kind("Flatten", "data_format", (), {}, {"data_format": _CHANNELS_LAST}),
-    "reshape": Kind("Reshape", "target_shape", ("target_shape",)),
-    "dropout": Kind("Dropout", "rate", ("rate",), {}, {"noise_shape": (None,), "seed": (None,)}),
-    "spatial_dropout2d": Kind("SpatialDropout2D", "rate", ("rate",), {},
-                              {"seed": (None,), "noise_shape": (None,), "data_format": _CHANNELS_LAST}, image_only=True),
-    "gaussian_noise": Kind("GaussianNoise", "stddev", ("stddev",), {}, {"seed": (None,)}),
-    "gaussian_dropout": Kind("GaussianDropout", "rate", ("rate",), {}, {"seed": (None,)}),
-    "batch_normalization": Kind(
-        "BatchNormalization", "axis", (), {"axis": -1, "momentum": 0.99, "epsilon": 1e-3, "center": True, "scale": True},
-        {"beta_initializer": ("zeros",), "gamma_initializer": ("ones",), "moving_mean_initializer": ("zeros",),
-         "moving_variance_initializer": ("ones",), "beta_regularizer": (None,), "gamma_regularizer": (None,),
-         "beta_constraint": (None,), "gamma_constraint": (None,), "renorm": (False,), "renorm_clipping": (None,),
-         "renorm_momentum": (0.99,), "synchronized": (False,)}),
-    "layer_normalization": Kind(
-        "LayerNormalization", "axis", (), {"axis": -1, "epsilon": 1e-3, "center": True, "scale": True},
-        {"beta_initializer": ("zeros",), "gamma_initializer": ("ones",), "beta_regularizer": (None,),
-         "gamma_regularizer": (None,), "beta_constraint": (None,), "gamma_constraint": (None,), "rms_scaling": (False,)}),
-    "activation": Kind("Activation", "activation", ("activation",)),
-    "leaky_re_lu": Kind("LeakyReLU", "negative_slope", (), {"negative_slope": 0.3}),
-    "p_re_lu": Kind("PReLU", "alpha_initializer", (), {"alpha_initializer": "zeros", "shared_axes": None},
-                    {"alpha_regularizer": (None,), "alpha_constraint": (None,)}),
-    "rescaling": Kind("Rescaling", "scale", ("scale",), {"offset": 0.0}),
-    "normalization": Kind("Normalization", "axis", ("mean", "variance"), {"axis": -1}, {"invert": (False,)}),
-}
-# Keras layers that compute what an item above computes, read as that item: first argument, arguments and defaults
-EQUIVALENTS: dict[str, tuple[str, dict]] = {
-    "re_lu": ("max_value", {"max_value": None, "negative_slope": 0.0, "threshold": 0.0}),
-    "softmax": ("axis", {"axis": -1}),
-    "elu": ("alpha", {"alpha": 1.0}),
-}
-KERAS_CLASSES = {spec.keras_class: kind for kind, spec in KINDS.items()}  # Dense -> dense, ...
-# a kind may also be written as Keras's class name (Conv2D) or one of Keras's aliases (MaxPool2D, max_pool2d)
-_ALIASES = {**KERAS_CLASSES, "ReLU": "re_lu", "relu": "re_lu", "Softmax": "softmax", "ELU": "elu",
-            "Input": "input_layer", "InputLayer": "input_layer", "input": "input_layer",
-            **{alias: kind for kind, aliases in (("max_pooling2d", ("MaxPool2D", "max_pool2d")),
-                                                 ("average_pooling2d", ("AvgPool2D", "avg_pool2d")),
-                                                 ("global_average_pooling2d", ("GlobalAvgPool2D", "global_avg_pool2d")),
-                                                 ("global_max_pooling2d", ("GlobalMaxPool2D", "global_max_pool2d")),
-                                                 ("leaky_re_lu", ("leaky_relu",)),
-                                                 ("p_re_lu", ("prelu",)))
-               for alias in aliases}}
-# every Keras layer takes these; only what we can honour is accepted
-_COMMON_DEFAULTS_ONLY = {"trainable": (True,), "dtype": (None, "float32")}
-ORIGINAL = (  # the original notebook's hidden layers; its Dense(10, softmax) is the head appended from the data
-    {"dense": {"units": 128, "activation": "relu"}},
-    {"dense": {"units": 64, "activation": "relu"}},
-    {"dense": {"units": 128, "activation": "relu"}},
-)
-CONVOLUTIONS = ("conv2d", "depthwise_conv2d", "separable_conv2d")
-_NORMALIZING = ("batch_normalization", "layer_normalization")  # over the last axis, with gamma and beta
-_PER_VALUE = {"dropout", "gaussian_noise", "gaussian_dropout", "leaky_re_lu"}  # each value on its own, any shape
-_ELEMENTWISE = {"dropout", "gaussian_noise", "gaussian_dropout", "activation", "leaky_re_lu", "p_re_lu", "rescaling",
-                "normalization", "batch_normalization", "layer_normalization"}  # they keep the row's shape
-
-
-@dataclass(frozen=True)
-class Layer:
-    """One resolved layer: ``args`` holds every argument (Keras's defaults filled in, pairs as tuples);
-    ``position`` is the item's number in the list (1-based), None for a layer the list implies (the reshape
-    before the first conv, the appended head); shapes are Keras's: ``(features,)`` or ``(height, width,
-    channels)``, without the batch axis."""
-
-    kind: str
-    args: dict
     name: str
-    position: int | None
-    input_shape: tuple[int, ...]
-    output_shape: tuple[int, ...]
-    head: bool = False
-    named: bool = False  # the item gave its name (else Keras's automatic one)
+    shape: tuple[int, ...]
+    raw: bool = False
+    grid: bool = False
 
-    @property
-    def keras_class(self) -> str:
-        return KINDS[self.kind].keras_class
 
-    def describe(self) -> str:
-        return f"item {self.position} ({self.kind})" if self.position else f"the implied {self.kind} ({self.name})"
+class _Graph:
+    """The layers of a list as they are resolved, and the outputs later items may name."""
+
+    def __init__(self, height: int, width: int) -> None:
+        self.height, self.width = height, width
+        self.layers: list[Layer] = []
+        self.names: dict[str, int] = {}
+        self.nodes: dict[str, _Node] = {INPUT: _Node(INPUT, (height * width,), raw=True)}
+        self.last = self.nodes[INPUT]
+        self.used: set[str] = set()
+        self.declared = False
+
+    def declare(self, where: Where, declared: tuple[int, ...], name: str | None) -> None:
+        """The input's shape, as an ``input`` item or the first layer declares it."""
+        if self.declared or self.layers:
+            raise where.error("only the first layer declares the input's shape (Keras reads it there alone)")
+        self.declared = True
+        grid = _declared(where, declared, self.height, self.width)
+        node = _Node(INPUT, self.last.shape, raw=True, grid=grid)
+        if len(declared) == 3:  # Keras's layers see an image from the start
+            layer = Layer(IMPLIED_IMAGE, {"target_shape": declared}, _name(IMPLIED_IMAGE, "input_reshape", self.names),
+                          where.position, node.shape, declared, named=True, inputs=(INPUT,))
+            self.layers.append(layer)
+            self.used.add(INPUT)
+            node = _Node(layer.name, declared)
+        self.nodes[INPUT] = self.last = node
+        if name is not None and name != INPUT:
+            self.nodes[_name(_INPUT_KIND, name, self.names, where)] = node
+
+    def add(self, where: Where, kind: str, args: dict, inputs: tuple[str, ...] | None) -> None:
+        spec = KINDS[kind]
+        sources = [self.last] if inputs is None else [self._node(where, ref) for ref in inputs]
+        least, most = spec.arity
+        if len(sources) < least or most is not None and len(sources) > most:
+            raise where.error(_arity(least, most, len(sources)))
+        if any(source.grid for source in sources) and not spec.acts_per_value(args):
+            raise where.error(f"its input is the {self.height}x{self.width} grid that the input's shape declares, "
+                              f"which lit-mnist's layers take through a flatten only (declare [{self.height}, "
+                              f"{self.width}, 1] for an image, or [{self.height * self.width}] for the row)")
+        if spec.image_only and len(sources[0].shape) == 1:
+            sources = [self._image(where, sources[0])]
+        shapes = [source.shape for source in sources]
+        try:
+            output = spec.merged_shape(args, shapes) if spec.merge else spec.output_shape(args, shapes[0])
+        except ValueError as e:
+            raise where.error(f"{e}") from None
+        given = args.pop("name", None)
+        layer = Layer(kind, args, _name(kind, given, self.names, where), where.position, shapes[0], output,
+                      named=given is not None, inputs=tuple(s.name for s in sources), input_shapes=tuple(shapes))
+        self.layers.append(layer)
+        self.used.update(layer.inputs)
+        # a flatten ends a grid, and keeps the row the input row; so do layers that keep each value in place
+        raw = all(s.raw for s in sources) and (spec.keeps_shape or kind == _FLATTEN)
+        grid = any(s.grid for s in sources) and kind != _FLATTEN
+        self.nodes[layer.name] = self.last = _Node(layer.name, output, raw=raw, grid=grid)
+
+    def _node(self, where: Where, ref) -> _Node:
+        if not isinstance(ref, str) or ref not in self.nodes:
+            known = ", ".join(self.nodes)
+            raise where.error(f"inputs names {ref!r}, which is no earlier item (earlier: {known})")
+        return self.nodes[ref]
+
+    def _image(self, where: Where, source: _Node) -> _Node:
+        """The input row as the HxWx1 image a layer needs, by a reshape the list implies."""
+        if not source.raw:
+            raise where.error(f"needs an image, but its input is {source.shape[0]} features "
+                              "(a reshape item to [height, width, channels] first)")
+        shape = (self.height, self.width, 1)
+        implied = Layer(IMPLIED_IMAGE, {"target_shape": shape}, _name(IMPLIED_IMAGE, None, self.names), None,
+                        source.shape, shape, inputs=(source.name,))
+        self.layers.append(implied)
+        self.used.add(source.name)
+        return _Node(implied.name, shape)
+
+    def check_used(self) -> None:
+        """Every layer's output goes on, but the last's (a branch nothing takes is a mistake: Keras would drop it)."""
+        for layer in self.layers[:-1]:
+            if layer.name not in self.used:
+                where = Where(layer.position, layer.kind)
+                raise where.error("its output is used by no later item (name it in a later item's inputs, or leave "
+                                  "the item out)")
+
+
+def _arity(least: int, most: int | None, given: int) -> str:
+    if most == 1:
+        return f"takes one input, not {given} (a merge item, such as add or concatenate, joins several)"
+    if least == most:
+        return f"joins exactly {least} inputs, not {given}: name them in its inputs"
+    return f"joins {least} or more inputs, not {given}: name them in its inputs"
 
 
 def resolve(items: Iterable | None, num_classes: int, image_shape: tuple[int, int]) -> list[Layer]:
@@ -222,44 +198,18 @@ def resolve(items: Iterable | None, num_classes: int, image_shape: tuple[int, in
     if isinstance(num_classes, bool) or not isinstance(num_classes, int) or num_classes < 2:
         raise LayerError(f"num_classes must be an integer of at least 2, got {num_classes!r}")
     items = list(ORIGINAL if items is None else items) if not isinstance(items, (str, Mapping)) else [items]
-    layers: list[Layer] = []
-    names: dict[str, int] = {}
-    shape: tuple[int, ...] = (height * width,)
-    raw_row = True  # still the input row: only elementwise layers so far
-    declared, grid = False, False  # grid: an HxW input declared, seen by Keras's layers as H rows until a flatten
+    graph = _Graph(height, width)
     for position, item in enumerate(items, start=1):
-        kind, args, input_shape = _parse_item(position, item)
+        kind, args, declared, inputs = _parse_item(position, item)
         where = Where(position, kind)
-        if input_shape is not None:
-            if declared or layers:
-                raise where.error("only the first layer declares the input's shape (Keras reads it there alone)")
-            declared, grid = True, _declared(where, input_shape, height, width)
-            if len(input_shape) == 3:  # Keras's layers see an image from the start
-                layers.append(Layer("reshape", {"target_shape": input_shape}, _name("reshape", "input_reshape", names),
-                                    position, shape, input_shape, named=True))
-                shape, raw_row = input_shape, False
-        if kind == "input_layer":
+        if kind == _INPUT_KIND:
+            graph.declare(where, declared, args.get("name"))
             continue
-        if grid:
-            _check_on_grid(where, kind, args, height, width)
-            grid = kind != "flatten"
-        if KINDS[kind].image_only and len(shape) == 1:
-            if not raw_row:
-                raise where.error(f"needs an image, but its input is {shape[0]} features "
-                                 "(a reshape item to [height, width, channels] first)")
-            implied = Layer("reshape", {"target_shape": (height, width, 1)}, _name("reshape", None, names), None,
-                            shape, (height, width, 1))
-            layers.append(implied)
-            shape = implied.output_shape
-        try:
-            output = output_shape(kind, args, shape)
-        except ValueError as e:
-            raise where.error(f"{e}") from None
-        given = args.pop("name", None)
-        layers.append(Layer(kind, args, _name(kind, given, names, where), position, shape, output, named=given is not None))
-        raw_row = raw_row and kind in _ELEMENTWISE | {"flatten"}
-        shape = output
-    return _with_head(layers, names, shape, num_classes)
+        if declared is not None:
+            graph.declare(where, declared, None)
+        graph.add(where, kind, args, inputs)
+    graph.check_used()
+    return _with_head(graph.layers, graph.names, graph.last, num_classes)
 
 
 def _declared(where: Where, declared: tuple[int, ...], height: int, width: int) -> bool:
@@ -273,42 +223,35 @@ def _declared(where: Where, declared: tuple[int, ...], height: int, width: int) 
     return len(declared) == 2
 
 
-def _check_on_grid(where: Where, kind: str, args: dict, height: int, width: int) -> None:
-    """Keras's layers see a declared HxW input as H rows of W values; the row is the same only to a flatten and
-    to layers that take each value on its own."""
-    on_its_own = kind in {"flatten", *_PER_VALUE} or kind == "activation" and args["activation"] != "softmax" or (
-        kind == "rescaling" and _number(args["scale"]) and _number(args["offset"]))
-    if not on_its_own:
-        raise where.error(f"its input is the {height}x{width} grid that the input's shape declares, which "
-                         f"lit-mnist's layers take through a flatten only (declare [{height}, {width}, 1] for an image, "
-                         f"or [{height * width}] for the row)")
-
-
-def _with_head(layers: list[Layer], names: dict[str, int], shape: tuple[int, ...], num_classes: int) -> list[Layer]:
-    if len(layers) > 1 and _is_softmax(layers[-1]) and layers[-2].kind == "dense" and layers[-2].args["activation"] == "linear":
+def _with_head(layers: list[Layer], names: dict[str, int], last: _Node, num_classes: int) -> list[Layer]:
+    if (len(layers) > 1 and _is_softmax(layers[-1]) and layers[-2].kind == HEAD and layers[-1].inputs == (layers[-2].name,)
+            and layers[-2].args["activation"] == "linear"):
         dense = layers.pop(-2)  # Dense(K) then Softmax: one output layer, as Dense(K, activation="softmax")
         layers[-1] = Layer(**{**dense.__dict__, "args": {**dense.args, "activation": "softmax"}})
-    last = layers[-1] if layers else None
-    if last and last.kind == "dense" and last.args["units"] == num_classes and last.args["activation"] in ("softmax", "linear"):
-        layers[-1] = Layer(**{**last.__dict__, "head": True})
+    final = layers[-1] if layers else None
+    if final and final.kind == HEAD and final.args["units"] == num_classes and final.args["activation"] in ("softmax", "linear"):
+        layers[-1] = Layer(**{**final.__dict__, "head": True})
         return layers
-    if last and (_is_softmax(last) or last.kind == "dense" and last.args["activation"] == "softmax"):
-        what = (f"a softmax of {last.output_shape[0]} classes, but the data have {num_classes}: give its dense "
-                f"{num_classes} units" if last.kind == "dense" else
+    if final and (_is_softmax(final) or final.kind == HEAD and final.args["activation"] == "softmax"):
+        what = (f"a softmax of {final.output_shape[0]} classes, but the data have {num_classes}: give its dense "
+                f"{num_classes} units" if final.kind == HEAD else
                 "a softmax that no dense of the classes takes: end it with a dense of the classes")
         detail = f"the list ends in {what}, or leave it out and the output layer is appended"
-        if last.position is None:
-            raise LayerError(f"model.layers {last.describe()}: {detail}")
-        raise Where(last.position, last.kind).error(detail)
-    if len(shape) != 1:
-        raise LayerError(f"the output layer (dense, {num_classes} units) cannot follow {layers[-1].describe()}, whose "
-                         f"output is {_fmt(shape)}: end the list with a flatten item")
-    args = _fill("dense", {"units": num_classes, "activation": "softmax"}, Where(None, "dense"))
-    return [*layers, Layer("dense", args, _name("dense", None, names), None, shape, (num_classes,), head=True)]
+        if final.position is None:
+            raise LayerError(f"model.layers {final.describe()}: {detail}")
+        raise Where(final.position, final.kind).error(detail)
+    if len(last.shape) != 1:
+        raise LayerError(f"the output layer ({HEAD}, {num_classes} units) cannot follow {layers[-1].describe()}, whose "
+                         f"output is {fmt(last.shape)}: end the list with a flatten item")
+    args = _fill(HEAD, {"units": num_classes, "activation": "softmax"}, Where(None, HEAD))
+    head = Layer(HEAD, args, _name(HEAD, None, names), None, last.shape, (num_classes,), head=True,
+                 inputs=(last.name,))
+    return [*layers, head]
 
 
 def _is_softmax(layer: Layer) -> bool:
-    return layer.kind == "activation" and layer.args["activation"] == "softmax"
+    """A layer of its own computing a softmax (an Activation, or Keras's Softmax read as one)."""
+    return layer.kind != HEAD and not layer.spec.variables and layer.args.get("activation") == "softmax"
 
 
 def _image_shape(image_shape) -> tuple[int, int]:
@@ -323,22 +266,29 @@ def _image_shape(image_shape) -> tuple[int, int]:
     return height, width
 
 
-def _parse_item(position: int, item) -> tuple[str, dict, tuple | None]:
-    """An item as (kind, every argument with its default, the input shape it declares), or a LayerError naming
-    it. A mapping's first key is the kind; further keys are arguments, as in Keras's call: ``{dense: 256,
-    activation: relu}`` is Dense(256, ...); a list is the positional arguments of a layer whose first is a number
-    (``{conv2d: [32, 3]}`` is Conv2D(32, 3))."""
+def _kind_of(name):
+    if not isinstance(name, str):
+        return name
+    name = name.strip()
+    return _INPUT_SPELLINGS.get(name) or ALIASES.get(name, name)
+
+
+def _parse_item(position: int, item) -> tuple[str, dict, tuple | None, tuple[str, ...] | None]:
+    """An item as (kind, every argument with its default, the input shape it declares, the names of its inputs
+    where it names them), or a LayerError naming it. A mapping's first key is the kind; further keys are
+    arguments, as in Keras's call: ``{dense: 256, activation: relu}`` is Dense(256, ...); a list is the
+    positional arguments of a layer whose first is a number (``{conv2d: [32, 3]}`` is Conv2D(32, 3))."""
     if isinstance(item, str):
-        kind, given, more = _ALIASES.get(item.strip(), item.strip()), {}, {}
+        kind, given, more = _kind_of(item), {}, {}
     elif isinstance(item, Mapping) and item:
         (kind, given), *more = item.items()
-        kind, more = _ALIASES.get(kind, kind) if isinstance(kind, str) else kind, dict(more)
+        kind, more = _kind_of(kind), dict(more)
         given = _positional(position, kind, given)
     else:
         raise Where(position).error(f"expected one layer, as {{kind: {{argument: value}}}}, "
                          f"{{kind: first argument, argument: value}} or a bare kind, got {item!r}")
-    if kind not in KINDS and kind not in EQUIVALENTS and kind != "input_layer":
-        slip = _did_you_mean(kind, [*KINDS, *_ALIASES, *EQUIVALENTS])
+    if kind not in KINDS and kind not in EQUIVALENTS and kind != _INPUT_KIND:
+        slip = did_you_mean(kind, [*KINDS, *ALIASES, *EQUIVALENTS])
         raise Where(position).error(f"unknown layer {kind!r} ({slip}known: {', '.join(KINDS)}, "
                          f"and {', '.join(EQUIVALENTS)} as the items they compute)")
     if not isinstance(given, Mapping):
@@ -347,8 +297,9 @@ def _parse_item(position: int, item) -> tuple[str, dict, tuple | None]:
     if twice is not None:
         raise Where(position, kind).error(f"argument {twice!r} is given twice")
     given, where = {**given, **more}, Where(position, kind)
-    if kind == "input_layer":
-        return kind, {}, _input_layer_shape(given, where)
+    if kind == _INPUT_KIND:
+        return kind, {"name": given.get("name")}, _input_layer_shape(given, where), None
+    inputs = _inputs(given.pop("inputs"), where) if "inputs" in given else None
     declared = _declared_shape(given, where)
     if kind in EQUIVALENTS:
         own = {k: given.pop(k) for k in list(given) if k not in ("name", *_COMMON_DEFAULTS_ONLY)}
@@ -357,33 +308,20 @@ def _parse_item(position: int, item) -> tuple[str, dict, tuple | None]:
         except ValueError as e:
             raise where.error(f"{e}") from None
         given = {**args, **given}
-    return kind, _fill(kind, given, where), declared
+    return kind, _fill(kind, given, where), declared, inputs
+
+
+def _inputs(value, where: Where) -> tuple[str, ...]:
+    names = [value] if isinstance(value, str) else value
+    if not isinstance(names, (list, tuple)) or not names or not all(isinstance(n, str) for n in names):
+        raise where.error(f"inputs must be the name of an earlier item, or a list of them, got {value!r}")
+    return tuple(names)
 
 
 def equivalent(kind: str, given: Mapping) -> dict:
-    """The item that computes what Keras's ReLU, Softmax or ELU layer (``kind``: re_lu, softmax, elu) with the
+    """The item that computes what Keras's ReLU, Softmax or ELU layer (``kind``: its snake_case name) with the
     arguments ``given`` computes, as ``{kind: {argument: value}}``; ValueError where no item does."""
-    _, defaults = EQUIVALENTS[kind]
-    unknown = [k for k in given if k not in defaults]
-    if unknown:
-        raise ValueError(f"unknown argument {unknown[0]!r} ({_did_you_mean(unknown[0], list(defaults))}{kind} takes "
-                         f"{', '.join(defaults)})")
-    args = {**defaults, **given}
-    if kind == "re_lu":
-        for name in ("max_value", "threshold"):
-            if args[name] not in (defaults[name], 0):
-                raise ValueError(f"{name} is not supported (only Keras's default, {defaults[name]!r})")
-        slope = args["negative_slope"]
-        if not (_number(slope) and slope >= 0):
-            raise ValueError(f"negative_slope must be a number of at least 0, got {slope!r}")
-        return {"leaky_re_lu": {"negative_slope": slope}} if slope else {"activation": {"activation": "relu"}}
-    if kind == "softmax":
-        if _plain(args["axis"]) not in (-1, (-1,)):
-            raise ValueError(f"axis {args['axis']!r} is not supported (only the last axis, -1: the features or channels)")
-        return {"activation": {"activation": "softmax"}}
-    if args["alpha"] != 1.0 or isinstance(args["alpha"], bool):
-        raise ValueError(f"alpha is not supported (only Keras's default, 1.0), got {args['alpha']!r}")
-    return {"activation": {"activation": "elu"}}
+    return EQUIVALENTS[kind].item(dict(given))
 
 
 def _declared_shape(given: dict, where: Where) -> tuple | None:
@@ -403,12 +341,12 @@ def _declared_shape(given: dict, where: Where) -> tuple | None:
 
 
 def _input_layer_shape(given: dict, where: Where) -> tuple:
-    """The shape an ``input_layer`` item (Keras's ``Input`` or ``InputLayer``) declares."""
+    """The shape an ``input`` item (Keras's ``Input`` or ``InputLayer``) declares."""
     allowed = {"shape": None, "batch_shape": None, "batch_size": None, "name": None, "dtype": None, "sparse": False,
                "ragged": False, "optional": False}
     unknown = [k for k in given if k not in allowed]
     if unknown:
-        raise where.error(f"unknown argument {unknown[0]!r} (input_layer takes shape or batch_shape, "
+        raise where.error(f"unknown argument {unknown[0]!r} ({_INPUT_KIND} takes shape or batch_shape, "
                          "batch_size, name, dtype)")
     for name in ("sparse", "ragged", "optional"):
         if given.get(name) not in (None, False):
@@ -435,9 +373,9 @@ def _positional(position: int, kind, given) -> dict:
     positional ones for a layer whose first argument is a number (not a size that may itself be a list)."""
     if given is None:
         return {}
-    if isinstance(given, Mapping) or kind not in KINDS and kind not in EQUIVALENTS and kind != "input_layer":
+    if isinstance(given, Mapping) or kind not in KINDS and kind not in EQUIVALENTS and kind != _INPUT_KIND:
         return given
-    if kind == "input_layer":
+    if kind == _INPUT_KIND:
         return {"shape": given}
     spec = KINDS.get(kind)
     if spec is None or not spec.positional or not isinstance(given, (list, tuple)):
@@ -449,7 +387,7 @@ def _positional(position: int, kind, given) -> dict:
 
 
 def _first(kind: str) -> str:
-    return KINDS[kind].first if kind in KINDS else EQUIVALENTS[kind][0]
+    return KINDS[kind].first if kind in KINDS else EQUIVALENTS[kind].first
 
 
 def _fill(kind: str, given: dict, where: Where) -> dict:
@@ -459,161 +397,21 @@ def _fill(kind: str, given: dict, where: Where) -> dict:
     if unknown:
         takes = ", ".join([*spec.required, *spec.optional]) or "no arguments"
         known = [*spec.required, *spec.optional, *spec.defaults_only]
-        raise where.error(f"unknown argument {unknown[0]!r} ({_did_you_mean(unknown[0], known)}{kind} takes "
+        raise where.error(f"unknown argument {unknown[0]!r} ({did_you_mean(unknown[0], known)}{kind} takes "
                          f"{takes})")
     missing = [k for k in spec.required if k not in given]
     if missing:
         raise where.error(f"missing argument {missing[0]!r}")
     for name, defaults in {**spec.defaults_only, **_COMMON_DEFAULTS_ONLY}.items():
-        if name in given and _plain(given.pop(name)) not in [_plain(d) for d in defaults]:
+        if name in given and plain(given.pop(name)) not in [plain(d) for d in defaults]:
             raise where.error(f"{name} is not supported (only Keras's default, {defaults[0]!r})")
     # in Keras's order: what it needs, then what it takes (given or its default)
-    args = {**{k: given[k] for k in spec.required}, **{k: given.get(k, v) for k, v in spec.optional.items()},
-            **({"name": given["name"]} if "name" in given else {})}
+    args = {**{k: given[k] for k in spec.required}, **{k: given.get(k, v) for k, v in spec.optional.items()}}
     try:
-        return _checked(kind, args)
+        args = spec.check(args)
     except (TypeError, ValueError) as e:
         raise where.error(f"{e}") from None
-
-
-def _did_you_mean(name, known: list[str]) -> str:
-    """``"did you mean 'x'? "`` for the known name ``name`` is likely a slip of (its case, a letter or two), else ""."""
-    if not isinstance(name, str):
-        return ""
-    alike = [k for k in known if k.lower() == name.lower()] or difflib.get_close_matches(name, known, n=1, cutoff=0.75)
-    return f"did you mean {alike[0]!r}? " if alike else ""
-
-
-def _plain(value):
-    return tuple(_plain(v) for v in value) if isinstance(value, (list, tuple)) else value
-
-
-def _checked(kind: str, args: dict) -> dict:
-    """Values checked and put in one form: pairs as tuples, names lower-case, numbers as numbers."""
-    if "units" in args:
-        args["units"] = _positive_int("units", args["units"])
-    for name in ("filters", "depth_multiplier"):
-        if name in args:
-            args[name] = _positive_int(name, args[name])
-    for name in ("kernel_size", "pool_size"):
-        if name in args:
-            args[name] = _pair(name, args[name])
-    if "strides" in args:
-        args["strides"] = None if args["strides"] is None and kind not in CONVOLUTIONS else _pair("strides", args["strides"])
-    if "padding" in args:
-        args["padding"] = _margins("padding", args["padding"]) if kind == "zero_padding2d" else \
-            _choice("padding", args["padding"], ("valid", "same"))
-    if "cropping" in args:
-        args["cropping"] = _margins("cropping", args["cropping"])
-    if "activation" in args:
-        args["activation"] = _choice("activation", "linear" if args["activation"] is None else args["activation"],
-                                     ACTIVATIONS)
-    for name in ("center", "scale") if kind in _NORMALIZING else ("keepdims", "use_bias"):
-        if name in args and not isinstance(args[name], bool):
-            raise ValueError(f"{name} must be true or false, got {args[name]!r}")
-    for name, choices in (("kernel_initializer", KERNEL_INITIALIZERS), ("depthwise_initializer", KERNEL_INITIALIZERS),
-                          ("pointwise_initializer", KERNEL_INITIALIZERS), ("bias_initializer", BIAS_INITIALIZERS),
-                          ("alpha_initializer", BIAS_INITIALIZERS)):
-        if name in args:
-            value = _INITIALIZER_ALIASES.get(args[name], args[name]) if isinstance(args[name], str) else args[name]
-            args[name] = _choice(name, value, choices)
-    if kind == "leaky_re_lu" and not (_number(args["negative_slope"]) and args["negative_slope"] >= 0):
-        raise ValueError(f"negative_slope must be a number of at least 0, got {args['negative_slope']!r}")
-    if kind == "gaussian_noise" and not (_number(args["stddev"]) and 0 <= args["stddev"] <= 1):
-        raise ValueError(f"stddev must be a number in [0, 1], as Keras's is (on raw grey levels 0-255, after a "
-                         f"rescaling item), got {args['stddev']!r}")
-    if kind in ("dropout", "spatial_dropout2d", "gaussian_dropout") and not (_number(args["rate"]) and 0 <= args["rate"] < 1):
-        raise ValueError(f"rate must be a number in [0, 1), got {args['rate']!r}")
-    if kind == "batch_normalization" and not (_number(args["momentum"]) and 0 <= args["momentum"] < 1):
-        raise ValueError(f"momentum must be in [0, 1), got {args['momentum']!r}")
-    if kind in _NORMALIZING and not (_number(args["epsilon"]) and args["epsilon"] > 0):
-        raise ValueError(f"epsilon must be positive, got {args['epsilon']!r}")
-    if kind == "reshape":
-        args["target_shape"] = _target_shape(args["target_shape"])
-    if kind == "p_re_lu" and args["shared_axes"] is not None:
-        axes = args["shared_axes"] if isinstance(args["shared_axes"], (list, tuple)) else [args["shared_axes"]]
-        if not axes or any(isinstance(a, bool) or not isinstance(a, int) or a < 1 for a in axes):
-            raise ValueError(f"shared_axes must be axes of the input counted from 1 (Keras's: 1, 2 the height and "
-                             f"width of an image), got {args['shared_axes']!r}")
-        args["shared_axes"] = tuple(sorted(set(axes)))
-    for name in ("scale", "offset") if kind == "rescaling" else ("mean", "variance") if kind == "normalization" else ():
-        args[name] = _numbers(name, args[name])
-    if kind == "normalization" and min(_flat(args["variance"])) < 0:
-        raise ValueError("variance must not be negative")
-    return args
-
-
-def _number(value) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
-
-
-MAX_SIZE = 1 << 24  # a layer's size (units, filters, a kernel's side) or an image's pixels: past it, no digit net
-
-
-def _positive_int(name: str, value) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise ValueError(f"{name} must be a positive integer, got {value!r}")
-    if value > MAX_SIZE:
-        raise ValueError(f"{name} must be a positive integer at most 2**24, got {value}")
-    return value
-
-
-def _pair(name: str, value) -> tuple[int, int]:
-    values = [value, value] if not isinstance(value, (list, tuple)) else list(value)
-    if len(values) != 2:
-        raise ValueError(f"{name} must be an integer or two, got {value!r}")
-    return tuple(_positive_int(name, v) for v in values)
-
-
-def _margins(name: str, value) -> tuple[tuple[int, int], tuple[int, int]]:
-    """Keras's ((top, bottom), (left, right)), from one size, (rows, columns) or the pairs themselves."""
-    wrong = ValueError(f"{name} must be sizes of at least 0: n, [rows, columns] or [[top, bottom], [left, right]]; "
-                       f"got {value!r}")
-
-    def size(v) -> int:
-        if isinstance(v, bool) or not isinstance(v, int) or v < 0:
-            raise wrong
-        return v
-
-    if not isinstance(value, (list, tuple)):
-        return ((size(value),) * 2,) * 2
-    if len(value) != 2:
-        raise wrong
-    if all(isinstance(v, (list, tuple)) for v in value):
-        if any(len(v) != 2 for v in value):
-            raise wrong
-        return tuple((size(a), size(b)) for a, b in value)
-    return tuple((size(v), size(v)) for v in value)
-
-
-def _choice(name: str, value, choices: tuple[str, ...]) -> str:
-    text = value.lower() if isinstance(value, str) else value
-    if text not in choices:
-        raise ValueError(f"{name} {value!r} is not supported ({_did_you_mean(text, list(choices))}one of: "
-                         f"{', '.join(choices)})")
-    return text
-
-
-def _target_shape(value) -> tuple[int, ...]:
-    values = list(value) if isinstance(value, (list, tuple)) else [value]
-    if len(values) not in (1, 3) or any(isinstance(v, bool) or not isinstance(v, int) or v == 0 or v < -1
-                                        for v in values) or values.count(-1) > 1:
-        raise ValueError(f"target_shape must be [features] or [height, width, channels] (positive, one -1 allowed), "
-                         f"got {value!r}")
-    return tuple(values)
-
-
-def _numbers(name: str, value):
-    """A number, or a list of them (one per feature or channel, on the last axis)."""
-    if _number(value):
-        return float(value)
-    if isinstance(value, (list, tuple)) and value and all(_number(v) for v in value):
-        return tuple(float(v) for v in value)
-    raise ValueError(f"{name} must be a number or a list of numbers, got {value!r}")
-
-
-def _flat(value) -> tuple:
-    return value if isinstance(value, tuple) else (value,)
+    return {**args, **({"name": given["name"]} if "name" in given else {})}
 
 
 def _name(kind: str, given, names: dict[str, int], where: Where | None = None) -> str:
@@ -634,95 +432,34 @@ def _name(kind: str, given, names: dict[str, int], where: Where | None = None) -
     return name
 
 
-# attributes of the torch container the layers become children of
+# attributes of the torch container the layers become children of, and the model input's name
 RESERVED_NAMES = {"forward", "training", "layers", "train", "eval", "to", "type", "float", "double", "half", "cuda", "cpu",
-             "parameters", "buffers", "children", "modules", "apply", "state_dict", "extra_repr", "append", "extend",
-             "insert", "pop", "dump_patches", "call_super_init", "T_destination"}
-
-
-def _fmt(shape: tuple[int, ...]) -> str:
-    return f"{shape[0]} features" if len(shape) == 1 else "x".join(map(str, shape))
-
-
-def output_shape(kind: str, args: dict, shape: tuple[int, ...]) -> tuple[int, ...]:
-    """The Keras shape a layer of ``kind`` makes of an input of ``shape``, or ValueError saying why it does not fit."""
-    if kind == "dense":
-        if len(shape) != 1:
-            raise ValueError(f"its input is a {_fmt(shape)} map: a flatten item must come first")
-        return (args["units"],)
-    if kind in CONVOLUTIONS:
-        channels = shape[2] * args["depth_multiplier"] if kind == "depthwise_conv2d" else args["filters"]
-        return (*_window_output(shape, args["kernel_size"], args["strides"], args["padding"], "kernel"), channels)
-    if kind in ("max_pooling2d", "average_pooling2d"):
-        strides = args["strides"] or args["pool_size"]
-        return (*_window_output(shape, args["pool_size"], strides, args["padding"], "pool"), shape[2])
-    if kind in ("zero_padding2d", "cropping2d"):
-        (top, bottom), (left, right) = signed_margins(kind, args)
-        height, width = shape[0] + top + bottom, shape[1] + left + right
-        if height < 1 or width < 1:
-            raise ValueError(f"cropping {-top - bottom} rows and {-left - right} columns leaves nothing of its "
-                             f"{shape[0]}x{shape[1]} input map")
-        return (height, width, shape[2])
-    if kind in ("global_average_pooling2d", "global_max_pooling2d"):
-        return (1, 1, shape[2]) if args["keepdims"] else (shape[2],)
-    if kind == "flatten":
-        return (math.prod(shape),)
-    if kind == "reshape":
-        return _reshaped(shape, args["target_shape"])
-    last = shape[-1]
-    if kind == "p_re_lu" and args["shared_axes"] and max(args["shared_axes"]) > len(shape):
-        raise ValueError(f"shared_axes {list(args['shared_axes'])}: its input, {_fmt(shape)}, has axes 1-{len(shape)}")
-    if kind in (*_NORMALIZING, "normalization") and _plain(args["axis"]) not in (-1, len(shape), (-1,), (len(shape),)):
-        raise ValueError(f"axis {args['axis']} is not supported (only the last axis, -1: the features or channels)")
-    for name in ("scale", "offset", "mean", "variance"):
-        if name in args and isinstance(args[name], tuple) and len(args[name]) not in (1, last):
-            raise ValueError(f"{name} has {len(args[name])} values; its input's last axis has {last}")
-    return shape
-
-
-def signed_margins(kind: str, args: dict) -> tuple[tuple[int, int], tuple[int, int]]:
-    """((top, bottom), (left, right)) rows and columns a zero_padding2d adds (positive) or a cropping2d cuts
-    (negative)."""
-    if kind == "zero_padding2d":
-        return args["padding"]
-    return tuple((-a, -b) for a, b in args["cropping"])
-
-
-def _window_output(shape, window, strides, padding, what: str) -> tuple[int, int]:
-    """Keras's output size of a convolution or pooling window: "valid" floor((n - k) / s) + 1, "same" ceil(n / s)."""
-    sizes = shape[:2]
-    if padding == "same":
-        return tuple(-(-n // s) for n, s in zip(sizes, strides))
-    if any(n < k for n, k in zip(sizes, window)):
-        raise ValueError(f"{what} {window[0]}x{window[1]} does not fit its {sizes[0]}x{sizes[1]} input map "
-                         "(padding 'valid'; 'same' pads)")
-    return tuple((n - k) // s + 1 for n, k, s in zip(sizes, window, strides))
-
-
-def same_padding(size: int, window: int, stride: int) -> tuple[int, int]:
-    """TensorFlow's "same" padding of one axis: ``max((ceil(n / s) - 1) * s + k - n, 0)`` in all, the smaller half
-    before and the extra cell after (at the bottom or right)."""
-    total = max((-(-size // stride) - 1) * stride + window - size, 0)
-    return total // 2, total - total // 2
-
-
-def _reshaped(shape: tuple[int, ...], target: tuple[int, ...]) -> tuple[int, ...]:
-    size = math.prod(shape)
-    known = math.prod(v for v in target if v != -1)
-    if -1 in target:
-        if size % known:
-            raise ValueError(f"cannot reshape {_fmt(shape)} ({size} values) to {list(target)}")
-        target = tuple(size // known if v == -1 else v for v in target)
-    if math.prod(target) != size:
-        raise ValueError(f"cannot reshape {_fmt(shape)} ({size} values) to {list(target)} ({math.prod(target)} values)")
-    return target
+                  "parameters", "buffers", "children", "modules", "apply", "state_dict", "extra_repr", "append", "extend",
+                  "insert", "pop", "dump_patches", "call_super_init", "T_destination", "plan", INPUT}
 
 
 def as_items(layers: Iterable[Layer], implied: bool = False) -> list[dict]:
-    """The layers as list items again (``{kind: {argument: value}}``, pairs as lists, defaults kept): what a
-    config file holds. ``implied``: keep the layers the list implies (the reshape, the appended head)."""
-    def plain(value):
-        return [plain(v) for v in value] if isinstance(value, tuple) else value
+    """The layers as list items again (``{kind: {argument: value}}``, pairs as lists, defaults kept, ``inputs``
+    where an item does not take the one before it): what a config file holds. ``implied``: keep the layers the
+    list implies (the reshape, the appended head)."""
+    def plain_(value):
+        return [plain_(v) for v in value] if isinstance(value, tuple) else value
 
-    return [{layer.kind: {**({"name": layer.name} if layer.named else {}), **{k: plain(v) for k, v in layer.args.items()}}}
-            for layer in layers if implied or layer.position is not None]
+    layers = list(layers)
+    by_name = {layer.name: layer for layer in layers}
+
+    def source(name: str) -> str:  # an implied layer stands for what it takes, where implied ones are left out
+        layer = by_name.get(name)
+        return source(layer.inputs[0]) if layer is not None and layer.position is None and not implied else name
+
+    items, previous = [], INPUT
+    for layer in layers:
+        if not implied and layer.position is None:
+            continue
+        inputs = [source(name) for name in layer.inputs]
+        item = {**({"name": layer.name} if layer.named else {}), **{k: plain_(v) for k, v in layer.args.items()}}
+        if inputs != [previous]:
+            item["inputs"] = inputs[0] if len(inputs) == 1 else inputs
+        items.append({layer.kind: item})
+        previous = layer.name
+    return items
