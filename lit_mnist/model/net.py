@@ -74,6 +74,16 @@ class KerasNet(nn.Sequential):
         return values[-1]
 
 
+    def outputs(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
+        """Every layer's output, by layer name (what the parity levels compare layer by layer)."""
+        x = x.flatten(1)
+        values = {INPUT: x if x.is_floating_point() else x.to(torch.get_default_dtype())}
+        for layer, module in zip(self.layers, self):
+            values[layer.name] = module(*(values[name] for name in layer.inputs))
+        del values[INPUT]
+        return values
+
+
 def _plan(layers: list[Layer]) -> list[tuple[tuple[int, ...], tuple[int, ...]]]:
     """For each layer, the places of its inputs among the values (0: the model's input, k: layer k's output,
     from 1) and the values it is the last reader of."""

@@ -23,11 +23,11 @@ from lit_mnist.apps import import_keras, predict
 from lit_mnist.apps.checkpoints import load_model
 from lit_mnist.apps.entry import call
 from lit_mnist.data.reader import parse_digits
-from lit_mnist.model import keras_layout
+from lit_mnist.model.kinds.dense import DenseKind
 
 pytestmark = pytest.mark.parity
 L = keras.layers
-keras_layout_to_torch = keras_layout.to_torch  # before any test replaces it
+dense_to_torch = DenseKind.to_torch  # before any test replaces it
 
 
 @pytest.fixture(scope="module")
@@ -350,18 +350,18 @@ def test_the_square_model_imports_as_built(square, tmp_path, capsys, monkeypatch
     assert {p.name for p in out.parent.iterdir()} >= {out.name, out.with_suffix(".yaml").name}
 
 
-def _untransposed(array):
+def _untransposed(self, variable, array):
     """Square dense kernels left as Keras lays them out: they load without complaint."""
     if array.ndim == 2 and array.shape[0] == array.shape[1]:
         return torch.from_numpy(np.ascontiguousarray(array))
-    return keras_layout_to_torch(array)
+    return dense_to_torch(self, variable, array)
 
 
 @pytest.mark.parametrize("broken", ["no kernel transpose", "channels-first flatten", "torch's epsilon"])
 def test_companion_a_wrong_mapping_fails_the_check_and_writes_nothing(square, tmp_path, capsys, monkeypatch, broken):
     if broken == "no kernel transpose":
-        monkeypatch.setattr(keras_layout, "to_torch", _untransposed)
-        assert keras_layout.to_torch is not keras_layout_to_torch
+        monkeypatch.setattr(DenseKind, "to_torch", _untransposed)  # the dense kind's layout, which the importer reads
+        assert DenseKind.to_torch is not dense_to_torch
     else:
         real = import_keras.build
 
