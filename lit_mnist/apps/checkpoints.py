@@ -1,4 +1,4 @@
-"""Checkpoints: written atomically, read as untrusted input.
+"""Checkpoints: written atomically, read as untrusted input, and the start of a new net (``--model.init_from``).
 
 A checkpoint is a pickle, and unpickling can run code. Loading uses ``torch.load(weights_only=True)``:
 tensors and plain containers only, so a file that would execute something is refused and nothing in
@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import io
 import pickle
+import warnings
 import zipfile
 from pathlib import Path
 
@@ -17,6 +18,7 @@ from lightning.pytorch.plugins.io import TorchCheckpointIO
 
 from lit_mnist import atomic
 from lit_mnist.errors import DataError
+from lit_mnist.model.layers import LayerError, resolve
 from lit_mnist.model.module import LitMNIST
 
 # a checkpoint is read whole: past this it is refused before it is read (the largest net a layer list builds,
@@ -117,3 +119,40 @@ def check_resumable(path: str | Path, model: LitMNIST) -> None:
                   else f"{where} {'only there' if where in found else 'missing there'}")
         raise CheckpointError(f"{path}: a checkpoint of another network than the one the options describe ({detail}); "
                               "give the options of the run it continues")
+
+
+def start_from(model: LitMNIST, path: str | Path) -> None:
+    """Start ``model``'s net from a lit-mnist checkpoint's net weights (read as untrusted input), layer by layer, by
+    name and shape; a head of another class count stays as initialised, with a warning. The model's hyper-parameters
+    then record the start in ``source`` (what it was, and the source of that) and no longer name ``init_from``: a
+    checkpoint of the model does not read the start again.
+
+    The commands call it for ``--model.init_from`` once the model is built (``lit_mnist.apps.cli``): the model's
+    constructor reads no file."""
+    checkpoint = read_checkpoint(path)
+    hparams = checkpoint.get("hyper_parameters") or {}
+    try:  # the heads pair up by their place, whatever their names (the output layer is appended from the data)
+        their_head = resolve(hparams.get("layers"), hparams.get("num_classes", 10), hparams.get("image_shape", (28, 28)))[-1]
+    except LayerError as e:
+        raise LayerError(f"--model.init_from {path}: not a lit-mnist checkpoint of a layer list ({e})") from None
+    net = model.net
+    our_head = net.layers[-1].name
+    theirs = {}
+    for key, value in checkpoint["state_dict"].items():
+        if key.startswith("net."):
+            layer, variable = key[len("net."):].split(".", 1)
+            theirs[f"{our_head if layer == their_head.name else layer}.{variable}"] = value
+    ours = net.state_dict()
+    head = [name for name in ours if name.startswith(f"{our_head}.")]
+    differ = [k for k in ours if k not in theirs or theirs[k].shape != ours[k].shape]
+    if differ and not set(differ) <= set(head) or set(theirs) - set(ours):
+        where = differ[0] if differ else min(set(theirs) - set(ours))
+        raise LayerError(f"--model.init_from {path}: its net is not this one ({where} differs); give the layers it "
+                         "was trained with")
+    net.load_state_dict({k: v for k, v in theirs.items() if k not in differ}, strict=False)
+    if differ:
+        warnings.warn(f"--model.init_from {path}: its head has {theirs[head[0]].shape[0]} classes, this data "
+                      f"{ours[head[0]].shape[0]}: the head ({net.layers[-1].name}) starts afresh", stacklevel=2)
+    started = {"checkpoint": str(path), "head_reinitialised": bool(differ),
+               "hyper_parameters": {k: v for k, v in hparams.items() if k in ("num_classes", "image_shape", "source")}}
+    model.hparams.update(init_from=None, source={"init_from": started, "source_of_that": model.hparams.get("source")})

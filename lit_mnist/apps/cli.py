@@ -13,6 +13,7 @@ from typing import Any
 from lightning.pytorch.cli import LightningCLI
 from lightning.pytorch.utilities.exceptions import MisconfigurationException
 
+from lit_mnist.apps.checkpoints import start_from
 from lit_mnist.apps.entry import usage_error
 from lit_mnist.data.datamodule import MNISTDataModule
 from lit_mnist.errors import DataError
@@ -38,6 +39,13 @@ class MNISTCLI(LightningCLI):
         parser.link_arguments("data.class_names", "model.class_names", apply_on="instantiate")
         # a list, as YAML and the checkpoint keep it (plain data, not a Python tuple)
         parser.link_arguments("data.image_shape", "model.image_shape", compute_fn=list, apply_on="instantiate")
+
+    def after_instantiate_classes(self) -> None:
+        """The net starts from ``--model.init_from``'s checkpoint, read here, by the command, rather than by the
+        model's constructor: the model package reads no file and imports nothing of the commands."""
+        init_from = self.model.hparams.get("init_from")
+        if init_from:
+            start_from(self.model, init_from)
 
     def instantiate_trainer(self, **kwargs):
         try:

@@ -8,7 +8,6 @@ loads with ``torch.load(weights_only=True)`` and ``load_from_checkpoint`` alike.
 from __future__ import annotations
 
 import math
-import warnings
 from typing import Any, Literal
 
 import lightning as L
@@ -25,7 +24,7 @@ from torchmetrics.classification import (
 from lit_mnist.model import graphed
 from lit_mnist.model.keras_adam import KerasAdam
 from lit_mnist.model.keras_optimizers import KerasRMSprop, KerasSGD, keras_default_lr
-from lit_mnist.model.layers import LayerError, as_items, resolve
+from lit_mnist.model.layers import LayerError, as_items
 from lit_mnist.model.net import build_net
 
 
@@ -63,10 +62,13 @@ class LitMNIST(L.LightningModule):
             pass as a CUDA graph (``lit_mnist/model/graphed.py``); the same arithmetic, a fraction of the host's work.
         init_from: a lit-mnist checkpoint (trained, or imported from Keras) whose net's weights the net starts from:
             fine-tuning or transfer, not the resume of a run (that is ``--ckpt_path``). Its layers must be this
-            net's; a head of another class count is initialised afresh, and a warning says so. The checkpoint then
-            records the start in ``source``, not the path.
+            net's; a head of another class count is initialised afresh, and a warning says so. The module only
+            records it, and reads no file: the commands start the net once the module is built
+            (``lit_mnist.apps.checkpoints.start_from``, which records the start in ``source`` and sets
+            ``init_from`` back to None, so that a checkpoint of the run does not read the path again). A module
+            built in Python with ``init_from`` set refuses to train until started so.
         source: where the weights came from (a Keras file's name and SHA-256, a start's checkpoint): set by the
-            importer and by ``init_from``, recorded in checkpoints and metrics.json.
+            importer and by ``start_from``, recorded in checkpoints and metrics.json.
     """
 
     def __init__(
@@ -108,9 +110,6 @@ class LitMNIST(L.LightningModule):
         self.hparams.update(layers=as_items(self.net.layers), num_classes=num_classes, normalize=normalize, lr=lr,
                             image_shape=[int(v) for v in image_shape],
                             class_names=None if class_names is None else [str(name) for name in class_names])
-        if init_from:  # once, here: the checkpoint keeps the start as its source, not a path to read again
-            started = start_from(self.net, init_from)
-            self.hparams.update(init_from=None, source={"init_from": started, "source_of_that": source})
         # in raw pixel units; identity until fit() sets them from the training split
         self.register_buffer("pixel_mean", torch.tensor(0.0))
         self.register_buffer("pixel_std", torch.tensor(1.0))
@@ -144,6 +143,10 @@ class LitMNIST(L.LightningModule):
         return self.hparams.get("class_names") or [str(k) for k in range(self.num_classes)]
 
     def setup(self, stage: str) -> None:
+        if self.hparams.get("init_from"):  # never started: training on would ignore the weights asked for
+            raise ValueError(f"init_from {self.hparams.init_from}: the net was never started from it; "
+                             "lit_mnist.apps.checkpoints.start_from(model, path) starts it (the commands do so "
+                             "for --model.init_from)")
         torch.set_float32_matmul_precision(self.hparams.get("matmul_precision", "highest"))
         torch.backends.cudnn.allow_tf32 = self.hparams.get("matmul_precision", "highest") != "highest"
         datamodule = getattr(self.trainer, "datamodule", None)
@@ -317,39 +320,6 @@ def optimizer_steps(trainer: L.Trainer) -> int:
     per_epoch = loader.steps(int(trainer.num_training_batches))
     total = per_epoch * trainer.max_epochs if trainer.max_epochs not in (None, -1) else math.inf
     return int(min(total, trainer.max_steps if trainer.max_steps != -1 else math.inf))
-
-
-def start_from(net, path: str) -> dict:
-    """Copy a lit-mnist checkpoint's net weights into ``net`` (layer by layer, by name and shape); a head of another
-    class count stays as initialised, with a warning. What the start was, for the record."""
-    from lit_mnist.apps.checkpoints import read_checkpoint  # here: the apps' module imports this one
-
-    checkpoint = read_checkpoint(path)
-    hparams = checkpoint.get("hyper_parameters") or {}
-    try:  # the heads pair up by their place, whatever their names (the output layer is appended from the data)
-        their_head = resolve(hparams.get("layers"), hparams.get("num_classes", 10), hparams.get("image_shape", (28, 28)))[-1]
-    except LayerError as e:
-        raise LayerError(f"--model.init_from {path}: not a lit-mnist checkpoint of a layer list ({e})") from None
-    our_head = net.layers[-1].name
-    theirs = {}
-    for key, value in checkpoint["state_dict"].items():
-        if key.startswith("net."):
-            layer, variable = key[len("net."):].split(".", 1)
-            theirs[f"{our_head if layer == their_head.name else layer}.{variable}"] = value
-    ours = net.state_dict()
-    head = [name for name in ours if name.startswith(f"{our_head}.")]
-    differ = [k for k in ours if k not in theirs or theirs[k].shape != ours[k].shape]
-    if differ and not set(differ) <= set(head) or set(theirs) - set(ours):
-        where = differ[0] if differ else min(set(theirs) - set(ours))
-        raise LayerError(f"--model.init_from {path}: its net is not this one ({where} differs); give the layers it "
-                         "was trained with")
-    net.load_state_dict({k: v for k, v in theirs.items() if k not in differ}, strict=False)
-    if differ:
-        warnings.warn(f"--model.init_from {path}: its head has {theirs[head[0]].shape[0]} classes, this data "
-                      f"{ours[head[0]].shape[0]}: the head ({net.layers[-1].name}) starts afresh", stacklevel=2)
-    return {"checkpoint": str(path), "head_reinitialised": bool(differ),
-            "hyper_parameters": {k: v for k, v in (checkpoint.get("hyper_parameters") or {}).items()
-                                 if k in ("num_classes", "image_shape", "source")}}
 
 
 def _check_options(lr, epsilon, lr_decay, one_cycle, betas, label_smoothing, optimizer, matmul_precision) -> None:

@@ -1,9 +1,10 @@
-"""Checkpoints are written atomically: a save that fails leaves the previous file intact."""
+"""Checkpoints are written atomically: a save that fails leaves the previous file intact; one is read as untrusted
+input, and a net starts from one (``start_from``)."""
 
 import pytest
 import torch
 
-from lit_mnist.apps.checkpoints import AtomicCheckpointIO, CheckpointError, load_model
+from lit_mnist.apps.checkpoints import AtomicCheckpointIO, CheckpointError, load_model, start_from
 from lit_mnist.model.module import LitMNIST
 from tests.conftest import save_model
 
@@ -75,3 +76,22 @@ def test_a_checkpoint_over_the_size_limit_is_refused_before_it_is_read(tmp_path,
     monkeypatch.setattr(checkpoints, "MAX_CHECKPOINT_BYTES", 1000)
     with pytest.raises(checkpoints.CheckpointError, match=r"big.ckpt: 2004 bytes, over the limit of 1000"):
         checkpoints.read_checkpoint(path)
+
+
+def test_a_module_built_in_python_starts_from_a_checkpoint_with_start_from(tmp_path):
+    """The constructor only records ``init_from``: a module never started from it refuses to train; started, its
+    own checkpoint records the start, names no path to read again, and loads."""
+    torch.manual_seed(7)
+    start = LitMNIST()
+    path = save_model(start, tmp_path / "start.ckpt")
+    model = LitMNIST(init_from=str(path))
+    assert not torch.equal(model.net.dense.weight, start.net.dense.weight)  # built, not started
+    with pytest.raises(ValueError, match=f"init_from {path}: the net was never started from it; "):
+        model.setup("fit")
+    start_from(model, path)
+    for key, value in start.net.state_dict().items():
+        assert torch.equal(model.net.state_dict()[key], value), key
+    assert model.hparams.init_from is None and model.hparams.source["init_from"]["checkpoint"] == str(path)
+    again = load_model(save_model(model, tmp_path / "again.ckpt"))
+    assert again.hparams.init_from is None and again.hparams.source == model.hparams.source
+    assert torch.equal(again.net.dense.weight, start.net.dense.weight)

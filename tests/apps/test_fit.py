@@ -318,3 +318,68 @@ def test_a_spawned_rank_gets_the_commands_settings_when_it_unpickles_the_trainer
     monkeypatch.setattr(seed_log, "level", logging.INFO)
     pickle.loads(blob)
     assert seed_log.level == logging.WARNING
+
+
+def _start(tmp_path, name: str = "start.ckpt", **options) -> tuple:
+    """A checkpoint to start from (``save_model``'s: weights and hyper-parameters), of a LitMNIST of ``options``
+    whose weights no fresh net has (seeded apart from the fit's 42)."""
+    from lit_mnist.model.module import LitMNIST
+    from tests.conftest import save_model
+
+    torch.manual_seed(7)
+    model = LitMNIST(**options)
+    return save_model(model, tmp_path / name), model
+
+
+def test_init_from_starts_the_net_from_the_checkpoint_and_records_that_not_the_path(write_csv, tmp_path):
+    path, start = _start(tmp_path)
+    cli = fit._make_cli(["--data.path", str(write_csv()), "--model.init_from", str(path),
+                         "--trainer.default_root_dir", str(tmp_path / "runs")])
+    built = cli.model.net.state_dict()
+    assert built.keys() == start.net.state_dict().keys()
+    for key, value in start.net.state_dict().items():
+        assert torch.equal(built[key], value), key
+    assert cli.model.hparams["init_from"] is None  # a checkpoint of this run does not read the start again
+    assert cli.model.hparams["source"] == {
+        "init_from": {"checkpoint": str(path), "head_reinitialised": False,
+                      "hyper_parameters": {"num_classes": 10, "image_shape": [28, 28], "source": None}},
+        "source_of_that": None}
+
+
+def test_init_from_a_checkpoint_of_other_classes_starts_the_head_afresh_and_warns(write_csv, tmp_path):
+    path, start = _start(tmp_path, num_classes=3)
+    with pytest.warns(UserWarning) as caught:
+        cli = fit._make_cli(["--data.path", str(write_csv()), "--model.init_from", str(path),
+                             "--trainer.default_root_dir", str(tmp_path / "runs")])
+    assert [str(w.message) for w in caught if "init_from" in str(w.message)] == [
+        f"--model.init_from {path}: its head has 3 classes, this data 10: the head (dense_3) starts afresh"]
+    built, theirs = cli.model.net.state_dict(), start.net.state_dict()
+    assert all(torch.equal(built[key], theirs[key]) for key in theirs if not key.startswith("dense_3."))
+    assert built["dense_3.weight"].shape == (10, 128)
+    assert cli.model.hparams["source"]["init_from"]["head_reinitialised"] is True
+
+
+@pytest.mark.parametrize("options, expected", [
+    ({"layers": []}, "its net is not this one (dense.weight differs); give the layers it was trained with"),
+    ({"image_shape": (8, 8)}, "its net is not this one (dense.weight differs); give the layers it was trained with"),
+])
+def test_init_from_another_net_exits_2_with_one_line_and_writes_nothing(write_csv, tmp_path, capsys, options,
+                                                                        expected):
+    path, _ = _start(tmp_path, **options)
+    assert _fit(tmp_path, "--data.path", str(write_csv()), "--model.init_from", str(path)) == 2
+    assert capsys.readouterr().err == f"error: --model.init_from {path}: {expected}\n"
+    assert not (tmp_path / "runs").exists()
+
+
+def test_init_from_what_is_no_start_exits_2_with_one_line_and_writes_nothing(write_csv, tmp_path, capsys):
+    csv = str(write_csv())
+    missing = tmp_path / "missing.ckpt"
+    assert _fit(tmp_path, "--data.path", csv, "--model.init_from", str(missing)) == 2
+    assert capsys.readouterr().err == f"error: {missing}: no such checkpoint file\n"
+    odd = tmp_path / "odd.ckpt"
+    torch.save({"state_dict": {}, "hyper_parameters": {"layers": ["no_such_layer"]}}, odd)
+    assert _fit(tmp_path, "--data.path", csv, "--model.init_from", str(odd)) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"error: --model.init_from {odd}: not a lit-mnist checkpoint of a layer list (")
+    assert err.count("\n") == 1 and "no_such_layer" in err
+    assert not (tmp_path / "runs").exists()
