@@ -26,14 +26,13 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from lit_mnist.errors import DataError
-from lit_mnist.keras_import.read import KerasFile
+from lit_mnist.keras_import.read import MAX_NESTING, MODEL_CLASSES, KerasFile
 from lit_mnist.model.kinds import EQUIVALENTS, KERAS_CLASSES, KINDS
-from lit_mnist.model.layers import HEAD, IMPLIED_IMAGE, RESERVED_NAMES, Layer, LayerError, equivalent, resolve
+from lit_mnist.model.layers import HEAD, IMPLIED_IMAGE, INPUT, RESERVED_NAMES, Layer, LayerError, equivalent, resolve
 
 TRAINING_ONLY = re.compile(r".*_(initializer|regularizer|constraint)$|^(seed|noise_shape|renorm.*|synchronized|trainable)$")
 IGNORED_QUIETLY = {"name", "module", "registered_name", "build_config", "shared_object_id", "batch_input_shape",
                    "batch_shape"}  # the input's shape, which Keras 2 keeps on a first layer too
-MODELS = {"Sequential", "Functional", "Model"}
 _EQUIVALENT_CLASSES = {e.keras_class: name for name, e in EQUIVALENTS.items()}  # read as the items computing the same
 # layers that act in training only (augmentation, alpha dropout, an activity penalty) and pass their input through
 # at inference: left out of the imported net, and listed
@@ -67,6 +66,7 @@ class _Entry:
     item: dict
     file_name: str
     where: str
+    inputs: list[str] = field(default_factory=lambda: [INPUT])
 
     @property
     def kind(self) -> str:
@@ -86,31 +86,35 @@ def convert(keras_file: KerasFile, image_shape: tuple[int, int] | None = None, i
     """The file's model as a layer list; ``input_scale`` and ``input_offset``: the preprocessing done outside the
     model (``x * scale + offset`` of grey levels 0-255), put in front as a ``rescaling`` item."""
     path = keras_file.path
-    layers, input_shape = _chain(keras_file)
-    entries, ignored = [], []
-    for index, layer in enumerate(layers, start=1):
-        config = layer.get("config") or {}
-        where = f"layer {index} '{config.get('name', '?')}' ({layer.get('class_name')})"
-        if _training_only(layer):
-            ignored.append(f"{where}: left out (it acts in training only; identity at inference)")
-            continue
+    graph = _Graph(keras_file)
+    entries, ignored, keys = [], graph.ignored, {}  # keys: a file layer's path -> the entry standing for it
+    for node in graph.nodes:
+        layer, where = node.layer, node.where
         try:
-            item = _item(layer, keras_file.weights.get(config.get("name"), []), ignored, where,
+            item = _item(layer, keras_file.weights.get(node.key, []), ignored, where,
                          keras2=keras_file.layout == "h5 (Keras 2)")
         except _Refused as e:
             raise DataError(f"{path}: {where}: {e}") from None
-        if item is not None:
-            entries.append(_Entry(item, str(config.get("name")), where))
+        if item is None:
+            continue
+        entry = _Entry(item, node.key, where, [keys.get(ref, ref) for ref in node.inputs])
+        entries.append(entry)
+        keys[node.key] = node.key
     output = _fold_softmax(path, entries)
+    input_shape = graph.input_shape
     shape = _image_shape(path, input_shape, image_shape)
     front = []
-    if len(input_shape) > 1:  # the row of grey levels as the model's input image, which its layers see
-        front.append(_Entry({IMPLIED_IMAGE: {"name": "input_reshape", "target_shape": [*shape, 1]}}, "", "the input"))
     if input_scale is not None or input_offset:
         scale = 1.0 if input_scale is None else input_scale
         front.append(_Entry({"rescaling": {"name": "input_rescaling", "scale": scale, "offset": input_offset}}, "",
-                            "the input's preprocessing"))
-    entries = front[::-1] + entries
+                            "the input's preprocessing", [INPUT]))
+    if len(input_shape) > 1:  # the row of grey levels as the model's input image, which its layers see
+        front.append(_Entry({IMPLIED_IMAGE: {"name": "input_reshape", "target_shape": [*shape, 1]}}, "", "the input",
+                            [front[-1].args["name"] if front else INPUT]))
+    if front:
+        for entry in entries:
+            entry.inputs = [front[-1].args["name"] if ref == INPUT else ref for ref in entry.inputs]
+    entries = front + entries
     _name(entries)
     resolved = _resolve(path, entries, entries[-1].args["units"], shape)
     by_name = {}
@@ -126,32 +130,119 @@ def convert(keras_file: KerasFile, image_shape: tuple[int, int] | None = None, i
                     {name: entry.where for name, entry in by_name.items()}, ignored)
 
 
-def _chain(keras_file: KerasFile) -> tuple[list[dict], tuple[int, ...]]:
-    """The model's layers in order (its inputs left out) and its input shape (without the batch axis)."""
-    path, model = keras_file.path, keras_file.config
-    cls, config = model.get("class_name"), model["config"]
-    layers = config.get("layers")
-    if cls not in MODELS or not isinstance(layers, list) or not layers:
-        raise DataError(f"{path}: a model of class {cls!r}: lit-mnist imports Sequential models and Functional models "
-                        "that are a single chain of layers")
-    if not all(_well_formed(layer) for layer in layers):
-        raise DataError(f"{path}: its layers are not described as Keras describes them")
-    numbered = [layer for layer in layers if layer.get("class_name") != "InputLayer"]  # as Keras's model.layers
-    for index, layer in enumerate(numbered, start=1):  # before anything else: code or classes of the file's own
-        name, layer_cls = (layer.get("config") or {}).get("name", "?"), layer.get("class_name")
+@dataclass
+class _Node:
+    """A layer of the file (``layer``, its config as Keras wrote it) at its path (``key``: its name, or
+    ``<model>/<layer>`` within a model inside the model), the paths of the layers it takes (``INPUT``: the
+    model's input), and how messages name it."""
+
+    layer: dict
+    key: str
+    inputs: list[str]
+    where: str
+
+
+class _Graph:
+    """The model's layers as one graph, in an order where each comes after those it takes: a Sequential's layers
+    each taking the one before, a Functional model's as its ``inbound_nodes`` say, a model inside the model
+    inlined (its input being what it is called on, its output standing for it), layers that act in training only
+    left out (their input standing for them)."""
+
+    def __init__(self, keras_file: KerasFile) -> None:
+        self.path, model = keras_file.path, keras_file.config
+        self.nodes: list[_Node] = []
+        self.ignored: list[str] = []
+        cls, config = model.get("class_name"), model["config"]
+        layers = config.get("layers")
+        if cls not in MODEL_CLASSES or not isinstance(layers, list) or not layers:
+            raise DataError(f"{self.path}: a model of class {cls!r}: lit-mnist imports Sequential and Functional models")
+        self.input_shape = _input_shape(model, layers)
+        if self.input_shape is None:
+            raise DataError(f"{self.path}: the model's input shape is not in the file (a model never built)")
+        self._check_classes(layers, "")
+        self.output = self._model(cls, config, "", INPUT, "", 0)
+
+    def _check_classes(self, layers: list, where: str) -> None:
+        """Every layer a layer lit-mnist has, before anything else is read of them: no code or classes of the
+        file's own."""
+        if not all(_well_formed(layer) for layer in layers):
+            raise DataError(f"{self.path}: {where}its layers are not described as Keras describes them")
+        numbered = [layer for layer in layers if layer.get("class_name") != "InputLayer"]  # as Keras's model.layers
+        for index, layer in enumerate(numbered, start=1):
+            name, cls = (layer.get("config") or {}).get("name", "?"), layer.get("class_name")
+            here = f"{where}layer {index} '{name}' ({cls})"
+            if _training_only(layer):
+                continue
+            if cls in MODEL_CLASSES:
+                inner = (layer.get("config") or {}).get("layers")
+                if not isinstance(inner, list) or not inner or where.count(" > ") >= MAX_NESTING - 1:
+                    raise DataError(f"{self.path}: {here}: a model inside the model that is not described as Keras "
+                                    "describes one")
+                self._check_classes(inner, f"{here} > ")
+            elif _is_operation(layer):
+                raise DataError(f"{self.path}: {here}: an operation on tensors saved as a layer (module "
+                                f"{layer.get('module') or cls!r}), not one of Keras's layers: write it as a layer")
+            elif cls not in KERAS_CLASSES and cls not in ("InputLayer", *_EQUIVALENT_CLASSES):
+                what = "carries Python code, which is never run" if cls == "Lambda" else "is not a layer lit-mnist has"
+                raise DataError(f"{self.path}: {here}: {what}")
+
+    def _model(self, cls: str, config: dict, prefix: str, given: str, where: str, depth: int) -> str:
+        """Add a model's layers taking ``given``; the path of its output."""
+        layers = config["layers"]
+        if cls == "Sequential":
+            ref, index = given, 0
+            for layer in layers:
+                if layer.get("class_name") == "InputLayer":
+                    continue
+                index += 1
+                ref = self._layer(layer, prefix, [ref], f"{where}layer {index}", depth)
+            return ref
+        inputs, outputs = _inbound(config.get("input_layers")), _inbound(config.get("output_layers"))
+        model = f"{where}the model" if where else "the model"
+        if len(inputs) != 1 or len(outputs) != 1:
+            many = f"takes {len(inputs)} inputs" if len(inputs) != 1 else f"gives {len(outputs)} outputs"
+            raise DataError(f"{self.path}: {model} {many} ({', '.join(inputs or outputs)}): lit-mnist imports models of "
+                            "one input and one output")
+        local, index = {inputs[0]: given}, 0
+        for layer in layers:
+            name = layer["config"].get("name") or layer.get("name")
+            if layer.get("class_name") == "InputLayer":
+                local.setdefault(name, given)
+                continue
+            index += 1
+            here = f"{where}layer {index} '{name}' ({layer.get('class_name')})"
+            nodes = layer.get("inbound_nodes")
+            if isinstance(nodes, list) and len(nodes) > 1:
+                raise DataError(f"{self.path}: {here}: called {len(nodes)} times (a shared layer): lit-mnist imports "
+                                "each layer called once")
+            takes = _inbound(nodes)
+            missing = next((ref for ref in takes if ref not in local), None)
+            if not takes or missing is not None:
+                raise DataError(f"{self.path}: {here}: takes {missing or 'nothing'!r}, which is no layer before it")
+            local[name] = self._layer(layer, prefix, [local[ref] for ref in takes], f"{where}layer {index}", depth)
+        if outputs[0] not in local:
+            raise DataError(f"{self.path}: {model}'s output {outputs[0]!r} is no layer of it")
+        return local[outputs[0]]
+
+    def _layer(self, layer: dict, prefix: str, inputs: list[str], number: str, depth: int) -> str:
+        """Add one layer taking ``inputs``; the path of its output."""
+        name, cls = layer["config"].get("name", "?"), layer.get("class_name")
+        where = f"{number} '{name}' ({cls})"
         if _training_only(layer):
-            continue
-        if layer_cls in MODELS:
-            raise DataError(f"{path}: layer {index} '{name}' ({layer_cls}): a model inside the model is not imported")
-        if layer_cls not in KERAS_CLASSES and layer_cls not in ("InputLayer", *_EQUIVALENT_CLASSES):
-            what = "carries Python code, which is never run" if layer_cls == "Lambda" else "is not a layer lit-mnist has"
-            raise DataError(f"{path}: layer {index} '{name}' ({layer_cls}): {what}")
-    if cls != "Sequential":
-        _check_chain(path, config, layers)
-    shape = _input_shape(model, layers)
-    if shape is None:
-        raise DataError(f"{path}: the model's input shape is not in the file (a model never built)")
-    return numbered, shape
+            self.ignored.append(f"{where}: left out (it acts in training only; identity at inference)")
+            return inputs[0]
+        if cls in MODEL_CLASSES:
+            return self._model(cls, layer["config"], f"{prefix}{name}/", inputs[0], f"{where} > ", depth + 1)
+        self.nodes.append(_Node(layer, prefix + name, inputs, where))
+        return prefix + name
+
+
+def _is_operation(layer: dict) -> bool:
+    """A tensor operation Keras saved as a layer: Keras 3's ``x + 3.0`` (a class of ``keras.src.ops``, whose names
+    are also merge layers' names), Keras 2's TFOpLambda."""
+    module = layer.get("module")
+    return layer.get("class_name") in ("TFOpLambda", "SlicingOpLambda") or (
+        isinstance(module, str) and module.startswith("keras.src.ops"))
 
 
 def _well_formed(layer) -> bool:
@@ -165,7 +256,7 @@ def _training_only(layer: dict) -> bool:
     (Keras's tutorials put their augmentation in a Sequential of its own)."""
     if layer.get("class_name") in TRAINING_ONLY_LAYERS:
         return True
-    inner = (layer.get("config") or {}).get("layers") if layer.get("class_name") in MODELS else None
+    inner = (layer.get("config") or {}).get("layers") if layer.get("class_name") in MODEL_CLASSES else None
     return isinstance(inner, list) and bool(inner) and all(
         isinstance(one, dict) and (one.get("class_name") == "InputLayer" or _training_only(one)) for one in inner)
 
@@ -179,19 +270,6 @@ def _input_shape(model: dict, layers: list[dict]) -> tuple[int, ...] | None:
     return tuple(shape[1:])
 
 
-def _check_chain(path, config: dict, layers: list[dict]) -> None:
-    """A Functional model: each layer takes the previous one's output alone, and the last is the output."""
-    names = [layer.get("config", {}).get("name") or layer.get("name") for layer in layers]
-    for previous, layer, name in zip(names, layers[1:], names[1:]):
-        inbound = _inbound(layer.get("inbound_nodes"))
-        if inbound != [previous]:
-            raise DataError(f"{path}: layer '{name}' takes {inbound or 'nothing'}: lit-mnist imports Functional models "
-                            "that are a single chain (each layer taking the one before)")
-    outputs = _inbound(config.get("output_layers"))
-    if outputs != [names[-1]]:
-        raise DataError(f"{path}: the model's outputs are {outputs}: a single chain ends in its last layer")
-
-
 def _inbound(nodes) -> list[str]:
     """The names of the layers whose outputs ``nodes`` (Keras 3's or Keras 2's form) take."""
     found = []
@@ -199,7 +277,9 @@ def _inbound(nodes) -> list[str]:
     def walk(value) -> None:
         if isinstance(value, dict):
             if value.get("class_name") == "__keras_tensor__":
-                found.append(value["config"]["keras_history"][0])
+                history = (value.get("config") or {}).get("keras_history")
+                if isinstance(history, list) and history and isinstance(history[0], str):
+                    found.append(history[0])
                 return
             for v in value.values():
                 walk(v)
@@ -275,8 +355,8 @@ def _fold_softmax(path, entries: list[_Entry]) -> str:
     """Take the model's last softmax into the head (the loss's, in LitMNIST): ``softmax`` or ``logits``; or a binary
     classifier's Dense(1) with a sigmoid: ``sigmoid``, its head then two units of softmax (see :func:`_two_classes`)."""
     after = None  # an Activation layer of the output's own
-    if len(entries) > 1 and entries[-1].kind == "activation" and entries[-1].args.get("activation") in ("softmax",
-                                                                                                       "sigmoid"):
+    if (len(entries) > 1 and entries[-1].kind == "activation" and entries[-1].inputs == [entries[-2].file_name]
+            and entries[-1].args.get("activation") in ("softmax", "sigmoid")):
         after = entries.pop().args["activation"]
     last = entries[-1] if entries else None
     if last is None or last.kind != HEAD:
@@ -326,11 +406,28 @@ def _image_shape(path, input_shape: tuple[int, ...], given) -> tuple[int, int]:
 
 
 def _name(entries: list[_Entry]) -> None:
-    """The file's layer names where they are usable module names (Keras's own are: dense, conv2d_1, ...)."""
+    """Each entry named as the file names its layer where that is a usable module name (Keras's own are: dense,
+    conv2d_1, ...), else as near as one is; and ``inputs`` given (by those names) where an entry does not take the
+    one before it."""
+    names, taken = {INPUT: INPUT}, set(RESERVED_NAMES)
     for entry in entries:
-        name = entry.file_name
-        if entry.file_name and re.fullmatch(r"[A-Za-z][A-Za-z0-9_]*", name) and name not in RESERVED_NAMES:
-            entry.args.setdefault("name", name)
+        given = entry.args.get("name") or entry.file_name.rsplit("/", 1)[-1]
+        name = re.sub(r"[^A-Za-z0-9_]", "_", given)
+        name = name if re.match(r"[A-Za-z]", name) else f"layer_{name}"
+        if name in taken and entry.file_name:
+            name = re.sub(r"[^A-Za-z0-9_]", "_", entry.file_name)
+        base, count = name, 0
+        while name in taken:
+            count += 1
+            name = f"{base}_{count}"
+        taken.add(name)
+        names[entry.file_name or entry.args["name"]] = entry.args["name"] = name
+    previous = INPUT
+    for entry in entries:
+        inputs = [names[ref] for ref in entry.inputs]
+        if inputs != [previous]:
+            entry.args["inputs"] = inputs[0] if len(inputs) == 1 else inputs
+        previous = entry.args["name"]
 
 
 def _resolve(path, entries: list[_Entry], num_classes: int, shape: tuple[int, int]) -> list[Layer]:

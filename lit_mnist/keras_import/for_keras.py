@@ -1,6 +1,7 @@
 """The copy of a Keras file that ``import_keras.py --check`` hands Keras: the config the importer read, without
 the arguments that Keras would deserialize as objects of their own (initializers, regularizers, constraints: the
 imported net ignores them, and at inference they change nothing), and the weights as read within the limits.
+A Keras 2 file's graph is handed over as the importer reads it, each layer called once.
 Keras then loads what the importer accepted, not whatever else the file holds."""
 
 from __future__ import annotations
@@ -19,6 +20,8 @@ DROPPED = re.compile(r".*_(initializer|regularizer|constraint)$")
 def for_keras(keras_file: KerasFile, folder: Path, max_bytes: int = MAX_BYTES) -> Path:
     """A file in ``folder`` that Keras loads as the model of ``keras_file``, in the same layout."""
     config = _without_objects(keras_file.config)
+    if keras_file.layout == "h5 (Keras 2)":
+        config = _first_calls(config)
     if keras_file.layout == "keras":
         out = folder / "model.keras"
         weights = keras_zip_member(keras_file.path, "model.weights.h5", max_bytes)
@@ -35,6 +38,19 @@ def for_keras(keras_file: KerasFile, folder: Path, max_bytes: int = MAX_BYTES) -
         if "training_config" in h5.attrs:
             del h5.attrs["training_config"]
     return out
+
+
+def _first_calls(value):
+    """Keras 2's references to a layer's output, ``[layer, node, tensor, kwargs]``, with the node counted as the
+    importer reads the graph: each layer called once, its first node. (A tf-keras model inside the model numbers
+    its call node 1, having made node 0 when it was built; Keras 3 rebuilds only the call, node 0.)"""
+    if isinstance(value, list):
+        if len(value) >= 3 and isinstance(value[0], str) and isinstance(value[1], int) and isinstance(value[2], int):
+            return [value[0], 0, *value[2:]]
+        return [_first_calls(item) for item in value]
+    if isinstance(value, dict):
+        return {key: _first_calls(item) for key, item in value.items()}
+    return value
 
 
 def _without_objects(value):

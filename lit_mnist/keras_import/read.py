@@ -10,6 +10,9 @@ Three layouts are read:
   (``<model>/<layer>/<variable>``);
 * an ``.h5`` saved by Keras 2 or tf-keras: the same, the names being ``<layer>/<variable>:0``.
 
+A model inside the model keeps its layers' variables within its own group (``layers/<key>/layers/...`` in a
+``.keras`` file, its ``weight_names`` naming each layer in an ``.h5``): they are read as ``<model>/<layer>``.
+
 The file is untrusted: anything that is not one of these, or is damaged, is a one-line :class:`DataError`.
 """
 
@@ -42,7 +45,8 @@ _HDF5_MAGIC = b"\x89HDF\r\n\x1a\n"
 @dataclass(frozen=True)
 class KerasFile:
     """``config``: the model's ``{"class_name": ..., "config": {...}}``; ``weights``: each layer's variables in its
-    own order, as (name, array), the name where the file gives one (None in a ``.keras`` file)."""
+    own order, as (name, array), the name where the file gives one (None in a ``.keras`` file), by the layer's
+    path (its name; ``<model>/<layer>`` within a model inside the model)."""
 
     path: Path
     layout: str  # "keras", "h5 (Keras 3)" or "h5 (Keras 2)"
@@ -99,24 +103,32 @@ def _read_keras_zip(path: Path, max_bytes: int) -> tuple[dict, dict]:
                 raise DataError(f"{path}: a zip without {name}: not a Keras 3 .keras file")
         config = _json(path, _inflate(path, archive, members["config.json"], MAX_CONFIG_BYTES), "config.json")
         weights_h5 = _inflate(path, archive, members["model.weights.h5"], max_bytes)
-    names = _layer_names(config)
-    weights = {}
+    described = layer_configs(config)
+    weights: dict = {}
     with _h5(path, weights_h5) as h5:
-        budget = _Budget(path, max_bytes)
-        layers = _hard(path, h5, "layers", required=False)
-        for key in (layers.keys() if layers is not None else ()):
-            group = _hard(path, layers, key, f"layers/{key}")
-            variables = _hard(path, group, "vars", f"layers/{key}/vars", required=False)
-            if variables is None:
-                continue
-            name = variables.attrs.get("name", key)
-            name = name.decode() if isinstance(name, bytes) else str(name)
-            if name not in names and key not in names:
-                continue  # a group no layer of the config names is never read
-            order = sorted(variables.keys(), key=lambda index: int(index) if index.isdigit() else -1)
-            datasets = [(index, _hard(path, variables, index, f"layers/{key}/vars/{index}")) for index in order]
-            weights[name] = [(None, budget.read(dataset, f"layers/{key}/vars/{index}")) for index, dataset in datasets]
+        _read_layers(path, _hard(path, h5, "layers", required=False), "layers", "", described, _Budget(path, max_bytes),
+                     weights)
     return config, weights
+
+
+def _read_layers(path: Path, layers, where: str, prefix: str, described: dict, budget: _Budget, weights: dict) -> None:
+    """The variables of the layers under a ``.keras`` weights group (``layers/<key>/vars``), by the layer's path;
+    a model inside the model's own layers under ``layers/<key>/layers``, as ``<model>/<layer>``."""
+    for key in (layers.keys() if layers is not None else ()):
+        group = _hard(path, layers, key, f"{where}/{key}")
+        variables = _hard(path, group, "vars", f"{where}/{key}/vars", required=False)
+        name = variables.attrs.get("name", key) if variables is not None else key
+        name = prefix + (name.decode() if isinstance(name, bytes) else str(name))
+        if name not in described and prefix + key not in described:
+            continue  # a group no layer of the config names is never read
+        if described.get(name, {}).get("class_name") in MODEL_CLASSES:
+            _read_layers(path, _hard(path, group, "layers", f"{where}/{key}/layers", required=False),
+                         f"{where}/{key}/layers", f"{name}/", described, budget, weights)
+        if variables is None:
+            continue
+        order = sorted(variables.keys(), key=lambda index: int(index) if index.isdigit() else -1)
+        datasets = [(index, _hard(path, variables, index, f"{where}/{key}/vars/{index}")) for index in order]
+        weights[name] = [(None, budget.read(dataset, f"{where}/{key}/vars/{index}")) for index, dataset in datasets]
 
 
 def keras_zip_member(path: Path, name: str, max_bytes: int = MAX_BYTES) -> bytes:
@@ -182,28 +194,55 @@ def _read_h5(path: Path, data: bytes, max_bytes: int) -> tuple[str, dict, dict, 
         version = h5.attrs.get("keras_version", b"")
         version = version.decode() if isinstance(version, bytes) else str(version)
         layout = "h5 (Keras 3)" if version.startswith("3") else "h5 (Keras 2)"
-        names = _layer_names(config)
+        described = layer_configs(config)
         budget = _Budget(path, max_bytes)
         model_weights = _hard(path, h5, "model_weights", required=False)
-        weights = {}
+        weights: dict = {}
         for name in (model_weights.keys() if model_weights is not None else ()):
-            if name not in names:
+            if name not in described:
                 continue  # a group no layer of the config names is never read
             group = _hard(path, model_weights, name, f"model_weights/{name}")
+            nested = described[name].get("class_name") in MODEL_CLASSES
             variables = [n.decode() if isinstance(n, bytes) else str(n) for n in group.attrs.get("weight_names", [])]
-            datasets = [(n, _reach(path, group, n, f"model_weights/{name}")) for n in variables]
-            weights[name] = [(n.rsplit("/", 1)[-1].split(":")[0], budget.read(dataset, f"{name}/{n}"))
-                             for n, dataset in datasets]
+            for n in variables:
+                array = budget.read(_reach(path, group, n, f"model_weights/{name}"), f"{name}/{n}")
+                weights.setdefault(_h5_layer(name, n) if nested else name, []).append(
+                    (n.rsplit("/", 1)[-1].split(":")[0], array))
         raw_training = _attribute(path, h5, "training_config") if "training_config" in h5.attrs else None
         training = _training_config(raw_training)
     return layout, config, weights, training
 
 
-def _layer_names(config: dict) -> set[str]:
-    """The names of the layers the config describes (whose weights are read: no other group is)."""
-    layers = config["config"].get("layers")
-    configs = [layer.get("config") for layer in layers if isinstance(layer, dict)] if isinstance(layers, list) else []
-    return {one["name"] for one in configs if isinstance(one, dict) and isinstance(one.get("name"), str)}
+MODEL_CLASSES = {"Sequential", "Functional", "Model"}  # a layer that is a model of its own layers
+MAX_NESTING = 8  # models inside models: deeper is no digit classifier's
+
+
+def layer_configs(config: dict) -> dict[str, dict]:
+    """The layers the config describes (whose weights are read: no other group is), by their path: a layer's
+    name, or ``<model>/<layer>`` for a layer of a model inside the model."""
+    found: dict[str, dict] = {}
+
+    def walk(model: dict, prefix: str, depth: int) -> None:
+        layers = model.get("layers") if isinstance(model, dict) else None
+        for layer in layers if isinstance(layers, list) else ():
+            one = layer.get("config") if isinstance(layer, dict) else None
+            if not isinstance(one, dict) or not isinstance(one.get("name"), str):
+                continue
+            found[prefix + one["name"]] = layer
+            if layer.get("class_name") in MODEL_CLASSES and depth < MAX_NESTING:
+                walk(one, f"{prefix}{one['name']}/", depth + 1)
+
+    walk(config["config"], "", 0)
+    return found
+
+
+def _h5_layer(model: str, weight_name: str) -> str:
+    """The path of the layer a nested model's weight belongs to: Keras 3 names it ``<model>/<layer>/<variable>``,
+    Keras 2 ``<layer>/<variable>:0``."""
+    parts = weight_name.split(":")[0].split("/")[:-1]
+    if parts and parts[0] == model:
+        parts = parts[1:]
+    return "/".join([model, *parts])
 
 
 def _attribute(path: Path, h5, name: str):

@@ -19,7 +19,7 @@ require_the_parity_extra()
 os.environ.setdefault("KERAS_BACKEND", "tensorflow")
 import keras
 
-from lit_mnist.apps import import_keras, predict
+from lit_mnist.apps import export, import_keras, predict
 from lit_mnist.apps.checkpoints import load_model
 from lit_mnist.apps.entry import call
 from lit_mnist.data.reader import parse_digits
@@ -225,17 +225,13 @@ def test_training_only_layers_are_left_out_and_gaussian_noise_kept(mnist, unseen
                      "gaussian_dropout", "dense"]
 
 
-def test_a_model_inside_the_model_or_a_layer_that_computes_at_inference_is_refused(tmp_path, capsys):
-    inner = keras.Sequential([L.RandomFlip(), L.Conv2D(2, 3)], name="block")
+def test_a_layer_that_computes_at_inference_is_refused_even_inside_a_model(tmp_path, capsys):
+    inner = keras.Sequential([L.RandomFlip(), L.RandomCrop(24, 24)], name="block")  # RandomCrop crops at inference too
     path = tmp_path / "nested.keras"
     keras.Sequential([keras.Input((28, 28, 1)), inner, L.Flatten(), L.Dense(10, activation="softmax")]).save(path)
     assert _import(tmp_path, path)[0] == 2
-    assert capsys.readouterr().err == (f"error: {path}: layer 1 'block' (Sequential): a model inside the model is not "
-                                       "imported\n")
-    cropped = tmp_path / "cropped.keras"  # RandomCrop crops at inference too: not left out
-    keras.Sequential([keras.Input((28, 28, 1)), L.RandomCrop(24, 24), L.Flatten(), L.Dense(10)]).save(cropped)
-    assert _import(tmp_path, cropped)[0] == 2
-    assert "layer 1 'random_crop' (RandomCrop): is not a layer lit-mnist has" in capsys.readouterr().err
+    assert capsys.readouterr().err == (f"error: {path}: layer 1 'block' (Sequential) > layer 2 'random_crop' "
+                                       "(RandomCrop): is not a layer lit-mnist has\n")
 
 
 def _binary(model, mnist):
@@ -453,12 +449,61 @@ def test_what_the_net_cannot_compute_is_refused_naming_the_layer(tmp_path, capsy
     assert expected in _refused(tmp_path, capsys, path)
 
 
-def test_a_model_that_is_not_a_chain_is_refused(tmp_path, capsys):
+def _graph_model(k):
+    """A residual block, a concatenated side branch and a Sequential head inside the model, in Keras ``k``'s API."""
+    layers = k.layers
+    inputs = k.Input((28, 28, 1))
+    stem = layers.Conv2D(8, 3, padding="same", activation="relu", name="stem")(inputs)
+    block = layers.BatchNormalization()(layers.Conv2D(8, 3, padding="same")(stem))
+    block = layers.Activation("relu")(layers.Add()([stem, block]))
+    side = layers.Conv2D(4, 1, name="side")(stem)
+    joined = layers.MaxPooling2D()(layers.Concatenate()([block, side]))
+    head = k.Sequential([layers.Flatten(), layers.Dense(32, activation="relu"), layers.Dense(10, activation="softmax")],
+                        name="head")
+    return k.Model(inputs, head(joined))
+
+
+@pytest.mark.parametrize("form", ["keras", "h5", "keras 2 h5"])
+def test_a_functional_model_with_branches_and_a_model_inside_imports_and_predicts_as_keras(mnist, unseen, tmp_path,
+                                                                                          capsys, form):
+    k = pytest.importorskip("tf_keras") if form == "keras 2 h5" else keras
+    model = _trained(_graph_model(k), mnist)
+    path = tmp_path / ("graph.keras" if form == "keras" else "graph.h5")
+    model.save(path)
+    code, out = _import(tmp_path, path, check=unseen)
+    printed = capsys.readouterr().out
+    assert code == 0 and "verified against Keras on 2000 rows" in printed, printed
+    predicted = tmp_path / "predicted.csv"
+    assert call(predict.main, ["--checkpoint", str(out), "--input", str(unseen), "--output", str(predicted)]) == 0
+    labels = np.loadtxt(predicted, delimiter=",", skiprows=1, dtype=int)[:, 1]
+    assert (labels == _keras_labels(model, mnist[1][0])).mean() >= 0.999
+    items = yaml.safe_load(out.with_suffix(".yaml").read_text())["model"]["layers"]
+    joins = [(kind, args["inputs"]) for item in items for kind, args in item.items() if "inputs" in args]
+    assert [kind for kind, _ in joins] == ["add", "conv2d", "concatenate"]  # the graph, in the file's names
+    assert joins[0][1][0] == "stem" and joins[1][1] == "stem" and joins[2][1][1] == "side"
+    if form == "keras":
+        onnx = tmp_path / "graph.onnx"
+        assert call(export.main, ["--checkpoint", str(out), "--out", str(onnx), "--check", str(unseen)]) == 0
+
+
+def test_a_model_of_two_inputs_is_refused_and_nothing_written(tmp_path, capsys):
+    a, b = keras.Input((784,), name="a"), keras.Input((784,), name="b")
+    outputs = L.Dense(10, activation="softmax")(L.Add()([L.Dense(8)(a), L.Dense(8)(b)]))
+    path = tmp_path / "two.keras"
+    keras.Model([a, b], outputs).save(path)
+    assert _refused(tmp_path, capsys, path) == (f"error: {path}: the model takes 2 inputs (a, b): lit-mnist imports "
+                                                "models of one input and one output\n")
+
+
+def test_a_shared_layer_and_an_operation_saved_as_a_layer_are_refused_naming_them(tmp_path, capsys):
     inputs = keras.Input((784,))
-    outputs = L.Dense(10, activation="softmax")(L.Add()([L.Dense(8)(inputs), L.Dense(8)(inputs)]))
-    path = tmp_path / "branches.keras"
-    keras.Model(inputs, outputs).save(path)
-    assert "(Add): is not a layer lit-mnist has" in _refused(tmp_path, capsys, path)
+    shared = L.Dense(784, name="shared")
+    path = tmp_path / "shared.keras"
+    keras.Model(inputs, L.Dense(10, activation="softmax")(shared(shared(inputs)))).save(path)
+    assert "layer 1 'shared' (Dense): called 2 times (a shared layer)" in _refused(tmp_path, capsys, path)
+    arithmetic = tmp_path / "arithmetic.keras"
+    keras.Model(inputs, L.Dense(10, activation="softmax")(L.Dense(8)(inputs) + 3.0)).save(arithmetic)
+    assert "an operation on tensors saved as a layer (module 'keras.src.ops" in _refused(tmp_path, capsys, arithmetic)
 
 
 def test_without_tensorflow_the_import_says_it_is_not_verified_and_check_is_one_line(tmp_path, capsys, square,

@@ -21,7 +21,7 @@ def _per_channel(values, count: int) -> torch.Tensor:
     return torch.as_tensor(values, dtype=torch.float32).expand(count).clone()
 
 
-def _last_axis(args, shape) -> None:
+def last_axis(args, shape) -> None:
     if plain(args["axis"]) not in (-1, len(shape), (-1,), (len(shape),)):
         raise ValueError(f"axis {args['axis']} is not supported (only the last axis, -1: the features or channels)")
 
@@ -92,7 +92,7 @@ class BatchNormalizationKind(Kind):
     moving = ("moving_mean", "moving_variance")
 
     def output_shape(self, args, shape):
-        _last_axis(args, shape)
+        last_axis(args, shape)
         return shape
 
     def module(self, layer):
@@ -131,7 +131,7 @@ class LayerNormalizationKind(Kind):
     variables = {"gamma": "gamma", "beta": "beta"}
 
     def output_shape(self, args, shape):
-        _last_axis(args, shape)
+        last_axis(args, shape)
         return shape
 
     def module(self, layer):
@@ -175,7 +175,7 @@ class NormalizationKind(Kind):
     adapted = ("mean", "variance", "count")  # its weights in a Keras file, in order
 
     def output_shape(self, args, shape):
-        _last_axis(args, shape)
+        last_axis(args, shape)
         _per_last_axis(args, shape, ("mean", "variance"))
         return shape
 
