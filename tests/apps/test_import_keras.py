@@ -435,7 +435,7 @@ def test_weights_that_do_not_fit_the_config_name_the_layer(tmp_path, capsys, squ
 
 @pytest.mark.parametrize("layer, expected", [
     (L.Conv2D(4, 3, dilation_rate=2), "dilation_rate is not supported"),
-    (L.ReLU(max_value=6.0), "(ReLU): max_value is not supported"),
+    (L.ReLU(max_value=4.0), "(ReLU): max_value 4.0 is not supported"),
     (L.ReLU(threshold=0.5), "(ReLU): threshold is not supported"),
     (L.ELU(alpha=0.5), "(ELU): alpha is not supported"),
     (L.Softmax(axis=1), "(Softmax): axis 1 is not supported"),

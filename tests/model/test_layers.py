@@ -192,6 +192,7 @@ def test_a_list_gives_keras_positional_arguments_of_dense_and_conv2d():
     ({"relu": {"negative_slope": 0.1}}, ("leaky_re_lu", {"negative_slope": 0.1})),
     ({"Softmax": {"axis": -1}}, ("activation", {"activation": "softmax"})),
     ({"ELU": 1.0}, ("activation", {"activation": "elu"})),
+    ({"ReLU": {"max_value": 6.0}}, ("activation", {"activation": "relu6"})),  # MobileNet's
 ])
 def test_relu_softmax_and_elu_layers_are_the_items_that_compute_the_same(item, expected):
     layer = resolve([item, {"dense": 16}], 10, (28, 28))[0]
@@ -199,7 +200,9 @@ def test_relu_softmax_and_elu_layers_are_the_items_that_compute_the_same(item, e
 
 
 @pytest.mark.parametrize("item, message", [
-    ({"re_lu": {"max_value": 6}}, r"item 1 \(re_lu\): max_value is not supported \(only Keras's default, None\)"),
+    ({"re_lu": {"max_value": 4}}, r"item 1 \(re_lu\): max_value 4 is not supported \(only None, or 6 without a "
+                                   r"negative_slope: relu6\)"),
+    ({"re_lu": {"max_value": 6, "negative_slope": 0.1}}, r"item 1 \(re_lu\): max_value 6 is not supported"),
     ({"re_lu": {"threshold": 0.5}}, r"item 1 \(re_lu\): threshold is not supported"),
     ({"softmax": {"axis": 1}}, r"item 1 \(softmax\): axis 1 is not supported"),
     ({"elu": 0.5}, r"item 1 \(elu\): alpha is not supported"),

@@ -131,10 +131,14 @@ class _ReLU(Equivalent):
     def item(self, given):
         _unknown(self.name, given, self.defaults)
         args = {**self.defaults, **given}
-        for name in ("max_value", "threshold"):
-            if args[name] not in (self.defaults[name], 0):
-                raise ValueError(f"{name} is not supported (only Keras's default, {self.defaults[name]!r})")
         slope = _slope("negative_slope", args["negative_slope"])
+        if args["threshold"] not in (self.defaults["threshold"], 0):
+            raise ValueError(f"threshold is not supported (only Keras's default, {self.defaults['threshold']!r})")
+        if args["max_value"] is not None:  # MobileNet's ReLU(6.0)
+            if args["max_value"] != 6 or isinstance(args["max_value"], bool) or slope:
+                raise ValueError(f"max_value {args['max_value']!r} is not supported (only None, or 6 without a "
+                                 "negative_slope: relu6)")
+            return {ActivationKind.name: {"activation": "relu6"}}
         return {LeakyReLUKind.name: {"negative_slope": slope}} if slope else {ActivationKind.name: {"activation": "relu"}}
 
 
