@@ -4,7 +4,8 @@ TensorFlow matters: with a softmax output, Keras on TF computes the cross-entrop
 (as LitMNIST does); the torch and JAX backends clip probabilities instead. Inputs are raw 0-255
 pixels, ``(N, H*W)``, as the original's; a ``Normalization`` layer first when the twin normalises.
 Each item of the list becomes the Keras layer it names, with its arguments and its name, so that the
-two nets' layers pair up by name (``parity/transfer.py``).
+two nets' layers pair up by name (``parity/transfer.py``). A chain becomes a ``keras.Sequential``; a list that
+branches and joins, a Functional ``keras.Model`` whose layers are called on the outputs their items' ``inputs`` name.
 """
 
 from __future__ import annotations
@@ -25,7 +26,8 @@ import numpy as np
 import tensorflow as tf
 
 from lit_mnist.model.keras_optimizers import keras_default_lr
-from lit_mnist.model.layers import Layer
+from lit_mnist.model.layers import INPUT, Layer
+from lit_mnist.model.net import is_chain
 
 if TYPE_CHECKING:
     from parity.twins import Twins
@@ -91,13 +93,32 @@ def _build(twins: Twins, seed: int, steps_per_epoch: int | None, steps_per_execu
     if twins.pixel_stats is not None:
         mean, std = twins.pixel_stats
         first = [keras.layers.Normalization(mean=mean, variance=std**2, name=PIXEL_NORMALIZATION)]
-    layers = [keras_layer(layer, options.get("init", "keras"), logits) for layer in twins.layers]
+    resolved = twins.layers
+    layers = [keras_layer(layer, options.get("init", "keras"), logits) for layer in resolved]
     height, width = twins.image_shape
-    model = keras.Sequential([keras.Input(shape=(height * width,)), *first, *layers])
+    if is_chain(resolved):
+        model = keras.Sequential([keras.Input(shape=(height * width,)), *first, *layers])
+    else:
+        model = _functional(keras.Input(shape=(height * width,), name=INPUT), first, resolved, layers)
     model.compile(optimizer=_optimizer(options, _learning_rate(options, steps_per_epoch, twins.epochs)), loss=_loss(options, logits), metrics=["accuracy"],
                   steps_per_execution=steps_per_execution)
     model.optimizer.build(model.trainable_variables)  # create m, v now so they can be read before step 1
     return model
+
+
+def _functional(inputs, first: list[keras.layers.Layer], resolved: list[Layer],
+                layers: list[keras.layers.Layer]) -> keras.Model:
+    """The Functional model of a list that branches: ``first`` (the pixel normalisation, if any) on the input,
+    then each layer called on the outputs its item's ``inputs`` name (a merge layer on the list of them; ``input``
+    is the model's input after ``first``), in the list's order; the output is the last layer's (the head). The
+    model's input is named ``input``, a name no item may take, so that every other name is the item's own."""
+    outputs = {INPUT: inputs}
+    for layer in first:
+        outputs[INPUT] = layer(outputs[INPUT])
+    for item, layer in zip(resolved, layers):
+        taken = [outputs[name] for name in item.inputs]
+        outputs[item.name] = layer(taken if item.spec.merge else taken[0])
+    return keras.Model(inputs, outputs[resolved[-1].name])
 
 
 def _optimizer(options: dict, learning_rate) -> keras.optimizers.Optimizer:
@@ -192,14 +213,21 @@ def optimizer_slots(model: keras.Model) -> dict[str, dict[str, dict[str, np.ndar
     """The optimizer's slots of every trainable variable (Adam's ``momentum`` and ``velocity``, SGD's ``momentum``,
     RMSprop's ``velocity`` and ``momentum``), by layer, variable and slot name. Keras has no public accessor for one
     variable's slots; its optimizer's variables are public, and each is named after the model variable's path and
-    the slot (``sequential/dense/kernel`` -> ``sequential_dense_kernel_momentum``)."""
+    the slot. The path differs with the model's kind: a Sequential builds its layers inside its own name scope
+    (``sequential/dense/kernel`` -> ``sequential_dense_kernel_momentum``), a Functional model's layers are built
+    where they are called, outside any (``dense/kernel`` -> ``dense_kernel_momentum``); the path is read, not
+    assumed. A slot that pairs with no model variable is an error: its state would otherwise be silently lost."""
     by_name = {v.name: np.array(v.numpy()) for v in model.optimizer.variables}
+    unpaired = set(by_name) - {"iteration", "learning_rate"}  # the optimizer's own, not per-variable slots
     slots: dict[str, dict[str, dict[str, np.ndarray]]] = {}
     for layer in model.layers:
         for v in layer.trainable_weights:
             key = v.path.replace("/", "_")
-            slots.setdefault(layer.name, {})[v.name] = {slot: by_name[f"{key}_{slot}"]
-                                                        for slot in ("momentum", "velocity") if f"{key}_{slot}" in by_name}
+            found = {slot: f"{key}_{slot}" for slot in ("momentum", "velocity") if f"{key}_{slot}" in by_name}
+            unpaired -= set(found.values())
+            slots.setdefault(layer.name, {})[v.name] = {slot: by_name[name] for slot, name in found.items()}
+    if unpaired:
+        raise RuntimeError(f"the optimizer's slots {sorted(unpaired)} pair with no variable of the model's layers")
     return slots
 
 

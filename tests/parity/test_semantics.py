@@ -12,24 +12,13 @@ from tests.conftest import require_the_parity_extra
 require_the_parity_extra()
 
 from lit_mnist.model import net as nets
+from lit_mnist.model.kinds.normalization import BatchNormalization
 from parity import forward, steps
 from parity.twins import Twins
 
 pytestmark = pytest.mark.parity
 
-SHAPE = (12, 12)
-ROWS = 1500  # 1,200 train (960 after validation: two batches of 500), 300 test
-
-
-@pytest.fixture(scope="module")
-def images():
-    """Learnable 12x12 images of 4 classes: each class brightens its own quarter, over noise (raw 0-255)."""
-    rng = np.random.default_rng(0)
-    y = rng.integers(0, 4, ROWS)
-    x = rng.integers(0, 90, (ROWS, 12, 12))
-    for k in range(4):
-        x[y == k, (k // 2) * 6:(k // 2) * 6 + 6, (k % 2) * 6:(k % 2) * 6 + 6] += 160
-    return x.reshape(ROWS, -1).astype(np.uint8), y.astype(np.int64)
+SHAPE = (12, 12)  # the generated images' (the ``images`` fixture, conftest.py)
 
 
 def _twins(layers, normalize=True):
@@ -72,7 +61,7 @@ def test_companion_the_unbiased_moving_variance_is_caught(images):
     """torch's running_var takes the batch variance times n / (n - 1): 500 rows make it 0.2% larger."""
     twins = _twins(BN_DENSE)
 
-    class Unbiased(nets.BatchNormalization):
+    class Unbiased(BatchNormalization):
         def forward(self, x):
             out = super().forward(x)
             if self.training:  # what the biased update added, made unbiased
