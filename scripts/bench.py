@@ -374,7 +374,7 @@ def device_info() -> dict:
     return info
 
 
-SECTIONS = ("csv", "predict", "fit_py", "fit", "cnn_fast", "host_step", "gpu", "report", "test_fast")
+SECTIONS = ("csv", "predict", "fit_py", "fit", "cnn_fast", "host_step", "gpu", "report", "test_fast", "chain")
 
 
 def main() -> int:
@@ -400,7 +400,7 @@ def main() -> int:
                     "fit_py": lambda: bench_fit_py(folder, args.fit_py_reps), "fit": lambda: bench_fit(args, folder),
                     "cnn_fast": lambda: bench_cnn_fast(args), "gpu": lambda: bench_gpu(args, folder),
                     "host_step": lambda: host_seconds_per_step("gpu" if torch.cuda.is_available() else "cpu"),
-                    "report": bench_report, "test_fast": bench_test_fast}
+                    "report": bench_report, "test_fast": bench_test_fast, "chain": lambda: bench_chain(args)}
         for name in chosen:
             print(f"{name} ...", flush=True)
             result.update(sections[name]())
@@ -409,6 +409,55 @@ def main() -> int:
     atomic.write_text(args.out, json.dumps(result, indent=2) + "\n")
     print(summary(result))
     return 0
+
+
+def bench_chain(args) -> dict:
+    """A chain's training step (forward, backward, on a batch of 500) in a KerasNet, which runs a chain as a
+    Sequential and a graph by its plan, against its modules in a bare nn.Sequential: the graph support costs a chain
+    nothing. Alternating, after a warm-up; the original dense net and the shipped CNN."""
+    from collections import OrderedDict
+
+    from lit_mnist.model.net import KerasNet, build_net
+
+    out = {}
+    for name, layers in (("dense", None), ("cnn", _config_layers("cnn.yaml"))):
+        torch.manual_seed(0)
+        net = build_net(layers, 10, (28, 28))
+        bare = torch.nn.Sequential(OrderedDict(net.named_children()))
+        graph = KerasNet(list(net.layers))
+        graph.plan = _graph_plan(net.layers)  # the same chain, run as a graph would be
+        x, y = torch.rand(500, 784) * 255, torch.randint(0, 10, (500,))
+
+        sides = {"keras_net": net, "bare_sequential": bare, "as_a_graph": graph}
+        runs = {side: [] for side in sides}
+        for _ in range(2):
+            for model in sides.values():
+                _train_step(model, x, y)
+        for _ in range(max(args.reps, 5)):
+            for side, model in sides.items():
+                start = time.perf_counter()
+                _train_step(model, x, y)
+                runs[side].append(time.perf_counter() - start)
+        medians = {side: statistics.median(r) for side, r in runs.items()}
+        out[name] = {"step_seconds": medians, "runs": {k: [round(v, 5) for v in r] for k, r in runs.items()},
+                     "keras_net_over_bare": medians["keras_net"] / medians["bare_sequential"]}
+    return {"chain_step": out}
+
+
+def _train_step(model, x, y) -> None:
+    torch.nn.functional.cross_entropy(model(x), y).backward()
+
+
+def _config_layers(name: str):
+    import yaml
+
+    return yaml.safe_load((REPO / "lit_mnist" / "configs" / name).read_text())["model"]["layers"]
+
+
+def _graph_plan(layers):
+    from lit_mnist.model.net import _plan
+
+    return _plan(list(layers))
 
 
 def summary(r: dict) -> str:
@@ -446,6 +495,10 @@ def summary(r: dict) -> str:
         lines.append(f"make test's run: {t['seconds']:.1f} s ({t['summary']}); slowest test {t['slowest_test_seconds']:.2f} s "
                      f"({t['slowest_test']}); targets {TARGETS['test_fast']['seconds']:.0f} s and "
                      f"{TARGETS['test_fast']['slowest_test_seconds']:.0f} s")
+    if "chain_step" in r:
+        lines.append("a chain's training step (median): " + "; ".join(
+            f"{name} " + ", ".join(f"{k} {v * 1e3:.2f} ms" for k, v in c["step_seconds"].items())
+            + f" (KerasNet / bare Sequential {c['keras_net_over_bare']:.3f})" for name, c in r["chain_step"].items()))
     if "gpu_fit_seconds" in r:
         lines.append(f"GPU fit ({r['device']['gpu']}, medians): " + ", ".join(
             f"{k} {v:.3f} s" for k, v in r["gpu_fit_seconds"].items()))

@@ -18,6 +18,7 @@ from lit_mnist.apps.cli import MNISTCLI, make_cli
 from lit_mnist.apps.entry import leave_together, quiet_process
 from lit_mnist.apps.interrupt import GracefulInterrupt
 from lit_mnist.apps.report import RunReport
+from lit_mnist.apps.summary import LayerSummary
 from lit_mnist.compat import tensorboard_without_tensorflow
 from lit_mnist.errors import DataError
 
@@ -54,7 +55,7 @@ class FitCLI(MNISTCLI):
             # Lightning's default (Rich, when rich is installed) redraws at every step, costing the fit time
             callbacks.append(TQDMProgressBar(refresh_rate=10))
         if config.get("enable_model_summary") is not False and not any(isinstance(c, ModelSummary) for c in callbacks):
-            callbacks.append(ModelSummary(max_depth=2))  # each layer's sizes and parameters, as Keras's summary()
+            callbacks.append(LayerSummary())  # each layer's sizes, parameters and (in a graph) inputs
         self.interrupt = GracefulInterrupt()
         kwargs["callbacks"] = [*callbacks, self.interrupt, CommandSettings()]
         if not config.get("plugins"):

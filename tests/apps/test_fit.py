@@ -383,3 +383,23 @@ def test_init_from_what_is_no_start_exits_2_with_one_line_and_writes_nothing(wri
     assert err.startswith(f"error: --model.init_from {odd}: not a lit-mnist checkpoint of a layer list (")
     assert err.count("\n") == 1 and "no_such_layer" in err
     assert not (tmp_path / "runs").exists()
+
+
+def test_a_graph_whose_join_does_not_fit_exits_2_naming_the_item_before_training(write_csv, tmp_path, capsys):
+    layers = ("[{input: [28, 28, 1]}, {conv2d: {filters: 4, kernel_size: 3, name: a}}, "
+              "{conv2d: {filters: 4, kernel_size: 3, padding: same, inputs: input, name: b}}, {add: {inputs: [a, b]}}, "
+              "flatten]")
+    assert _fit(tmp_path, "--data.path", str(write_csv()), "--model.layers", layers) == 2
+    assert capsys.readouterr().err == ("error: model.layers item 4 (add): its inputs' shapes 26x26x4, 28x28x4 do not "
+                                       "match (each axis must be equal, or 1 in all but one)\n")
+    assert not (tmp_path / "runs").exists()
+
+
+def test_a_graph_list_trains_and_its_config_keeps_the_inputs(write_csv, tmp_path):
+    layers = ("[{input: [28, 28, 1]}, {conv2d: {filters: 4, kernel_size: 3, padding: same, name: a}}, "
+              "{conv2d: {filters: 4, kernel_size: 1, inputs: input, name: b}}, {add: {inputs: [a, b]}}, flatten]")
+    assert _fit(tmp_path, "--data.path", str(write_csv(n=200)), "--model.layers", layers, "--trainer.max_epochs", "1") == 0
+    run = tmp_path / "runs" / "lightning_logs" / "version_0"
+    saved = yaml.safe_load((run / "config.yaml").read_text())["model"]["layers"]
+    assert saved[3] == {"add": {"inputs": ["a", "b"]}}
+    assert json.loads((run / "metrics.json").read_text())["test_samples"] == 40

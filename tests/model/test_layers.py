@@ -200,8 +200,8 @@ def test_relu_softmax_and_elu_layers_are_the_items_that_compute_the_same(item, e
 
 
 @pytest.mark.parametrize("item, message", [
-    ({"re_lu": {"max_value": 4}}, r"item 1 \(re_lu\): max_value 4 is not supported \(only None, or 6 without a "
-                                   r"negative_slope: relu6\)"),
+    ({"re_lu": {"max_value": 4}}, (r"item 1 \(re_lu\): max_value 4 is not supported \(only None, or 6 without a "
+                                   r"negative_slope: relu6\)")),
     ({"re_lu": {"max_value": 6, "negative_slope": 0.1}}, r"item 1 \(re_lu\): max_value 6 is not supported"),
     ({"re_lu": {"threshold": 0.5}}, r"item 1 \(re_lu\): threshold is not supported"),
     ({"softmax": {"axis": 1}}, r"item 1 \(softmax\): axis 1 is not supported"),
