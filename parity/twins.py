@@ -6,7 +6,7 @@ import math
 from dataclasses import dataclass, field, replace
 
 from lit_mnist.model.kinds import KINDS
-from lit_mnist.model.layers import Layer, as_items, resolve
+from lit_mnist.model.layers import INPUT, Layer, as_items, resolve
 from lit_mnist.model.module import LitMNIST
 from parity import keras_reference
 
@@ -44,7 +44,13 @@ class Twins:
 
     @property
     def name(self) -> str:
-        return " -> ".join(layer.kind for layer in self.layers)
+        """The layers' kinds in order; where one does not take the layer before it, the layers it takes too:
+        ``conv2d -> add(stem, batch_normalization)``."""
+        parts, previous = [], INPUT
+        for layer in self.layers:
+            parts.append(layer.kind if layer.inputs == (previous,) else f"{layer.kind}({', '.join(layer.inputs)})")
+            previous = layer.name
+        return " -> ".join(parts)
 
     @property
     def has_dropout(self) -> bool:

@@ -1,21 +1,19 @@
 """A Keras model's config and weights as a layer list and its weights: what LitMNIST builds and loads.
 
-Sequential models, and Functional models that are a single chain, of the layer list's layers (Dense, Conv2D,
-DepthwiseConv2D, SeparableConv2D,
-MaxPooling2D, AveragePooling2D, GlobalAveragePooling2D, GlobalMaxPooling2D, ZeroPadding2D, Cropping2D, Flatten,
-Reshape, Dropout, SpatialDropout2D, GaussianNoise, GaussianDropout, BatchNormalization, LayerNormalization,
-Activation, LeakyReLU, PReLU, Rescaling, adapted Normalization), ReLU, Softmax and ELU (as the items that compute the
-same) and InputLayer. Layers
-that act in training only and pass their input through at inference (random augmentation such as RandomFlip or
-RandomRotation, AlphaDropout, ActivityRegularization, or a Sequential of them alone) are left out, and listed:
-the imported net predicts as the model does. The model's last softmax, as the last
-Dense's activation or a layer of its own, is the loss's in LitMNIST and folded into the head; a model ending in
-logits is imported as such, and says so; a binary classifier's sigmoid unit becomes a two-class head of the same
+Sequential and Functional models of one input and one output, whose layers are kinds the layer list has
+(``lit_mnist/model/kinds/``: each kind's Keras class, and the Keras classes read as the items that compute the
+same), and InputLayer. A Functional model's graph becomes a list with ``inputs``; a model inside the model is
+inlined. Layers that act in training only and pass their input through at inference (random augmentation such
+as RandomFlip or RandomRotation, AlphaDropout, ActivityRegularization, or a Sequential of them alone) are left
+out, and listed: the imported net predicts as the model does. The model's last softmax, as the last Dense's
+activation or a layer of its own, is the loss's in LitMNIST and folded into the head; a model ending in logits
+is imported as such, and says so; a binary classifier's sigmoid unit becomes a two-class head of the same
 probabilities. Arguments that only shape training (initialisers, regularizers, constraints, a dropout's seed)
 are ignored and listed; one that changes what the layer computes and that the net cannot honour
-(``dilation_rate``, ``groups``, ``ReLU(max_value)``, channels-first data) is refused in one line naming the
-layer. Nothing of the file is executed: a ``Lambda`` layer (which carries Python bytecode) or a custom class is
-refused by its name, before anything else is read of it.
+(``dilation_rate``, ``groups``, channels-first data) is refused in one line naming the layer, as are several
+inputs or outputs, a shared layer and tensor arithmetic saved as a layer. Nothing of the file is executed: a
+``Lambda`` layer (which carries Python bytecode) or a custom class is refused by its name, before anything else
+is read of it.
 """
 
 from __future__ import annotations
