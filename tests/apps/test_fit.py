@@ -395,6 +395,7 @@ def test_a_graph_whose_join_does_not_fit_exits_2_naming_the_item_before_training
     assert not (tmp_path / "runs").exists()
 
 
+@pytest.mark.slow  # a fit of seconds; tests/apps/test_summary.py trains a graph a step in the fast set
 def test_a_graph_list_trains_and_its_config_keeps_the_inputs(write_csv, tmp_path):
     layers = ("[{input: [28, 28, 1]}, {conv2d: {filters: 4, kernel_size: 3, padding: same, name: a}}, "
               "{conv2d: {filters: 4, kernel_size: 1, inputs: input, name: b}}, {add: {inputs: [a, b]}}, flatten]")
