@@ -154,10 +154,10 @@ class _Graph:
         layers = config.get("layers")
         if cls not in MODEL_CLASSES or not isinstance(layers, list) or not layers:
             raise DataError(f"{self.path}: a model of class {cls!r}: lit-mnist imports Sequential and Functional models")
+        self._check_classes(layers, "")
         self.input_shape = _input_shape(model, layers)
         if self.input_shape is None:
             raise DataError(f"{self.path}: the model's input shape is not in the file (a model never built)")
-        self._check_classes(layers, "")
         self.output = self._model(cls, config, "", INPUT, "", 0)
 
     def _check_classes(self, layers: list, where: str) -> None:

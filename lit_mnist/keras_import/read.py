@@ -121,7 +121,7 @@ def _read_layers(path: Path, layers, where: str, prefix: str, described: dict, b
         name = prefix + (name.decode() if isinstance(name, bytes) else str(name))
         if name not in described and prefix + key not in described:
             continue  # a group no layer of the config names is never read
-        if described.get(name, {}).get("class_name") in MODEL_CLASSES:
+        if _is_model(described.get(name)):
             _read_layers(path, _hard(path, group, "layers", f"{where}/{key}/layers", required=False),
                          f"{where}/{key}/layers", f"{name}/", described, budget, weights)
         if variables is None:
@@ -202,7 +202,7 @@ def _read_h5(path: Path, data: bytes, max_bytes: int) -> tuple[str, dict, dict, 
             if name not in described:
                 continue  # a group no layer of the config names is never read
             group = _hard(path, model_weights, name, f"model_weights/{name}")
-            nested = described[name].get("class_name") in MODEL_CLASSES
+            nested = _is_model(described[name])
             variables = [n.decode() if isinstance(n, bytes) else str(n) for n in group.attrs.get("weight_names", [])]
             for n in variables:
                 array = budget.read(_reach(path, group, n, f"model_weights/{name}"), f"{name}/{n}")
@@ -229,11 +229,15 @@ def layer_configs(config: dict) -> dict[str, dict]:
             if not isinstance(one, dict) or not isinstance(one.get("name"), str):
                 continue
             found[prefix + one["name"]] = layer
-            if layer.get("class_name") in MODEL_CLASSES and depth < MAX_NESTING:
+            if _is_model(layer) and depth < MAX_NESTING:
                 walk(one, f"{prefix}{one['name']}/", depth + 1)
 
     walk(config["config"], "", 0)
     return found
+
+
+def _is_model(layer) -> bool:
+    return isinstance(layer, dict) and isinstance(layer.get("class_name"), str) and layer["class_name"] in MODEL_CLASSES
 
 
 def _h5_layer(model: str, weight_name: str) -> str:

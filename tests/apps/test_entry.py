@@ -78,14 +78,18 @@ def test_a_command_leaves_the_seed_unsaid_and_keeps_lightnings_other_messages(mo
 
     handler = logging.StreamHandler(io.StringIO())
     seed_log = logging.getLogger("lightning.fabric.utilities.seed")
-    monkeypatch.setattr(seed_log, "level", logging.INFO)
+    level = seed_log.level
     for name in ("lightning.fabric.utilities.seed", "lightning.pytorch.utilities.rank_zero"):
         monkeypatch.setattr(logging.getLogger(name), "handlers", [handler])
         monkeypatch.setattr(logging.getLogger(name), "propagate", False)
-    seed_log.info("Seed set to 41")
-    assert "Seed set to 41" in handler.stream.getvalue()  # the companion: unset, it is said
-    quiet_process()
-    seed_log.info("[rank: 1] Seed set to 42")
-    logging.getLogger("lightning.pytorch.utilities.rank_zero").info("GPU available: False")
-    printed = handler.stream.getvalue()
-    assert "Seed set to 42" not in printed and "GPU available: False" in printed
+    seed_log.setLevel(logging.INFO)  # setLevel, not the attribute: logging caches each logger's isEnabledFor
+    try:
+        seed_log.info("Seed set to 41")
+        assert "Seed set to 41" in handler.stream.getvalue()  # the companion: unset, it is said
+        quiet_process()
+        seed_log.info("[rank: 1] Seed set to 42")
+        logging.getLogger("lightning.pytorch.utilities.rank_zero").info("GPU available: False")
+        printed = handler.stream.getvalue()
+        assert "Seed set to 42" not in printed and "GPU available: False" in printed
+    finally:
+        seed_log.setLevel(level)
