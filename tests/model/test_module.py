@@ -110,7 +110,7 @@ def test_the_hyper_parameters_are_plain_data_describing_the_whole_net():
 def _fit(csv, steps_per_execution, module_class=LitMNIST, max_steps=-1, **options):
     """(global step, net weights, epoch figures, final learning rate) of 3 epochs on ``csv`` in batches of 40."""
     L.seed_everything(0, verbose=False)
-    module = module_class(layers=[{"dense": 16}], **options)
+    module = module_class(**{"layers": [{"dense": 16}], **options})
     trainer = L.Trainer(max_epochs=3, max_steps=max_steps, logger=False, enable_progress_bar=False,
                         enable_model_summary=False, enable_checkpointing=False, num_sanity_val_steps=0)
     trainer.fit(module, datamodule=MNISTDataModule(path=str(csv), batch_size=40,
@@ -124,10 +124,15 @@ def _same_training(a, b) -> bool:
             and all(torch.equal(value, b[1][name]) for name, value in a[1].items()))
 
 
-@pytest.mark.parametrize("options", [{}, {"one_cycle": True, "lr": 1e-2}])
+BRANCHES = [{"dense": {"units": 16, "name": "a"}}, {"dense": {"units": 16, "inputs": "input", "name": "b"}},
+            {"add": {"inputs": ["a", "b"]}}]
+
+
+@pytest.mark.parametrize("options", [{}, {"one_cycle": True, "lr": 1e-2}, {"layers": BRANCHES}],
+                         ids=["chain", "one cycle", "graph"])
 def test_steps_per_execution_is_the_same_training(write_csv, options):
     """Groups of 3 batches (7 an epoch: 3, 3, 1) and one group an epoch take the very steps single batches take,
-    the one-cycle schedule included (its length counts optimizer steps, not groups)."""
+    the one-cycle schedule included (its length counts optimizer steps, not groups), a graph's as a chain's."""
     csv = write_csv(n=400)
     single = _fit(csv, 1, **options)
     assert single[0] == 21
