@@ -178,7 +178,8 @@ def test_a_small_graph_passes_every_level_through_parity_py(tmp_path, shared_mni
     assert code == 0 and r["passed"], printed.getvalue()[-2000:]
     assert printed.getvalue().strip().splitlines()[-1].startswith("parity PASSED")
     assert r["levels"] == ["forward", "steps", "statistics"] and r["normalize"] and r["data_source"] == "mnist"
-    assert r["net"] == "dense -> dense -> add -> activation -> dense -> concatenate -> dense"
+    assert r["net"] == ("dense -> dense -> add(hidden, block) -> activation -> dense(input) -> "
+                        "concatenate(activation, skip) -> dense")
     assert r["forward"]["n"] == 10000 and r["steps"]["n"] == 3
     assert len(r["keras"]["test_accuracy"]) == len(r["lightning"]["test_accuracy"]) == 3
     assert r["statistics"]["accuracy"]["equivalence"]["passed"] and r["confusion"]["passed"]
