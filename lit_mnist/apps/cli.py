@@ -40,9 +40,11 @@ class MNISTCLI(LightningCLI):
         # a list, as YAML and the checkpoint keep it (plain data, not a Python tuple)
         parser.link_arguments("data.image_shape", "model.image_shape", compute_fn=list, apply_on="instantiate")
 
-    def after_instantiate_classes(self) -> None:
+    def instantiate_classes(self) -> None:
         """The net starts from ``--model.init_from``'s checkpoint, read here, by the command, rather than by the
-        model's constructor: the model package reads no file and imports nothing of the commands."""
+        model's constructor: the model package reads no file and imports nothing of the commands. (Lightning's
+        ``after_instantiate_classes`` hook is newer than the oldest Lightning supported.)"""
+        super().instantiate_classes()
         init_from = self.model.hparams.get("init_from")
         if init_from:
             start_from(self.model, init_from)

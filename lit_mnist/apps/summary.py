@@ -19,12 +19,11 @@ class LayerSummary(ModelSummary):
         super().on_fit_start(trainer, pl_module)
 
     @staticmethod
-    def summarize(summary_data, total_parameters, trainable_parameters, model_size, total_training_modes,
-                  total_flops, inputs=None, **kwargs) -> None:
+    def summarize(summary_data, *totals, inputs=None, **kwargs) -> None:
+        """Lightning's table (its totals as this version of Lightning passes them), with an "Inputs" column."""
         if inputs:
             names = dict(summary_data).get("Name", [])
             at = next((i + 1 for i, (header, _) in enumerate(summary_data) if header == "Type"), len(summary_data))
             summary_data = [*summary_data[:at], ("Inputs", [inputs.get(name, "") for name in names]),
                             *summary_data[at:]]
-        ModelSummary.summarize(summary_data, total_parameters, trainable_parameters, model_size, total_training_modes,
-                               total_flops, **kwargs)
+        ModelSummary.summarize(summary_data, *totals, **kwargs)
