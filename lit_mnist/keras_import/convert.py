@@ -85,7 +85,7 @@ def convert(keras_file: KerasFile, image_shape: tuple[int, int] | None = None, i
     model (``x * scale + offset`` of grey levels 0-255), put in front as a ``rescaling`` item."""
     path = keras_file.path
     graph = _Graph(keras_file)
-    entries, ignored, keys = [], graph.ignored, {}  # keys: a file layer's path -> the entry standing for it
+    entries, ignored = [], graph.ignored
     for node in graph.nodes:
         layer, where = node.layer, node.where
         try:
@@ -95,9 +95,8 @@ def convert(keras_file: KerasFile, image_shape: tuple[int, int] | None = None, i
             raise DataError(f"{path}: {where}: {e}") from None
         if item is None:
             continue
-        entry = _Entry(item, node.key, where, [keys.get(ref, ref) for ref in node.inputs])
+        entry = _Entry(item, node.key, where, list(node.inputs))
         entries.append(entry)
-        keys[node.key] = node.key
     output = _fold_softmax(path, entries)
     input_shape = graph.input_shape
     shape = _image_shape(path, input_shape, image_shape)
