@@ -417,7 +417,7 @@ def bench_chain(args) -> dict:
     nothing. Alternating, after a warm-up; the original dense net and the shipped CNN."""
     from collections import OrderedDict
 
-    from lit_mnist.model.net import KerasNet, build_net
+    from lit_mnist.model.net import KerasNet, build_net, graph_plan
 
     out = {}
     for name, layers in (("dense", None), ("cnn", _config_layers("cnn.yaml"))):
@@ -425,7 +425,7 @@ def bench_chain(args) -> dict:
         net = build_net(layers, 10, (28, 28))
         bare = torch.nn.Sequential(OrderedDict(net.named_children()))
         graph = KerasNet(list(net.layers))
-        graph.plan = _graph_plan(net.layers)  # the same chain, run as a graph would be
+        graph.plan = graph_plan(list(net.layers))  # the same chain, run as a graph would be
         x, y = torch.rand(500, 784) * 255, torch.randint(0, 10, (500,))
 
         sides = {"keras_net": net, "bare_sequential": bare, "as_a_graph": graph}
@@ -452,12 +452,6 @@ def _config_layers(name: str):
     import yaml
 
     return yaml.safe_load((REPO / "lit_mnist" / "configs" / name).read_text())["model"]["layers"]
-
-
-def _graph_plan(layers):
-    from lit_mnist.model.net import _plan
-
-    return _plan(list(layers))
 
 
 def summary(r: dict) -> str:

@@ -78,6 +78,23 @@ def synthetic_digits(n: int, seed: int = 0, classes: int | list[int] = 10, pixel
     return images, labels
 
 
+def residual_list(size: int = 28, filters: int = 16, side: int = 8) -> list:
+    """The docs' graph example (lit_mnist/configs/residual.yaml) for ``size`` x ``size`` images: a residual block
+    whose add takes the BatchNormalization's output, and a side branch from the stem concatenated on the channels."""
+    return [
+        {"input": [size, size, 1]},
+        {"conv2d": {"filters": filters, "kernel_size": 3, "padding": "same", "activation": "relu", "name": "stem"}},
+        {"conv2d": {"filters": filters, "kernel_size": 3, "padding": "same"}},
+        "batch_normalization",
+        {"add": {"inputs": ["stem", "batch_normalization"]}},
+        {"activation": "relu"},
+        {"conv2d": {"filters": side, "kernel_size": 1, "inputs": "stem", "name": "side"}},
+        {"concatenate": {"inputs": ["activation", "side"]}},
+        "max_pooling2d",
+        "flatten",
+    ]
+
+
 def csv_text(pixels: np.ndarray, labels: np.ndarray | None, header: bool = True) -> str:
     from lit_mnist.data.reader import header as names_of  # here: xdist's controller runs no test and needs no torch
 

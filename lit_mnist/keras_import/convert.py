@@ -172,9 +172,12 @@ class _Graph:
                 continue
             if cls in MODEL_CLASSES:
                 inner = (layer.get("config") or {}).get("layers")
-                if not isinstance(inner, list) or not inner or where.count(" > ") >= MAX_NESTING - 1:
+                if not isinstance(inner, list) or not inner:
                     raise DataError(f"{self.path}: {here}: a model inside the model that is not described as Keras "
                                     "describes one")
+                if where.count(" > ") >= MAX_NESTING - 1:
+                    raise DataError(f"{self.path}: {here}: models nested more than {MAX_NESTING} deep (a digit "
+                                    "classifier's are not)")
                 self._check_classes(inner, f"{here} > ")
             elif _is_operation(layer):
                 raise DataError(f"{self.path}: {here}: an operation on tensors saved as a layer (module "

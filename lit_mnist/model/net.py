@@ -32,7 +32,7 @@ from torch import nn
 from lit_mnist.model.kinds import KINDS, Layer
 from lit_mnist.model.layers import INPUT, LayerError, resolve
 
-__all__ = ["MAX_PARAMETERS", "KerasNet", "build_net", "keras_init_"]
+__all__ = ["MAX_PARAMETERS", "KerasNet", "build_net", "graph_plan", "keras_init_"]
 
 
 def is_chain(layers: Iterable[Layer]) -> bool:
@@ -53,7 +53,7 @@ class KerasNet(nn.Sequential):
     def __init__(self, layers: list[Layer]) -> None:
         super().__init__(OrderedDict((layer.name, KINDS[layer.kind].module(layer)) for layer in layers))
         self.layers = tuple(layers)
-        self.plan = None if is_chain(layers) else _plan(layers)
+        self.plan = None if is_chain(layers) else graph_plan(layers)
         self.to(memory_format=torch.channels_last)  # conv weights NHWC; other tensors are unaffected
 
     def __getitem__(self, index):
@@ -73,7 +73,6 @@ class KerasNet(nn.Sequential):
                 values[i] = None  # its last reader has run: free it
         return values[-1]
 
-
     def outputs(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
         """Every layer's output, by layer name (what the parity levels compare layer by layer)."""
         x = x.flatten(1)
@@ -84,7 +83,7 @@ class KerasNet(nn.Sequential):
         return values
 
 
-def _plan(layers: list[Layer]) -> list[tuple[tuple[int, ...], tuple[int, ...]]]:
+def graph_plan(layers: list[Layer]) -> list[tuple[tuple[int, ...], tuple[int, ...]]]:
     """For each layer, the places of its inputs among the values (0: the model's input, k: layer k's output,
     from 1) and the values it is the last reader of."""
     place = {INPUT: 0, **{layer.name: index for index, layer in enumerate(layers, start=1)}}

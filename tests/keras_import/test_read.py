@@ -23,12 +23,13 @@ def _config(units=3, name="dense") -> dict:
         {"class_name": "InputLayer", "config": {"batch_shape": [None, 4], "name": "input_layer"}}, dense]}}
 
 
-def _weights(write_vars=None) -> bytes:
-    """model.weights.h5 as Keras 3 writes it (layers/dense/vars/0 and 1); ``write_vars(h5, vars_group)`` writes
-    the variables instead of the honest kernel and bias."""
+def _weights(write_vars=None, models=()) -> bytes:
+    """model.weights.h5 as Keras 3 writes it (layers/dense/vars/0 and 1, under layers/<model>/ for each of
+    ``models`` it is nested in); ``write_vars(h5, vars_group)`` writes the variables instead of the honest kernel
+    and bias."""
     data = io.BytesIO()
     with h5py.File(data, "w") as h5:
-        variables = h5.create_group("layers/dense/vars")
+        variables = h5.create_group("".join(f"layers/{m}/" for m in models) + "layers/dense/vars")
         variables.attrs["name"] = "dense"
         if write_vars is None:
             variables["0"], variables["1"] = KERNEL, BIAS
@@ -243,6 +244,53 @@ def test_a_config_of_the_wrong_types_or_absurd_sizes_is_one_line(tmp_path, capsy
     config = _config()
     mutate(config)
     _refused(tmp_path, capsys, _keras(tmp_path / "m.keras", config=config), expected)
+
+
+def _tensor(layer: str) -> dict:
+    return {"class_name": "__keras_tensor__", "config": {"shape": [None, 4], "dtype": "float32",
+                                                         "keras_history": [layer, 0, 0]}}
+
+
+def _functional(wiring: dict[str, list[str]], output: str) -> dict:
+    """A Functional model in Keras 3's form: an input, then dense layers taking the layers ``wiring`` names."""
+    layers = [{"class_name": "InputLayer", "name": "input_layer",
+               "config": {"batch_shape": [None, 4], "name": "input_layer"}, "inbound_nodes": []}]
+    for name, takes in wiring.items():
+        layers.append({"class_name": "Dense", "name": name, "config": {"name": name, "units": 3, "use_bias": True},
+                       "inbound_nodes": [{"args": [_tensor(t) for t in takes], "kwargs": {}}]})
+    return {"class_name": "Functional", "config": {"name": "functional", "layers": layers,
+                                                   "input_layers": [["input_layer", 0, 0]],
+                                                   "output_layers": [[output, 0, 0]]}}
+
+
+def _nested(depth: int) -> dict:
+    model = _config()
+    for level in range(depth):
+        model = {"class_name": "Sequential", "config": {"name": f"level{level}", "layers": [
+            {"class_name": "InputLayer", "config": {"batch_shape": [None, 4], "name": f"input{level}"}}, model]}}
+    return model
+
+
+@pytest.mark.parametrize("config, expected", [
+    (_functional({"dense": ["dense_1"], "dense_1": ["dense"]}, "dense_1"),
+     "layer 1 'dense' (Dense): takes 'dense_1', which is no layer before it"),  # a cycle
+    (_functional({"dense": ["dense"]}, "dense"), "takes 'dense', which is no layer before it"),  # itself
+    (_functional({"dense": ["input_layer"], "dense_1": ["elsewhere"]}, "dense_1"),
+     "layer 2 'dense_1' (Dense): takes 'elsewhere', which is no layer before it"),
+    (_functional({"dense": ["input_layer"]}, "nowhere"), "the model's output 'nowhere' is no layer of it"),
+    (_nested(9), "models nested more than 8 deep"),
+])
+def test_a_graph_that_loops_points_nowhere_or_nests_too_deep_is_one_line(tmp_path, capsys, config, expected):
+    _refused(tmp_path, capsys, _keras(tmp_path / "m.keras", config=config), expected)
+
+
+def test_companion_the_same_graph_wired_forwards_and_a_shallow_nesting_import(tmp_path, capsys):
+    nested = [*(f"level{level}" for level in reversed(range(5))), "sequential"]  # within the outermost, level5
+    for name, config, weights in (("graph", _functional({"dense": ["input_layer"]}, "dense"), _weights()),
+                                  ("nested", _nested(6), _weights(models=nested))):
+        model, out = _keras(tmp_path / f"{name}.keras", config, weights), tmp_path / f"{name}.ckpt"
+        assert call(import_keras.main, [model, "--out", str(out)]) == 0, capsys.readouterr().err
+        assert out.is_file()
 
 
 # the process's own peak (VmHWM): getrusage's ru_maxrss keeps the forking parent's across exec

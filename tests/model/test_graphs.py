@@ -8,19 +8,9 @@ import torch.nn.functional as F
 
 from lit_mnist.model.layers import LayerError, as_items, resolve
 from lit_mnist.model.net import build_net
+from tests.conftest import residual_list
 
-RESIDUAL = [  # the docs' example: a residual block and a concatenated side branch
-    {"input": [28, 28, 1]},
-    {"conv2d": {"filters": 16, "kernel_size": 3, "padding": "same", "activation": "relu", "name": "stem"}},
-    {"conv2d": {"filters": 16, "kernel_size": 3, "padding": "same"}},
-    "batch_normalization",
-    {"add": {"inputs": ["stem", "batch_normalization"]}},
-    {"activation": "relu"},
-    {"conv2d": {"filters": 8, "kernel_size": 1, "inputs": "stem", "name": "side"}},
-    {"concatenate": {"inputs": ["activation", "side"]}},
-    "max_pooling2d",
-    "flatten",
-]
+RESIDUAL = residual_list()
 
 
 def test_a_graph_resolves_with_each_item_s_inputs_and_keras_shapes():
@@ -44,6 +34,14 @@ def test_the_net_computes_the_graph_as_its_layers_say():
     joined = torch.cat([block, net.side(stem)], dim=1)  # NCHW: dim 1 is Keras's channels axis
     expected = net.dense(net.flatten(net.max_pooling2d(joined)))
     torch.testing.assert_close(net(x), expected)
+
+
+def test_the_shipped_residual_config_is_the_graph_these_tests_check():
+    import yaml
+
+    from lit_mnist.apps.compare import CONFIGS
+
+    assert yaml.safe_load((CONFIGS / "residual.yaml").read_text())["model"]["layers"] == RESIDUAL
 
 
 def test_a_chain_runs_as_a_sequential_and_a_graph_by_its_plan():

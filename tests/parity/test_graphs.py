@@ -17,7 +17,7 @@ from types import SimpleNamespace
 import pytest
 import torch
 
-from tests.conftest import require_the_parity_extra
+from tests.conftest import require_the_parity_extra, residual_list
 
 require_the_parity_extra()
 
@@ -29,20 +29,7 @@ pytestmark = pytest.mark.parity
 
 SHAPE = (12, 12)  # the generated images' (the ``images`` fixture, conftest.py)
 
-# tests/model/test_graphs.py's RESIDUAL on 12x12 images, with fewer filters: a residual block whose add takes the
-# BatchNormalization's output, and a side branch from the stem concatenated on the channels
-RESIDUAL = [
-    {"input": [12, 12, 1]},
-    {"conv2d": {"filters": 4, "kernel_size": 3, "padding": "same", "activation": "relu", "name": "stem"}},
-    {"conv2d": {"filters": 4, "kernel_size": 3, "padding": "same"}},
-    "batch_normalization",
-    {"add": {"inputs": ["stem", "batch_normalization"]}},
-    {"activation": "relu"},
-    {"conv2d": {"filters": 2, "kernel_size": 1, "inputs": "stem", "name": "side"}},
-    {"concatenate": {"inputs": ["activation", "side"]}},
-    "max_pooling2d",
-    "flatten",
-]
+RESIDUAL = residual_list(SHAPE[0], filters=4, side=2)  # the docs' example on 12x12 images, fewer filters
 # the same layers, the same names, with the residual added before the BatchNormalization: the mistake torch
 # code makes when it writes ``bn(conv(x) + x)`` for Keras's ``x + bn(conv(x))``
 RESIDUAL_BEFORE_BN = [*RESIDUAL[:3], {"add": {"inputs": ["stem", "conv2d"]}}, "batch_normalization", *RESIDUAL[5:]]
