@@ -50,6 +50,10 @@ def fit_py_args(root, name, *extra) -> list[str]:
 EVERY_STEP = ("--checkpoint.every_n_train_steps", "1")  # a mid-epoch last.ckpt; the same callback state on resume
 STOP = ("--trainer.max_steps", "4")  # 4 of the 9 steps: mid-epoch 2
 TWO_RANKS = ("--trainer.devices", "2", "--trainer.strategy", "ddp")
+# a list that branches and joins (no BatchNormalization: its batch statistics are each rank's own unless synced)
+GRAPH = ("--model.layers", "[{dense: {units: 32, activation: relu, name: hidden}}, {dense: {units: 32, name: block}}, "
+         "{add: {inputs: [hidden, block]}}, {dense: {units: 8, inputs: input, name: skip}}, "
+         "{concatenate: {inputs: [add, skip]}}]")
 
 
 def fit_here(root, name, *extra) -> None:
@@ -80,6 +84,7 @@ def runs(tmp_path_factory):
     fit_here(root, "fit-one", *STOP)
     assert _last(root / "fit-one" / "runs")["global_step"] == 4  # stopped mid-epoch: resumed on 2 ranks below
     fit_here(root, "straight")
+    fit_here(root, "graph-straight", *GRAPH)
     weights = str(root / "one" / f"weights-step{STEPS}.pt")
     probes = [{**common(csv), "devices": 2, "out": str(root / name), "test_weights": weights, "break": broken}
               for name, broken in (("two", None), ("broken_sharding", "sharding"), ("broken_weighting", "weighting"))]
@@ -89,9 +94,10 @@ def runs(tmp_path_factory):
               "args": fit_py_args(root, "fit-one", *TWO_RANKS, "--ckpt_path", "last")}
     grouped = {"kind": "fit_py", "out": str(root / "fit-grouped"),
                "args": fit_py_args(root, "fit-grouped", *TWO_RANKS, "--data.steps_per_execution", "2")}
-    launch(root, [*probes, *fits, resume, grouped])
+    graph = {"kind": "fit_py", "out": str(root / "fit-graph"), "args": fit_py_args(root, "fit-graph", *TWO_RANKS, *GRAPH)}
+    launch(root, [*probes, *fits, resume, grouped, graph])
     return {name: root / name for name in ("one", "two", "broken_sharding", "broken_weighting", "fit-built",
-                                            "fit-rank0", "fit-one", "fit-grouped")} | {"root": root}
+                                            "fit-rank0", "fit-one", "fit-grouped", "fit-graph")} | {"root": root}
 
 
 def relative_l2(a_path, b_path) -> float:
@@ -205,6 +211,14 @@ def test_a_run_stopped_mid_epoch_on_1_device_resumes_on_2_ranks(runs):
 def test_two_ranks_taking_their_shares_in_groups_train_the_one_device_weights(runs):
     """--data.steps_per_execution 2 on 2 ranks: each rank's group holds its shares of 2 global batches."""
     assert same_as_never_stopped(_last(runs["fit-grouped"] / "runs"), _last(runs["root"] / "straight" / "runs"))
+
+
+def test_a_graph_on_two_ranks_trains_its_one_device_weights(runs):
+    graph = _last(runs["fit-graph"] / "runs")
+    """(The weights check's companion, shares that miss them, is test_a_companion_unweighted_shares_...)"""
+    graph = _last(runs["fit-graph"] / "runs")
+    assert any(key.startswith("net.skip.") for key in graph["state_dict"])  # the graph's own layers
+    assert same_as_never_stopped(graph, _last(runs["root"] / "graph-straight" / "runs"))
 
 
 def test_a_strategy_that_launches_twice_keeps_one_run_directory(runs):
