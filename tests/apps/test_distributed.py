@@ -51,9 +51,9 @@ EVERY_STEP = ("--checkpoint.every_n_train_steps", "1")  # a mid-epoch last.ckpt;
 STOP = ("--trainer.max_steps", "4")  # 4 of the 9 steps: mid-epoch 2
 TWO_RANKS = ("--trainer.devices", "2", "--trainer.strategy", "ddp")
 # a list that branches and joins (no BatchNormalization: its batch statistics are each rank's own unless synced)
-GRAPH = ("--model.layers", "[{dense: {units: 32, activation: relu, name: hidden}}, {dense: {units: 32, name: block}}, "
+GRAPH = ("--model.layers", ("[{dense: {units: 32, activation: relu, name: hidden}}, {dense: {units: 32, name: block}}, "
          "{add: {inputs: [hidden, block]}}, {dense: {units: 8, inputs: input, name: skip}}, "
-         "{concatenate: {inputs: [add, skip]}}]")
+         "{concatenate: {inputs: [add, skip]}}]"))
 
 
 def fit_here(root, name, *extra) -> None:

@@ -7,6 +7,7 @@ import torch
 
 from lit_mnist.data.datamodule import MNISTDataModule
 from lit_mnist.model.module import LitMNIST
+from tests.conftest import residual_list
 
 
 def cuda(test):
@@ -17,6 +18,7 @@ def cuda(test):
 BN = [{"dense": {"units": 32, "use_bias": False}}, "batch_normalization", {"activation": "relu"}]
 CONV = [{"conv2d": {"filters": 8, "kernel_size": 3, "strides": 2, "padding": "same", "activation": "relu"}},
         {"average_pooling2d": {"pool_size": 2, "padding": "same"}}, "flatten", {"dense": 16}]
+BRANCHES = residual_list(28, filters=4, side=2)  # a list that branches and joins, run by its plan
 
 
 def _fit(datamodule, graphs: bool, layers=None, epochs=3) -> LitMNIST:
@@ -29,7 +31,8 @@ def _fit(datamodule, graphs: bool, layers=None, epochs=3) -> LitMNIST:
 
 
 @cuda
-@pytest.mark.parametrize("layers", [None, BN, CONV], ids=["dense", "batch normalization", "conv"])
+@pytest.mark.parametrize("layers", [None, BN, CONV, BRANCHES],
+                         ids=["dense", "batch normalization", "conv", "branches and joins"])
 def test_a_graphed_fit_takes_the_steps_an_eager_fit_takes(write_csv, layers):
     """Over epochs, with validation between them (which lets the gradients go) and a partial last batch."""
     datamodule = MNISTDataModule(path=str(write_csv(n=520)), batch_size=32)  # 332 rows: a partial last batch
