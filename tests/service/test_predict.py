@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from tests.conftest import require, shared_file
+from tests.conftest import require, residual_list, shared_file
 
 require("fastapi", "serve")
 from fastapi.testclient import TestClient
@@ -174,6 +174,19 @@ def test_a_batch_is_answered_as_its_rows_one_by_one(client, mnist_test):
     assert batch["names"] == [answer["name"] for answer in one_by_one]
     np.testing.assert_allclose(batch["probabilities"], [answer["probabilities"] for answer in one_by_one], atol=2e-6)
     assert np.mean(np.asarray(batch["labels"]) == labels) > 0.85
+
+
+def test_a_model_that_branches_and_joins_is_served_as_it_computes():
+    import torch
+
+    torch.manual_seed(0)
+    model = LitMNIST(layers=residual_list(28, filters=4, side=2))
+    rows = np.random.default_rng(0).integers(0, 256, (3, 784))
+    reply = TestClient(create_app(Classifier(model))).post("/predict", json={"pixels": rows.tolist()})
+    assert reply.status_code == 200, reply.text
+    with torch.inference_mode():
+        expected = model.eval()(torch.from_numpy(rows.astype(np.float32))).numpy()
+    np.testing.assert_allclose(reply.json()["probabilities"], expected, atol=1e-6)
 
 
 def test_the_largest_batch_the_openapi_document_promises_fits_the_body_limit():
