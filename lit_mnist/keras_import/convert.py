@@ -1,4 +1,5 @@
-"""A Keras model's config and weights as a layer list and its weights: what LitMNIST builds and loads.
+"""A Keras model's config (as checked records, ``records.py``) and weights as a layer list and its weights: what
+LitMNIST builds and loads.
 
 Sequential and Functional models of one input and one output, whose layers are kinds the layer list has
 (``lit_mnist/model/kinds/``: each kind's Keras class, and the Keras classes read as the items that compute the
@@ -24,7 +25,8 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from lit_mnist.errors import DataError
-from lit_mnist.keras_import.read import MAX_NESTING, MODEL_CLASSES, KerasFile
+from lit_mnist.keras_import.read import KerasFile
+from lit_mnist.keras_import.records import LayerRecord, ModelRecord
 from lit_mnist.model.kinds import EQUIVALENTS, KERAS_CLASSES, KINDS
 from lit_mnist.model.layers import HEAD, IMPLIED_IMAGE, INPUT, RESERVED_NAMES, Layer, LayerError, equivalent, resolve
 
@@ -129,14 +131,16 @@ def convert(keras_file: KerasFile, image_shape: tuple[int, int] | None = None, i
 
 @dataclass
 class _Node:
-    """A layer of the file (``layer``, its config as Keras wrote it) at its path (``key``: its name, or
-    ``<model>/<layer>`` within a model inside the model), the paths of the layers it takes (``INPUT``: the
-    model's input), and how messages name it."""
+    """A layer of the file at its path (``key``: its name, or ``<model>/<layer>`` within a model inside the
+    model), and the paths of the layers it takes (``INPUT``: the model's input)."""
 
-    layer: dict
+    layer: LayerRecord
     key: str
     inputs: list[str]
-    where: str
+
+    @property
+    def where(self) -> str:
+        return self.layer.where
 
 
 class _Graph:
@@ -146,158 +150,101 @@ class _Graph:
     left out (their input standing for them)."""
 
     def __init__(self, keras_file: KerasFile) -> None:
-        self.path, model = keras_file.path, keras_file.config
+        self.path, model = keras_file.path, keras_file.model
         self.nodes: list[_Node] = []
         self.ignored: list[str] = []
-        cls, config = model.get("class_name"), model["config"]
-        layers = config.get("layers")
-        if cls not in MODEL_CLASSES or not isinstance(layers, list) or not layers:
-            raise DataError(f"{self.path}: a model of class {cls!r}: lit-mnist imports Sequential and Functional models")
-        self._check_classes(layers, "")
-        self.input_shape = _input_shape(model, layers)
+        self._check_classes(model)
+        self.input_shape = _input_shape(model)
         if self.input_shape is None:
             raise DataError(f"{self.path}: the model's input shape is not in the file (a model never built)")
-        self.output = self._model(cls, config, "", INPUT, "", 0)
+        self.output = self._model(model, "", INPUT, "")
 
-    def _check_classes(self, layers: list, where: str) -> None:
+    def _check_classes(self, model: ModelRecord) -> None:
         """Every layer a layer lit-mnist has, before anything else is read of them: no code or classes of the
         file's own."""
-        if not all(_well_formed(layer) for layer in layers):
-            raise DataError(f"{self.path}: {where}its layers are not described as Keras describes them")
-        numbered = [layer for layer in layers if layer.get("class_name") != "InputLayer"]  # as Keras's model.layers
-        for index, layer in enumerate(numbered, start=1):
-            name, cls = (layer.get("config") or {}).get("name", "?"), layer.get("class_name")
-            here = f"{where}layer {index} '{name}' ({cls})"
-            if _training_only(layer):
+        for layer in model.layers:
+            cls = layer.class_name
+            if cls == "InputLayer" or _training_only(layer):
                 continue
-            if cls in MODEL_CLASSES:
-                inner = (layer.get("config") or {}).get("layers")
-                if not isinstance(inner, list) or not inner:
-                    raise DataError(f"{self.path}: {here}: a model inside the model that is not described as Keras "
-                                    "describes one")
-                if where.count(" > ") >= MAX_NESTING - 1:
-                    raise DataError(f"{self.path}: {here}: models nested more than {MAX_NESTING} deep (a digit "
-                                    "classifier's are not)")
-                self._check_classes(inner, f"{here} > ")
+            if layer.model is not None:
+                self._check_classes(layer.model)
             elif _is_operation(layer):
-                raise DataError(f"{self.path}: {here}: an operation on tensors saved as a layer (module "
-                                f"{layer.get('module') or cls!r}), not one of Keras's layers: write it as a layer")
-            elif cls not in KERAS_CLASSES and cls not in ("InputLayer", *_EQUIVALENT_CLASSES):
+                raise DataError(f"{self.path}: {layer.where}: an operation on tensors saved as a layer (module "
+                                f"{layer.module or cls!r}), not one of Keras's layers: write it as a layer")
+            elif cls not in KERAS_CLASSES and cls not in _EQUIVALENT_CLASSES:
                 what = "carries Python code, which is never run" if cls == "Lambda" else "is not a layer lit-mnist has"
-                raise DataError(f"{self.path}: {here}: {what}")
+                raise DataError(f"{self.path}: {layer.where}: {what}")
 
-    def _model(self, cls: str, config: dict, prefix: str, given: str, where: str, depth: int) -> str:
+    def _model(self, model: ModelRecord, prefix: str, given: str, where: str) -> str:
         """Add a model's layers taking ``given``; the path of its output."""
-        layers = config["layers"]
-        if cls == "Sequential":
-            ref, index = given, 0
-            for layer in layers:
-                if layer.get("class_name") == "InputLayer":
-                    continue
-                index += 1
-                ref = self._layer(layer, prefix, [ref], f"{where}layer {index}", depth)
+        if model.class_name == "Sequential":
+            ref = given
+            for layer in model.layers:
+                if layer.class_name != "InputLayer":
+                    ref = self._layer(layer, prefix, [ref])
             return ref
-        inputs, outputs = _inbound(config.get("input_layers")), _inbound(config.get("output_layers"))
-        model = f"{where}the model" if where else "the model"
+        inputs, outputs = model.inputs, model.outputs
         if len(inputs) != 1 or len(outputs) != 1:
             many = f"takes {len(inputs)} inputs" if len(inputs) != 1 else f"gives {len(outputs)} outputs"
-            raise DataError(f"{self.path}: {model} {many} ({', '.join(inputs or outputs)}): lit-mnist imports models of "
-                            "one input and one output")
-        local, index = {inputs[0]: given}, 0
-        for layer in layers:
-            name = layer["config"].get("name") or layer.get("name")
-            if layer.get("class_name") == "InputLayer":
-                local.setdefault(name, given)
+            raise DataError(f"{self.path}: {where}the model {many} ({', '.join(inputs or outputs)}): lit-mnist imports "
+                            "models of one input and one output")
+        local = {inputs[0]: given}
+        for layer in model.layers:
+            if layer.class_name == "InputLayer":
+                local.setdefault(layer.name, given)
                 continue
-            index += 1
-            here = f"{where}layer {index} '{name}' ({layer.get('class_name')})"
-            nodes = layer.get("inbound_nodes")
-            if isinstance(nodes, list) and len(nodes) > 1:
-                raise DataError(f"{self.path}: {here}: called {len(nodes)} times (a shared layer): lit-mnist imports "
-                                "each layer called once")
-            takes = _inbound(nodes)
+            if len(layer.calls) > 1:
+                raise DataError(f"{self.path}: {layer.where}: called {len(layer.calls)} times (a shared layer): "
+                                "lit-mnist imports each layer called once")
+            takes = layer.calls[0] if layer.calls else ()
             missing = next((ref for ref in takes if ref not in local), None)
             if not takes or missing is not None:
-                raise DataError(f"{self.path}: {here}: takes {missing or 'nothing'!r}, which is no layer before it")
-            local[name] = self._layer(layer, prefix, [local[ref] for ref in takes], f"{where}layer {index}", depth)
-        if outputs[0] not in local:
-            raise DataError(f"{self.path}: {model}'s output {outputs[0]!r} is no layer of it")
+                raise DataError(f"{self.path}: {layer.where}: takes {missing or 'nothing'!r}, which is no layer "
+                                "before it")
+            local[layer.name] = self._layer(layer, prefix, [local[ref] for ref in takes])
+        if outputs[0] not in local:  # an input layer the model does not take
+            raise DataError(f"{self.path}: {where}the model's output {outputs[0]!r} is no layer of it")
         return local[outputs[0]]
 
-    def _layer(self, layer: dict, prefix: str, inputs: list[str], number: str, depth: int) -> str:
+    def _layer(self, layer: LayerRecord, prefix: str, inputs: list[str]) -> str:
         """Add one layer taking ``inputs``; the path of its output."""
-        name, cls = layer["config"].get("name", "?"), layer.get("class_name")
-        where = f"{number} '{name}' ({cls})"
         if _training_only(layer):
-            self.ignored.append(f"{where}: left out (it acts in training only; identity at inference)")
+            self.ignored.append(f"{layer.where}: left out (it acts in training only; identity at inference)")
             return inputs[0]
-        if cls in MODEL_CLASSES:
-            return self._model(cls, layer["config"], f"{prefix}{name}/", inputs[0], f"{where} > ", depth + 1)
-        self.nodes.append(_Node(layer, prefix + name, inputs, where))
-        return prefix + name
+        if layer.model is not None:
+            return self._model(layer.model, f"{prefix}{layer.name}/", inputs[0], f"{layer.where} > ")
+        self.nodes.append(_Node(layer, prefix + layer.name, inputs))
+        return prefix + layer.name
 
 
-def _is_operation(layer: dict) -> bool:
+def _is_operation(layer: LayerRecord) -> bool:
     """A tensor operation Keras saved as a layer: Keras 3's ``x + 3.0`` (a class of ``keras.src.ops``, whose names
     are also merge layers' names), Keras 2's TFOpLambda."""
-    module = layer.get("module")
-    return layer.get("class_name") in ("TFOpLambda", "SlicingOpLambda") or (
-        isinstance(module, str) and module.startswith("keras.src.ops"))
+    return layer.class_name in ("TFOpLambda", "SlicingOpLambda") or (layer.module or "").startswith("keras.src.ops")
 
 
-def _well_formed(layer) -> bool:
-    """A layer as Keras describes one: its class's name, and its config a mapping whose name is text."""
-    return (isinstance(layer, dict) and isinstance(layer.get("class_name"), str)
-            and isinstance(layer.get("config", {}), dict) and isinstance((layer.get("config") or {}).get("name", ""), str))
-
-
-def _training_only(layer: dict) -> bool:
+def _training_only(layer: LayerRecord) -> bool:
     """A layer that passes its input through at inference, or a model inside the model made of such layers alone
     (Keras's tutorials put their augmentation in a Sequential of its own)."""
-    if layer.get("class_name") in TRAINING_ONLY_LAYERS:
+    if layer.class_name in TRAINING_ONLY_LAYERS:
         return True
-    inner = (layer.get("config") or {}).get("layers") if layer.get("class_name") in MODEL_CLASSES else None
-    return isinstance(inner, list) and bool(inner) and all(
-        isinstance(one, dict) and (one.get("class_name") == "InputLayer" or _training_only(one)) for one in inner)
+    return layer.model is not None and all(one.class_name == "InputLayer" or _training_only(one)
+                                           for one in layer.model.layers)
 
 
-def _input_shape(model: dict, layers: list[dict]) -> tuple[int, ...] | None:
-    candidates = [layer.get("config", {}).get(key) for layer in layers for key in ("batch_shape", "batch_input_shape")]
-    candidates += [model["config"].get("build_input_shape"), (model.get("build_config") or {}).get("input_shape")]
+def _input_shape(model: ModelRecord) -> tuple[int, ...] | None:
+    candidates = [layer.config.get(key) for layer in model.layers for key in ("batch_shape", "batch_input_shape")]
+    candidates += [model.config.get("build_input_shape"), model.build_config.get("input_shape")]
     shape = next((c for c in candidates if isinstance(c, list) and len(c) >= 2), None)
-    if shape is None or not all(isinstance(v, int) and v > 0 for v in shape[1:]):
+    if shape is None or not all(isinstance(v, int) and not isinstance(v, bool) and v > 0 for v in shape[1:]):
         return None
     return tuple(shape[1:])
 
 
-def _inbound(nodes) -> list[str]:
-    """The names of the layers whose outputs ``nodes`` (Keras 3's or Keras 2's form) take."""
-    found = []
-
-    def walk(value) -> None:
-        if isinstance(value, dict):
-            if value.get("class_name") == "__keras_tensor__":
-                history = (value.get("config") or {}).get("keras_history")
-                if isinstance(history, list) and history and isinstance(history[0], str):
-                    found.append(history[0])
-                return
-            for v in value.values():
-                walk(v)
-        elif isinstance(value, list):
-            if len(value) >= 3 and isinstance(value[0], str) and isinstance(value[1], int):
-                found.append(value[0])  # Keras 2: [layer, node, tensor, kwargs]
-                return
-            for v in value:
-                walk(v)
-
-    walk(nodes)
-    return found
-
-
-def _item(layer: dict, variables: list, ignored: list[str], where: str, keras2: bool = False) -> dict | None:
+def _item(layer: LayerRecord, variables: list, ignored: list[str], where: str, keras2: bool = False) -> dict | None:
     """The layer as a list item, or None for what takes no place in the net (an input). ``keras2``: the file is
     Keras 2's, whose hard_sigmoid is another function (``clip(0.2 x + 0.5, 0, 1)``, Keras 3's ``relu6(x + 3) / 6``)."""
-    cls, config = layer["class_name"], layer.get("config") or {}
+    cls, config = layer.class_name, layer.config
     if cls == "InputLayer":
         return None
     if cls in _EQUIVALENT_CLASSES:
@@ -311,6 +258,9 @@ def _item(layer: dict, variables: list, ignored: list[str], where: str, keras2: 
     kind = KERAS_CLASSES[cls]
     spec = KINDS[kind]
     config = spec.from_keras(config)
+    missing = [key for key in spec.required if key not in config]
+    if missing:
+        raise _Refused(f"{', '.join(missing)} missing (Keras writes {'them' if len(missing) > 1 else 'it'})")
     known = {*spec.required, *spec.optional, *spec.defaults_only}
     args = {}
     for key, value in config.items():

@@ -33,6 +33,7 @@ from pathlib import Path, PurePosixPath
 import numpy as np
 
 from lit_mnist.errors import DataError
+from lit_mnist.keras_import.records import ModelRecord, layers_by_path, parse_model
 
 # Limits, each checked before the bytes it bounds are read or allocated
 MAX_BYTES = 512 << 20  # the file, a zip member inflated, and the weights declared (--max-bytes raises it)
@@ -44,13 +45,15 @@ _HDF5_MAGIC = b"\x89HDF\r\n\x1a\n"
 
 @dataclass(frozen=True)
 class KerasFile:
-    """``config``: the model's ``{"class_name": ..., "config": {...}}``; ``weights``: each layer's variables in its
-    own order, as (name, array), the name where the file gives one (None in a ``.keras`` file), by the layer's
-    path (its name; ``<model>/<layer>`` within a model inside the model)."""
+    """``config``: the model's ``{"class_name": ..., "config": {...}}`` as Keras wrote it, ``model`` the same as
+    checked records; ``weights``: each layer's variables in its own order, as (name, array), the name where the
+    file gives one (None in a ``.keras`` file), by the layer's path (its name; ``<model>/<layer>`` within a model
+    inside the model)."""
 
     path: Path
     layout: str  # "keras", "h5 (Keras 3)" or "h5 (Keras 2)"
     config: dict
+    model: ModelRecord
     weights: dict[str, list[tuple[str | None, np.ndarray]]]
     sha256: str
     optimizer: dict | None = None  # compile()'s optimizer, {"class_name", "config"} as Keras wrote it, if compiled
@@ -75,14 +78,14 @@ def read_keras_file(path: str | Path, max_bytes: int = MAX_BYTES) -> KerasFile:
     with open(path, "rb") as file:
         magic = file.read(len(_HDF5_MAGIC))
     if magic.startswith(b"PK\x03\x04"):  # read from the zip member by member; hashed as a stream
-        config, weights = _read_keras_zip(path, max_bytes)
+        config, model, weights = _read_keras_zip(path, max_bytes)
         compiled = config.get("compile_config") if isinstance(config.get("compile_config"), dict) else {}
-        return KerasFile(path, "keras", config, weights, _sha256(path), compiled.get("optimizer"),
+        return KerasFile(path, "keras", config, model, weights, _sha256(path), compiled.get("optimizer"),
                          compiled.get("loss"))
     if magic == _HDF5_MAGIC:  # held once, whole: h5py reads it from memory, never following a path out of it
         data = path.read_bytes()
-        layout, config, weights, training = _read_h5(path, data, max_bytes)
-        return KerasFile(path, layout, config, weights, hashlib.sha256(data).hexdigest(),
+        layout, config, model, weights, training = _read_h5(path, data, max_bytes)
+        return KerasFile(path, layout, config, model, weights, hashlib.sha256(data).hexdigest(),
                          training.get("optimizer_config"), training.get("loss"))
     raise DataError(f"{path}: not a Keras model file (neither a .keras zip nor an HDF5 .h5 file)")
 
@@ -95,20 +98,21 @@ def _sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
-def _read_keras_zip(path: Path, max_bytes: int) -> tuple[dict, dict]:
+def _read_keras_zip(path: Path, max_bytes: int) -> tuple[dict, ModelRecord, dict]:
     with _zip(path) as archive:
         members = _members(path, archive)
         for name in ("config.json", "model.weights.h5"):
             if name not in members:
                 raise DataError(f"{path}: a zip without {name}: not a Keras 3 .keras file")
         config = _json(path, _inflate(path, archive, members["config.json"], MAX_CONFIG_BYTES), "config.json")
+        model = parse_model(config, path)  # checked before the weights are inflated
         weights_h5 = _inflate(path, archive, members["model.weights.h5"], max_bytes)
-    described = layer_configs(config)
+    described = dict(layers_by_path(model))
     weights: dict = {}
     with _h5(path, weights_h5) as h5:
         _read_layers(path, _hard(path, h5, "layers", required=False), "layers", "", described, _Budget(path, max_bytes),
                      weights)
-    return config, weights
+    return config, model, weights
 
 
 def _read_layers(path: Path, layers, where: str, prefix: str, described: dict, budget: _Budget, weights: dict) -> None:
@@ -121,7 +125,7 @@ def _read_layers(path: Path, layers, where: str, prefix: str, described: dict, b
         name = prefix + (name.decode() if isinstance(name, bytes) else str(name))
         if name not in described and prefix + key not in described:
             continue  # a group no layer of the config names is never read
-        if _is_model(described.get(name)):
+        if name in described and described[name].model is not None:
             _read_layers(path, _hard(path, group, "layers", f"{where}/{key}/layers", required=False),
                          f"{where}/{key}/layers", f"{name}/", described, budget, weights)
         if variables is None:
@@ -186,7 +190,7 @@ def _inflate(path: Path, archive: zipfile.ZipFile, info: zipfile.ZipInfo, limit:
     return out.getvalue()
 
 
-def _read_h5(path: Path, data: bytes, max_bytes: int) -> tuple[str, dict, dict, dict]:
+def _read_h5(path: Path, data: bytes, max_bytes: int) -> tuple[str, dict, ModelRecord, dict, dict]:
     with _h5(path, data) as h5:
         if "model_config" not in h5.attrs:
             raise DataError(f"{path}: an HDF5 file without a model config (weights alone?): save the whole model")
@@ -194,7 +198,8 @@ def _read_h5(path: Path, data: bytes, max_bytes: int) -> tuple[str, dict, dict, 
         version = h5.attrs.get("keras_version", b"")
         version = version.decode() if isinstance(version, bytes) else str(version)
         layout = "h5 (Keras 3)" if version.startswith("3") else "h5 (Keras 2)"
-        described = layer_configs(config)
+        model = parse_model(config, path)
+        described = dict(layers_by_path(model))
         budget = _Budget(path, max_bytes)
         model_weights = _hard(path, h5, "model_weights", required=False)
         weights: dict = {}
@@ -202,7 +207,7 @@ def _read_h5(path: Path, data: bytes, max_bytes: int) -> tuple[str, dict, dict, 
             if name not in described:
                 continue  # a group no layer of the config names is never read
             group = _hard(path, model_weights, name, f"model_weights/{name}")
-            nested = _is_model(described[name])
+            nested = described[name].model is not None
             variables = [n.decode() if isinstance(n, bytes) else str(n) for n in group.attrs.get("weight_names", [])]
             for n in variables:
                 array = budget.read(_reach(path, group, n, f"model_weights/{name}"), f"{name}/{n}")
@@ -210,34 +215,7 @@ def _read_h5(path: Path, data: bytes, max_bytes: int) -> tuple[str, dict, dict, 
                     (n.rsplit("/", 1)[-1].split(":")[0], array))
         raw_training = _attribute(path, h5, "training_config") if "training_config" in h5.attrs else None
         training = _training_config(raw_training)
-    return layout, config, weights, training
-
-
-MODEL_CLASSES = {"Sequential", "Functional", "Model"}  # a layer that is a model of its own layers
-MAX_NESTING = 8  # models inside models: deeper is no digit classifier's
-
-
-def layer_configs(config: dict) -> dict[str, dict]:
-    """The layers the config describes (whose weights are read: no other group is), by their path: a layer's
-    name, or ``<model>/<layer>`` for a layer of a model inside the model."""
-    found: dict[str, dict] = {}
-
-    def walk(model: dict, prefix: str, depth: int) -> None:
-        layers = model.get("layers") if isinstance(model, dict) else None
-        for layer in layers if isinstance(layers, list) else ():
-            one = layer.get("config") if isinstance(layer, dict) else None
-            if not isinstance(one, dict) or not isinstance(one.get("name"), str):
-                continue
-            found[prefix + one["name"]] = layer
-            if _is_model(layer) and depth < MAX_NESTING:
-                walk(one, f"{prefix}{one['name']}/", depth + 1)
-
-    walk(config["config"], "", 0)
-    return found
-
-
-def _is_model(layer) -> bool:
-    return isinstance(layer, dict) and isinstance(layer.get("class_name"), str) and layer["class_name"] in MODEL_CLASSES
+    return layout, config, model, weights, training
 
 
 def _h5_layer(model: str, weight_name: str) -> str:

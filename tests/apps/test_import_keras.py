@@ -658,3 +658,52 @@ def test_check_hands_keras_only_what_the_importer_accepted(square, tmp_path, cap
     assert code == 0, capsys.readouterr().out
     with pytest.raises(Exception):  # noqa: B017 (Keras's own refusal, whatever its type)
         keras.saving.load_model(tampered, compile=False, safe_mode=True)
+
+
+def _hdf5_objects(h5_file) -> dict[str, tuple]:
+    """Each group and dataset of an HDF5 file by path: a dataset's dtype and shape, the attributes' names."""
+    import h5py
+
+    found = {}
+    with h5py.File(h5_file, "r") as h5:
+        h5.visititems(lambda name, obj: found.__setitem__(
+            name, ((str(obj.dtype), obj.shape) if isinstance(obj, h5py.Dataset) else (), set(obj.attrs))))
+    return found
+
+
+def _within(ours: dict, theirs: dict) -> bool:
+    """Every object of ours in theirs, of the same dtype and shape, its attributes among theirs."""
+    return all(path in theirs and theirs[path][0] == kind and attrs <= theirs[path][1]
+               for path, (kind, attrs) in ours.items())
+
+
+def test_the_hostile_suite_mutates_files_in_keras_s_own_layouts(tmp_path):
+    """tests/keras_import/test_read.py builds its honest files by hand (it runs without TensorFlow) and mutates
+    them: Keras 3 (.keras) and tf-keras (.h5) save the same model with the same groups, datasets and attributes
+    (Keras adds metadata the importer does not read), and both import to the same checkpoint weights."""
+    import io
+
+    from tests.keras_import import test_read as hand
+
+    tf_keras = pytest.importorskip("tf_keras")
+    saves = {}
+    for k, suffix in ((keras, "keras"), (tf_keras, "h5")):
+        model = k.Sequential([k.Input((4,)), k.layers.Dense(3, activation="softmax", name="dense")])
+        model.set_weights([hand.KERNEL, hand.BIAS])
+        saves[suffix] = tmp_path / f"keras.{suffix}"
+        model.save(saves[suffix])
+    built = {"keras": hand._keras(tmp_path / "hand.keras"), "h5": hand._h5(tmp_path / "hand.h5")}
+    with zipfile.ZipFile(saves["keras"]) as theirs, zipfile.ZipFile(built["keras"]) as ours:
+        assert set(ours.namelist()) <= set(theirs.namelist())
+        assert _within(*(_hdf5_objects(io.BytesIO(z.read("model.weights.h5"))) for z in (ours, theirs)))
+        layers = [(layer["class_name"], layer["config"]["name"]) for layer in
+                  json.loads(theirs.read("config.json"))["config"]["layers"]]
+        assert layers == [(layer["class_name"], layer["config"]["name"]) for layer in hand._config()["config"]["layers"]]
+    weights_h5 = {path: entry for path, entry in _hdf5_objects(built["h5"]).items() if path.startswith("model_weights")}
+    assert _within(weights_h5, _hdf5_objects(saves["h5"])) and len(weights_h5) == 5  # 3 groups, 2 datasets
+    for layout in ("keras", "h5"):
+        ours, theirs = tmp_path / f"ours-{layout}.ckpt", tmp_path / f"theirs-{layout}.ckpt"
+        assert call(import_keras.main, [str(built[layout]), "--out", str(ours)]) == 0
+        assert call(import_keras.main, [str(saves[layout]), "--out", str(theirs)]) == 0
+        ours, theirs = (load_model(p).net.state_dict() for p in (ours, theirs))
+        assert all(torch.equal(ours[key], theirs[key]) for key in theirs) and ours.keys() == theirs.keys()

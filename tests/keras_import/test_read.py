@@ -232,9 +232,10 @@ def test_non_finite_weights_are_refused_naming_the_layer_and_variable(tmp_path, 
 
 
 @pytest.mark.parametrize("mutate, expected", [
-    (lambda c: c["config"]["layers"][1].update(class_name=["Dense"]), "its layers are not described as Keras"),
-    (lambda c: c["config"]["layers"][1]["config"].update(name=["dense"]), "its layers are not described as Keras"),
-    (lambda c: c["config"]["layers"][1].update(config=[1, 2]), "its layers are not described as Keras"),
+    (lambda c: c["config"]["layers"][1].update(class_name=["Dense"]), "layer 1: 'class_name' must be text, got ['Dense']"),
+    (lambda c: c["config"]["layers"][1]["config"].update(name=["dense"]), "layer 1 (Dense): 'name' must be text"),
+    (lambda c: c["config"]["layers"][1].update(config=[1, 2]), "layer 1 (Dense): 'config' must be a mapping, got [1, 2]"),
+    (lambda c: c["config"]["layers"][1]["config"].pop("units"), "layer 1 'dense' (Dense): units missing"),
     (lambda c: c["config"]["layers"][1]["config"].update(units=2_000_000_000), ("units must be a positive integer "
                                                                                 "at most 2**24, got 2000000000")),
     (lambda c: c["config"]["layers"][0]["config"].update(batch_shape=[None, 100000, 100000, 1]),
@@ -277,7 +278,7 @@ def _nested(depth: int) -> dict:
     (_functional({"dense": ["dense"]}, "dense"), "takes 'dense', which is no layer before it"),  # itself
     (_functional({"dense": ["input_layer"], "dense_1": ["elsewhere"]}, "dense_1"),
      "layer 2 'dense_1' (Dense): takes 'elsewhere', which is no layer before it"),
-    (_functional({"dense": ["input_layer"]}, "nowhere"), "the model's output 'nowhere' is no layer of it"),
+    (_functional({"dense": ["input_layer"]}, "nowhere"), "the model: 'output_layers' names 'nowhere', which is no layer"),
     (_nested(9), "models nested more than 8 deep"),
 ])
 def test_a_graph_that_loops_points_nowhere_or_nests_too_deep_is_one_line(tmp_path, capsys, config, expected):

@@ -13,6 +13,7 @@ import torch.nn.functional as F
 
 from lit_mnist.keras_import.convert import convert
 from lit_mnist.keras_import.read import KerasFile
+from lit_mnist.keras_import.records import parse_model
 from lit_mnist.model import keras_layout
 from lit_mnist.model.kinds import ALIASES, KERAS_CLASSES, KINDS
 from lit_mnist.model.kinds.arguments import ACTIVATIONS
@@ -58,7 +59,8 @@ def test_a_kind_defined_in_one_file_imports_from_a_keras_config(toy_kind):
         _layer("InputLayer", "input_layer", batch_shape=[None, 4]), _layer("Dense", "dense", units=6),
         _layer("UnitNormalization", "unit_normalization", axis=-1),
         _layer("Dense", "dense_1", units=3, activation="softmax")]}}
-    imported = convert(KerasFile(Path("toy.keras"), "keras", config, weights, "0" * 64))
+    imported = convert(KerasFile(Path("toy.keras"), "keras", config, parse_model(config, Path("toy.keras")), weights,
+                                 "0" * 64))
     assert [next(iter(item)) for item in imported.items] == ["dense", "unit_normalization", "dense"]
     net = build_net(imported.items, imported.num_classes, imported.image_shape).eval()
     keras_layout.load_weights(net, imported.weights)
