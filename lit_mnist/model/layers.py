@@ -44,7 +44,7 @@ from lit_mnist.model.kinds import ALIASES, EQUIVALENTS, KERAS_CLASSES, KINDS, La
 from lit_mnist.model.kinds.arguments import MAX_SIZE, did_you_mean, fmt, plain
 
 __all__ = ["HEAD", "IMPLIED_IMAGE", "INPUT", "KERAS_CLASSES", "KINDS", "ORIGINAL", "RESERVED_NAMES", "Layer", "LayerError", "Where",
-           "as_items", "equivalent", "resolve"]
+           "as_items", "equivalent", "image_size", "resolve"]
 
 INPUT = "input"  # the model's input, as an item's ``inputs`` names it
 _INPUT_KIND = "input_layer"  # Keras's Input / InputLayer: declares the input's shape, takes no place in the net
@@ -103,11 +103,11 @@ class _Node:
 class _Graph:
     """The layers of a list as they are resolved, and the outputs later items may name."""
 
-    def __init__(self, height: int, width: int) -> None:
-        self.height, self.width = height, width
+    def __init__(self, height: int, width: int, channels: int) -> None:
+        self.height, self.width, self.channels = height, width, channels
         self.layers: list[Layer] = []
         self.names: dict[str, int] = {}
-        self.nodes: dict[str, _Node] = {INPUT: _Node(INPUT, (height * width,), raw=True)}
+        self.nodes: dict[str, _Node] = {INPUT: _Node(INPUT, (height * width * channels,), raw=True)}
         self.last = self.nodes[INPUT]
         self.used: set[str] = set()
         self.declared = False
@@ -117,7 +117,7 @@ class _Graph:
         if self.declared or self.layers:
             raise where.error("only the first layer declares the input's shape (Keras reads it there alone)")
         self.declared = True
-        grid = _declared(where, declared, self.height, self.width)
+        grid = _declared(where, declared, self.height, self.width, self.channels)
         node = _Node(INPUT, self.last.shape, raw=True, grid=grid)
         if len(declared) == 3:  # Keras's layers see an image from the start
             layer = Layer(IMPLIED_IMAGE, {"target_shape": declared}, _name(IMPLIED_IMAGE, "input_reshape", self.names),
@@ -163,11 +163,11 @@ class _Graph:
         return self.nodes[ref]
 
     def _image(self, where: Where, source: _Node) -> _Node:
-        """The input row as the HxWx1 image a layer needs, by a reshape the list implies."""
+        """The input row as the HxWxC image a layer needs, by a reshape the list implies."""
         if not source.raw:
             raise where.error(f"needs an image, but its input is {source.shape[0]} features "
                               "(a reshape item to [height, width, channels] first)")
-        shape = (self.height, self.width, 1)
+        shape = (self.height, self.width, self.channels)
         implied = Layer(IMPLIED_IMAGE, {"target_shape": shape}, _name(IMPLIED_IMAGE, None, self.names), None,
                         source.shape, shape, inputs=(source.name,))
         self.layers.append(implied)
@@ -191,14 +191,14 @@ def _arity(least: int, most: int | None, given: int) -> str:
     return f"joins {least} or more inputs, not {given}: name them in its inputs"
 
 
-def resolve(items: Iterable | None, num_classes: int, image_shape: tuple[int, int]) -> list[Layer]:
-    """Check ``items`` (None: the original's) against an image of ``image_shape`` and ``num_classes`` classes,
-    and size every layer; the output layer is appended unless the list ends with it."""
-    height, width = _image_shape(image_shape)
+def resolve(items: Iterable | None, num_classes: int, image_shape: tuple[int, ...]) -> list[Layer]:
+    """Check ``items`` (None: the original's) against images of ``image_shape`` (``[H, W]`` grey, ``[H, W, C]``)
+    and ``num_classes`` classes, and size every layer; the output layer is appended unless the list ends with it."""
+    height, width, channels = image_size(image_shape)
     if isinstance(num_classes, bool) or not isinstance(num_classes, int) or num_classes < 2:
         raise LayerError(f"num_classes must be an integer of at least 2, got {num_classes!r}")
     items = list(ORIGINAL if items is None else items) if not isinstance(items, (str, Mapping)) else [items]
-    graph = _Graph(height, width)
+    graph = _Graph(height, width, channels)
     for position, item in enumerate(items, start=1):
         kind, args, declared, inputs = _parse_item(position, item)
         where = Where(position, kind)
@@ -212,14 +212,18 @@ def resolve(items: Iterable | None, num_classes: int, image_shape: tuple[int, in
     return _with_head(graph.layers, graph.names, graph.last, num_classes)
 
 
-def _declared(where: Where, declared: tuple[int, ...], height: int, width: int) -> bool:
-    """Check a declared input shape against the data's images; True where it is the HxW grid."""
-    fits = {1: (height * width,), 2: (height, width), 3: (height, width, 1)}[len(declared)]
-    if declared != fits:
-        grey = "; lit-mnist's images are grey, one channel" if declared[:2] == (height, width) else ""
-        raise where.error(f"the input's shape {list(declared)} is not the data's: their images are "
-                         f"{height}x{width}, {height * width} grey levels a row{grey}; declare [{height * width}], "
-                         f"[{height}, {width}] or [{height}, {width}, 1], or leave it out")
+def _declared(where: Where, declared: tuple[int, ...], height: int, width: int, channels: int) -> bool:
+    """Check a declared input shape against the data's images; True where it is the HxW grid (grey images)."""
+    size = height * width * channels
+    fits = [(size,), *([(height, width)] if channels == 1 else []), (height, width, channels)]
+    if declared not in fits:
+        images = (f"{height}x{width}, {size} grey levels a row" if channels == 1 else
+                  f"{height}x{width}x{channels}, {size} values a row (each pixel's channels in turn)")
+        other = ("" if declared[:2] != (height, width) else "; the data's images are grey, one channel"
+                 if channels == 1 else f"; the data's images have {channels} channels")
+        shapes = [str(list(f)) for f in fits]
+        raise where.error(f"the input's shape {list(declared)} is not the data's: their images are {images}{other}; "
+                          f"declare {', '.join(shapes[:-1])} or {shapes[-1]}, or leave it out")
     return len(declared) == 2
 
 
@@ -254,16 +258,24 @@ def _is_softmax(layer: Layer) -> bool:
     return layer.kind != HEAD and not layer.spec.variables and layer.args.get("activation") == "softmax"
 
 
-def _image_shape(image_shape) -> tuple[int, int]:
+def image_size(image_shape) -> tuple[int, int, int]:
+    """``(height, width, channels)`` of ``[H, W]`` (grey: one channel) or ``[H, W, C]`` (C = 1 or 3), checked."""
     try:
-        height, width = (int(v) for v in image_shape)
+        sizes = [int(v) for v in image_shape]
     except (TypeError, ValueError):
-        raise LayerError(f"image_shape must be [height, width], got {image_shape!r}") from None
+        sizes = []
+    if len(sizes) not in (2, 3):
+        raise LayerError(f"image_shape must be [height, width] or [height, width, channels], got {image_shape!r}")
+    height, width, channels = (*sizes, 1)[:3]
     if height < 1 or width < 1:
-        raise LayerError(f"image_shape must be two positive sizes, got {[height, width]}")
-    if height * width > MAX_SIZE:
-        raise LayerError(f"image_shape {[height, width]} holds {height * width:,} pixels, over 2**24")
-    return height, width
+        raise LayerError(f"image_shape must be positive sizes, got {sizes}")
+    if channels not in (1, 3):
+        alpha = ": drop the alpha channel first" if channels == 4 else ""
+        raise LayerError(f"image_shape {sizes} has {channels} channels; lit-mnist's images have 1 (grey) or 3 "
+                         f"(colour){alpha}")
+    if height * width * channels > MAX_SIZE:
+        raise LayerError(f"image_shape {sizes} holds {height * width * channels:,} values, over 2**24")
+    return height, width, channels
 
 
 def _kind_of(name):

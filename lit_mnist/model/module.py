@@ -24,7 +24,7 @@ from torchmetrics.classification import (
 from lit_mnist.model import graphed
 from lit_mnist.model.keras_adam import KerasAdam
 from lit_mnist.model.keras_optimizers import KerasRMSprop, KerasSGD, keras_default_lr
-from lit_mnist.model.layers import LayerError, as_items
+from lit_mnist.model.layers import LayerError, as_items, image_size
 from lit_mnist.model.net import build_net
 
 
@@ -35,7 +35,8 @@ class LitMNIST(L.LightningModule):
         layers: the net, as a list of Keras layers (``lit_mnist.model.layers``); unset: the original notebook's
             Dense 128/64/128 with ReLU. The output layer is appended unless the list ends with it.
         num_classes: outputs of the net (set from the data by ``fit.py``).
-        image_shape: ``[height, width]`` of the images, whose rows of grey levels the net takes (set from the data).
+        image_shape: ``[height, width]`` of grey images, ``[height, width, 3]`` of colour ones, whose rows (each
+            pixel's channels in turn, as Keras flattens them) the net takes (set from the data).
         class_names: a name for each class, for the reports and predictions (from ``--data.class_names``).
         normalize: standardise inputs with the training split's pixel mean and std (set from the datamodule
             when fitting; kept in the checkpoint, so prediction applies them). Off: raw 0-255, as the original.
@@ -75,7 +76,7 @@ class LitMNIST(L.LightningModule):
         self,
         layers: list[Any] | None = None,
         num_classes: int = 10,
-        image_shape: tuple[int, int] = (28, 28),
+        image_shape: tuple[int, ...] = (28, 28),
         class_names: list[str] | None = None,
         normalize: bool = False,
         lr: float | None = None,
@@ -101,6 +102,7 @@ class LitMNIST(L.LightningModule):
         # each step is written out (training_step): the optimizer and the schedule are stepped by hand, so that
         # on a GPU the forward and backward pass can be one CUDA graph
         self.automatic_optimization = False
+        height, width, channels = image_size(image_shape)
         self.net = build_net(layers, num_classes, image_shape, init)
         if class_names is not None and (len(class_names) != num_classes or len(set(map(str, class_names))) != num_classes):
             raise LayerError(f"class_names must be {num_classes} different names, one per class; got {len(class_names)}")
@@ -108,11 +110,12 @@ class LitMNIST(L.LightningModule):
         # as plain data, and the list as built (every argument written out), so that the checkpoint and
         # metrics.json describe the net whole (LightningCLI hands save_hyperparameters the options as given)
         self.hparams.update(layers=as_items(self.net.layers), num_classes=num_classes, normalize=normalize, lr=lr,
-                            image_shape=[int(v) for v in image_shape],
+                            image_shape=[height, width] if channels == 1 else [height, width, channels],
                             class_names=None if class_names is None else [str(name) for name in class_names])
-        # in raw pixel units; identity until fit() sets them from the training split
-        self.register_buffer("pixel_mean", torch.tensor(0.0))
-        self.register_buffer("pixel_std", torch.tensor(1.0))
+        # in raw pixel units, one per channel (a scalar for grey images); identity until fit() sets them from the
+        # training split
+        self.register_buffer("pixel_mean", torch.zeros(() if channels == 1 else (channels,)))
+        self.register_buffer("pixel_std", torch.ones(() if channels == 1 else (channels,)))
         # the training epoch's sums (loss, correct predictions, rows), kept on the device: a step adds to them
         # and reads nothing back; the epoch end hands them to the metrics
         self.register_buffer("_train_totals", torch.zeros(3), persistent=False)
@@ -125,8 +128,7 @@ class LitMNIST(L.LightningModule):
         self.test_confusion = MulticlassConfusionMatrix(num_classes, validate_args=False)
         self.test_precision = MulticlassPrecision(num_classes, average=None, validate_args=False)
         self.test_recall = MulticlassRecall(num_classes, average=None, validate_args=False)
-        height, width = image_shape
-        self.example_input_array = torch.zeros(2, height * width)  # the model summary's input and output sizes
+        self.example_input_array = torch.zeros(2, height * width * channels)  # the model summary's input and output sizes
         self._graphed: graphed.GraphedStep | None = None
 
     @property
@@ -134,7 +136,7 @@ class LitMNIST(L.LightningModule):
         return self.hparams.num_classes
 
     @property
-    def image_shape(self) -> tuple[int, int]:
+    def image_shape(self) -> tuple[int, ...]:
         return tuple(self.hparams.image_shape)
 
     @property
@@ -151,13 +153,17 @@ class LitMNIST(L.LightningModule):
         torch.backends.cudnn.allow_tf32 = self.hparams.get("matmul_precision", "highest") != "highest"
         datamodule = getattr(self.trainer, "datamodule", None)
         if stage == "fit" and self.hparams.normalize and getattr(datamodule, "pixel_stats", None):
-            mean, std = datamodule.pixel_stats  # from the training split only
-            self.pixel_mean.fill_(mean)
-            self.pixel_std.fill_(std)
+            mean, std = datamodule.pixel_stats  # from the training split only, per channel
+            self.pixel_mean.copy_(torch.as_tensor(mean).reshape(self.pixel_mean.shape))
+            self.pixel_std.copy_(torch.as_tensor(std).reshape(self.pixel_std.shape))
 
     def logits(self, x: torch.Tensor) -> torch.Tensor:
         if self.hparams.normalize:  # raw inputs skip this: the original net sees 0-255 exactly
-            x = (x.to(self.pixel_mean.dtype) - self.pixel_mean) / self.pixel_std
+            x = x.to(self.pixel_mean.dtype)
+            if self.pixel_mean.dim():  # a row is each pixel's channels in turn
+                x = ((x.reshape(len(x), -1, len(self.pixel_mean)) - self.pixel_mean) / self.pixel_std).flatten(1)
+            else:
+                x = (x - self.pixel_mean) / self.pixel_std
         return self.net(x)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:

@@ -46,9 +46,10 @@ def is_chain(layers: Iterable[Layer]) -> bool:
 
 
 class KerasNet(nn.Sequential):
-    """The layers of a resolved list, in order; rows of H*W grey levels in, logits out. ``layers`` keeps the
-    resolved list (kinds, arguments, shapes, inputs) for whoever moves weights to or from Keras. A chain runs as
-    a Sequential; a graph keeps each output until its last reader has taken it."""
+    """The layers of a resolved list, in order; rows of H*W*C values in (each pixel's channels in turn, as Keras
+    flattens an image), logits out. ``layers`` keeps the resolved list (kinds, arguments, shapes, inputs) for
+    whoever moves weights to or from Keras. A chain runs as a Sequential; a graph keeps each output until its last
+    reader has taken it."""
 
     def __init__(self, layers: list[Layer]) -> None:
         super().__init__(OrderedDict((layer.name, KINDS[layer.kind].module(layer)) for layer in layers))
@@ -98,7 +99,7 @@ def graph_plan(layers: list[Layer]) -> list[tuple[tuple[int, ...], tuple[int, ..
     return plan
 
 
-def build_net(layers: Iterable | None, num_classes: int, image_shape: tuple[int, int], init: str = "keras") -> KerasNet:
+def build_net(layers: Iterable | None, num_classes: int, image_shape: tuple[int, ...], init: str = "keras") -> KerasNet:
     """The plain nn.Module of a layer list (None: the original's) for ``num_classes`` classes and images of
     ``image_shape``. ``init``: ``keras`` (each layer's initialisers, Keras's by default) or ``torch``
     (PyTorch's defaults for every layer; an item naming an initialiser is then refused)."""

@@ -165,7 +165,7 @@ def test_a_list_that_cannot_be_built_is_one_line_naming_the_item(case):
 def test_sizes_are_checked():
     with pytest.raises(LayerError, match="num_classes must be an integer of at least 2"):
         resolve(None, 1, (28, 28))
-    with pytest.raises(LayerError, match=r"image_shape must be two positive sizes"):
+    with pytest.raises(LayerError, match=r"image_shape must be positive sizes"):
         resolve(None, 10, (0, 28))
 
 
@@ -262,7 +262,7 @@ def test_an_input_grid_is_taken_through_a_flatten_only():
 @pytest.mark.parametrize("items, message", [
     ([{"dense": {"units": 64, "input_shape": [784]}}], (r"item 1 \(dense\): the input's shape \[784\] is not the "
                                                          r"data's: their images are 8x8, 64 grey levels a row")),
-    ([{"input": [8, 8, 3]}, {"conv2d": [4, 3]}], r"not the data's: .*lit-mnist's images are grey, one channel"),
+    ([{"input": [8, 8, 3]}, {"conv2d": [4, 3]}], r"not the data's: .*the data's images are grey, one channel"),
     ([{"dense": 64}, {"input": [64]}], r"item 2 \(input_layer\): only the first layer declares the input's shape"),
     ([{"input": [64]}, {"dense": {"units": 4, "input_dim": 64}}], r"item 2 \(dense\): only the first layer declares"),
     ([{"input": {"shape": [64], "dtype": "uint8"}}], r"item 1 \(input_layer\): dtype 'uint8' is not supported"),
