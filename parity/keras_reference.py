@@ -2,7 +2,7 @@
 
 TensorFlow matters: with a softmax output, Keras on TF computes the cross-entropy from the logits
 (as LitMNIST does); the torch and JAX backends clip probabilities instead. Inputs are raw 0-255
-pixels, ``(N, H*W)``, as the original's; a ``Normalization`` layer first when the twin normalises.
+pixels, ``(N, H*W*C)`` (each pixel's channels in turn), as the original's; a ``Normalization`` layer first when the twin normalises.
 Each item of the list becomes the Keras layer it names, with its arguments and its name, so that the
 two nets' layers pair up by name (``parity/transfer.py``). A chain becomes a ``keras.Sequential``; a list that
 branches and joins, a Functional ``keras.Model`` whose layers are called on the outputs their items' ``inputs`` name.
@@ -11,6 +11,7 @@ branches and joins, a Functional ``keras.Model`` whose layers are called on the 
 from __future__ import annotations
 
 import contextlib
+import math
 import os
 import time
 from typing import TYPE_CHECKING
@@ -91,15 +92,15 @@ def _build(twins: Twins, seed: int, steps_per_epoch: int | None, steps_per_execu
     options = twins.options
     first = []
     if twins.pixel_stats is not None:
-        mean, std = twins.pixel_stats
-        first = [keras.layers.Normalization(mean=mean, variance=std**2, name=PIXEL_NORMALIZATION)]
+        mean, std = (np.tile(np.asarray(v, np.float64), math.prod(twins.image_shape[:2])) for v in twins.pixel_stats)
+        first = [keras.layers.Normalization(mean=mean, variance=std**2, name=PIXEL_NORMALIZATION)]  # per channel
     resolved = twins.layers
     layers = [keras_layer(layer, options.get("init", "keras"), logits) for layer in resolved]
-    height, width = twins.image_shape
+    row = math.prod(twins.image_shape)  # each pixel's channels in turn
     if is_chain(resolved):
-        model = keras.Sequential([keras.Input(shape=(height * width,)), *first, *layers])
+        model = keras.Sequential([keras.Input(shape=(row,)), *first, *layers])
     else:
-        model = _functional(keras.Input(shape=(height * width,), name=INPUT), first, resolved, layers)
+        model = _functional(keras.Input(shape=(row,), name=INPUT), first, resolved, layers)
     model.compile(optimizer=_optimizer(options, _learning_rate(options, steps_per_epoch, twins.epochs)), loss=_loss(options, logits), metrics=["accuracy"],
                   steps_per_execution=steps_per_execution)
     model.optimizer.build(model.trainable_variables)  # create m, v now so they can be read before step 1

@@ -71,10 +71,10 @@ def markdown(r: dict) -> str:
              "| --- | --- | --- | --- | --- | --- |"]
     curve += [f"| {c['step']} | {c['keras_loss']:.5f} | {c['torch_loss']:.5f} | {c['l2_rel_diff']:.2e} | "
               f"{c['loss_rel_diff']:.2e} | {c['free_running_l2_rel_diff']:.2e} |" for c in s["curve"]]
-    height, width = r["image_shape"]
+    shape = "x".join(map(str, r["image_shape"]))
     return "\n".join([
         f"# Keras / Lightning parity: {'PASSED' if r['passed'] else 'FAILED'}", "",
-        f"Net: {r['net']} ({r['num_classes']} classes, {height}x{width} images).", "",
+        f"Net: {r['net']} ({r['num_classes']} classes, {shape} images).", "",
         (f"Data: {r['data_source']}; {r['train_rows']} training rows (the last part validates), {r['test_rows']} test "
          f"rows; {'standardised' if r['normalize'] else 'raw 0-255'} pixels; {r['epochs']} epochs of batch "
          f"{r['batch_size']} per training; seeds {r['seeds']}. " + " ".join(notes)), "",

@@ -5,6 +5,8 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field, replace
 
+import torch
+
 from lit_mnist.model.kinds import KINDS
 from lit_mnist.model.layers import INPUT, Layer, as_items, resolve
 from lit_mnist.model.module import LitMNIST
@@ -19,7 +21,7 @@ class Twins:
     every n-th epoch) shape each independent training."""
 
     options: dict = field(default_factory=dict)
-    pixel_stats: tuple[float, float] | None = None
+    pixel_stats: tuple | None = None  # (mean, std): floats, or per channel lists
     epochs: int = keras_reference.EPOCHS
     batch_size: int = keras_reference.BATCH_SIZE
     validation_freq: int = 1
@@ -35,7 +37,7 @@ class Twins:
         return self.options.get("num_classes", 10)
 
     @property
-    def image_shape(self) -> tuple[int, int]:
+    def image_shape(self) -> tuple[int, ...]:
         return tuple(self.options.get("image_shape", (28, 28)))
 
     @property
@@ -78,8 +80,8 @@ class Twins:
         """The Lightning twin (``overrides``: other LitMNIST arguments, for the tests' deliberate breakages)."""
         module = LitMNIST(**{**self.options, "normalize": self.pixel_stats is not None, **overrides})
         if self.pixel_stats is not None:  # fit() sets them from the datamodule; the levels without a Trainer here
-            module.pixel_mean.fill_(self.pixel_stats[0])
-            module.pixel_std.fill_(self.pixel_stats[1])
+            for buffer, value in zip((module.pixel_mean, module.pixel_std), self.pixel_stats):
+                buffer.copy_(torch.as_tensor(value).reshape(buffer.shape))
         return module
 
 

@@ -41,15 +41,16 @@ def confusion_figure(matrix: np.ndarray, names: list[str] | None = None, title: 
     return fig
 
 
-def digits_figure(images: np.ndarray, captions: list[str], image_shape: tuple[int, int], columns: int = 8,
+def digits_figure(images: np.ndarray, captions: list[str], image_shape: tuple[int, ...], columns: int = 8,
                   title: str | None = None) -> Figure:
-    """A grid of images (rows of ``image_shape`` grey levels), each captioned; drawn as one mosaic image (one
-    axes, fast to render)."""
-    height, width = image_shape
+    """A grid of images (rows of ``image_shape``: grey levels, or each pixel's R, G, B in turn), each captioned;
+    drawn as one mosaic image (one axes, fast to render)."""
+    height, width, *channels = image_shape
     gap_x, gap_y = max(2, round(width * 0.2)), max(6, round(height * 0.65))  # room for the captions
-    images = np.asarray(images, dtype=float).reshape(-1, height, width)
+    images = np.asarray(images, dtype=float).reshape(-1, height, width, *channels)
     rows = max(1, math.ceil(len(images) / columns))
-    mosaic = np.full((rows * (height + gap_y), columns * (width + gap_x)), np.nan)
+    # white between the images: NaN masks a grey mosaic; a colour one is drawn as RGB(A) of 0-1, its gaps transparent
+    mosaic = np.full((rows * (height + gap_y), columns * (width + gap_x), *([4] if channels else [])), np.nan)
     aspect = width / height
     size = (columns * 1.15 * max(1.0, aspect), rows * 1.45 / min(1.0, aspect) + (0.5 if title else 0.1))
     # images far from square (1x784, say) would make a figure hundreds of inches long: each side is bounded, and the
@@ -58,9 +59,13 @@ def digits_figure(images: np.ndarray, captions: list[str], image_shape: tuple[in
     ax = fig.add_axes((0, 0, 1, 0.92 if title else 1))
     for i, (image, caption) in enumerate(zip(images, captions)):
         top, left = (i // columns) * (height + gap_y) + gap_y, (i % columns) * (width + gap_x) + gap_x // 2
-        mosaic[top : top + height, left : left + width] = image
+        mosaic[top : top + height, left : left + width] = (np.concatenate([image / 255, np.ones((height, width, 1))], 2)
+                                                           if channels else image)
         ax.text(left + width / 2, top - height * 0.05, caption, ha="center", va="bottom", fontsize=7, linespacing=1.0)
-    ax.imshow(np.ma.masked_invalid(mosaic), cmap="gray", vmin=0, vmax=255, interpolation="nearest")
+    if channels:
+        ax.imshow(np.nan_to_num(mosaic, nan=0.0), interpolation="nearest")
+    else:
+        ax.imshow(np.ma.masked_invalid(mosaic), cmap="gray", vmin=0, vmax=255, interpolation="nearest")
     ax.set_facecolor("white")
     ax.axis("off")
     if title:

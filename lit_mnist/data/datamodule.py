@@ -27,11 +27,11 @@ from lit_mnist.data.augment import random_affine
 from lit_mnist.data.batches import TensorBatches
 from lit_mnist.data.reader import MAX_LABEL, Digits, numbered, place
 from lit_mnist.errors import DataError
+from lit_mnist.model.layers import image_size
 
 log = logging.getLogger(__name__)
 
 
-COLOUR = ": images of grey levels, one value a pixel; colour images need converting to grey first"
 
 
 def keras_validation_split(n: int, validation_split: float) -> int:
@@ -59,8 +59,9 @@ class MNISTDataModule(L.LightningDataModule):
             device; validation and test data are never touched.
         num_classes: the number of classes (unset: the largest training label + 1); a label outside them is
             refused, naming its line.
-        image_shape: ``[height, width]`` of the images (unset: a square's side, from the pixel count, or a
-            ``1x1..HxW`` header's).
+        image_shape: ``[height, width]`` of grey images, ``[height, width, 3]`` of colour ones, a row holding
+            each pixel's channels in turn (unset: from the count of values a row, a square grey, three times a
+            square colour; or a ``1x1..HxW`` header's).
         class_names: one name per class, in label order, for the reports and predictions.
         steps_per_execution: training batches handed to the model at once (Keras's ``steps_per_execution``).
             The model still takes one optimizer step per batch, on the same batches in the same order, but
@@ -98,17 +99,16 @@ class MNISTDataModule(L.LightningDataModule):
                              f"{batch_size}, {eval_batch_size}, {steps_per_execution}")
         if num_classes is not None and not 2 <= num_classes <= MAX_LABEL + 1:
             raise ValueError(f"num_classes must be in 2-{MAX_LABEL + 1}, got {num_classes}")
-        if image_shape is not None and (len(image_shape) != 2 or min(image_shape) < 1):
-            raise ValueError(f"image_shape must be [height, width], two positive sizes; got {list(image_shape)}"
-                             + (COLOUR if len(image_shape) == 3 and image_shape[-1] in (3, 4) else ""))
+        if image_shape is not None:
+            image_size(image_shape)  # its own one-line error, an invalid option
         # the sizes are the model's hyper-parameters (linked into it, with what the data say); here they are asked for
         self.save_hyperparameters(ignore=["_instantiator", "num_classes", "image_shape", "class_names"])
         self._given = {"num_classes": num_classes, "image_shape": image_shape, "class_names": _names(class_names)}
         self.data_source: str | None = None
         self.train_part: tuple[torch.Tensor, torch.Tensor] | None = None  # training rows before the validation cut
-        self.pixel_stats: tuple[float, float] | None = None  # mean, std of the training split, raw units
+        self.pixel_stats: tuple | None = None  # mean, std of the training split, raw units (per channel)
         self.splits: dict[str, tuple[torch.Tensor, torch.Tensor]] = {}
-        self._sizes: tuple[int, tuple[int, int]] | None = None
+        self._sizes: tuple[int, tuple[int, ...]] | None = None
         self._names: list[str] | None = None  # the classes' names where the labels are names
 
     # The sizes the data imply, read by LightningCLI's argument links when it builds the model (the data are
@@ -118,7 +118,8 @@ class MNISTDataModule(L.LightningDataModule):
         return self._learned()[0]
 
     @property
-    def image_shape(self) -> tuple[int, int]:
+    def image_shape(self) -> tuple[int, ...]:
+        """``(height, width)`` of grey images, ``(height, width, 3)`` of colour ones."""
         return self._learned()[1]
 
     @property
@@ -126,7 +127,7 @@ class MNISTDataModule(L.LightningDataModule):
         self._learned()  # checked against the class count
         return self._names or self._given["class_names"]
 
-    def _learned(self) -> tuple[int, tuple[int, int]]:
+    def _learned(self) -> tuple[int, tuple[int, ...]]:
         if self._sizes is None:
             self.prepare_data()
             self.setup("fit")
@@ -164,7 +165,7 @@ class MNISTDataModule(L.LightningDataModule):
                             f"none to train on after the validation split ({hp.val_split})")
         self.splits = {"train": fit, "val": val, "test": _tensors(test)}
         if hp.normalize:
-            self.pixel_stats = pixel_stats(fit[0])
+            self.pixel_stats = pixel_stats(fit[0], image_size(self._sizes[1])[2])
 
     def _classes(self, train: Digits, test: Digits) -> int:
         """The class count: given, or the largest training label + 1 (a label never seen in training still has
@@ -215,26 +216,26 @@ class MNISTDataModule(L.LightningDataModule):
             return [(hp.path, int(self._split_rows[role][row])) for row in rows]
         return [("", int(row)) for row in rows]
 
-    def _shape(self, train: Digits) -> tuple[int, int]:
-        """The image shape: given (it must hold the row's pixels), a row x column header's, or a square's side."""
-        given, pixels = self._given["image_shape"], train.n_pixels
+    def _shape(self, train: Digits) -> tuple[int, ...]:
+        """The image shape: given (it must hold a row's values), the data's own (a row x column header's), or
+        from the count: a square is grey, three times a square colour (never a square itself)."""
+        given, values = self._given["image_shape"], train.n_pixels
         source = self.hparams.path or self.data_source
         if given is not None:
-            height, width = (int(v) for v in given)
-            if height * width != pixels:
-                raise DataError(f"{source}: --data.image_shape [{height}, {width}] holds {height * width} pixels; "
-                                f"the rows have {pixels}")
-            return height, width
+            height, width, channels = image_size(given)
+            if height * width * channels != values:
+                raise DataError(f"{source}: --data.image_shape {[int(v) for v in given]} holds "
+                                f"{height * width * channels} values; the rows have {values}")
+            return (height, width) if channels == 1 else (height, width, channels)
         if train.image_shape is not None:
             return train.image_shape
-        side = math.isqrt(pixels)
-        if side * side != pixels:
-            colour = math.isqrt(pixels // 3)
-            hint = (f" (if the rows are {colour}x{colour} colour images, 3 values a pixel: grey levels are read, "
-                    "one a pixel; convert them first)") if pixels % 3 == 0 and colour * colour * 3 == pixels else ""
-            raise DataError(f"{source}: {pixels} pixels a row is not a square image: give --data.image_shape "
-                            f"[height, width]{hint}")
-        return side, side
+        side, colour = math.isqrt(values), math.isqrt(values // 3)
+        if side * side == values:
+            return side, side
+        if values % 3 == 0 and colour * colour * 3 == values:
+            return colour, colour, 3
+        raise DataError(f"{source}: {values} values a row is neither a square grey image nor a square colour one (3 "
+                        "values a pixel): give --data.image_shape [height, width] or [height, width, channels]")
 
     def split_validation(self, x: torch.Tensor, y: torch.Tensor):
         """Keras's ``validation_split``: the last rows validate, the rest train (views, no copies)."""
@@ -311,8 +312,12 @@ class MNISTDataModule(L.LightningDataModule):
         return self._batches("test")
 
 
-def pixel_stats(pixels: torch.Tensor) -> tuple[float, float]:
-    """Exact mean and (sample) std of uint8 pixels, from their 256-bin histogram: no float copy of the data."""
+def pixel_stats(pixels: torch.Tensor, channels: int = 1) -> tuple:
+    """Exact mean and (sample) std of uint8 pixels, from their 256-bin histogram: no float copy of the data. Of
+    ``channels`` > 1, each channel's (a row holds each pixel's channels in turn), as lists."""
+    if channels > 1:
+        per_channel = [pixel_stats(pixels.reshape(-1, channels)[:, c].contiguous()) for c in range(channels)]
+        return [m for m, _ in per_channel], [s for _, s in per_channel]
     counts = np.bincount(pixels.numpy().ravel(), minlength=256).astype(np.float64)
     values = np.arange(256, dtype=np.float64)
     n = counts.sum()

@@ -2,15 +2,17 @@
 
 Accepted: a header ``label,pixel0,...,pixelN-1`` (or ``pixel0,...`` where labels are optional), or the same
 columns with no header; plain, compressed (gzip, bzip2, xz), or the one file of a zip. The number of
-pixels is the file's own (784 for MNIST's 28x28, 64 for 8x8 digits, ...): a header's pixel names, or a
-headerless row's width, say it; a caller that knows the count (a trained model's) passes it. A header's
-columns are found by name, in any order and any letter case. A leading unnamed column (the index that
-pandas' ``to_csv`` writes) and an empty last one (a comma ending every line, with or without a header) are
-ignored, and an id column (``id``, ``ImageId`` or ``image_id``, as Kaggle's test files have) is read as text and
-kept beside the rows (:attr:`Digits.ids`). Other namings of the pixels, common in MNIST-style CSVs, are read as well: ``pixel1..pixelN``
-(Kaggle's Fashion-MNIST) and row x column, ``1x1..HxW`` or from zero ``0x0..``, which also gives the image's
-shape. Labels are whole numbers 0-999, or names (every label of the file a name: ``cat``, ``dog``), which
-become classes in natural order (``a2`` before ``a10``). Every cell is checked: the first problem found is raised as a
+pixels is the file's own (784 for MNIST's 28x28, 64 for 8x8 digits, 2,352 for 28x28 colour images, each pixel's
+three channels in turn): a header's pixel names, or a headerless row's width, say it; a caller that knows the count
+(a trained model's) passes it. A header's columns are found by name, in any order and any letter case (the label
+first or last, as HAM10000's colour CSVs have it; pixel names zero-padded to one width, ``pixel0000..``, read as
+``pixel0..``). A leading unnamed column (the index that pandas' ``to_csv`` writes) and an empty last one (a comma
+ending every line, with or without a header) are ignored, and an id column (``id``, ``ImageId`` or ``image_id``, as
+Kaggle's test files have) is read as text and kept beside the rows (:attr:`Digits.ids`). Other namings of the
+pixels, common in MNIST-style CSVs, are read as well: ``pixel1..pixelN`` (Kaggle's Fashion-MNIST) and row x column,
+``1x1..HxW`` or from zero ``0x0..``, which also gives the image's shape. Labels are whole numbers 0-999, or names
+(every label of the file a name: ``cat``, ``dog``), which become classes in natural order (``a2`` before ``a10``).
+Every cell is checked: the first problem found is raised as a
 :class:`DataError` naming the file, line and column.
 
 The happy path is one typed pyarrow parse; only a file that fails it is re-read line by line to
@@ -255,6 +257,7 @@ def _header_layout(path: Path, body: bytes, fields: list[str], labels: str, pixe
     id_index = next((i for i, name in enumerate(names) if name in _ID_NAMES), None)
     if id_index is not None and len(names) > 1:
         names[id_index] = _ID
+    names = _unpadded(names)
     used = [n for n in names if n not in _UNUSED]
     has_label = "label" in used
     naming, shape = _meant_naming([n for n in used if n != "label"], pixels)
@@ -266,6 +269,16 @@ def _header_layout(path: Path, body: bytes, fields: list[str], labels: str, pixe
         raise DataError(f"{path}: header but no data rows")
     id_name = fields[id_index].strip() if _ID in names else None
     return _Layout(True, has_label, False, tuple(naming), tuple(names), image_shape=shape, id_name=id_name)
+
+
+def _unpadded(names: list[str]) -> list[str]:
+    """Pixel names zero-padded to one width (``pixel0000..pixel2351``, as HAM10000's CSVs have them) as the
+    standard ``pixel0..``; names of mixed widths stay as they are (and are reported as written)."""
+    padded = [m for m in map(_PIXEL_NAME.fullmatch, names) if m]
+    widths = {len(m.group(1)) for m in padded}
+    if len(widths) != 1 or not any(m.group(1).startswith("0") and len(m.group(1)) > 1 for m in padded):
+        return names
+    return [f"pixel{int(m.group(1))}" if m else name for name, m in zip(names, map(_PIXEL_NAME.fullmatch, names))]
 
 
 def _describe(labels: str, pixels: int | None) -> str:

@@ -6,7 +6,7 @@ import torch
 
 from lit_mnist.data.datamodule import MNISTDataModule, keras_validation_split
 from lit_mnist.errors import DataError
-from tests.conftest import require, synthetic_digits
+from tests.conftest import csv_text, require, synthetic_digits
 
 
 def _setup(**kwargs) -> MNISTDataModule:
@@ -124,15 +124,32 @@ def test_the_image_shape_comes_from_a_square_pixel_count_a_header_or_the_option(
                     + "\n".join(f"{k % 3}," + ",".join(["7"] * 64) for k in range(20)) + "\n")
     assert _setup(path=str(wide)).image_shape == (4, 16)
     odd = write_csv("odd.csv", n=40, pixels=72)
-    with pytest.raises(DataError, match=r"odd.csv: 72 pixels a row is not a square image: give --data.image_shape"):
+    with pytest.raises(DataError, match=r"odd.csv: 72 values a row is neither a square grey image nor a square colour "
+                                        r"one \(3 values a pixel\): give --data.image_shape \[height, width\] or "
+                                        r"\[height, width, channels\]$"):
         _setup(path=str(odd))
     assert _setup(path=str(odd), image_shape=(8, 9)).image_shape == (8, 9)
-    colour = write_csv("colour.csv", n=40, pixels=48)  # 4x4x3: perhaps colour, which is said
-    with pytest.raises(DataError, match=r"colour.csv: 48 pixels a row is not a square image: give --data.image_shape "
-                                        r"\[height, width\] \(if the rows are 4x4 colour images, 3 values a pixel"):
-        _setup(path=str(colour))
-    with pytest.raises(DataError, match=r"--data.image_shape \[8, 8\] holds 64 pixels; the rows have 72"):
+    assert _setup(path=str(odd), image_shape=(4, 6, 3)).image_shape == (4, 6, 3)
+    assert _setup(path=str(odd), image_shape=(8, 9, 1)).image_shape == (8, 9)  # grey: two sizes, as before
+    colour = write_csv("colour.csv", n=40, pixels=48)  # three times a square, never a square itself: 4x4 colour
+    assert _setup(path=str(colour)).image_shape == (4, 4, 3)
+    with pytest.raises(DataError, match=r"--data.image_shape \[8, 8\] holds 64 values; the rows have 72"):
         _setup(path=str(odd), image_shape=(8, 8))
+
+
+def test_colour_rows_are_standardised_per_channel(write_csv, tmp_path):
+    """Each pixel's channels in turn: channel c is every third value from c, and each gets its own statistics."""
+    rng = np.random.default_rng(0)
+    pixels = np.stack([rng.integers(0, 50, (60, 16)), rng.integers(100, 150, (60, 16)),
+                       rng.integers(200, 256, (60, 16))], axis=2).reshape(60, 48)
+    path = tmp_path / "colour.csv"
+    path.write_text(csv_text(pixels, np.arange(60) % 3))
+    data = _setup(path=str(path), normalize=True)
+    means, stds = data.pixel_stats
+    fit = data.splits["train"][0].numpy().reshape(-1, 16, 3)
+    np.testing.assert_allclose(means, fit.mean(axis=(0, 1)), rtol=1e-12)
+    np.testing.assert_allclose(stds, fit.reshape(-1, 3).std(axis=0, ddof=1), rtol=1e-12)
+    assert means[0] < 50 and 100 < means[1] < 150 and 200 < means[2]  # each channel its own
 
 
 def test_a_test_csv_must_have_the_training_rows_pixel_count(write_csv):
