@@ -19,6 +19,7 @@ from __future__ import annotations
 import argparse
 import importlib.util
 import io
+import math
 import subprocess
 import sys
 import tempfile
@@ -165,8 +166,8 @@ def main(argv: list[str] | None = None) -> int:
                         help="the preprocessing done outside the Keras model: x * scale (+ offset), x in 0-255")
     parser.add_argument("--input-offset", "--input_offset", dest="input_offset", type=float, default=0.0,
                         help="added after --input-scale (default 0)")
-    parser.add_argument("--image_shape", type=int, nargs=2, metavar=("H", "W"),
-                        help="the images' height and width, for a model of flat rows that are not square")
+    parser.add_argument("--image_shape", type=int, nargs="+", metavar="SIZE",
+                        help="H W (grey) or H W 3 (colour): the images of a model of flat rows that are not square grey")
     parser.add_argument("--max-bytes", "--max_bytes", dest="max_bytes", type=int, default=MAX_BYTES,
                         help="the largest file, zip member and total of weights read (default %(default)s: 512 MiB)")
     parser.add_argument("--allow-nonfinite", "--allow_nonfinite", dest="allow_nonfinite", action="store_true",
@@ -184,8 +185,11 @@ def main(argv: list[str] | None = None) -> int:
     source = {"keras_file": keras_file.path.name, "sha256": keras_file.sha256, "layout": keras_file.layout,
               "output": imported.output, "input_scale": args.input_scale, "input_offset": args.input_offset}
     model = build(imported, source, args.model)
-    height, width = imported.image_shape
-    print(f"{args.model}: {len(imported.items)} layers, {height}x{width} images, {imported.num_classes} classes, "
+    if args.image_shape is not None and len(args.image_shape) not in (2, 3):
+        raise DataError(f"--image_shape takes H W or H W C, got {len(args.image_shape)} sizes")
+    values = math.prod(imported.image_shape)
+    print(f"{args.model}: {len(imported.items)} layers, {'x'.join(map(str, imported.image_shape))} images, "
+          f"{imported.num_classes} classes, "
           f"ending in {imported.output}")
     for note in _grouped(imported.ignored):
         print(f"  ignored (training only): {note}")
@@ -199,7 +203,7 @@ def main(argv: list[str] | None = None) -> int:
     verified = "not verified against Keras: --check data.csv (with TensorFlow) does that"
     if args.check:
         # read, not cached: an import writes nothing but its checkpoint and config
-        rows = load_digits(args.check, labels="optional", pixels=height * width, cache=False).pixels
+        rows = load_digits(args.check, labels="optional", pixels=values, cache=False).pixels
         result = check(model, imported, keras_file, rows, args.input_scale, args.input_offset, args.max_bytes)
         for layer in result["layers"]:
             print(f"  {layer['layer']:24s} max |diff| {layer['max_abs_diff']:.2e}")

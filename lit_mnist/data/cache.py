@@ -1,11 +1,13 @@
-"""Where data lives, and the parse cache: a digits CSV is parsed once, later loads of the same content
-come from a binary copy.
+"""Where data lives, and the parse cache: a digits CSV is parsed once, and a folder of images decoded once;
+later loads of the same content come from a binary copy.
 
-One folder holds the data, set by LIT_MNIST_DATA_DIR (default ./data); parsed CSVs are cached in its
-``cache`` subfolder (or LIT_MNIST_CACHE_DIR) as .npz, keyed by the source file's content."""
+One folder holds the data, set by LIT_MNIST_DATA_DIR (default ./data); parsed CSVs and decoded folders are cached
+in its ``cache`` subfolder (or LIT_MNIST_CACHE_DIR) as .npz, keyed by the CSV's content, or by each image file's
+path, size and modification time and the options the images were read with."""
 
 from __future__ import annotations
 
+import hashlib
 import mmap
 import os
 import zipfile
@@ -15,6 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from lit_mnist import atomic
+from lit_mnist.data.folders import IMAGE_SUFFIXES, read_image_folder
 from lit_mnist.data.reader import Digits, parse_digits
 
 
@@ -47,21 +50,36 @@ def load_digits(
     if not cache or not path.is_file():
         return parse_digits(path, labels=labels, label_last=label_last, pixels=pixels)
     entry = cache_dir() / f"v{_FORMAT}-{content_key(path)}-{labels}-{int(label_last)}-{pixels or 'any'}.npz"
-    if entry.is_file():
-        try:
-            with np.load(entry) as saved:
-                shape = tuple(int(v) for v in saved["image_shape"]) if "image_shape" in saved else None
-                id_name = str(saved["id_name"]) if "id_name" in saved else None
-                names = tuple(saved["label_names"].tolist()) if "label_names" in saved else None
-                return Digits(saved["pixels"], saved.get("labels"), shape, saved.get("ids"), id_name, names)
-        except (OSError, ValueError, KeyError, zipfile.BadZipFile):
-            pass  # a damaged cache entry is rebuilt below
-    digits = parse_digits(path, labels=labels, label_last=label_last, pixels=pixels)
-    _save(entry, digits)
-    return digits
+    return _load(entry) or _save(entry, parse_digits(path, labels=labels, label_last=label_last, pixels=pixels))
 
 
-def _save(entry: Path, digits: Digits) -> None:
+def load_folder(path: str | Path, *, color_mode: str | None = None, image_shape: list[int] | None = None) -> Digits:
+    """Like :func:`folders.read_image_folder`, served from ``cache_dir()`` when no image file below ``path`` has
+    changed (by path, size and modification time) since it was decoded with the same options."""
+    path = Path(path)
+    listing = hashlib.sha256(repr((color_mode, None if image_shape is None else [int(v) for v in image_shape])).encode())
+    for file in sorted(path.rglob("*")):
+        if file.suffix.lower() in IMAGE_SUFFIXES and file.is_file():
+            stat = file.stat()
+            listing.update(f"{file.relative_to(path)}\0{stat.st_size}\0{stat.st_mtime_ns}\n".encode())
+    entry = cache_dir() / f"v{_FORMAT}-folder-{listing.hexdigest()[:24]}.npz"
+    return _load(entry) or _save(entry, read_image_folder(path, color_mode=color_mode, image_shape=image_shape))
+
+
+def _load(entry: Path) -> Digits | None:
+    if not entry.is_file():
+        return None
+    try:
+        with np.load(entry) as saved:
+            shape = tuple(int(v) for v in saved["image_shape"]) if "image_shape" in saved else None
+            id_name = str(saved["id_name"]) if "id_name" in saved else None
+            names = tuple(saved["label_names"].tolist()) if "label_names" in saved else None
+            return Digits(saved["pixels"], saved.get("labels"), shape, saved.get("ids"), id_name, names)
+    except (OSError, ValueError, KeyError, zipfile.BadZipFile):
+        return None  # a damaged cache entry is rebuilt
+
+
+def _save(entry: Path, digits: Digits) -> Digits:
     arrays = {"pixels": digits.pixels}
     if digits.labels is not None:
         arrays["labels"] = digits.labels
@@ -76,3 +94,4 @@ def _save(entry: Path, digits: Digits) -> None:
             np.savez(f, **arrays)
     except OSError:
         pass  # the cache is an optimisation: an unwritable cache dir must not stop a run
+    return digits

@@ -22,7 +22,7 @@ import lightning as L
 import numpy as np
 import torch
 
-from lit_mnist.data import cache, mnist
+from lit_mnist.data import cache, mnist, sources
 from lit_mnist.data.augment import random_affine
 from lit_mnist.data.batches import TensorBatches
 from lit_mnist.data.reader import MAX_LABEL, Digits, numbered, place
@@ -43,9 +43,12 @@ class MNISTDataModule(L.LightningDataModule):
     """Data: a digits CSV (Kaggle's "Digit Recognizer" layout, any number of classes and pixels) or built-in MNIST.
 
     Args:
-        path: digits CSV (``label,pixel0..``, header optional; plain, gzip, bzip2, xz or a zip of one
-            file); unset: built-in MNIST.
-        test_path: a second CSV used as the test set (otherwise ``test_split`` of ``path`` is held out).
+        path: a CSV of images (``label,pixel0..``, header optional; plain, gzip, bzip2, xz or a zip of one
+            file), a folder of class folders of images (as ``keras.utils.image_dataset_from_directory`` reads
+            one), or an ``.npz`` of ``x_train``, ``y_train`` (and ``x_test``, ``y_test``) as ``keras.datasets``
+            returns them; unset: built-in MNIST.
+        test_path: a second CSV or folder used as the test set (otherwise an ``.npz``'s test arrays, or
+            ``test_split`` of ``path`` held out).
         batch_size: rows per batch (the original: 500).
         val_split: fraction of the training part used for validation, taken from its end (Keras's way).
         test_split: fraction of ``path`` held out as the test set when there is no ``test_path``.
@@ -63,6 +66,8 @@ class MNISTDataModule(L.LightningDataModule):
             each pixel's channels in turn (unset: from the count of values a row, a square grey, three times a
             square colour; or a ``1x1..HxW`` header's).
         class_names: one name per class, in label order, for the reports and predictions.
+        color_mode: a folder's images as ``grayscale`` or ``rgb`` (unset: grey where every image is, R = G = B;
+            Keras's default is rgb).
         steps_per_execution: training batches handed to the model at once (Keras's ``steps_per_execution``).
             The model still takes one optimizer step per batch, on the same batches in the same order, but
             Lightning's own work per batch (hooks, callbacks, progress, logging: most of a small net's step
@@ -88,6 +93,7 @@ class MNISTDataModule(L.LightningDataModule):
         # str: the command line's text of a list whose names YAML reads as other things ([no, yes]: booleans)
         class_names: list[str] | str | None = None,
         steps_per_execution: int = 1,
+        color_mode: str | None = None,
     ) -> None:
         super().__init__()
         if test_path and not path:
@@ -101,6 +107,8 @@ class MNISTDataModule(L.LightningDataModule):
             raise ValueError(f"num_classes must be in 2-{MAX_LABEL + 1}, got {num_classes}")
         if image_shape is not None:
             image_size(image_shape)  # its own one-line error, an invalid option
+        if color_mode not in (None, "grayscale", "rgb"):
+            raise ValueError(f"color_mode must be grayscale or rgb (unset: grey where every image is), got {color_mode!r}")
         # the sizes are the model's hyper-parameters (linked into it, with what the data say); here they are asked for
         self.save_hyperparameters(ignore=["_instantiator", "num_classes", "image_shape", "class_names"])
         self._given = {"num_classes": num_classes, "image_shape": image_shape, "class_names": _names(class_names)}
@@ -146,17 +154,19 @@ class MNISTDataModule(L.LightningDataModule):
         hp = self.hparams
         if hp.path is None:
             train, test = self._builtin()
-        elif hp.test_path:
-            train = cache.load_digits(hp.path)
-            test = cache.load_digits(hp.test_path, labels="optional", pixels=train.n_pixels)
+        elif hp.test_path or sources.has_test_split(hp.path):
+            train = self._load(hp.path)
+            test_path = hp.test_path or hp.path
+            test = self._load(test_path, split="test", labels="optional", pixels=train.n_pixels,
+                              image_shape=self._given["image_shape"] or train.image_shape)
             if test.labels is None:  # Kaggle's test.csv, say: what the model is to label, not a test set
-                raise DataError(f"{hp.test_path}: no label column; --data.test_path takes labelled rows to score the "
+                raise DataError(f"{test_path}: no label column; --data.test_path takes labelled rows to score the "
                                 "model on (scripts/predict.py labels unlabelled ones)")
-            train, test = self._numbered(train, hp.path, training=True), self._numbered(test, hp.test_path)
-            self.data_source = f"csv:{Path(hp.path).resolve()} + test csv:{Path(hp.test_path).resolve()}"
+            train, test = self._numbered(train, hp.path, training=True), self._numbered(test, test_path)
+            self.data_source = _described(hp.path) + (f" + test {_described(hp.test_path)}" if hp.test_path else "")
         else:
-            train, test = self._split(self._numbered(cache.load_digits(hp.path), hp.path, training=True), hp.path)
-            self.data_source = f"csv:{Path(hp.path).resolve()}"
+            train, test = self._split(self._numbered(self._load(hp.path), hp.path, training=True), hp.path)
+            self.data_source = _described(hp.path)
         self._sizes = (self._classes(train, test), self._shape(train))
         self.train_part = _tensors(train)
         fit, val = self.split_validation(*self.train_part)
@@ -166,6 +176,10 @@ class MNISTDataModule(L.LightningDataModule):
         self.splits = {"train": fit, "val": val, "test": _tensors(test)}
         if hp.normalize:
             self.pixel_stats = pixel_stats(fit[0], image_size(self._sizes[1])[2])
+
+    def _load(self, path: str, **options) -> Digits:
+        return sources.load(path, color_mode=self.hparams.color_mode,
+                            **{"image_shape": self._given["image_shape"], **options})
 
     def _classes(self, train: Digits, test: Digits) -> int:
         """The class count: given, or the largest training label + 1 (a label never seen in training still has
@@ -212,6 +226,8 @@ class MNISTDataModule(L.LightningDataModule):
         hp = self.hparams
         if hp.test_path:  # each split is a file of its own
             return [(hp.test_path if role == "test" else hp.path, int(row)) for row in rows]
+        if hp.path is not None and not hasattr(self, "_split_rows"):  # an .npz's own test arrays
+            return [(hp.path, int(row)) for row in rows]
         if hp.path is not None:  # the rows of one file, split
             return [(hp.path, int(self._split_rows[role][row])) for row in rows]
         return [("", int(row)) for row in rows]
@@ -223,6 +239,9 @@ class MNISTDataModule(L.LightningDataModule):
         source = self.hparams.path or self.data_source
         if given is not None:
             height, width, channels = image_size(given)
+            own = train.image_shape
+            if own is not None and len(given) == 2 and tuple(own[:2]) == (height, width):
+                return own  # a folder's images, resized to it, in the colours they have
             if height * width * channels != values:
                 raise DataError(f"{source}: --data.image_shape {[int(v) for v in given]} holds "
                                 f"{height * width * channels} values; the rows have {values}")
@@ -352,3 +371,8 @@ def _names(value) -> list[str] | None:
     if not all(names):
         raise ValueError(f"class_names: an empty name in {value!r}")
     return names
+
+
+def _described(path: str) -> str:
+    """The source as ``metrics.json``'s ``data_source`` says it: ``csv:``, ``folder:`` or ``npz:`` and the path."""
+    return f"{sources.kind(path)}:{Path(path).resolve()}"

@@ -176,6 +176,8 @@ def place(path: str | Path, row: int, column: str = "label", label_last: bool = 
     """'line N, column NAME' of data row ``row`` (0-based) of a CSV that parsed: for the errors that only the
     whole data set reveals (a test label outside the classes the training rows learned)."""
     path = Path(path)
+    if path.is_dir() or path.suffix.lower() == ".npz":  # a folder's images, an array's rows: in the order read
+        return f"image {row + 1}"
     raw = read_bytes(path)
     body = raw[3:] if raw.startswith(b"\xef\xbb\xbf") else raw
     return _place(body, _sniff_layout(path, body, "optional", label_last, None), row, column)

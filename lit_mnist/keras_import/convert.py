@@ -19,6 +19,7 @@ is read of it.
 
 from __future__ import annotations
 
+import math
 import re
 from dataclasses import dataclass, field
 
@@ -52,7 +53,7 @@ class Imported:
 
     items: list[dict]
     num_classes: int
-    image_shape: tuple[int, int]
+    image_shape: tuple[int, ...]
     input_shape: tuple[int, ...]
     output: str
     weights: dict[str, dict[str, np.ndarray]]
@@ -81,7 +82,7 @@ class _Refused(Exception):
     pass
 
 
-def convert(keras_file: KerasFile, image_shape: tuple[int, int] | None = None, input_scale: float | None = None,
+def convert(keras_file: KerasFile, image_shape: tuple[int, ...] | None = None, input_scale: float | None = None,
             input_offset: float = 0.0, allow_nonfinite: bool = False) -> Imported:
     """The file's model as a layer list; ``input_scale`` and ``input_offset``: the preprocessing done outside the
     model (``x * scale + offset`` of grey levels 0-255), put in front as a ``rescaling`` item."""
@@ -108,7 +109,7 @@ def convert(keras_file: KerasFile, image_shape: tuple[int, int] | None = None, i
         front.append(_Entry({"rescaling": {"name": "input_rescaling", "scale": scale, "offset": input_offset}}, "",
                             "the input's preprocessing", [INPUT]))
     if len(input_shape) > 1:  # the row of grey levels as the model's input image, which its layers see
-        front.append(_Entry({IMPLIED_IMAGE: {"name": "input_reshape", "target_shape": [*shape, 1]}}, "", "the input",
+        front.append(_Entry({IMPLIED_IMAGE: {"name": "input_reshape", "target_shape": [*shape[:2], shape[2] if len(shape) == 3 else 1]}}, "", "the input",
                             [front[-1].args["name"] if front else INPUT]))
     if front:
         for entry in entries:
@@ -334,25 +335,37 @@ def _two_classes(head: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
     return {name: np.concatenate([np.zeros_like(value), value], axis=-1) for name, value in head.items()}
 
 
-def _image_shape(path, input_shape: tuple[int, ...], given) -> tuple[int, int]:
-    if len(input_shape) == 3 and input_shape[2] != 1:
-        raise DataError(f"{path}: the model takes {input_shape[2]} channels: lit-mnist's images are grey (one channel)")
+def _image_shape(path, input_shape: tuple[int, ...], given) -> tuple[int, ...]:
+    """``(H, W)`` of grey images or ``(H, W, 3)`` of colour ones: the model's input, or its rows' as ``given``
+    (``--image_shape``) or a square's."""
+    if len(input_shape) == 3 and input_shape[2] not in (1, 3):
+        alpha = ": drop the alpha channel first" if input_shape[2] == 4 else ""
+        raise DataError(f"{path}: the model takes {input_shape[2]} channels; lit-mnist's images have 1 (grey) or 3 "
+                        f"(colour){alpha}")
     if len(input_shape) in (2, 3):
-        shape = tuple(input_shape[:2])
-        if given is not None and tuple(given) != shape:
-            raise DataError(f"{path}: the model takes {shape[0]}x{shape[1]} images, not --image_shape {list(given)}")
+        shape = tuple(input_shape[:2]) if input_shape[2:] in ((), (1,)) else tuple(input_shape)
+        if given is not None and _grey(given) != shape:
+            raise DataError(f"{path}: the model takes {'x'.join(map(str, shape))} images, not --image_shape "
+                            f"{list(given)}")
         return shape
     if len(input_shape) != 1:
         raise DataError(f"{path}: the model's input is {list(input_shape)}: rows of pixels or images are imported")
     if given is not None:
-        if given[0] * given[1] != input_shape[0]:
-            raise DataError(f"{path}: --image_shape {list(given)} holds {given[0] * given[1]} pixels; the model's rows "
+        if math.prod(given) != input_shape[0]:
+            raise DataError(f"{path}: --image_shape {list(given)} holds {math.prod(given)} values; the model's rows "
                             f"have {input_shape[0]}")
-        return tuple(given)
-    side = round(input_shape[0] ** 0.5)
+        return _grey(given)
+    side = math.isqrt(input_shape[0])
     if side * side != input_shape[0]:
-        raise DataError(f"{path}: rows of {input_shape[0]} pixels are no square image: give --image_shape H W")
+        raise DataError(f"{path}: rows of {input_shape[0]} values are no square grey image: give --image_shape H W "
+                        "(or H W 3)")
     return side, side
+
+
+def _grey(shape) -> tuple[int, ...]:
+    """A shape as the model keeps it: ``(H, W)`` for one channel."""
+    shape = tuple(int(v) for v in shape)
+    return shape[:2] if shape[2:] == (1,) else shape
 
 
 def _name(entries: list[_Entry]) -> None:
