@@ -78,6 +78,20 @@ def synthetic_digits(n: int, seed: int = 0, classes: int | list[int] = 10, pixel
     return images, labels
 
 
+def hue_images(n: int, classes: int = 20, side: int = 28, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """Colour images (rows of side*side*3, each pixel's R, G, B in turn) whose classes differ in hue alone: a random
+    grey pattern plus a chroma of the class's hue whose three channels sum to zero, so that every pixel's mean over
+    its channels, and so any grey rendering of it, is the same whatever the class."""
+    rng = np.random.default_rng(seed)
+    labels = rng.integers(0, classes, n)
+    grey = rng.uniform(60, 196, (n, side, side, 1))
+    angle = 2 * np.pi * labels / classes
+    chroma = np.stack([np.cos(angle + k * 2 * np.pi / 3) for k in range(3)], 1)[:, None, None, :] * 60
+    noise = rng.normal(0, 4, (n, side, side, 3))
+    noise -= noise.mean(axis=3, keepdims=True)
+    return np.clip(np.rint(grey + chroma + noise), 0, 255).astype(np.uint8).reshape(n, -1), labels
+
+
 def residual_list(size: int = 28, filters: int = 16, side: int = 8) -> list:
     """The docs' graph example (lit_mnist/configs/residual.yaml) for ``size`` x ``size`` images: a residual block
     whose add takes the BatchNormalization's output, and a side branch from the stem concatenated on the channels."""

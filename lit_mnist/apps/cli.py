@@ -37,6 +37,7 @@ class MNISTCLI(LightningCLI):
         parser.link_arguments("data.normalize", "model.normalize")  # the statistics travel in the model
         parser.link_arguments("data.num_classes", "model.num_classes", apply_on="instantiate")
         parser.link_arguments("data.class_names", "model.class_names", apply_on="instantiate")
+        parser.link_arguments("data.preparation", "model.preparation", apply_on="instantiate")
         # a list, as YAML and the checkpoint keep it (plain data, not a Python tuple)
         parser.link_arguments("data.image_shape", "model.image_shape", compute_fn=list, apply_on="instantiate")
 

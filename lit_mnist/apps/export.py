@@ -1,11 +1,13 @@
 """``python scripts/export.py --checkpoint CKPT --out model.onnx [--check CSV]``
 
-The whole inference of a trained model as one ONNX graph: input ``pixels``, float32 grey levels 0-255 of
-shape ``[N, H*W]`` (the model's HxW image, row-major; any batch size); output ``probabilities``, ``[N, K]``
-for its K classes. The normalisation of a ``--data.normalize`` model is inside the graph.
+The whole inference of a trained model as one ONNX graph: input ``pixels``, float32 values 0-255 of shape
+``[N, H*W*C]`` (the model's HxW image, row-major, each pixel's C channels in turn as Keras flattens an image: grey
+levels for a grey model, R, G, B for a colour one; any batch size); output ``probabilities``, ``[N, K]`` for its K
+classes. The normalisation of a ``--data.normalize`` model is inside the graph.
 
 Before the file is kept, ONNX Runtime's probabilities are compared with torch's on the rows of
-``--check CSV`` (or, for a 28x28 model, the official 10,000 MNIST test digits): at most 1e-5 apart, the
+``--check CSV`` (or a folder of class folders, or an ``.npz``; for a 28x28 grey model, by default the official
+10,000 MNIST test digits): at most 1e-5 apart, the
 same predicted class for every row. Where float32 itself cannot promise 1e-5 (a net on raw 0-255 pixels
 has large logits), the limit is twice torch's own float32 rounding on those rows, measured against the
 model in float64: two float32 computations of one function differ by about that much, a graph of another
@@ -25,7 +27,7 @@ import torch
 from lit_mnist import atomic
 from lit_mnist.apps.checkpoints import load_model
 from lit_mnist.apps.entry import ArgumentParser
-from lit_mnist.data import cache, mnist
+from lit_mnist.data import mnist, sources
 from lit_mnist.errors import DataError
 from lit_mnist.model.module import LitMNIST
 
@@ -34,9 +36,12 @@ MAX_ABS_DIFF = 1e-5
 
 def documented(model: LitMNIST) -> tuple[str, str]:
     """What the graph's input and output hold, for their doc strings and the command's last line."""
-    height, width = model.image_shape
-    return (f"grey levels 0-255 as float32, shape [N, {height * width}]: {height}x{width} row-major, light on dark",
-            f"class probabilities (softmax), shape [N, {model.num_classes}]")
+    height, width, *channels = model.image_shape
+    outputs = f"class probabilities (softmax), shape [N, {model.num_classes}]"
+    if channels:
+        return (f"values 0-255 as float32, shape [N, {model.row_size}]: {height}x{width} row-major, each pixel's R, G, "
+                "B in turn (Keras's channels-last order)"), outputs
+    return f"grey levels 0-255 as float32, shape [N, {model.row_size}]: {height}x{width} row-major, light on dark", outputs
 
 
 class Inference(torch.nn.Module):
@@ -54,8 +59,7 @@ def export(model: LitMNIST, path: Path) -> None:
     """Write the ONNX graph of ``model`` to ``path``, with a dynamic batch size and documented input/output."""
     import onnx
 
-    height, width = model.image_shape
-    example = torch.zeros(2, height * width)
+    example = torch.zeros(2, model.row_size)
     batch = torch.export.Dim("batch", min=1)
     # the exporter's notes on torchvision's operators, which are not used here
     logging.getLogger("torch.onnx._internal.exporter._registration").setLevel(logging.ERROR)
@@ -71,13 +75,16 @@ def export(model: LitMNIST, path: Path) -> None:
 
 
 def check_digits(csv: str | None, model: LitMNIST) -> tuple[np.ndarray, str]:
-    """The rows to check on: a CSV's (labels optional, the model's pixel count), or for a 28x28 model built-in
-    MNIST's official test digits."""
-    height, width = model.image_shape
+    """The rows to check on: a CSV's (labels optional, the model's pixel count), a folder's images or an ``.npz``'s
+    (its test arrays where it has them) at the model's image shape, or for a 28x28 grey model built-in MNIST's
+    official test digits."""
     if csv:
-        return cache.load_digits(csv, labels="optional", pixels=height * width).pixels, csv
+        split = "test" if sources.has_test_split(csv) else "train"
+        return sources.load(csv, split=split, labels="optional", pixels=model.row_size,
+                            image_shape=list(model.image_shape)).pixels, csv
     if model.image_shape != mnist.IMAGE_SHAPE:
-        raise DataError(f"a {height}x{width} model is checked on rows of its own kind: give --check CSV")
+        raise DataError(f"a {'x'.join(map(str, model.image_shape))} model is checked on rows of its own kind: give "
+                        "--check CSV (or a folder, or an .npz)")
     return mnist.test_digits("with no --check CSV, the check needs").pixels, "the MNIST test digits"
 
 
@@ -127,8 +134,8 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     except OSError as e:
         raise DataError(f"{args.out}: cannot write the model ({e.strerror or e})") from None
-    height, width = model.image_shape
-    print(f"written: {args.out} (input 'pixels' [N, {height * width}] float32 grey levels 0-255; output "
+    what = "grey levels" if len(model.image_shape) == 2 else "values (each pixel's R, G, B in turn)"
+    print(f"written: {args.out} (input 'pixels' [N, {model.row_size}] float32 {what} 0-255; output "
           f"'probabilities' [N, {model.num_classes}])")
     return 0
 

@@ -2,8 +2,11 @@
 
 CSV input (with or without the label column, e.g. Kaggle's test.csv) gives a submission,
 ``ImageId,Label`` with 1-based ids in input order, or, where the input has an id column (``id``, as
-Kannada-MNIST's test.csv), its ids under its name (``id,label``); its rows must have the model's pixel count. Image
-files or folders give ``file,label,confidence``, each image prepared into the model's HxW. Labels are the
+Kannada-MNIST's test.csv), its ids under its name (``id,label``); its rows must have the model's pixel count (H*W, or
+H*W*3 for a colour model, each pixel's R, G, B in turn). An ``.npz`` (its ``x_test``, else ``x_train`` or ``x``)
+is read as such rows. Image files or folders give ``file,label,confidence``, each image prepared into the model's
+image as its training data imply (a grey digit as MNIST made its digits; a colour image, or one like a folder's the
+model learned, converted and resized). Labels are the
 training data's own (0..K-1); a model trained with class names adds a ``name`` column. ``--probabilities``
 adds p0..pK-1; FILE ending in .json writes JSON.
 """
@@ -23,8 +26,8 @@ from tqdm import tqdm
 from lit_mnist import atomic
 from lit_mnist.apps.checkpoints import load_model
 from lit_mnist.apps.entry import ArgumentParser
-from lit_mnist.data.cache import load_digits
-from lit_mnist.data.images import IMAGE_SUFFIXES, image_files, is_image, load_image, mnist_pixels
+from lit_mnist.data import sources
+from lit_mnist.data.images import IMAGE_SUFFIXES, image_files, is_image, load_image, prepared
 from lit_mnist.data.reader import numbered
 from lit_mnist.errors import DataError
 from lit_mnist.model.module import LitMNIST
@@ -59,7 +62,8 @@ def read_csvs(paths: list[Path], pixels: int, names: list[str] | None) -> tuple[
     """The rows of the CSVs, each of ``pixels`` grey levels (the model's), their labels if every file has them
     (names as the model's class ``names`` number them), and the submission's id column: the files' own where each
     has one of the same name, else ImageId 1..N."""
-    parts = [load_digits(p, labels="optional", pixels=pixels) for p in paths]
+    parts = [sources.load(p, split="test" if sources.has_test_split(p) else "train", labels="optional", pixels=pixels)
+             for p in paths]
     if any(d.label_names is not None for d in parts) and not names:
         raise DataError(f"{paths[0]}: its labels are names, and the model's classes have none (it was trained "
                         "on class numbers): drop the label column, or use a model trained on these names")
@@ -74,11 +78,11 @@ def read_csvs(paths: list[Path], pixels: int, names: list[str] | None) -> tuple[
     return pixels, np.concatenate([d.labels for d in parts]) if labelled else None, ids
 
 
-def read_images(paths: list[Path], image_shape: tuple[int, int]) -> tuple[list[Path], np.ndarray]:
+def read_images(paths: list[Path], model: LitMNIST) -> tuple[list[Path], np.ndarray]:
     files = [f for p in paths for f in image_files(p)]
     if not files:
         raise DataError(f"{', '.join(map(str, paths))}: no image files ({', '.join(sorted(IMAGE_SUFFIXES))})")
-    rows = [mnist_pixels(load_image(f), str(f), image_shape)
+    rows = [prepared(load_image(f), str(f), model.image_shape, model.preparation)
             for f in tqdm(files, desc="reading images", disable=len(files) < 50)]
     return files, np.stack(rows)
 
@@ -128,8 +132,7 @@ def run(args: argparse.Namespace) -> str:
     model = load_model(args.checkpoint)
     names = model.hparams.get("class_names")
     if csvs:
-        height, width = model.image_shape
-        pixels, labels, ids = read_csvs(csvs, height * width, names)
+        pixels, labels, ids = read_csvs(csvs, model.row_size, names)
         probs = probabilities(model, pixels, args.batch_size)
         predicted = probs.argmax(1)
         label = "Label" if next(iter(ids))[:1].isupper() else "label"  # the id column's style: ImageId,Label; id,label
@@ -138,7 +141,7 @@ def run(args: argparse.Namespace) -> str:
         if labels is not None:
             summary += f"; accuracy {float((predicted == labels).mean()):.4f} against the labels in the input"
     else:
-        files, pixels = read_images(inputs, model.image_shape)
+        files, pixels = read_images(inputs, model)
         probs = probabilities(model, pixels, args.batch_size)
         predicted = probs.argmax(1)
         frame = table({"file": [str(f) for f in files], "label": predicted, **named(names, predicted),
@@ -152,7 +155,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = ArgumentParser(prog="predict.py", description=__doc__,
                             formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--checkpoint", required=True, help="a checkpoint written by scripts/fit.py")
-    parser.add_argument("--input", required=True, nargs="+", help="CSV files, or image files / folders")
+    parser.add_argument("--input", required=True, nargs="+", help="CSV or .npz files, or image files / folders")
     parser.add_argument("--output", required=True, help="CSV file, or .json")
     parser.add_argument("--probabilities", action="store_true", help="add the columns p0..pK-1 (K: the model's classes)")
     parser.add_argument("--batch_size", type=int, default=10_000,

@@ -131,6 +131,13 @@ class MNISTDataModule(L.LightningDataModule):
         return self._learned()[1]
 
     @property
+    def preparation(self) -> str:
+        """How a picture becomes a row for a model of these data (``lit_mnist.data.images.prepared``): ``resize``
+        for a folder's images and colour ones, ``digit`` (MNIST's own way) for grey CSVs, arrays and MNIST."""
+        folder = self.hparams.path is not None and sources.kind(self.hparams.path) == "folder"
+        return "resize" if folder or len(self.image_shape) == 3 else "digit"
+
+    @property
     def class_names(self) -> list[str] | None:
         self._learned()  # checked against the class count
         return self._names or self._given["class_names"]

@@ -192,6 +192,13 @@ def _pixels(image: Image.Image, color_mode: str | None) -> np.ndarray:
     return rgb
 
 
+def picture_row(image: Image.Image, image_shape: tuple[int, ...]) -> np.ndarray:
+    """A picture as a row of a model trained on a folder's images: converted to its channels (grey, or R, G, B)
+    and resized to its ``image_shape`` as the folder's images were, each pixel's channels in turn."""
+    pixels = _pixels(image, "rgb" if len(image_shape) == 3 else "grayscale")
+    return _resize(pixels, tuple(image_shape[:2])).reshape(-1)
+
+
 def _resize(image: np.ndarray, size: tuple[int, int]) -> np.ndarray:
     """``image`` at ``size`` (height, width) as ``tf.image.resize`` computes it for Keras: bilinear, half-pixel
     centres, no antialiasing (Pillow's resize antialiases: other grey levels), rounded to uint8."""

@@ -107,6 +107,20 @@ def light_on_dark(grey: np.ndarray) -> np.ndarray:
     return np.clip(ink - paper, 0, None)
 
 
+PREPARATIONS = ("digit", "resize")
+
+
+def prepared(image: Image.Image, name: str, image_shape: tuple[int, ...], preparation: str = "digit") -> np.ndarray:
+    """A picture as a row of a model of ``image_shape`` images: ``digit``, as MNIST made its digits
+    (:func:`mnist_pixels`: grey images of digits, from CSVs or MNIST); ``resize``, converted to the model's channels
+    and resized as a folder's images were read for it (``folders.picture_row``: colour images, image folders)."""
+    if preparation == "resize":
+        from lit_mnist.data.folders import picture_row
+
+        return picture_row(image, image_shape)
+    return mnist_pixels(image, name, tuple(image_shape[:2]))
+
+
 def mnist_pixels(image: Image.Image, name: str = "image", field: tuple[int, int] = MNIST_FIELD) -> np.ndarray:
     """One image as a row of ``field`` (height, width; MNIST's 28x28 by default) uint8 grey levels, light digit
     on black, fitted to the box and centred by mass."""

@@ -70,6 +70,9 @@ class LitMNIST(L.LightningModule):
             built in Python with ``init_from`` set refuses to train until started so.
         source: where the weights came from (a Keras file's name and SHA-256, a start's checkpoint): set by the
             importer and by ``start_from``, recorded in checkpoints and metrics.json.
+        preparation: how a picture sent to ``predict.py`` or the service becomes a row: ``digit`` (as MNIST made
+            its digits: centred, fitted to 20/28 of the field) or ``resize`` (converted and resized, as a folder's
+            images are read); set from the data (unset: ``digit`` for grey images, ``resize`` for colour).
     """
 
     def __init__(
@@ -94,6 +97,7 @@ class LitMNIST(L.LightningModule):
         cuda_graphs: bool = True,
         init_from: str | None = None,
         source: dict | None = None,
+        preparation: Literal["digit", "resize"] | None = None,
     ) -> None:
         super().__init__()
         lr = keras_default_lr(optimizer) if lr is None else lr
@@ -111,6 +115,7 @@ class LitMNIST(L.LightningModule):
         # metrics.json describe the net whole (LightningCLI hands save_hyperparameters the options as given)
         self.hparams.update(layers=as_items(self.net.layers), num_classes=num_classes, normalize=normalize, lr=lr,
                             image_shape=[height, width] if channels == 1 else [height, width, channels],
+                            preparation=preparation or ("digit" if channels == 1 else "resize"),
                             class_names=None if class_names is None else [str(name) for name in class_names])
         # in raw pixel units, one per channel (a scalar for grey images); identity until fit() sets them from the
         # training split
@@ -140,6 +145,17 @@ class LitMNIST(L.LightningModule):
         return tuple(self.hparams.image_shape)
 
     @property
+    def row_size(self) -> int:
+        """Values in a row the net takes: H*W grey levels, or H*W*3 (each pixel's R, G, B in turn)."""
+        return math.prod(self.image_shape)
+
+    @property
+    def preparation(self) -> str:
+        """How a picture becomes a row (``lit_mnist.data.images.prepared``): ``digit`` as MNIST made its digits,
+        ``resize`` as a folder's images were read."""
+        return self.hparams.get("preparation") or ("digit" if len(self.image_shape) == 2 else "resize")
+
+    @property
     def class_names(self) -> list[str]:
         """Each class's name: ``--data.class_names`` where given, else its label."""
         return self.hparams.get("class_names") or [str(k) for k in range(self.num_classes)]
@@ -161,7 +177,7 @@ class LitMNIST(L.LightningModule):
         if self.hparams.normalize:  # raw inputs skip this: the original net sees 0-255 exactly
             x = x.to(self.pixel_mean.dtype)
             if self.pixel_mean.dim():  # a row is each pixel's channels in turn
-                x = ((x.reshape(len(x), -1, len(self.pixel_mean)) - self.pixel_mean) / self.pixel_std).flatten(1)
+                x = ((x.unflatten(1, (-1, len(self.pixel_mean))) - self.pixel_mean) / self.pixel_std).flatten(1)
             else:
                 x = (x - self.pixel_mean) / self.pixel_std
         return self.net(x)

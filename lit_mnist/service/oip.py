@@ -113,16 +113,19 @@ def split(body: bytes, header_length: int | None) -> tuple[bytes, bytes]:
     return body[:header_length], body[header_length:]
 
 
-def rows(request: InferenceRequest, tail: bytes, image_shape: tuple[int, int]) -> np.ndarray:
-    """The input as (N, H*W) float32 grey levels, from its JSON data or its bytes, every size checked first."""
+def rows(request: InferenceRequest, tail: bytes, image_shape: tuple[int, ...]) -> np.ndarray:
+    """The input as (N, H*W*C) float32 values 0-255 (each pixel's channels in turn), from its JSON data or its
+    bytes, every size checked first."""
     (tensor,) = request.inputs
-    height, width = image_shape
+    height, width, *rest = image_shape
+    channels = rest[0] if rest else 1
     shape = tensor.shape
-    # a row, an image, or an image of one channel as Keras (last) or torch (first) lays it out
-    if shape[1:] not in ([height * width], [height, width], [height, width, 1], [1, height, width]):
-        raise RequestError(400, f"input pixels: shape {shape}; the model takes [-1, {height * width}], "
-                                f"[-1, {height}, {width}] or one channel of that, [-1, {height}, {width}, 1] or "
-                                f"[-1, 1, {height}, {width}]")
+    # a row, or an image with its channels as Keras (last) or torch (first) lays them out; a grey one without
+    taken = [[height * width * channels], [height, width, channels], [channels, height, width],
+             *([[height, width]] if channels == 1 else [])]
+    if shape[1:] not in taken:
+        raise RequestError(400, f"input pixels: shape {shape}; the model takes "
+                                f"{', '.join(str([-1, *t]) for t in taken[:-1])} or {[-1, *taken[-1]]}")
     count, dtype = math.prod(shape), DTYPES[tensor.datatype]
     size = tensor.parameters.binary_data_size if tensor.parameters else None
     if size is not None:
@@ -141,8 +144,10 @@ def rows(request: InferenceRequest, tail: bytes, image_shape: tuple[int, int]) -
             raise RequestError(400, "input pixels has no data: give data, or binary_data_size and its bytes")
         values = from_json_data(tensor.data, shape, tensor.datatype)
     if not np.all((values >= 0) & (values <= 255)):  # NaN fails too
-        raise RequestError(400, "input pixels: values must be grey levels 0-255")
-    return values.reshape(shape[0], height * width)
+        raise RequestError(400, "input pixels: values must be 0-255")
+    if channels > 1 and shape[1:] == [channels, height, width]:  # torch's channels first: Keras's order
+        values = values.reshape(shape[0], channels, height * width).transpose(0, 2, 1)
+    return values.reshape(shape[0], height * width * channels)
 
 
 def from_json_data(data: list, shape: list[int], datatype: str) -> np.ndarray:

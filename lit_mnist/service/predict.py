@@ -1,12 +1,13 @@
 """``POST /predict``: an image as a user has it, or rows of grey levels as a CSV has them, one or a batch.
 
-The JSON body is a pydantic model sized to the model's image (H x W): ``pixels`` is one row of H*W grey levels
-0-255, one image as H rows of W, or a list of either (a batch). An image (PNG, JPEG, ... as the body, or as the
-one file of a form) is prepared as ``predict.py`` prepares image files. A body of no telling type (none,
+The JSON body is a pydantic model sized to the model's image (H x W, or H x W x 3 in colour): ``pixels`` is one row
+of H*W grey levels 0-255 (H*W*3 values, each pixel's R, G, B in turn), one image as H rows of W (of W pixels of 3
+values), or a list of either (a batch). An image (PNG, JPEG, ... as the body, or as the one file of a form) is
+prepared as ``predict.py`` prepares image files, as the model's ``preparation`` says. A body of no telling type (none,
 octet-stream, curl's form default) is read as JSON when it starts with ``{``, else as an image.
 """
 
-
+import math
 from typing import Annotated, Any, Union
 
 import numpy as np
@@ -16,7 +17,7 @@ from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag, Validatio
 from python_multipart.exceptions import FormParserError
 from starlette.datastructures import UploadFile
 
-from lit_mnist.data.images import ImageTooLarge, UnreadableImage, load_image, mnist_pixels
+from lit_mnist.data.images import ImageTooLarge, UnreadableImage, load_image, prepared
 from lit_mnist.errors import DataError
 from lit_mnist.service.body import BINARY, MAX_BODY_BYTES, read_body
 from lit_mnist.service.classifier import Classifier
@@ -49,40 +50,65 @@ def _array(item: Any, least: int, most: int | None = None) -> Any:
     return Annotated[list[item], Field(min_length=least, max_length=most)]
 
 
-def pixels_request(image_shape: tuple[int, int]) -> tuple[type[BaseModel], Any]:
-    """The JSON body for a model of ``image_shape`` images, and the function that names the form of its
-    ``pixels`` (which also picks the one branch whose complaint a refusal quotes)."""
-    height, width = image_shape
-    size = height * width
-    row, image = _array(Grey, size, size), _array(_array(Grey, width, width), height, height)
+def pixels_request(image_shape: tuple[int, ...]) -> tuple[type[BaseModel], Any]:
+    """The JSON body for a model of ``image_shape`` images (``(H, W)`` grey, ``(H, W, 3)`` colour), and the function
+    that names the form of its ``pixels`` (which also picks the one branch whose complaint a refusal quotes)."""
+    size, image = math.prod(image_shape), Grey
+    for side in reversed(image_shape):
+        image = _array(image, side, side)
+    row = _array(Grey, size, size)
     forms = {"row": row, "image": image, "rows": _array(row, 1), "images": _array(image, 1)}
-    if height == 1:  # one image as its one row reads the same as a batch of one row: a batch it is
+    if tuple(image_shape)[:1] == (1,) and len(image_shape) == 2:  # an image as its one row reads as a batch of one
         del forms["image"]
 
     def form(value: Any) -> str:
-        if not isinstance(value, list) or not value or not isinstance(value[0], list):
-            return "row"
-        if value[0] and isinstance(value[0][0], list):
+        depth = _depth(value)
+        if depth == len(image_shape) + 1:
             return "images"
-        return "image" if "image" in forms and len(value) == height and len(value[0]) == width else "rows"
+        if depth == len(image_shape) and "image" in forms and (
+                depth > 2 or len(value) == image_shape[0] and len(value[0]) == image_shape[1]):
+            return "image"
+        return "rows" if depth == 2 else "row"
 
     branches = tuple(Annotated[kind, Tag(name)] for name, kind in forms.items())
     pixels = Annotated[Union[branches], Discriminator(form)]  # noqa: UP007 (a union built from a tuple)
-    described = (f"one row of {size} grey levels 0-255 (a CSV row's pixels)"
-                 + (f", one image as {height} rows of {width}" if "image" in forms else "")
-                 + ", or a list of those (a batch)")
+    described = f"one row of {_values(image_shape)}" + (f", one image as {_image(image_shape)}" if "image" in forms
+                                                         else "") + ", or a list of those (a batch)"
     model = create_model("PredictRequest", __config__=ConfigDict(strict=True),
                          pixels=(pixels, Field(description=described, examples=[[0] * size])))
     return model, form
 
 
+def _depth(value: Any) -> int:
+    """How many lists are nested at the start of ``value``."""
+    depth = 0
+    while isinstance(value, list):
+        depth += 1
+        if not value:
+            break
+        value = value[0]
+    return depth
+
+
+def _values(image_shape: tuple[int, ...]) -> str:
+    size = math.prod(image_shape)
+    if len(image_shape) == 2:
+        return f"{size} grey levels 0-255 (a CSV row's pixels)"
+    return f"{size} values 0-255 (each pixel's R, G, B in turn, as a CSV row has them)"
+
+
+def _image(image_shape: tuple[int, ...]) -> str:
+    height, width, *channels = image_shape
+    return f"{height} rows of {width}" + (f" pixels of {channels[0]} values" if channels else "")
+
+
 def predict_router(classifier: Classifier) -> tuple[APIRouter, list[type[BaseModel]]]:
     """The route, and the request models its OpenAPI document refers to."""
     request_model, form = pixels_request(classifier.image_shape)
-    height, width = classifier.image_shape
-    size = height * width
-    wanted = (f'send {{"pixels": [{size} grey levels 0-255]}}, {height} rows of {width}, or a list of rows'
-              if height > 1 else f'send {{"pixels": [{size} grey levels 0-255]}} or a list of such rows')
+    size = classifier.row_size
+    what = "grey levels" if len(classifier.image_shape) == 2 else "values"
+    wanted = (f'send {{"pixels": [{size} {what} 0-255]}}, {_image(classifier.image_shape)}, or a list of rows'
+              if classifier.image_shape[0] > 1 else f'send {{"pixels": [{size} {what} 0-255]}} or a list of such rows')
     router = APIRouter()
 
     def from_json(body: bytes) -> Prediction | Predictions:
@@ -107,8 +133,8 @@ def predict_router(classifier: Classifier) -> tuple[APIRouter, list[type[BaseMod
 
     def from_image(body: bytes, kind: str) -> Prediction:
         try:
-            row = mnist_pixels(load_image(body, "request body", max_pixels=MAX_PIXELS), "request body",
-                               classifier.image_shape).astype(np.float32)
+            row = prepared(load_image(body, "request body", max_pixels=MAX_PIXELS), "request body",
+                           classifier.image_shape, classifier.preparation).astype(np.float32)
         except ImageTooLarge as e:
             raise RequestError(413, str(e)) from None
         except UnreadableImage as e:

@@ -141,7 +141,7 @@ def test_the_page_says_drawing_is_for_28x28_models_and_the_api_works(small_digit
     metrics = _fit(tmp_path / "runs", "--data.path", str(small_digits / "digits8.csv"), "--trainer.max_epochs", "1")
     client = TestClient(create_app(Classifier(load_model(f"{metrics['run']}/checkpoints/last.ckpt"))))
     page = client.get("/").text
-    assert '"image_shape": [8, 8]' in page and "Drawing is for 28x28 models" in page
+    assert '"image_shape": [8, 8]' in page and "Drawing is for 28x28 grey models" in page
     reply = client.post("/predict", json={"pixels": [0] * 64})
     assert reply.status_code == 200 and len(reply.json()["probabilities"]) == 10 and len(reply.json()["pixels"]) == 64
     assert client.post("/predict", json={"pixels": [0] * 784}).status_code == 422
