@@ -1,4 +1,4 @@
-"""keras.applications' families, built by Keras with ``weights=None`` at a small grey input (32x32x1), import and
+"""keras.applications' families, built by Keras with ``weights=None`` at a small colour input (32x32x3), import and
 predict as Keras does; the families that need a layer lit-mnist has not are refused in one line naming it."""
 
 import numpy as np
@@ -21,12 +21,13 @@ ROWS = 1000
 
 @pytest.fixture(scope="module")
 def images(tmp_path_factory):
-    """1,000 random 32x32 grey images of 8x8 blocks, as a CSV of levels 0-255 and as the models take them (0-1)."""
-    coarse = np.random.default_rng(0).integers(0, 256, (ROWS, 4, 4))
-    levels = np.kron(coarse, np.ones((8, 8), dtype=np.int64)).reshape(ROWS, 32 * 32)
+    """1,000 random 32x32 colour images of 8x8 blocks, as a CSV of values 0-255 (each pixel's R, G, B in turn) and
+    as the models take them (0-1)."""
+    coarse = np.random.default_rng(0).integers(0, 256, (ROWS, 4, 4, 3))
+    levels = np.kron(coarse, np.ones((8, 8, 1), dtype=np.int64)).reshape(ROWS, 32 * 32 * 3)
     path = tmp_path_factory.mktemp("images") / "images.csv"
     path.write_text(csv_text(levels, np.zeros(ROWS, dtype=int)))
-    return path, (levels / 255.0).astype(np.float32).reshape(ROWS, 32, 32, 1)
+    return path, (levels / 255.0).astype(np.float32).reshape(ROWS, 32, 32, 3)
 
 
 def _telling_apart(model: keras.Model, x: np.ndarray) -> keras.Model:
@@ -60,7 +61,7 @@ def test_a_keras_application_imports_and_predicts_as_keras(family, images, tmp_p
     measured, in Keras as in torch against float64)."""
     path, x = images
     keras.utils.set_random_seed(0)
-    model = getattr(keras.applications, family)(weights=None, classes=10, input_shape=(32, 32, 1))
+    model = getattr(keras.applications, family)(weights=None, classes=10, input_shape=(32, 32, 3))
     saved, out = tmp_path / f"{family}.keras", tmp_path / f"{family}.ckpt"
     model.save(saved)
     assert _import(saved, out, "--check", str(path)) == 0
@@ -75,9 +76,9 @@ def test_a_keras_application_imports_and_predicts_as_keras(family, images, tmp_p
 
 
 @pytest.mark.parametrize(("family", "shape", "missing"), [
-    ("MobileNetV3Small", (32, 32, 1), "'add' (Add): an operation on tensors saved as a layer"),
-    ("ConvNeXtTiny", (32, 32, 1), "(LayerScale): is not a layer lit-mnist has"),
-    ("InceptionResNetV2", (75, 75, 1), "(CustomScaleLayer): is not a layer lit-mnist has"),
+    ("MobileNetV3Small", (32, 32, 3), "'add' (Add): an operation on tensors saved as a layer"),
+    ("ConvNeXtTiny", (32, 32, 3), "(LayerScale): is not a layer lit-mnist has"),
+    ("InceptionResNetV2", (75, 75, 3), "(CustomScaleLayer): is not a layer lit-mnist has"),
 ])
 def test_a_keras_application_of_a_layer_lit_mnist_has_not_is_refused_naming_it(family, shape, missing, tmp_path,
                                                                                  capsys):
