@@ -135,6 +135,30 @@ def test_data_flat_or_nested_as_its_shape_reads_the_same(client, model, rows):
     assert empty.status_code == 200 and empty.json()["outputs"][0]["shape"] == [0, 10]
 
 
+def test_a_colour_model_takes_its_images_channels_last_or_first_in_keras_s_order():
+    torch.manual_seed(0)
+    model = LitMNIST(layers=[{"conv2d": [2, 3]}, "flatten"], image_shape=(5, 4, 3))
+    client = TestClient(create_app(Classifier(model)))
+    images = np.random.default_rng(0).integers(0, 256, (2, 5, 4, 3)).astype(np.float32)  # Keras's layout
+    answers = [_infer(client, {"inputs": [_input(list(shape), data.ravel().tolist())]}) for shape, data in (
+        ((2, 60), images), ((2, 5, 4, 3), images), ((2, 3, 5, 4), images.transpose(0, 3, 1, 2)))]
+    assert [answer.status_code for answer in answers] == [200] * 3, [answer.text for answer in answers]
+    output = np.reshape(answers[0].json()["outputs"][0]["data"], (2, 10))
+    np.testing.assert_allclose(output, expected(model, images.reshape(2, 60)), rtol=1e-6)
+    assert all(answer.json()["outputs"] == answers[0].json()["outputs"] for answer in answers)
+    grey = _infer(client, {"inputs": [_input([2, 5, 4], images[..., 0].ravel().tolist())]})
+    assert grey.status_code == 400 and "[-1, 5, 4, 3]" in grey.json()["error"]
+
+
+def test_companion_channels_first_read_as_channels_last_give_another_answer():
+    """The same numbers, planes read as pixels: the reordering above is what makes the answers agree."""
+    torch.manual_seed(0)
+    model = LitMNIST(layers=[{"conv2d": [2, 3]}, "flatten"], image_shape=(5, 4, 3))
+    images = np.random.default_rng(0).integers(0, 256, (2, 5, 4, 3)).astype(np.float32)
+    planes = images.transpose(0, 3, 1, 2).reshape(2, 60)
+    assert not np.allclose(expected(model, planes), expected(model, images.reshape(2, 60)), rtol=1e-3)
+
+
 def test_an_output_asks_for_bytes_or_json_over_the_requests_default(client, rows):
     raw = rows[:3].tobytes()
     request = {"inputs": [_input([3, 784], binary_data_size=len(raw))], "parameters": {"binary_data_output": True},

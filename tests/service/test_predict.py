@@ -189,6 +189,29 @@ def test_a_model_that_branches_and_joins_is_served_as_it_computes():
     np.testing.assert_allclose(reply.json()["probabilities"], expected, atol=1e-6)
 
 
+def test_a_colour_model_answers_a_row_an_image_of_rgb_pixels_a_batch_and_a_picture():
+    import torch
+
+    torch.manual_seed(0)
+    model = LitMNIST(layers=[{"conv2d": [2, 3]}, "flatten"], image_shape=(6, 5, 3))
+    client = TestClient(create_app(Classifier(model)))
+    images = np.random.default_rng(0).integers(0, 256, (3, 6, 5, 3))
+    with torch.inference_mode():
+        expected = model(torch.from_numpy(images.reshape(3, -1).astype(np.float32))).numpy()
+    row = client.post("/predict", json={"pixels": images[0].ravel().tolist()})
+    image = client.post("/predict", json={"pixels": images[0].tolist()})  # 6 rows of 5 pixels of 3 values
+    batch = client.post("/predict", json={"pixels": images.tolist()})
+    assert [r.status_code for r in (row, image, batch)] == [200] * 3, [r.text for r in (row, image, batch)]
+    assert row.json() == image.json() and row.json()["pixels"] == images[0].ravel().tolist()
+    np.testing.assert_allclose(batch.json()["probabilities"], expected, atol=1e-6)
+    picture = io.BytesIO()
+    Image.fromarray(images[1].astype(np.uint8)).resize((50, 60), Image.Resampling.NEAREST).save(picture, format="PNG")
+    answer = client.post("/predict", content=picture.getvalue(), headers={"Content-Type": "image/png"})
+    assert answer.status_code == 200 and len(answer.json()["pixels"]) == 90  # resized to 6x5, in colour
+    wrong = client.post("/predict", json={"pixels": images[0, ..., 0].tolist()})  # a grey image
+    assert wrong.status_code == 422 and "6 rows of 5 pixels of 3 values" in wrong.json()["error"]
+
+
 def test_the_largest_batch_the_openapi_document_promises_fits_the_body_limit():
     client = TestClient(create_app(Classifier(LitMNIST())))
     described = client.get("/openapi.json").json()["paths"]["/predict"]["post"]["description"]
