@@ -8,8 +8,10 @@ path, size and modification time and the options the images were read with."""
 from __future__ import annotations
 
 import hashlib
+import logging
 import mmap
 import os
+import time
 import zipfile
 import zlib
 from pathlib import Path
@@ -19,6 +21,8 @@ import numpy as np
 from lit_mnist import atomic
 from lit_mnist.data.folders import IMAGE_SUFFIXES, read_image_folder
 from lit_mnist.data.reader import Digits, parse_digits
+
+log = logging.getLogger(__name__)
 
 
 def data_dir() -> Path:
@@ -63,7 +67,17 @@ def load_folder(path: str | Path, *, color_mode: str | None = None, image_shape:
             stat = file.stat()
             listing.update(f"{file.relative_to(path)}\0{stat.st_size}\0{stat.st_mtime_ns}\n".encode())
     entry = cache_dir() / f"v{_FORMAT}-folder-{listing.hexdigest()[:24]}.npz"
-    return _load(entry) or _save(entry, read_image_folder(path, color_mode=color_mode, image_shape=image_shape))
+    cached = _load(entry)
+    if cached is not None:
+        empty = [name for name, n in zip(cached.label_names, np.bincount(cached.labels, minlength=len(cached.label_names)))
+                 if n == 0]
+        if empty:  # as the first read said
+            log.warning("%s: class folders with no images, kept as classes: %s", path, ", ".join(empty))
+        return cached
+    start = time.perf_counter()
+    digits = read_image_folder(path, color_mode=color_mode, image_shape=image_shape)
+    log.info("%s: %d images decoded in %.1f s (cached for the next run)", path, len(digits), time.perf_counter() - start)
+    return _save(entry, digits)
 
 
 def _load(entry: Path) -> Digits | None:

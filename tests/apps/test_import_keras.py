@@ -707,3 +707,34 @@ def test_the_hostile_suite_mutates_files_in_keras_s_own_layouts(tmp_path):
         assert call(import_keras.main, [str(saves[layout]), "--out", str(theirs)]) == 0
         ours, theirs = (load_model(p).net.state_dict() for p in (ours, theirs))
         assert all(torch.equal(ours[key], theirs[key]) for key in theirs) and ours.keys() == theirs.keys()
+
+
+@pytest.mark.parametrize("form", ["keras", "h5", "keras 2 h5"])
+def test_a_colour_model_imports_and_predicts_as_keras(tmp_path, capsys, form):
+    """Conv2D over 3 channels after a Normalization adapted per channel and a Rescaling, BatchNormalization: trained
+    on colour images whose classes differ in hue alone, then checked on 2,000 unseen ones."""
+    from tests.conftest import hue_images
+
+    k = pytest.importorskip("tf_keras") if form == "keras 2 h5" else keras
+    (x, y), (unseen, truth) = ((a.reshape(len(a), 16, 16, 3).astype(np.float32), b) for a, b in (
+        hue_images(3000, classes=8, side=16, seed=0), hue_images(2000, classes=8, side=16, seed=1)))
+    norm = k.layers.Normalization(axis=-1)
+    norm.adapt(x[:500])
+    model = k.Sequential([k.Input((16, 16, 3)), norm, k.layers.Rescaling(2.0), k.layers.Conv2D(6, 3, activation="relu"),
+                          k.layers.BatchNormalization(), k.layers.MaxPooling2D(), k.layers.Flatten(),
+                          k.layers.Dense(8, activation="softmax")])
+    model.compile(optimizer="adam", loss="sparse_categorical_crossentropy")
+    model.fit(x, y, epochs=2, batch_size=100, verbose=0)
+    path = tmp_path / ("colour.keras" if form == "keras" else "colour.h5")
+    model.save(path)
+    rows = tmp_path / "unseen.csv"
+    rows.write_text(csv_text(unseen.reshape(len(unseen), -1).astype(int), truth))
+    code, out = _import(tmp_path, path, check=rows)
+    printed = capsys.readouterr().out
+    assert code == 0 and "verified against Keras on 2000 rows" in printed and "16x16x3 images" in printed, printed
+    assert load_model(out).image_shape == (16, 16, 3)
+    predicted = tmp_path / "predicted.csv"
+    assert call(predict.main, ["--checkpoint", str(out), "--input", str(rows), "--output", str(predicted)]) == 0
+    labels = np.loadtxt(predicted, delimiter=",", skiprows=1, dtype=int)[:, 1]
+    keras_labels = model.predict(unseen, verbose=0).argmax(1)
+    assert (labels == keras_labels).mean() >= 0.999 and (keras_labels == truth).mean() > 0.5  # it learnt the hues
