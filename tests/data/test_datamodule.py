@@ -203,3 +203,37 @@ def test_class_names_must_name_every_class(write_csv):
     assert _setup(path=path, class_names=["a", "b", "c"]).class_names == ["a", "b", "c"]
     with pytest.raises(DataError, match="--data.class_names has 2 names; the data have 3 classes"):
         _setup(path=path, class_names=["a", "b"])
+
+
+def _folder(root, classes: dict[str, int], size=(4, 3), mode="RGB"):
+    from PIL import Image
+
+    rng = np.random.default_rng(len(classes))
+    for name, count in classes.items():
+        (root / name).mkdir(parents=True, exist_ok=True)
+        for k in range(count):
+            Image.fromarray(rng.integers(0, 256, (*size[::-1], 3), dtype=np.uint8)).convert(mode).save(root / name / f"{k}.png")
+    return root
+
+
+def test_class_folders_train_and_a_test_folder_is_labelled_by_its_folders_names(tmp_path):
+    train = _folder(tmp_path / "train", {"cat": 12, "dog": 12, "emu": 12})
+    test = _folder(tmp_path / "test", {"emu": 3, "cat": 2})  # fewer classes, listed in another order
+    data = _setup(path=str(train), test_path=str(test))
+    assert data.class_names == ["cat", "dog", "emu"] and data.num_classes == 3
+    assert data.image_shape == (3, 4, 3) and data.preparation == "resize"
+    assert sorted(data.splits["test"][1].tolist()) == [0, 0, 2, 2, 2]  # by name: cat 0, emu 2
+    grey = _setup(path=str(_folder(tmp_path / "grey", {"a": 10, "b": 10}, mode="L")))
+    assert grey.image_shape == (3, 4) and grey.preparation == "resize"  # a folder's pictures: resized, not digits
+    resized = _setup(path=str(train), image_shape=[6, 8])
+    assert resized.image_shape == (6, 8, 3)  # the size given, the colours the images have
+
+
+def test_an_npz_s_test_arrays_are_the_test_set_and_grey_csvs_keep_the_digit_preparation(tmp_path, write_csv):
+    x, y = synthetic_digits(60, pixels=64)
+    path = tmp_path / "digits.npz"
+    np.savez(path, x_train=x[:50].reshape(50, 8, 8), y_train=y[:50], x_test=x[50:].reshape(10, 8, 8), y_test=y[50:])
+    data = _setup(path=str(path))
+    assert data.image_shape == (8, 8) and len(data.splits["test"][0]) == 10 and data.preparation == "digit"
+    torch.testing.assert_close(data.splits["test"][0], torch.from_numpy(x[50:].astype(np.uint8)))
+    assert _setup(path=str(write_csv(n=40))).preparation == "digit"
