@@ -106,7 +106,10 @@ class MNISTDataModule(L.LightningDataModule):
         if num_classes is not None and not 2 <= num_classes <= MAX_LABEL + 1:
             raise ValueError(f"num_classes must be in 2-{MAX_LABEL + 1}, got {num_classes}")
         if image_shape is not None:
-            image_size(image_shape)  # its own one-line error, an invalid option
+            try:
+                image_size(image_shape)
+            except DataError as e:  # an option's value, said as such
+                raise ValueError(str(e)) from None
         if color_mode not in (None, "grayscale", "rgb"):
             raise ValueError(f"color_mode must be grayscale or rgb (unset: grey where every image is), got {color_mode!r}")
         # the sizes are the model's hyper-parameters (linked into it, with what the data say); here they are asked for

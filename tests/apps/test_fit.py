@@ -248,9 +248,9 @@ def test_a_runs_folder_that_cannot_be_one_exits_2(write_csv, tmp_path, capsys, w
     ("--data.val_split", "1.5", "val_split must be in [0, 1)"),
     ("--model.lr", "-1", "lr and lr_decay must be positive"),
     ("--trainer.max_epochs", "-5", "`max_epochs` must be a non-negative integer"),
-    ("--data.image_shape", "[28, 28, 3]", ("image_shape must be [height, width], two positive sizes; got [28, 28, 3]: "
-                                           "images of grey levels, one value a pixel; colour images need converting")),
-    ("--data.image_shape", "[28]", "image_shape must be [height, width], two positive sizes; got [28]"),
+    ("--data.image_shape", "[28, 28, 4]", ("image_shape [28, 28, 4] has 4 channels; lit-mnist's images have 1 (grey) "
+                                           "or 3 (colour): drop the alpha channel first")),
+    ("--data.image_shape", "[28]", "image_shape must be [height, width] or [height, width, channels], got [28]"),
 ])
 def test_a_bad_option_value_exits_2_with_one_line(write_csv, tmp_path, capsys, option, value, expected):
     assert _fit(tmp_path, "--data.path", str(write_csv()), option, value) == 2

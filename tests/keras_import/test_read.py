@@ -239,7 +239,7 @@ def test_non_finite_weights_are_refused_naming_the_layer_and_variable(tmp_path, 
     (lambda c: c["config"]["layers"][1]["config"].update(units=2_000_000_000), ("units must be a positive integer "
                                                                                 "at most 2**24, got 2000000000")),
     (lambda c: c["config"]["layers"][0]["config"].update(batch_shape=[None, 100000, 100000, 1]),
-     "holds 10,000,000,000 pixels, over 2**24"),
+     "holds 10,000,000,000 values, over 2**24"),
 ])
 def test_a_config_of_the_wrong_types_or_absurd_sizes_is_one_line(tmp_path, capsys, mutate, expected):
     config = _config()
