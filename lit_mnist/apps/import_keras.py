@@ -32,6 +32,7 @@ import yaml
 
 from lit_mnist import atomic
 from lit_mnist.apps.entry import ArgumentParser
+from lit_mnist.data import sources
 from lit_mnist.data.cache import load_digits
 from lit_mnist.errors import DataError
 from lit_mnist.keras_import.compiled import compile_options
@@ -161,7 +162,8 @@ def main(argv: list[str] | None = None) -> int:
                             formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("model", type=Path, help="the Keras model file (.keras, or .h5 of Keras 3 or 2)")
     parser.add_argument("--out", required=True, type=Path, help="the checkpoint to write (its config beside it, .yaml)")
-    parser.add_argument("--check", help="a CSV of the model's images: Keras and the checkpoint must predict it alike")
+    parser.add_argument("--check", help="a CSV of the model's images (or a folder of class folders, or an .npz): Keras "
+                        "and the checkpoint must predict it alike")
     parser.add_argument("--input-scale", "--input_scale", dest="input_scale", type=float,
                         help="the preprocessing done outside the Keras model: x * scale (+ offset), x in 0-255")
     parser.add_argument("--input-offset", "--input_offset", dest="input_offset", type=float, default=0.0,
@@ -203,7 +205,9 @@ def main(argv: list[str] | None = None) -> int:
     verified = "not verified against Keras: --check data.csv (with TensorFlow) does that"
     if args.check:
         # read, not cached: an import writes nothing but its checkpoint and config
-        rows = load_digits(args.check, labels="optional", pixels=values, cache=False).pixels
+        rows = (load_digits(args.check, labels="optional", pixels=values, cache=False) if sources.kind(args.check) == "csv"
+                else sources.load(args.check, split="test" if sources.has_test_split(args.check) else "train",
+                                  image_shape=list(imported.image_shape))).pixels
         result = check(model, imported, keras_file, rows, args.input_scale, args.input_offset, args.max_bytes)
         for layer in result["layers"]:
             print(f"  {layer['layer']:24s} max |diff| {layer['max_abs_diff']:.2e}")
