@@ -110,6 +110,29 @@ def test_random_affine_keeps_shape_range_and_mass_roughly():
     assert ((ratio > 0.7) & (ratio < 1.3)).all()  # rotated/shifted/scaled by a little, not destroyed
 
 
+def test_random_affine_moves_a_colour_pixel_s_channels_together():
+    """Each channel of a colour image is moved by the same warp: the grey image whose channels all hold it, warped,
+    is the warped grey image in every channel (a warp per channel, or channels read as pixels, would break that)."""
+    grey = torch.zeros(4, 144)
+    grey.view(4, 12, 12)[:, 3:9, 5:7] = 255
+    colour = grey.view(4, 144, 1).expand(4, 144, 3).reshape(4, 432) * torch.tensor([1.0, 0.5, 0.25]).repeat(144)
+    moved_grey = random_affine(grey, (12, 12), generator=torch.Generator().manual_seed(1))
+    moved = random_affine(colour, (12, 12, 3), generator=torch.Generator().manual_seed(1)).view(4, 144, 3)
+    torch.testing.assert_close(moved, moved_grey.view(4, 144, 1) * torch.tensor([1.0, 0.5, 0.25]))
+    assert not torch.equal(moved_grey, grey)
+
+
+def test_companion_a_colour_row_warped_as_planes_is_not_the_image_warped():
+    """The same rows taken as three planes one after the other (torch's layout) and warped so: other values."""
+    grey = torch.zeros(4, 144)
+    grey.view(4, 12, 12)[:, 3:9, 5:7] = 255
+    colour = grey.view(4, 144, 1).expand(4, 144, 3).reshape(4, 432)
+    as_planes = random_affine(colour.view(4, 3, 144).reshape(4, 3 * 144).view(4, 36, 12), (36, 12),
+                              generator=torch.Generator().manual_seed(1)).view(4, 432)
+    right = random_affine(colour, (12, 12, 3), generator=torch.Generator().manual_seed(1))
+    assert not torch.allclose(as_planes, right)
+
+
 def test_cli_links_normalize_into_the_model(write_csv, tmp_path, monkeypatch):
     import sys
 
