@@ -57,8 +57,8 @@ def test_a_keras_application_imports_and_predicts_as_keras(family, images, tmp_p
     """As Keras builds it, the import passes its check against Keras (probabilities within 1e-4, the same classes);
     but untrained, the model gives every image the same class, near-tied. With weights that tell the images apart
     (every class predicted), the classes agree on 999 in 1,000 or more; the probabilities stay within 5e-4 (float32's
-    rounding through 23 to 430 layers, some channels scaled up by statistics of next to no spread: 2e-6 to 1.4e-4
-    measured, in Keras as in torch against float64)."""
+    rounding through 23 to 430 layers, some channels scaled up by statistics of next to no spread: Keras and torch
+    each differ from the float64 computation by as much; docs/keras.md has the figures)."""
     path, x = images
     keras.utils.set_random_seed(0)
     model = getattr(keras.applications, family)(weights=None, classes=10, input_shape=(32, 32, 3))
@@ -71,8 +71,9 @@ def test_a_keras_application_imports_and_predicts_as_keras(family, images, tmp_p
     theirs = model.predict(x, batch_size=250, verbose=0)
     ours = import_keras.model_probabilities(load_model(out), x.reshape(ROWS, -1) * 255)
     assert np.bincount(theirs.argmax(1), minlength=10).min() > 0  # every class predicted: the agreement means something
-    assert (ours.argmax(1) == theirs.argmax(1)).mean() >= 0.999
-    assert np.abs(ours - theirs).max() <= 5e-4
+    agree, diff = (ours.argmax(1) == theirs.argmax(1)).mean(), np.abs(ours - theirs).max()
+    print(f"{family}: classes agree on {agree:.2%}, probabilities max |diff| {diff:.1e}")  # docs/keras.md's figures
+    assert agree >= 0.999 and diff <= 5e-4
 
 
 @pytest.mark.parametrize(("family", "shape", "missing"), [
