@@ -24,13 +24,21 @@ def quiet_process() -> None:
     """Settings for a command's own process, never made on import of the library (and made again by
     fit.py in the processes that a spawning strategy starts, which run no command).
 
-    Lightning's "Seed set to N" is left unsaid (the seed is recorded in the run's config.yaml and
+    lit-mnist's own notes (a folder's images decoded, in how long; an array's values rescaled) are printed, one
+    line each; Lightning's "Seed set to N" is left unsaid (the seed is recorded in the run's config.yaml and
     metrics.json; before a refusal it would be the line above it), TensorFlow's C++ start-up notes too (the
     parity suite and ``import_keras.py --check`` import it; a fit's TensorBoard writer does not), and one
     deprecation warning that Lightning itself triggers is silenced.
     """
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     logging.getLogger("lightning.fabric.utilities.seed").setLevel(logging.WARNING)
+    said = logging.getLogger("lit_mnist")  # what the data say as they are read (images decoded, values rescaled)
+    if not said.handlers:
+        handler = logging.StreamHandler(sys.stdout)
+        handler.setFormatter(logging.Formatter("%(message)s"))
+        said.addHandler(handler)
+        said.setLevel(logging.INFO)
+        said.propagate = False
     # Lightning 2.6's own call of a torch API that torch has since deprecated: nothing a user can act on
     warnings.filterwarnings("ignore", message=r".*isinstance\(treespec, LeafSpec\)")
 

@@ -81,7 +81,7 @@ def check_digits(csv: str | None, model: LitMNIST) -> tuple[np.ndarray, str]:
     if csv:
         split = "test" if sources.has_test_split(csv) else "train"
         return sources.load(csv, split=split, labels="optional", pixels=model.row_size,
-                            image_shape=list(model.image_shape)).pixels, csv
+                            image_shape=sources.with_channels(model.image_shape)).pixels, csv
     if model.image_shape != mnist.IMAGE_SHAPE:
         raise DataError(f"a {'x'.join(map(str, model.image_shape))} model is checked on rows of its own kind: give "
                         "--check CSV (or a folder, or an .npz)")

@@ -6,7 +6,7 @@ Reads a Keras 3 ``.keras`` file or an ``.h5`` saved by Keras 3 or Keras 2 (tf-ke
 list, which ``predict.py``, ``export.py`` and ``serve.py`` take like any other and ``fit.py --model.init_from``
 starts from, with the layer list beside it as a config for ``fit.py --config`` (``model.yaml`` for
 ``model.ckpt``; with the optimizer the model was compiled with, where lit-mnist has it). Preprocessing done outside the Keras model (``x / 255``: ``--input-scale 0.00392156862745098``)
-goes into the checkpoint, which takes grey levels 0-255 like every other.
+goes into the checkpoint, which takes values 0-255 like every other (grey levels, or a colour model's R, G, B).
 
 ``--check data.csv`` (with TensorFlow, the ``[parity]`` extra): Keras itself and the new model predict the CSV's
 rows; every layer's largest difference (in one layout) and the probabilities' are printed, and the checkpoint is
@@ -207,7 +207,7 @@ def main(argv: list[str] | None = None) -> int:
         # read, not cached: an import writes nothing but its checkpoint and config
         rows = (load_digits(args.check, labels="optional", pixels=values, cache=False) if sources.kind(args.check) == "csv"
                 else sources.load(args.check, split="test" if sources.has_test_split(args.check) else "train",
-                                  image_shape=list(imported.image_shape))).pixels
+                                  image_shape=sources.with_channels(imported.image_shape), cache=False)).pixels
         result = check(model, imported, keras_file, rows, args.input_scale, args.input_offset, args.max_bytes)
         for layer in result["layers"]:
             print(f"  {layer['layer']:24s} max |diff| {layer['max_abs_diff']:.2e}")

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import mimetypes
 from pathlib import Path
 
@@ -27,7 +28,7 @@ from lit_mnist import atomic
 from lit_mnist.apps.checkpoints import load_model
 from lit_mnist.apps.entry import ArgumentParser
 from lit_mnist.data import sources
-from lit_mnist.data.images import IMAGE_SUFFIXES, image_files, is_image, load_image, prepared
+from lit_mnist.data.images import IMAGE_SUFFIXES, image_files, is_image, prepared
 from lit_mnist.data.reader import numbered
 from lit_mnist.errors import DataError
 from lit_mnist.model.module import LitMNIST
@@ -58,12 +59,14 @@ def is_csv(path: Path) -> bool:
     return not named_image and not is_image(path)
 
 
-def read_csvs(paths: list[Path], pixels: int, names: list[str] | None) -> tuple[np.ndarray, np.ndarray | None, dict]:
-    """The rows of the CSVs, each of ``pixels`` grey levels (the model's), their labels if every file has them
+def read_csvs(paths: list[Path], image_shape: tuple[int, ...], names: list[str] | None,
+              ) -> tuple[np.ndarray, np.ndarray | None, dict]:
+    """The rows of the CSVs (and ``.npz`` files), each an image of ``image_shape`` (the model's: a CSV's rows of as
+    many values, an array's images of that shape), their labels if every file has them
     (names as the model's class ``names`` number them), and the submission's id column: the files' own where each
     has one of the same name, else ImageId 1..N."""
-    parts = [sources.load(p, split="test" if sources.has_test_split(p) else "train", labels="optional", pixels=pixels)
-             for p in paths]
+    parts = [sources.load(p, split="test" if sources.has_test_split(p) else "train", labels="optional",
+                          pixels=math.prod(image_shape), image_shape=sources.with_channels(image_shape)) for p in paths]
     if any(d.label_names is not None for d in parts) and not names:
         raise DataError(f"{paths[0]}: its labels are names, and the model's classes have none (it was trained "
                         "on class numbers): drop the label column, or use a model trained on these names")
@@ -82,7 +85,7 @@ def read_images(paths: list[Path], model: LitMNIST) -> tuple[list[Path], np.ndar
     files = [f for p in paths for f in image_files(p)]
     if not files:
         raise DataError(f"{', '.join(map(str, paths))}: no image files ({', '.join(sorted(IMAGE_SUFFIXES))})")
-    rows = [prepared(load_image(f), str(f), model.image_shape, model.preparation)
+    rows = [prepared(f, str(f), model.image_shape, model.preparation)
             for f in tqdm(files, desc="reading images", disable=len(files) < 50)]
     return files, np.stack(rows)
 
@@ -132,7 +135,7 @@ def run(args: argparse.Namespace) -> str:
     model = load_model(args.checkpoint)
     names = model.hparams.get("class_names")
     if csvs:
-        pixels, labels, ids = read_csvs(csvs, model.row_size, names)
+        pixels, labels, ids = read_csvs(csvs, model.image_shape, names)
         probs = probabilities(model, pixels, args.batch_size)
         predicted = probs.argmax(1)
         label = "Label" if next(iter(ids))[:1].isupper() else "label"  # the id column's style: ImageId,Label; id,label

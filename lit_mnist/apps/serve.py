@@ -4,13 +4,15 @@ Serves the model over HTTP (FastAPI on uvicorn), on this machine only unless --h
 
 * ``POST /predict``: an image (any size, colour and polarity, prepared as ``predict.py`` prepares image files)
   as the body or as the one file of a form (``curl -F image=@digit.png``), or JSON ``{"pixels": ...}``: one
-  row of H*W grey levels 0-255, one image as H rows of W, or a list of rows (a batch). Answers the label, its
+  row of H*W grey levels 0-255 (H*W*3 values, each pixel's R, G, B in turn, for a colour model), one image as H
+  rows of W, or a list of rows (a batch). Answers the label, its
   name and the probabilities (and for one image the row the model received); a batch answers lists of those.
 * The Open Inference Protocol v2 (KServe, Triton, MLServer; ``tritonclient.http``): ``GET /v2``,
   ``/v2/health/live``, ``/v2/health/ready``, ``/v2/models/NAME[/ready]``, ``POST /v2/models/NAME/infer``
-  (input ``pixels`` FP32 or UINT8 [N, H*W], output ``probabilities`` FP32 [N, K]; JSON or binary tensor data).
+  (input ``pixels`` FP32 or UINT8 [N, H*W*C], [N, H, W, C] or [N, C, H, W], output ``probabilities`` FP32
+  [N, K]; JSON or binary tensor data).
 * ``GET /openapi.json`` describes every route, body and status; ``GET /health``; ``GET /`` a page to draw a
-  digit on and see the model's answer as you draw.
+  digit on and see the model's answer as you draw (for a 28x28 grey model of digits).
 
 Every refusal is a 4xx with one line of JSON, ``{"error": ...}``; the service keeps serving.
 """

@@ -23,7 +23,8 @@ from lit_mnist.errors import DataError
 log = logging.getLogger(__name__)
 
 MAX_BYTES = 8 << 30  # one array's declared size
-SPLITS = {"train": (("x_train", "y_train"), ("x", "y")), "test": (("x_test", "y_test"),)}
+# the arrays of each split, tried in turn: a test file of its own may hold x and y alone
+SPLITS = {"train": (("x_train", "y_train"), ("x", "y")), "test": (("x_test", "y_test"), ("x", "y"))}
 _DAMAGED = (zipfile.BadZipFile, zlib.error, OSError, EOFError, ValueError, KeyError, NotImplementedError)
 
 

@@ -59,11 +59,14 @@ def load_digits(
 
 def load_folder(path: str | Path, *, color_mode: str | None = None, image_shape: list[int] | None = None) -> Digits:
     """Like :func:`folders.read_image_folder`, served from ``cache_dir()`` when no image file below ``path`` has
-    changed (by path, size and modification time) since it was decoded with the same options."""
+    changed (by path, size and modification time), and no folder come or gone, since it was decoded with the same
+    options."""
     path = Path(path)
     listing = hashlib.sha256(repr((color_mode, None if image_shape is None else [int(v) for v in image_shape])).encode())
     for file in sorted(path.rglob("*")):
-        if file.suffix.lower() in IMAGE_SUFFIXES and file.is_file():
+        if file.is_dir():  # a class folder with no images yet is a class
+            listing.update(f"{file.relative_to(path)}/\n".encode())
+        elif file.suffix.lower() in IMAGE_SUFFIXES and file.is_file():
             stat = file.stat()
             listing.update(f"{file.relative_to(path)}\0{stat.st_size}\0{stat.st_mtime_ns}\n".encode())
     entry = cache_dir() / f"v{_FORMAT}-folder-{listing.hexdigest()[:24]}.npz"
@@ -73,11 +76,18 @@ def load_folder(path: str | Path, *, color_mode: str | None = None, image_shape:
                  if n == 0]
         if empty:  # as the first read said
             log.warning("%s: class folders with no images, kept as classes: %s", path, ", ".join(empty))
+        log.info("%s: %s (from the cache)", path, _images(cached))
         return cached
     start = time.perf_counter()
     digits = read_image_folder(path, color_mode=color_mode, image_shape=image_shape)
-    log.info("%s: %d images decoded in %.1f s (cached for the next run)", path, len(digits), time.perf_counter() - start)
+    log.info("%s: %s, decoded in %.1f s (cached for the next run)", path, _images(digits), time.perf_counter() - start)
     return _save(entry, digits)
+
+
+def _images(digits: Digits) -> str:
+    shape = digits.image_shape
+    return (f"{len(digits)} images in {len(digits.label_names)} classes, {'colour' if len(shape) == 3 else 'grey'} "
+            f"{shape[0]}x{shape[1]}")
 
 
 def _load(entry: Path) -> Digits | None:

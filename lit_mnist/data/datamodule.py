@@ -16,6 +16,7 @@ from __future__ import annotations
 import logging
 import math
 import warnings
+from dataclasses import replace
 from pathlib import Path
 
 import lightning as L
@@ -108,8 +109,8 @@ class MNISTDataModule(L.LightningDataModule):
         if image_shape is not None:
             try:
                 image_size(image_shape)
-            except DataError as e:  # an option's value, said as such
-                raise ValueError(str(e)) from None
+            except DataError as e:  # an option's value, said as such, of the data it is for
+                raise ValueError(f"{path}: {e}" if path else str(e)) from None
         if color_mode not in (None, "grayscale", "rgb"):
             raise ValueError(f"color_mode must be grayscale or rgb (unset: grey where every image is), got {color_mode!r}")
         # the sizes are the model's hyper-parameters (linked into it, with what the data say); here they are asked for
@@ -165,10 +166,13 @@ class MNISTDataModule(L.LightningDataModule):
         if hp.path is None:
             train, test = self._builtin()
         elif hp.test_path or sources.has_test_split(hp.path):
-            train = self._load(hp.path)
+            train = self._shuffled(self._load(hp.path), hp.path)
             test_path = hp.test_path or hp.path
-            test = self._load(test_path, split="test", labels="optional", pixels=train.n_pixels,
-                              image_shape=self._given["image_shape"] or train.image_shape)
+            shape = sources.with_channels(self._shape(train))  # the test images are made as the training ones
+            test = self._load(test_path, split="test", labels="optional", pixels=train.n_pixels, image_shape=shape)
+            if test.n_pixels != train.n_pixels:
+                raise DataError(f"{test_path}: its images are {test.n_pixels} values each; the training data's are "
+                                f"{'x'.join(map(str, shape))}, {train.n_pixels} values")
             if test.labels is None:  # Kaggle's test.csv, say: what the model is to label, not a test set
                 raise DataError(f"{test_path}: no label column; --data.test_path takes labelled rows to score the "
                                 "model on (scripts/predict.py labels unlabelled ones)")
@@ -186,6 +190,15 @@ class MNISTDataModule(L.LightningDataModule):
         self.splits = {"train": fit, "val": val, "test": _tensors(test)}
         if hp.normalize:
             self.pixel_stats = pixel_stats(fit[0], image_size(self._sizes[1])[2])
+
+    def _shuffled(self, digits: Digits, path: str) -> Digits:
+        """A folder's images in a seeded random order, as Keras's ``image_dataset_from_directory`` gives them: read
+        class by class, Keras's validation split (the last part) would hold the last classes alone. A CSV's and an
+        array's rows keep their order (Keras's ``fit`` takes them as they come)."""
+        if sources.kind(path) != "folder":
+            return digits
+        self._split_rows = {"training": np.random.default_rng(self.hparams.split_seed).permutation(len(digits))}
+        return replace(_take(digits, self._split_rows["training"]), label_names=digits.label_names)
 
     def _load(self, path: str, **options) -> Digits:
         return sources.load(path, color_mode=self.hparams.color_mode,
@@ -234,10 +247,10 @@ class MNISTDataModule(L.LightningDataModule):
     def _rows_in_files(self, role: str, rows: np.ndarray) -> list[tuple[str, int]]:
         """(file, row in that file) of a split's rows, for the errors that name a line ("" for built-in data)."""
         hp = self.hparams
-        if hp.test_path:  # each split is a file of its own
-            return [(hp.test_path if role == "test" else hp.path, int(row)) for row in rows]
-        if hp.path is not None and not hasattr(self, "_split_rows"):  # an .npz's own test arrays
-            return [(hp.path, int(row)) for row in rows]
+        if hp.test_path or (hp.path is not None and sources.has_test_split(hp.path)):  # each split a file's own
+            order = getattr(self, "_split_rows", {}).get(role)  # a folder's images, shuffled
+            return [(hp.test_path or hp.path if role == "test" else hp.path,
+                     int(row if order is None else order[row])) for row in rows]
         if hp.path is not None:  # the rows of one file, split
             return [(hp.path, int(self._split_rows[role][row])) for row in rows]
         return [("", int(row)) for row in rows]

@@ -57,8 +57,6 @@ def read_image_folder(path: str | Path, *, color_mode: str | None = None,
     images = _read_all(path, files, color_mode, size)
     labels = np.repeat(np.arange(len(classes), dtype=np.int64), [len(listed) for listed in found])
     shape = tuple(int(s) for s in images.shape[1:])
-    log.info("%s: %d images in %d classes, %s %s", path, len(files), len(classes),
-             "colour" if len(shape) == 3 else "grey", "x".join(map(str, shape[:2])))
     return Digits(images.reshape(len(files), -1), labels, shape, label_names=tuple(classes))
 
 
@@ -196,6 +194,8 @@ def picture_row(image: Image.Image, image_shape: tuple[int, ...]) -> np.ndarray:
     """A picture as a row of a model trained on a folder's images: converted to its channels (grey, or R, G, B)
     and resized to its ``image_shape`` as the folder's images were, each pixel's channels in turn."""
     pixels = _pixels(image, "rgb" if len(image_shape) == 3 else "grayscale")
+    if len(image_shape) == 3 and pixels.ndim == 2:  # a grey picture: its level in every channel, as rgb reads it
+        pixels = np.repeat(pixels[:, :, None], 3, axis=2)
     return _resize(pixels, tuple(image_shape[:2])).reshape(-1)
 
 

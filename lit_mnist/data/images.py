@@ -38,16 +38,20 @@ class BlankImage(DataError):
     """An image with no mark on it to take for a digit."""
 
 
-def load_image(source: str | Path | bytes, name: str | None = None, max_pixels: int | None = None) -> Image.Image:
+def load_image(source: str | Path | bytes, name: str | None = None, max_pixels: int | None = None,
+               luma: bool = False) -> Image.Image:
     """A decoded image from a file, or from the bytes of one (``name`` then says where they came from).
 
-    ``max_pixels`` refuses, before decoding, an image with more pixels (PIL's own limit is ~179 million)."""
+    ``max_pixels`` refuses, before decoding, an image with more pixels (PIL's own limit is ~179 million).
+    ``luma``: a JPEG decoded to its own grey channel, as TensorFlow's decoder gives it to a grayscale Keras."""
     name = name or ("image" if isinstance(source, bytes) else str(source))
     try:
         with Image.open(io.BytesIO(source) if isinstance(source, bytes) else source) as image:
             if max_pixels is not None and image.width * image.height > max_pixels:
                 raise ImageTooLarge(f"{name}: image too large to read safely ({image.width}x{image.height} pixels, "
                                 f"more than {max_pixels})")
+            if luma and image.format == "JPEG":
+                image.draft("L", image.size)
             image.load()
             return image.copy()
     except DataError:
@@ -110,15 +114,17 @@ def light_on_dark(grey: np.ndarray) -> np.ndarray:
 PREPARATIONS = ("digit", "resize")
 
 
-def prepared(image: Image.Image, name: str, image_shape: tuple[int, ...], preparation: str = "digit") -> np.ndarray:
-    """A picture as a row of a model of ``image_shape`` images: ``digit``, as MNIST made its digits
-    (:func:`mnist_pixels`: grey images of digits, from CSVs or MNIST); ``resize``, converted to the model's channels
-    and resized as a folder's images were read for it (``folders.picture_row``: colour images, image folders)."""
+def prepared(source: str | Path | bytes, name: str, image_shape: tuple[int, ...], preparation: str = "digit",
+             max_pixels: int | None = None) -> np.ndarray:
+    """A picture (a file, or its bytes) as a row of a model of ``image_shape`` images: ``digit``, as MNIST made its
+    digits (:func:`mnist_pixels`: grey images of digits, from CSVs or MNIST); ``resize``, converted to the model's
+    channels and resized as a folder's images were read for it (``folders.picture_row``: colour images, image
+    folders; a grey model's JPEG decoded to its own luma, as the folder's were)."""
     if preparation == "resize":
         from lit_mnist.data.folders import picture_row
 
-        return picture_row(image, image_shape)
-    return mnist_pixels(image, name, tuple(image_shape[:2]))
+        return picture_row(load_image(source, name, max_pixels, luma=len(image_shape) == 2), image_shape)
+    return mnist_pixels(load_image(source, name, max_pixels), name, tuple(image_shape[:2]))
 
 
 def mnist_pixels(image: Image.Image, name: str = "image", field: tuple[int, int] = MNIST_FIELD) -> np.ndarray:

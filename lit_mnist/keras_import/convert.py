@@ -337,7 +337,7 @@ def _two_classes(head: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
 
 def _image_shape(path, input_shape: tuple[int, ...], given) -> tuple[int, ...]:
     """``(H, W)`` of grey images or ``(H, W, 3)`` of colour ones: the model's input, or its rows' as ``given``
-    (``--image_shape``) or a square's."""
+    (``--image_shape``) or from their count."""
     if len(input_shape) == 3 and input_shape[2] not in (1, 3):
         alpha = ": drop the alpha channel first" if input_shape[2] == 4 else ""
         raise DataError(f"{path}: the model takes {input_shape[2]} channels; lit-mnist's images have 1 (grey) or 3 "
@@ -355,11 +355,14 @@ def _image_shape(path, input_shape: tuple[int, ...], given) -> tuple[int, ...]:
             raise DataError(f"{path}: --image_shape {list(given)} holds {math.prod(given)} values; the model's rows "
                             f"have {input_shape[0]}")
         return _grey(given)
-    side = math.isqrt(input_shape[0])
-    if side * side != input_shape[0]:
-        raise DataError(f"{path}: rows of {input_shape[0]} values are no square grey image: give --image_shape H W "
-                        "(or H W 3)")
-    return side, side
+    values = input_shape[0]
+    side, colour = math.isqrt(values), math.isqrt(values // 3)
+    if side * side == values:  # as fit.py reads a CSV's count: a square is grey, three times a square colour
+        return side, side
+    if values % 3 == 0 and colour * colour * 3 == values:
+        return colour, colour, 3
+    raise DataError(f"{path}: rows of {values} values are neither a square grey image nor a square colour one: give "
+                    "--image_shape H W (or H W 3)")
 
 
 def _grey(shape) -> tuple[int, ...]:

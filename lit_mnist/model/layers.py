@@ -14,9 +14,9 @@ A bare name (``- flatten``) is an item without arguments, and a value that is no
 first argument, as Keras's first positional one (``- dropout: 0.25``, ``- activation: relu``, ``- dense: 64``),
 or for ``dense`` and ``conv2d`` a list of the positional ones (``- conv2d: [32, 3]``); further keys are
 arguments, as in Keras's call (``{dense: 256, activation: relu}``). Keras's ReLU, Softmax and ELU layers are
-read as the items that compute the same. The layers see the flat row of H*W grey levels until the first layer
-of images (conv, pooling, padding, cropping, spatial dropout), which sees it as HxWx1 (a ``reshape`` item may
-say so itself), unless the input is declared as Keras declares it (an ``input`` item, or the first layer's
+read as the items that compute the same. The layers see the flat row of H*W*C values (grey levels, or each
+pixel's R, G, B in turn) until the first layer of images (conv, pooling, padding, cropping, spatial dropout),
+which sees it as HxWxC (a ``reshape`` item may say so itself), unless the input is declared as Keras declares it (an ``input`` item, or the first layer's
 ``input_shape``): it must then be the data's, and an image declared is an image from the first layer on.
 The output layer, a ``dense`` of ``num_classes`` units whose softmax the loss takes, is appended, unless
 the list already ends with such a dense (softmax or linear activation, or a softmax after it), which is then

@@ -29,7 +29,8 @@ from lit_mnist.model.net import build_net
 
 
 class LitMNIST(L.LightningModule):
-    """A classifier of HxW grey-level images into ``num_classes`` classes, trained with Keras's defaults.
+    """A classifier of HxW grey-level or HxWx3 colour images into ``num_classes`` classes, trained with Keras's
+    defaults.
 
     Args:
         layers: the net, as a list of Keras layers (``lit_mnist.model.layers``); unset: the original notebook's

@@ -71,7 +71,9 @@ def create_app(classifier: Classifier, model_name: str = "lit-mnist") -> FastAPI
 
 
 def page(classifier: Classifier) -> str:
-    """The drawing page, told the model's classes and image shape (drawing is for 28x28 grey models)."""
-    described = json.dumps({"classes": classifier.class_names, "image_shape": list(classifier.image_shape)})
+    """The drawing page, told the model's classes, image shape and how it prepares a picture (drawing is for 28x28
+    grey models of digits: a drawing is prepared as MNIST made its digits)."""
+    described = json.dumps({"classes": classifier.class_names, "image_shape": list(classifier.image_shape),
+                            "preparation": classifier.preparation})
     html = resources.files("lit_mnist.apps").joinpath("static/index.html").read_text(encoding="utf-8")
     return html.replace("/*MODEL*/null", described.replace("</", "<\\/"))

@@ -80,8 +80,9 @@ def oip_router(classifier: Classifier, model_name: str) -> tuple[APIRouter, list
     @router.post(
         "/models/{name}/infer", response_model=InferenceResponse, response_model_exclude_none=True,
         summary="Inference on a batch of rows",
-        description="The JSON inference request (`pixels`: FP32 or UINT8 grey levels 0-255, shape [N, H*W], "
-                    "[N, H, W], [N, H, W, 1] or [N, 1, H, W]), or, with the binary tensor data extension, that JSON "
+        description="The JSON inference request (`pixels`: FP32 or UINT8 values 0-255, shape [N, H*W*C], "
+                    "[N, H, W, C] (Keras's layout) or [N, C, H, W] (torch's), and for a grey model [N, H, W]; C is 1, "
+                    "or 3 for a colour model's R, G, B), or, with the binary tensor data extension, that JSON "
                     f"followed by the input's raw little-endian bytes, the JSON's length in the `{HEADER_LENGTH}` "
                     "header. The answer is "
                     "`probabilities`, FP32 [N, K], as JSON or, where asked (`binary_data_output`, `binary_data`), as "

@@ -51,10 +51,10 @@ class RequestParameters(Parameters):
 class RequestInput(Strict):
     name: Literal["pixels"]
     shape: Annotated[list[Annotated[int, Field(ge=0)]], Field(min_length=2, max_length=4)] = Field(
-        description="[N, H*W], [N, H, W], or with one channel [N, H, W, 1] or [N, 1, H, W]")
+        description="[N, H*W*C], [N, H, W, C] or [N, C, H, W] (C: 1 grey, 3 colour), or a grey model's [N, H, W]")
     datatype: Literal["FP32", "UINT8"]
     parameters: InputParameters | None = None
-    data: TensorData | None = Field(None, description="grey levels 0-255, row-major")
+    data: TensorData | None = Field(None, description="values 0-255 in the shape's order, row-major")
 
 
 class RequestOutput(Strict):

@@ -17,7 +17,7 @@ from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag, Validatio
 from python_multipart.exceptions import FormParserError
 from starlette.datastructures import UploadFile
 
-from lit_mnist.data.images import ImageTooLarge, UnreadableImage, load_image, prepared
+from lit_mnist.data.images import ImageTooLarge, UnreadableImage, prepared
 from lit_mnist.errors import DataError
 from lit_mnist.service.body import BINARY, MAX_BODY_BYTES, read_body
 from lit_mnist.service.classifier import Classifier
@@ -133,8 +133,8 @@ def predict_router(classifier: Classifier) -> tuple[APIRouter, list[type[BaseMod
 
     def from_image(body: bytes, kind: str) -> Prediction:
         try:
-            row = prepared(load_image(body, "request body", max_pixels=MAX_PIXELS), "request body",
-                           classifier.image_shape, classifier.preparation).astype(np.float32)
+            row = prepared(body, "request body", classifier.image_shape, classifier.preparation,
+                           max_pixels=MAX_PIXELS).astype(np.float32)
         except ImageTooLarge as e:
             raise RequestError(413, str(e)) from None
         except UnreadableImage as e:

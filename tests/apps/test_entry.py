@@ -53,6 +53,19 @@ def test_a_commands_settings_put_no_module_of_their_own_in_sys_modules():
     assert done.stdout.strip() == "[]", done.stderr
 
 
+def test_a_command_prints_what_the_data_say_as_they_are_read_one_line_each():
+    code = ("import logging\nfrom lit_mnist.apps import entry\nentry.quiet_process()\n"
+            "logging.getLogger('lit_mnist.data.cache').info('images/: 12 images in 2 classes, decoded in 0.1 s')\n"
+            "logging.getLogger('lit_mnist.data.cache').debug('not said')")
+    done = _python(code)
+    assert done.stdout == "images/: 12 images in 2 classes, decoded in 0.1 s\n" and done.stderr == "", done.stderr
+
+
+def test_companion_without_the_command_s_settings_the_note_is_not_seen():
+    done = _python("import logging\nlogging.getLogger('lit_mnist.data.cache').info('images/: 12 images')")
+    assert done.stdout == "" and "12 images" not in done.stderr
+
+
 @pytest.mark.parametrize("name, argv, expected", [
     ("predict", [], "the following arguments are required: --checkpoint, --input, --output"),
     ("predict", ["--checkpoint", "m.ckpt", "--input", "d.csv", "--output", "o.csv", "--batch_size", "q"],
@@ -79,6 +92,10 @@ def test_a_command_leaves_the_seed_unsaid_and_keeps_lightnings_other_messages(mo
     handler = logging.StreamHandler(io.StringIO())
     seed_log = logging.getLogger("lightning.fabric.utilities.seed")
     level = seed_log.level
+    ours = logging.getLogger("lit_mnist")  # quiet_process gives it a console handler: undone after the test
+    monkeypatch.setattr(ours, "handlers", [])
+    monkeypatch.setattr(ours, "propagate", True)
+    monkeypatch.setattr(ours, "level", ours.level)
     for name in ("lightning.fabric.utilities.seed", "lightning.pytorch.utilities.rank_zero"):
         monkeypatch.setattr(logging.getLogger(name), "handlers", [handler])
         monkeypatch.setattr(logging.getLogger(name), "propagate", False)

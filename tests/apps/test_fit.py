@@ -253,9 +253,11 @@ def test_a_runs_folder_that_cannot_be_one_exits_2(write_csv, tmp_path, capsys, w
     ("--data.image_shape", "[28]", "image_shape must be [height, width] or [height, width, channels], got [28]"),
 ])
 def test_a_bad_option_value_exits_2_with_one_line(write_csv, tmp_path, capsys, option, value, expected):
-    assert _fit(tmp_path, "--data.path", str(write_csv()), option, value) == 2
+    data = write_csv()
+    assert _fit(tmp_path, "--data.path", str(data), option, value) == 2
     err = capsys.readouterr().err
-    assert err.startswith(f"error: invalid option: {expected}") and err.count("\n") == 1
+    named = f"{data}: " if option == "--data.image_shape" else ""  # the shape of which data
+    assert err.startswith(f"error: invalid option: {named}{expected}") and err.count("\n") == 1
     assert not (tmp_path / "runs").exists()
 
 

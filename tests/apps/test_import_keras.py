@@ -710,7 +710,7 @@ def test_the_hostile_suite_mutates_files_in_keras_s_own_layouts(tmp_path):
 
 
 @pytest.mark.parametrize("form", ["keras", "h5", "keras 2 h5"])
-def test_a_colour_model_imports_and_predicts_as_keras(tmp_path, capsys, form):
+def test_a_colour_model_imports_and_predicts_as_keras(tmp_path, capsys, monkeypatch, form):
     """Conv2D over 3 channels after a Normalization adapted per channel and a Rescaling, BatchNormalization: trained
     on colour images whose classes differ in hue alone, then checked on 2,000 unseen ones."""
     from tests.conftest import hue_images
@@ -738,3 +738,14 @@ def test_a_colour_model_imports_and_predicts_as_keras(tmp_path, capsys, form):
     labels = np.loadtxt(predicted, delimiter=",", skiprows=1, dtype=int)[:, 1]
     keras_labels = model.predict(unseen, verbose=0).argmax(1)
     assert (labels == keras_labels).mean() >= 0.999 and (keras_labels == truth).mean() > 0.5  # it learnt the hues
+    if form == "keras":  # checked on a folder of the images as well: decoded, and nothing kept of them
+        from PIL import Image
+
+        for k, (image, label) in enumerate(zip(unseen[:200].astype(np.uint8), truth[:200])):
+            (tmp_path / "folder" / f"hue_{label}").mkdir(parents=True, exist_ok=True)
+            Image.fromarray(image).save(tmp_path / "folder" / f"hue_{label}" / f"{k}.png")
+        cache = tmp_path / "cache"
+        monkeypatch.setenv("LIT_MNIST_CACHE_DIR", str(cache))
+        code, _ = _import(tmp_path, path, check=tmp_path / "folder")
+        assert code == 0 and "verified against Keras on 200 rows" in capsys.readouterr().out
+        assert not cache.exists()  # an import writes its checkpoint and config alone

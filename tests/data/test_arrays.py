@@ -66,7 +66,9 @@ def test_one_channel_is_grey_and_x_y_alone_are_training_data(tmp_path):
     digits = read_npz(path)
     assert digits.image_shape == (4, 5)
     np.testing.assert_array_equal(digits.pixels, x.reshape(3, -1))
-    assert "no x_test and y_test in the .npz file; it holds x, y" in one_line_error(path, split="test")
+    np.testing.assert_array_equal(read_npz(path, split="test").pixels, x.reshape(3, -1))  # a test file of its own
+    only_training = saved(tmp_path / "train.npz", x_train=x, y_train=y)
+    assert "it holds x_train, y_train" in one_line_error(only_training, split="test")
 
 
 def test_a_fortran_ordered_array_gives_the_same_rows(tmp_path):

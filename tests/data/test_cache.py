@@ -64,3 +64,5 @@ def test_a_folder_is_decoded_once_and_again_when_an_image_changes(tmp_path, monk
     Image.new("L", (4, 3), 90).save(image)
     os.utime(image, ns=(0, 1))  # a new modification time, whatever the clock's resolution
     assert digits_cache.load_folder(folder).pixels[1, 0] == 90 and len(decoded) == 2
+    (folder / "new").mkdir()  # a class with no images yet is a class
+    assert digits_cache.load_folder(folder).label_names == ("a", "b", "empty", "new") and len(decoded) == 3

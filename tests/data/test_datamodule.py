@@ -237,3 +237,35 @@ def test_an_npz_s_test_arrays_are_the_test_set_and_grey_csvs_keep_the_digit_prep
     assert data.image_shape == (8, 8) and len(data.splits["test"][0]) == 10 and data.preparation == "digit"
     torch.testing.assert_close(data.splits["test"][0], torch.from_numpy(x[50:].astype(np.uint8)))
     assert _setup(path=str(write_csv(n=40))).preparation == "digit"
+
+
+def test_a_training_folder_with_a_test_folder_is_shuffled_before_the_validation_split(tmp_path):
+    """Read class by class, the last 20% would be the last classes alone (never trained on): Keras shuffles the
+    files before its validation split, and so does the datamodule, with the split seed."""
+    folder = _folder(tmp_path / "train", {name: 10 for name in "abcde"})
+    data = _setup(path=str(folder), test_path=str(folder))
+    assert set(data.splits["train"][1].tolist()) == {0, 1, 2, 3, 4}
+    again = _setup(path=str(folder), test_path=str(folder))
+    assert torch.equal(data.splits["val"][1], again.splits["val"][1])  # seeded
+    assert not torch.equal(data.splits["val"][1], _setup(path=str(folder), test_path=str(folder),
+                                                         split_seed=7).splits["val"][1])
+
+
+def test_a_test_source_is_made_as_the_training_one_or_refused_in_one_line(tmp_path):
+    grey, colour = _folder(tmp_path / "grey", {"a": 6, "b": 6}, mode="L"), _folder(tmp_path / "colour", {"a": 3, "b": 3})
+    data = _setup(path=str(grey), test_path=str(colour))  # the test pictures made grey, as the training ones are
+    assert data.image_shape == (3, 4) and data.splits["test"][0].shape == (6, 12)
+    data = _setup(path=str(colour), test_path=str(grey))  # and grey ones in colour, their level in each channel
+    test = data.splits["test"][0].view(12, 12, 3)
+    assert data.image_shape == (3, 4, 3) and torch.equal(test[..., 0], test[..., 2])
+    x, y = synthetic_digits(10, pixels=64)
+    npz = tmp_path / "test.npz"
+    np.savez(npz, x=x.reshape(10, 8, 8), y=y)  # x and y alone: a test file of its own
+    with pytest.raises(DataError, match=rf"^{npz}: its images are 8x8x1; 3x4x1 ones are expected here$"):
+        _setup(path=str(grey), test_path=str(npz))
+
+
+def test_color_mode_is_a_folder_s_option_and_refused_for_other_sources(write_csv):
+    path = write_csv(n=40)
+    with pytest.raises(DataError, match=rf"^{path}: --data.color_mode applies to a folder of images"):
+        _setup(path=str(path), color_mode="grayscale")

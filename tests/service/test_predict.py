@@ -210,6 +210,10 @@ def test_a_colour_model_answers_a_row_an_image_of_rgb_pixels_a_batch_and_a_pictu
     assert answer.status_code == 200 and len(answer.json()["pixels"]) == 90  # resized to 6x5, in colour
     wrong = client.post("/predict", json={"pixels": images[0, ..., 0].tolist()})  # a grey image
     assert wrong.status_code == 422 and "6 rows of 5 pixels of 3 values" in wrong.json()["error"]
+    grey = io.BytesIO()
+    Image.new("L", (10, 12), 77).save(grey, format="PNG")  # a grey picture: its level in each channel
+    answer = client.post("/predict", content=grey.getvalue(), headers={"Content-Type": "image/png"})
+    assert answer.status_code == 200 and answer.json()["pixels"] == [77] * 90
 
 
 def test_the_largest_batch_the_openapi_document_promises_fits_the_body_limit():
