@@ -688,7 +688,7 @@ def test_the_hostile_suite_mutates_files_in_keras_s_own_layouts(tmp_path):
     tf_keras = pytest.importorskip("tf_keras")
     saves = {}
     for k, suffix in ((keras, "keras"), (tf_keras, "h5")):
-        model = k.Sequential([k.Input((4,)), k.layers.Dense(3, activation="softmax", name="dense")])
+        model = k.Sequential([k.Input((4,), name="input_layer"), k.layers.Dense(3, activation="softmax", name="dense")])
         model.set_weights([hand.KERNEL, hand.BIAS])
         saves[suffix] = tmp_path / f"keras.{suffix}"
         model.save(saves[suffix])
