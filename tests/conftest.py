@@ -92,6 +92,20 @@ def hue_images(n: int, classes: int = 20, side: int = 28, seed: int = 0) -> tupl
     return np.clip(np.rint(grey + chroma + noise), 0, 255).astype(np.uint8).reshape(n, -1), labels
 
 
+@pytest.fixture(autouse=True)
+def _lit_mnist_logger_as_it_was():
+    """A command run in the test process (fit.py's main) gives the ``lit_mnist`` logger its console handler
+    (``entry.quiet_process``), which would keep later tests' ``caplog`` from its records: undone after each test."""
+    import logging
+
+    logger = logging.getLogger("lit_mnist")
+    handlers, propagate, level = list(logger.handlers), logger.propagate, logger.level
+    yield
+    logger.handlers[:] = handlers
+    logger.propagate = propagate
+    logger.setLevel(level)
+
+
 def residual_list(size: int = 28, filters: int = 16, side: int = 8) -> list:
     """The docs' graph example (lit_mnist/configs/residual.yaml) for ``size`` x ``size`` images: a residual block
     whose add takes the BatchNormalization's output, and a side branch from the stem concatenated on the channels."""
