@@ -29,6 +29,7 @@ from lit_mnist.apps.checkpoints import load_model
 from lit_mnist.apps.entry import ArgumentParser
 from lit_mnist.data import mnist, sources
 from lit_mnist.errors import DataError
+from lit_mnist.model.layers import image_size
 from lit_mnist.model.module import LitMNIST
 
 MAX_ABS_DIFF = 1e-5
@@ -81,7 +82,7 @@ def check_digits(csv: str | None, model: LitMNIST) -> tuple[np.ndarray, str]:
     if csv:
         split = "test" if sources.has_test_split(csv) else "train"
         return sources.load(csv, split=split, labels="optional", pixels=model.row_size,
-                            image_shape=sources.with_channels(model.image_shape)).pixels, csv
+                            image_shape=image_size(model.image_shape)).pixels, csv
     if model.image_shape != mnist.IMAGE_SHAPE:
         raise DataError(f"a {'x'.join(map(str, model.image_shape))} model is checked on rows of its own kind: give "
                         "--check CSV (or a folder, or an .npz)")

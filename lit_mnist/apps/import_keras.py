@@ -40,7 +40,7 @@ from lit_mnist.keras_import.convert import Imported, convert
 from lit_mnist.keras_import.for_keras import for_keras
 from lit_mnist.keras_import.read import MAX_BYTES, KerasFile, read_keras_file
 from lit_mnist.model import keras_layout
-from lit_mnist.model.layers import LayerError
+from lit_mnist.model.layers import LayerError, image_size
 from lit_mnist.model.module import LitMNIST
 
 MAX_ABS_DIFF = 1e-4  # the parity suite's forward level
@@ -182,13 +182,13 @@ def main(argv: list[str] | None = None) -> int:
     if args.check and importlib.util.find_spec("tensorflow") is None:
         raise DataError("--check runs the model in Keras, which needs TensorFlow: pip install -e '.[parity]' "
                         "(or import without --check)")
+    if args.image_shape is not None and len(args.image_shape) not in (2, 3):
+        raise DataError(f"--image_shape takes H W or H W C, got {len(args.image_shape)} sizes")
     keras_file = read_keras_file(args.model, args.max_bytes)
     imported = convert(keras_file, args.image_shape, args.input_scale, args.input_offset, args.allow_nonfinite)
     source = {"keras_file": keras_file.path.name, "sha256": keras_file.sha256, "layout": keras_file.layout,
               "output": imported.output, "input_scale": args.input_scale, "input_offset": args.input_offset}
     model = build(imported, source, args.model)
-    if args.image_shape is not None and len(args.image_shape) not in (2, 3):
-        raise DataError(f"--image_shape takes H W or H W C, got {len(args.image_shape)} sizes")
     values = math.prod(imported.image_shape)
     print(f"{args.model}: {len(imported.items)} layers, {'x'.join(map(str, imported.image_shape))} images, "
           f"{imported.num_classes} classes, "
@@ -207,7 +207,7 @@ def main(argv: list[str] | None = None) -> int:
         # read, not cached: an import writes nothing but its checkpoint and config
         rows = (load_digits(args.check, labels="optional", pixels=values, cache=False) if sources.kind(args.check) == "csv"
                 else sources.load(args.check, split="test" if sources.has_test_split(args.check) else "train",
-                                  image_shape=sources.with_channels(imported.image_shape), cache=False)).pixels
+                                  image_shape=image_size(imported.image_shape), cache=False)).pixels
         result = check(model, imported, keras_file, rows, args.input_scale, args.input_offset, args.max_bytes)
         for layer in result["layers"]:
             print(f"  {layer['layer']:24s} max |diff| {layer['max_abs_diff']:.2e}")

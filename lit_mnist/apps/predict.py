@@ -31,6 +31,7 @@ from lit_mnist.data import sources
 from lit_mnist.data.images import IMAGE_SUFFIXES, image_files, is_image, prepared
 from lit_mnist.data.reader import numbered
 from lit_mnist.errors import DataError
+from lit_mnist.model.layers import image_size
 from lit_mnist.model.module import LitMNIST
 
 CSV_SUFFIXES = (".csv", ".csv.gz", ".gz")
@@ -66,7 +67,7 @@ def read_csvs(paths: list[Path], image_shape: tuple[int, ...], names: list[str] 
     (names as the model's class ``names`` number them), and the submission's id column: the files' own where each
     has one of the same name, else ImageId 1..N."""
     parts = [sources.load(p, split="test" if sources.has_test_split(p) else "train", labels="optional",
-                          pixels=math.prod(image_shape), image_shape=sources.with_channels(image_shape)) for p in paths]
+                          pixels=math.prod(image_shape), image_shape=image_size(image_shape)) for p in paths]
     if any(d.label_names is not None for d in parts) and not names:
         raise DataError(f"{paths[0]}: its labels are names, and the model's classes have none (it was trained "
                         "on class numbers): drop the label column, or use a model trained on these names")

@@ -28,7 +28,7 @@ from lit_mnist.data.augment import random_affine
 from lit_mnist.data.batches import TensorBatches
 from lit_mnist.data.reader import MAX_LABEL, Digits, numbered, place
 from lit_mnist.errors import DataError
-from lit_mnist.model.layers import image_size
+from lit_mnist.model.layers import image_size, kept_shape
 
 log = logging.getLogger(__name__)
 
@@ -168,7 +168,7 @@ class MNISTDataModule(L.LightningDataModule):
         elif hp.test_path or sources.has_test_split(hp.path):
             train = self._shuffled(self._load(hp.path), hp.path)
             test_path = hp.test_path or hp.path
-            shape = sources.with_channels(self._shape(train))  # the test images are made as the training ones
+            shape = image_size(self._shape(train))  # the test images are made as the training ones
             test = self._load(test_path, split="test", labels="optional", pixels=train.n_pixels, image_shape=shape)
             if test.n_pixels != train.n_pixels:
                 raise DataError(f"{test_path}: its images are {test.n_pixels} values each; the training data's are "
@@ -268,7 +268,7 @@ class MNISTDataModule(L.LightningDataModule):
             if height * width * channels != values:
                 raise DataError(f"{source}: --data.image_shape {[int(v) for v in given]} holds "
                                 f"{height * width * channels} values; the rows have {values}")
-            return (height, width) if channels == 1 else (height, width, channels)
+            return kept_shape(given)
         if train.image_shape is not None:
             return train.image_shape
         side, colour = math.isqrt(values), math.isqrt(values // 3)

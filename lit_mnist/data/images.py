@@ -111,9 +111,6 @@ def light_on_dark(grey: np.ndarray) -> np.ndarray:
     return np.clip(ink - paper, 0, None)
 
 
-PREPARATIONS = ("digit", "resize")
-
-
 def prepared(source: str | Path | bytes, name: str, image_shape: tuple[int, ...], preparation: str = "digit",
              max_pixels: int | None = None) -> np.ndarray:
     """A picture (a file, or its bytes) as a row of a model of ``image_shape`` images: ``digit``, as MNIST made its

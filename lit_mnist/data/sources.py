@@ -11,8 +11,9 @@ from lit_mnist.data.arrays import npz_has_test, read_npz
 from lit_mnist.data.folders import read_image_folder
 from lit_mnist.data.reader import Digits, parse_digits
 from lit_mnist.errors import DataError
+from lit_mnist.model.layers import image_size
 
-__all__ = ["has_test_split", "kind", "load", "with_channels"]
+__all__ = ["has_test_split", "kind", "load"]
 
 
 def kind(path: str | Path) -> str:
@@ -43,7 +44,7 @@ def load(path: str | Path, *, split: str = "train", labels: str = "required", pi
         return parse_cache.load_folder(path, color_mode=color_mode, image_shape=image_shape)
     if source == "npz":
         digits = read_npz(path, split=split)
-        if image_shape is not None and with_channels(digits.image_shape) != with_channels(image_shape):
+        if image_shape is not None and image_size(digits.image_shape) != image_size(image_shape):
             raise DataError(f"{path}: its images are {_dims(digits.image_shape)}; {_dims(image_shape)} ones are "
                             "expected here")
         return digits
@@ -52,11 +53,5 @@ def load(path: str | Path, *, split: str = "train", labels: str = "required", pi
     return parse_cache.load_digits(path, labels=labels, pixels=pixels)
 
 
-def with_channels(shape) -> tuple[int, ...]:
-    """``(H, W, C)``, one channel where ``shape`` gives two sizes."""
-    shape = tuple(int(v) for v in shape)
-    return shape if len(shape) == 3 else (*shape, 1)
-
-
 def _dims(shape) -> str:
-    return "x".join(map(str, with_channels(shape)))
+    return "x".join(map(str, image_size(shape)))

@@ -29,7 +29,17 @@ from lit_mnist.errors import DataError
 from lit_mnist.keras_import.read import KerasFile
 from lit_mnist.keras_import.records import LayerRecord, ModelRecord
 from lit_mnist.model.kinds import EQUIVALENTS, KERAS_CLASSES, KINDS
-from lit_mnist.model.layers import HEAD, IMPLIED_IMAGE, INPUT, RESERVED_NAMES, Layer, LayerError, equivalent, resolve
+from lit_mnist.model.layers import (
+    HEAD,
+    IMPLIED_IMAGE,
+    INPUT,
+    RESERVED_NAMES,
+    Layer,
+    LayerError,
+    equivalent,
+    kept_shape,
+    resolve,
+)
 
 TRAINING_ONLY = re.compile(r".*_(initializer|regularizer|constraint)$|^(seed|noise_shape|renorm.*|synchronized|trainable)$")
 IGNORED_QUIETLY = {"name", "module", "registered_name", "build_config", "shared_object_id", "batch_input_shape",
@@ -343,8 +353,8 @@ def _image_shape(path, input_shape: tuple[int, ...], given) -> tuple[int, ...]:
         raise DataError(f"{path}: the model takes {input_shape[2]} channels; lit-mnist's images have 1 (grey) or 3 "
                         f"(colour){alpha}")
     if len(input_shape) in (2, 3):
-        shape = tuple(input_shape[:2]) if input_shape[2:] in ((), (1,)) else tuple(input_shape)
-        if given is not None and _grey(given) != shape:
+        shape = _kept(path, input_shape, "the model's input")
+        if given is not None and _kept(path, given, "--image_shape") != shape:
             raise DataError(f"{path}: the model takes {'x'.join(map(str, shape))} images, not --image_shape "
                             f"{list(given)}")
         return shape
@@ -354,7 +364,7 @@ def _image_shape(path, input_shape: tuple[int, ...], given) -> tuple[int, ...]:
         if math.prod(given) != input_shape[0]:
             raise DataError(f"{path}: --image_shape {list(given)} holds {math.prod(given)} values; the model's rows "
                             f"have {input_shape[0]}")
-        return _grey(given)
+        return _kept(path, given, "--image_shape")
     values = input_shape[0]
     side, colour = math.isqrt(values), math.isqrt(values // 3)
     if side * side == values:  # as fit.py reads a CSV's count: a square is grey, three times a square colour
@@ -365,10 +375,12 @@ def _image_shape(path, input_shape: tuple[int, ...], given) -> tuple[int, ...]:
                     "--image_shape H W (or H W 3)")
 
 
-def _grey(shape) -> tuple[int, ...]:
-    """A shape as the model keeps it: ``(H, W)`` for one channel."""
-    shape = tuple(int(v) for v in shape)
-    return shape[:2] if shape[2:] == (1,) else shape
+def _kept(path, shape, what: str) -> tuple[int, ...]:
+    """``shape`` as the model keeps it (``layers.kept_shape``); one that no image has is refused naming the file."""
+    try:
+        return kept_shape(shape)
+    except LayerError as e:
+        raise DataError(f"{path}: {what}: {e}") from None
 
 
 def _name(entries: list[_Entry]) -> None:

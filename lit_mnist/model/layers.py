@@ -44,7 +44,7 @@ from lit_mnist.model.kinds import ALIASES, EQUIVALENTS, KERAS_CLASSES, KINDS, La
 from lit_mnist.model.kinds.arguments import MAX_SIZE, did_you_mean, fmt, plain
 
 __all__ = ["HEAD", "IMPLIED_IMAGE", "INPUT", "KERAS_CLASSES", "KINDS", "ORIGINAL", "RESERVED_NAMES", "Layer", "LayerError", "Where",
-           "as_items", "equivalent", "image_size", "resolve"]
+           "as_items", "equivalent", "image_size", "kept_shape", "resolve"]
 
 INPUT = "input"  # the model's input, as an item's ``inputs`` names it
 _INPUT_KIND = "input_layer"  # Keras's Input / InputLayer: declares the input's shape, takes no place in the net
@@ -256,6 +256,12 @@ def _with_head(layers: list[Layer], names: dict[str, int], last: _Node, num_clas
 def _is_softmax(layer: Layer) -> bool:
     """A layer of its own computing a softmax (an Activation, or Keras's Softmax read as one)."""
     return layer.kind != HEAD and not layer.spec.variables and layer.args.get("activation") == "softmax"
+
+
+def kept_shape(image_shape) -> tuple[int, ...]:
+    """``image_shape`` as models and metrics keep it, checked: ``(H, W)`` for grey images, ``(H, W, C)`` else."""
+    height, width, channels = image_size(image_shape)
+    return (height, width) if channels == 1 else (height, width, channels)
 
 
 def image_size(image_shape) -> tuple[int, int, int]:

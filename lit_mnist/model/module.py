@@ -24,7 +24,7 @@ from torchmetrics.classification import (
 from lit_mnist.model import graphed
 from lit_mnist.model.keras_adam import KerasAdam
 from lit_mnist.model.keras_optimizers import KerasRMSprop, KerasSGD, keras_default_lr
-from lit_mnist.model.layers import LayerError, as_items, image_size
+from lit_mnist.model.layers import LayerError, as_items, image_size, kept_shape
 from lit_mnist.model.net import build_net
 
 
@@ -115,7 +115,7 @@ class LitMNIST(L.LightningModule):
         # as plain data, and the list as built (every argument written out), so that the checkpoint and
         # metrics.json describe the net whole (LightningCLI hands save_hyperparameters the options as given)
         self.hparams.update(layers=as_items(self.net.layers), num_classes=num_classes, normalize=normalize, lr=lr,
-                            image_shape=[height, width] if channels == 1 else [height, width, channels],
+                            image_shape=list(kept_shape(image_shape)),
                             preparation=preparation or ("digit" if channels == 1 else "resize"),
                             class_names=None if class_names is None else [str(name) for name in class_names])
         # in raw pixel units, one per channel (a scalar for grey images); identity until fit() sets them from the
@@ -154,7 +154,7 @@ class LitMNIST(L.LightningModule):
     def preparation(self) -> str:
         """How a picture becomes a row (``lit_mnist.data.images.prepared``): ``digit`` as MNIST made its digits,
         ``resize`` as a folder's images were read."""
-        return self.hparams.get("preparation") or ("digit" if len(self.image_shape) == 2 else "resize")
+        return self.hparams.preparation
 
     @property
     def class_names(self) -> list[str]:

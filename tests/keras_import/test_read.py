@@ -348,3 +348,47 @@ def test_tiny_files_that_would_take_gigabytes_stay_under_1_5_gb_and_a_minute(tmp
         code, peak, seconds = done.stdout.split()[-3:]
         assert int(code) == expected_code[name], (name, done.stderr[-2000:])
         assert int(peak) < 1.5e9 and float(seconds) < 60, (name, peak, seconds)
+
+
+def _flat(units_in: int) -> dict:
+    config = _config()
+    config["config"]["layers"][0]["config"]["batch_shape"] = [None, units_in]
+    return config
+
+
+def _flat_weights(units_in: int) -> bytes:
+    return _weights(lambda h5, v: (v.__setitem__("0", np.ones((units_in, 3), np.float32)), v.__setitem__("1", BIAS)))
+
+
+@pytest.mark.parametrize("units_in, shape, expected", [
+    (12, [3, 4], [3, 4]), (12, [2, 2, 3], [2, 2, 3]), (12, [3, 4, 1], [3, 4]),
+    (48, None, [4, 4, 3]),  # three times a square, never a square itself: colour, as fit.py reads a CSV's count
+    (4, None, [2, 2]),
+])
+def test_a_model_of_flat_rows_takes_its_image_shape_from_the_option_or_the_count(tmp_path, capsys, units_in, shape,
+                                                                                    expected):
+    from lit_mnist.apps.checkpoints import load_model
+
+    model, out = _keras(tmp_path / "m.keras", _flat(units_in), _flat_weights(units_in)), tmp_path / "m.ckpt"
+    option = ["--image_shape", *map(str, shape)] if shape else []
+    assert call(import_keras.main, [model, "--out", str(out), *option]) == 0, capsys.readouterr().err
+    assert list(load_model(out).image_shape) == expected
+
+
+@pytest.mark.parametrize("units_in, shape, expected", [
+    (12, ["3"], "--image_shape takes H W or H W C, got 1 sizes"),
+    (12, ["1", "2", "3", "4"], "--image_shape takes H W or H W C, got 4 sizes"),
+    (12, ["2", "2"], "--image_shape [2, 2] holds 4 values; the model's rows have 12"),
+    (48, ["2", "6", "4"], "--image_shape: image_shape [2, 6, 4] has 4 channels; lit-mnist's images have 1 (grey) or 3 (colour): drop"),
+    (10, [], "rows of 10 values are neither a square grey image nor a square colour one"),
+])
+def test_a_flat_model_s_image_shape_that_does_not_fit_is_one_line(tmp_path, capsys, units_in, shape, expected):
+    model = _keras(tmp_path / "m.keras", _flat(units_in), _flat_weights(units_in))
+    if shape and not expected.startswith("--image_shape takes"):
+        _refused(tmp_path, capsys, model, expected, "--image_shape", *shape)
+        return
+    out = tmp_path / "out" / "m.ckpt"
+    out.parent.mkdir()
+    assert call(import_keras.main, [model, "--out", str(out), *(["--image_shape", *shape] if shape else [])]) == 2
+    err = capsys.readouterr().err
+    assert expected in err and err.count("\n") == 1 and not any(out.parent.iterdir()), err
