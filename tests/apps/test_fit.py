@@ -251,6 +251,7 @@ def test_a_runs_folder_that_cannot_be_one_exits_2(write_csv, tmp_path, capsys, w
     ("--data.image_shape", "[28, 28, 4]", ("image_shape [28, 28, 4] has 4 channels; lit-mnist's images have 1 (grey) "
                                            "or 3 (colour): drop the alpha channel first")),
     ("--data.image_shape", "[28]", "image_shape must be [height, width] or [height, width, channels], got [28]"),
+    ("--data.color_mode", "sepia", "color_mode must be grayscale or rgb (unset: grey where every image is), got 'sepia'"),
 ])
 def test_a_bad_option_value_exits_2_with_one_line(write_csv, tmp_path, capsys, option, value, expected):
     data = write_csv()
