@@ -421,7 +421,7 @@ def _read_rows(path: Path, src: streams.Source, layout: _Layout, skip: int,
     read = pacsv.ReadOptions(column_names=layout.columns, block_size=BLOCK_BYTES)
     convert = pacsv.ConvertOptions(column_types=types, include_columns=_read_columns(layout),
                                    strings_can_be_null=False)
-    rows, adding = _Rows(layout, src.size), None
+    rows, adding, parsed = _Rows(layout, src.size), None, 0
     with src.open() as stream, _progress(path, src.size) as bar, ThreadPoolExecutor(1) as storer:
         for piece in streams.pieces(stream, skip, PIECE_BYTES):
             try:
@@ -431,7 +431,8 @@ def _read_rows(path: Path, src: streams.Source, layout: _Layout, skip: int,
             if adding is not None:
                 adding.result()
             adding = storer.submit(rows.add, table, len(piece))
-            bar.set_postfix_str(f"{rows.count:,} rows", refresh=False)
+            parsed += table.num_rows
+            bar.set_postfix_str(f"{parsed:,} rows", refresh=False)
             bar.update(len(piece))
         if adding is not None:
             adding.result()
@@ -459,14 +460,15 @@ class _Rows:
         self.bound = None if size is None else size // (2 * len(layout.used)) + 1
         self.blocks: list[np.ndarray] = []
         self.filled: list[int] = []
-        self.labels: list[pa.Array] = []
-        self.ids: list[pa.Array] = []
+        self.labels: list[pa.RecordBatch] = []
+        self.ids: list[pa.RecordBatch] = []
         self.missing: dict[str, int] = {}  # column: its first missing value's row
         self.bad: dict[str, tuple[int, float]] = {}  # column: its first bad value's row and value
         self.used = layout.used
         columns = {name: k for k, name in enumerate(_read_columns(layout))}  # the batches' columns
         self.pixel_index = [columns[name] for name in layout.pixel_names]
         self.label_index = columns.get("label")
+        self.id_index = columns.get(_ID)
 
     def add(self, table: pa.Table, text_bytes: int) -> None:
         """A piece's rows. Once a value is missing, only the missing values are looked for."""
@@ -477,9 +479,9 @@ class _Rows:
 
     def _add(self, batch: pa.RecordBatch, complete: bool) -> None:
         if self.label_index is not None:
-            self.labels.append(batch.column(self.label_index))
-        if self.layout.id_name is not None:
-            self.ids.append(batch.column(batch.num_columns - 1))  # read last
+            self.labels.append(batch.select([self.label_index]))
+        if self.id_index is not None:
+            self.ids.append(batch.select([self.id_index]))
         if complete:
             self._add_pixels(batch)
         else:
@@ -489,7 +491,7 @@ class _Rows:
     def _note_missing(self, batch: pa.RecordBatch) -> None:
         for name, column in zip(self.used, batch.columns):
             if column.null_count and name not in self.missing:
-                self.missing[name] = self.count + int(np.argmax(column.is_null().to_numpy(zero_copy_only=False)))
+                self.missing[name] = self.count + column.is_null().to_pylist().index(True)
 
     def _add_pixels(self, batch: pa.RecordBatch) -> None:
         """Writes the batch's pixels, where every value so far is a whole number in range."""
@@ -532,6 +534,14 @@ def _column_major(batch: pa.RecordBatch) -> np.ndarray:
     return np.array([column.to_numpy() for column in batch.columns]).T
 
 
+def _values(batches: list[pa.RecordBatch]) -> np.ndarray:
+    """A column's values from its batches of one column: numbers as numpy's, text as Python's strings. Neither way
+    imports pandas, as pyarrow's ``to_numpy`` does (half a second of a first read)."""
+    if batches[0].schema.types[0] == pa.string():
+        return np.array([value for batch in batches for value in batch.column(0).to_pylist()], dtype=object)
+    return np.concatenate([_column_major(batch)[:, 0] for batch in batches])
+
+
 def _first_bad(values: np.ndarray, top: int) -> Iterator[tuple[int, int]]:
     """(column, row) of each column's first value that is not a whole number in 0-``top``, of a (rows, columns)
     array."""
@@ -549,10 +559,9 @@ def _to_digits(path: Path, layout: _Layout, rows: _Rows) -> Digits:
     for name in layout.used:
         if name in rows.missing:
             raise DataError(f"{path}: {place(rows.missing[name], name)}: missing value")
-    labels = pa.chunked_array(rows.labels) if layout.has_label else None
-    named = labels is not None and labels.type == pa.string()
+    labels = _values(rows.labels) if layout.has_label else None
+    named = labels is not None and labels.dtype == object
     if labels is not None and not named:
-        labels = labels.to_numpy()
         for _, row in _first_bad(labels[:, None], MAX_LABEL):
             rows.bad["label"] = (row, float(labels[row]))
     for name in layout.used:
@@ -562,10 +571,10 @@ def _to_digits(path: Path, layout: _Layout, rows: _Rows) -> Digits:
             raise DataError(f"{path}: {place(row, name)}: {what} {_fmt(value)} is not an integer in 0-{top}")
     label_names = None
     if named:
-        labels, label_names = _named_labels(path, place, labels.to_numpy(zero_copy_only=False))
+        labels, label_names = _named_labels(path, place, labels)
     elif labels is not None:
         labels = np.ascontiguousarray(labels, dtype=np.int64)
-    ids = None if layout.id_name is None else np.asarray(pa.chunked_array(rows.ids).to_pylist(), dtype=str)
+    ids = None if layout.id_name is None else _values(rows.ids).astype(str)
     return Digits(rows.pixels(), labels, layout.image_shape, ids, layout.id_name, label_names)
 
 

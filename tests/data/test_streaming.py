@@ -5,6 +5,8 @@ import bz2
 import gzip
 import logging
 import lzma
+import subprocess
+import sys
 import zipfile
 
 import numpy as np
@@ -14,7 +16,7 @@ import pytest
 from lit_mnist.data import reader
 from lit_mnist.data.reader import parse_digits, read_bytes
 from lit_mnist.errors import DataError
-from tests.conftest import csv_text, synthetic_digits
+from tests.conftest import REPO, csv_text, synthetic_digits
 
 PIXELS = 64  # rows of ~200 bytes: a piece of 2 KiB holds about ten
 
@@ -194,3 +196,15 @@ def test_the_parse_is_timed_in_the_log(tmp_path, caplog):
         parse_digits(path)
     assert [r.getMessage().split(" parsed in ")[0] for r in caplog.records] == [
         f"{path}: 30 rows of 64 pixels (0.0 MB of text)"]
+
+
+def test_a_first_read_imports_no_pandas(tmp_path):
+    """pyarrow's to_numpy imports pandas, half a second of a first read: the reader's arrays are had without it."""
+    pixels, _ = synthetic_digits(5, pixels=PIXELS)
+    lines = csv_text(pixels, np.array(["cat", "dog", "cat", "emu", "dog"])).splitlines()
+    path = tmp_path / "named.csv"
+    path.write_text("\n".join([f"id,{lines[0]}", *(f"r{k},{line}" for k, line in enumerate(lines[1:]))]) + "\n")
+    code = ("import sys; from lit_mnist.data.reader import parse_digits; "
+            f"digits = parse_digits({str(path)!r}); print(digits.ids[-1], digits.label_names, 'pandas' in sys.modules)")
+    run = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, check=True)
+    assert run.stdout.split() == ["r4", "('cat',", "'dog',", "'emu')", "False"]
