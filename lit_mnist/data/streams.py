@@ -104,8 +104,13 @@ def _zip_stream(path: Path, member: zipfile.ZipInfo) -> Iterator[BinaryIO]:
         archive = zipfile.ZipFile(path)
     except _FAILURES as e:
         raise Damaged(str(e)) from None
-    with archive, archive.open(member) as stream:
-        yield stream
+    with archive:
+        try:
+            stream = archive.open(member)  # a compression zipfile cannot read is refused here
+        except _FAILURES as e:
+            raise Damaged(str(e)) from None
+        with stream:
+            yield stream
 
 
 def read(stream: BinaryIO, size: int) -> bytes:

@@ -179,6 +179,18 @@ def test_a_stream_damaged_late_is_one_line_in_the_words_of_the_whole_read(tmp_pa
     assert got == whole == str(error.value) and f"damaged {compression} file" in got
 
 
+def test_a_zip_of_a_compression_zipfile_cannot_read_is_one_line(tmp_path):
+    pixels, labels = synthetic_digits(5, pixels=PIXELS)
+    packed = bytearray(COMPRESSIONS["zip"](csv_text(pixels, labels).encode()))
+    for header in (b"PK\x03\x04", b"PK\x01\x02"):  # the method in the file's header and in the directory: Deflate64
+        at = packed.index(header) + (8 if header == b"PK\x03\x04" else 10)
+        packed[at : at + 2] = (9).to_bytes(2, "little")
+    path = tmp_path / "deflate64.zip"
+    path.write_bytes(packed)
+    with pytest.raises(DataError, match="damaged zip file \\(That compression method is not supported\\)"):
+        parse_digits(path)
+
+
 def test_a_damaged_stream_is_said_before_a_bad_header(tmp_path):
     pixels, labels = synthetic_digits(2000, pixels=PIXELS)  # more than the head that the header is sniffed from
     packed = gzip.compress(csv_text(pixels, labels).replace("label,", "labels,", 1).encode())
