@@ -7,7 +7,9 @@ Also: CSV parse times (cold and cached), prediction throughput from a checkpoint
 command end to end (its first run on a machine, which downloads MNIST, and the median of the runs
 after it; beyond its fit and the import of torch and Lightning), the host's time per training step, and on
 CUDA the GPU fit against a plain loop and a loop of CUDA graphs (the floor); the report's heatmap at 100 and
-1,000 classes; and ``make test``'s fast test run. Needs built-in MNIST (set LIT_MNIST_MIRROR).
+1,000 classes; ``make test``'s fast test run; and the first read of CSVs of 1 and 10 times Kaggle's rows (100 with
+--scale-100) against pyarrow's own typed read of the same file, time and peak memory, each in a process of its own.
+Needs built-in MNIST (set LIT_MNIST_MIRROR).
 """
 
 from __future__ import annotations
@@ -47,6 +49,8 @@ TARGETS = {"fit_ratio": 0.5, "csv_cold_seconds": 1.0, "csv_cached_seconds": 0.1,
            "report_heatmap_seconds": {"100": 3.0, "1000": 30.0},
            # make test on a 2-core machine: the whole run, and any one test in it
            "test_fast": {"seconds": 90.0, "slowest_test_seconds": 5.0},
+           # the first read of 10 times Kaggle's rows: its time over pyarrow's typed read of the file, its peak RSS
+           "scale_10x": {"time_ratio": 1.3, "peak_bytes": "1.5 * pixel bytes + 0.6e9"},
            # on an H100/H200-class GPU
            "gpu": {"fit_seconds": 0.5, "cnn_fast_fit_seconds": 0.75, "cnn_fast_mean_accuracy": 0.990,
                    "fit_py_overhead_seconds": 3.0}}
@@ -261,6 +265,92 @@ def bench_csv(folder: Path) -> dict:
                                  "rows": 60000}}
 
 
+# one read of a CSV in a process of its own: its time, and the process's peak RSS (VmHWM: getrusage's maximum
+# would carry the parent's over exec)
+_SCALE_READ = """
+import json, sys, time
+path, side = sys.argv[1], sys.argv[2]
+if side == "parse_digits":
+    from lit_mnist.data.reader import parse_digits
+    start = time.perf_counter()
+    rows = len(parse_digits(path))
+else:
+    import pyarrow as pa, pyarrow.csv as pacsv
+    with open(path) as f:
+        types = dict.fromkeys(f.readline().strip().split(","), pa.uint8())
+    start = time.perf_counter()
+    rows = pacsv.read_csv(path, convert_options=pacsv.ConvertOptions(column_types=types)).num_rows
+seconds = time.perf_counter() - start
+with open("/proc/self/status") as f:
+    peak = next(int(line.split()[1]) * 1024 for line in f if line.startswith("VmHWM:"))
+print(json.dumps({"rows": rows, "seconds": seconds, "peak_bytes": peak}))
+"""
+
+
+def bench_scale(args, folder: Path) -> dict:
+    """The first read (``parse_digits``, no cache) of a CSV of N times Kaggle's rows, against pyarrow's own read
+    of the same file with every column typed uint8: time and peak RSS, each read in a fresh process, the two
+    sides alternating ``--scale-reps`` times; medians and every run."""
+    out = {}
+    for times in (1, 10, 100) if args.scale_100 else (1, 10):
+        path = scale_csv(folder, times)
+        runs = {"parse_digits": [], "pyarrow": []}
+        for _ in range(args.scale_reps):
+            for side, side_runs in runs.items():
+                side_runs.append(_scale_read(path, side))
+        rows = runs["pyarrow"][0]["rows"]
+        if any(run["rows"] != rows for side_runs in runs.values() for run in side_runs):
+            raise RuntimeError(f"{path}: the two reads disagree on the rows: {runs}")
+        out[f"{times}x"] = _scale_figures(path, rows, runs)
+        print(f"  {times}x: {_scale_line(out[f'{times}x'])}", flush=True)
+        if times > 1:
+            path.unlink()
+    return {"scale": out}
+
+
+def scale_csv(folder: Path, times: int) -> Path:
+    """Kaggle's rows ``times`` over, as one CSV: the first 42,000 MNIST training rows, repeated."""
+    one = kaggle_style_csv(folder)
+    if times == 1:
+        return one
+    path = folder / f"train_x{times}.csv"
+    with open(one, "rb") as source:
+        header, body = source.readline(), source.read()
+    with open(path, "wb") as f:
+        f.write(header)
+        f.writelines(body for _ in range(times))
+    return path
+
+
+def _scale_read(path: Path, side: str) -> dict:
+    result = subprocess.run([sys.executable, "-c", _SCALE_READ, str(path), side], cwd=REPO, capture_output=True,
+                            check=False, text=True)
+    if result.returncode != 0:
+        raise RuntimeError(f"{side} failed on {path}:\n{result.stderr[-2000:]}")
+    return json.loads(result.stdout.strip().splitlines()[-1])
+
+
+def _scale_figures(path: Path, rows: int, runs: dict[str, list[dict]]) -> dict:
+    pixel_bytes = rows * 784
+    figures = {"rows": rows, "file_mb": path.stat().st_size / 1e6, "pixel_mb": pixel_bytes / 1e6}
+    for side, side_runs in runs.items():
+        figures[f"{side}_seconds"] = statistics.median(run["seconds"] for run in side_runs)
+        figures[f"{side}_peak_mb"] = statistics.median(run["peak_bytes"] for run in side_runs) / 1e6
+        figures[f"{side}_runs"] = [{"seconds": round(run["seconds"], 2), "peak_mb": round(run["peak_bytes"] / 1e6)}
+                                   for run in side_runs]
+    figures["time_ratio"] = figures["parse_digits_seconds"] / figures["pyarrow_seconds"]
+    figures["peak_over_pixels"] = figures["parse_digits_peak_mb"] / figures["pixel_mb"]
+    figures["peak_target_mb"] = 1.5 * figures["pixel_mb"] + 600
+    return figures
+
+
+def _scale_line(f: dict) -> str:
+    return (f"{f['rows']:,} rows, {f['file_mb']:.0f} MB: first read {f['parse_digits_seconds']:.1f} s, peak "
+            f"{f['parse_digits_peak_mb']:.0f} MB ({f['peak_over_pixels']:.2f} x the pixels' {f['pixel_mb']:.0f} MB; "
+            f"target {f['peak_target_mb']:.0f} MB at 10x); pyarrow's typed read {f['pyarrow_seconds']:.1f} s, peak "
+            f"{f['pyarrow_peak_mb']:.0f} MB; time ratio {f['time_ratio']:.2f} (target <= 1.3 at 10x)")
+
+
 def bench_predict(folder: Path) -> dict:
     datamodule = MNISTDataModule()
     trainer = L.Trainer(max_epochs=1, limit_train_batches=1, limit_val_batches=0, logger=False, accelerator="cpu",
@@ -374,7 +464,7 @@ def device_info() -> dict:
     return info
 
 
-SECTIONS = ("csv", "predict", "fit_py", "fit", "cnn_fast", "host_step", "gpu", "report", "test_fast", "chain")
+SECTIONS = ("csv", "scale", "predict", "fit_py", "fit", "cnn_fast", "host_step", "gpu", "report", "test_fast", "chain")
 
 
 def main() -> int:
@@ -385,9 +475,11 @@ def main() -> int:
     parser.add_argument("--skip-fit-py", action="store_true", help="skip the end-to-end runs of scripts/fit.py")
     parser.add_argument("--fit-py-reps", type=int, default=3, help="end-to-end runs of scripts/fit.py (median)")
     parser.add_argument("--only", nargs="+", choices=SECTIONS, help="run these sections alone (default: all)")
+    parser.add_argument("--scale-100", action="store_true", help="scale: 100 times Kaggle's rows too (7.7 GB of CSV)")
+    parser.add_argument("--scale-reps", type=int, default=2, help="scale: reads per side and size, alternating")
     args = parser.parse_args()
-    if args.reps < 1 or args.fit_py_reps < 1:
-        parser.error("--reps and --fit-py-reps must be at least 1")
+    if args.reps < 1 or args.fit_py_reps < 1 or args.scale_reps < 1:
+        parser.error("--reps, --fit-py-reps and --scale-reps must be at least 1")
     warnings.filterwarnings("ignore")
     quiet_process()
     result = {"device": device_info()}
@@ -396,7 +488,8 @@ def main() -> int:
               and not (s == "gpu" and not torch.cuda.is_available())]
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
-        sections = {"csv": lambda: bench_csv(folder), "predict": lambda: bench_predict(folder),
+        sections = {"csv": lambda: bench_csv(folder), "scale": lambda: bench_scale(args, folder),
+                    "predict": lambda: bench_predict(folder),
                     "fit_py": lambda: bench_fit_py(folder, args.fit_py_reps), "fit": lambda: bench_fit(args, folder),
                     "cnn_fast": lambda: bench_cnn_fast(args), "gpu": lambda: bench_gpu(args, folder),
                     "host_step": lambda: host_seconds_per_step("gpu" if torch.cuda.is_available() else "cpu"),
@@ -464,6 +557,8 @@ def summary(r: dict) -> str:
     if "csv_load_seconds" in r:
         csv = r["csv_load_seconds"]
         lines.append(f"CSV 60,000 rows: cold {csv['cold']:.3f} s, cached {csv['cached']:.3f} s")
+    for times, figures in r.get("scale", {}).items():
+        lines.append(f"CSV of {times} Kaggle's rows: {_scale_line(figures)}")
     if "predict_images_per_second" in r:
         lines.append(f"predict: {r['predict_images_per_second']:,.0f} images/s")
     if "fit_py_seconds" in r:

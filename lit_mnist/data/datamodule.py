@@ -44,7 +44,7 @@ class MNISTDataModule(L.LightningDataModule):
     """Data: a digits CSV (Kaggle's "Digit Recognizer" layout, any number of classes and pixels) or built-in MNIST.
 
     Args:
-        path: a CSV of images (``label,pixel0..``, header optional; plain, gzip, bzip2, xz or a zip of one
+        path: a CSV of images (``label,pixel0..``, header optional; plain, gzip, bzip2, xz, zstd or a zip of one
             file), a folder of class folders of images (as ``keras.utils.image_dataset_from_directory`` reads
             one), or an ``.npz`` of ``x_train``, ``y_train`` (and ``x_test``, ``y_test``) as ``keras.datasets``
             returns them; unset: built-in MNIST.

@@ -1,7 +1,7 @@
 """Read digit CSVs in the Kaggle "Digit Recognizer" layout into uint8 arrays.
 
 Accepted: a header ``label,pixel0,...,pixelN-1`` (or ``pixel0,...`` where labels are optional), or the same
-columns with no header; plain, compressed (gzip, bzip2, xz), or the one file of a zip. The number of
+columns with no header; plain, compressed (gzip, bzip2, xz, zstd), or the one file of a zip. The number of
 pixels is the file's own (784 for MNIST's 28x28, 64 for 8x8 digits, 2,352 for 28x28 colour images, each pixel's
 three channels in turn): a header's pixel names, or a headerless row's width, say it; a caller that knows the count
 (a trained model's) passes it. A header's columns are found by name, in any order and any letter case (the label
@@ -15,8 +15,10 @@ pixels, common in MNIST-style CSVs, are read as well: ``pixel1..pixelN`` (Kaggle
 Every cell is checked: the first problem found is raised as a
 :class:`DataError` naming the file, line and column.
 
-The happy path is one typed pyarrow parse; only a file that fails it is re-read line by line to
-say precisely what is wrong, so valid files pay nothing for the diagnostics.
+The happy path is one typed pyarrow parse of the text as a stream (``streams.py``), piece by piece into the final
+uint8 array, so that memory holds about one copy of the pixels whatever the file's size; only a file that fails it is
+read whole, line by line, to say precisely what is wrong, so valid files pay nothing for the diagnostics. The parse
+is timed in the log, and a large file's shows a progress bar.
 """
 
 from __future__ import annotations
@@ -25,24 +27,34 @@ import bz2
 import csv
 import gzip
 import io
+import logging
 import lzma
 import math
 import re
+import time
 import zipfile
 import zlib
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.csv as pacsv
+from tqdm import tqdm
 
+from lit_mnist.data import streams
 from lit_mnist.errors import DataError
 
+log = logging.getLogger(__name__)
+
 MAX_LABEL = 999  # a thousand classes at most: a confusion matrix of a million cells
-_ZIP_MAGIC = b"PK\x03\x04"
-_COMPRESSED = {b"\x1f\x8b": ("gzip", gzip.decompress), b"BZh": ("bzip2", bz2.decompress),
-               b"\xfd7zXZ\x00": ("xz", lzma.decompress)}
+PIECE_BYTES = 1 << 25  # the text handed to pyarrow at a time: its blocks are parsed in parallel, memory stays bounded
+BLOCK_BYTES = 1 << 22  # pyarrow's block: the longest row it reads
+GROW_BYTES = 1 << 26  # rows of a text of unknown length are stored in blocks of this many pixel bytes
+LARGE_BYTES = 100 << 20  # a text this long shows a progress bar
+_BOM = b"\xef\xbb\xbf"
 _NON_BLANK = re.compile(rb"\S")
 _FIRST_LINE = re.compile(rb"[^\r\n]*")  # a line ends at \n, \r\n or a lone \r, as pyarrow reads it
 _CONTROL = re.compile(rb"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
@@ -127,34 +139,49 @@ class _Layout:
 
 
 def read_bytes(path: Path) -> bytes:
-    """The file's content, decompressed if it is gzip, bzip2, xz or a zip of one file (known by content, not name)."""
+    """The file's content, decompressed if it is gzip, bzip2, xz, zstd or a zip of one file (known by content, not
+    name): the whole text at once, for the diagnosis of a file that failed the streamed parse."""
+    _check_file(path)
+    found = streams.kind(path)
+    raw = path.read_bytes()
+    if found == "zip":
+        return _unzip_one(path, raw)
+    if found is not None:
+        try:
+            return _DECOMPRESS[found](raw)
+        except (OSError, EOFError, ValueError, zlib.error, lzma.LZMAError) as e:
+            raise DataError(f"{path}: damaged {found} file ({e})") from None
+    return raw
+
+
+def _unzstd(raw: bytes) -> bytes:
+    """A zstd file's content (Python has no zstd of its own before 3.14; Arrow has)."""
+    return pa.input_stream(pa.py_buffer(raw), compression="zstd").read()
+
+
+_DECOMPRESS = {"gzip": gzip.decompress, "bzip2": bz2.decompress, "xz": lzma.decompress, "zstd": _unzstd}
+
+
+def _check_file(path: Path) -> None:
     if not path.exists():
         raise DataError(f"{path}: no such file")
     if not path.is_file():
         raise DataError(f"{path}: not a regular file")
-    raw = path.read_bytes()
-    if raw.startswith(_ZIP_MAGIC):
-        return _unzip_one(path, raw)
-    for magic, (kind, decompress) in _COMPRESSED.items():
-        if raw.startswith(magic):
-            try:
-                return decompress(raw)
-            except (OSError, EOFError, ValueError, zlib.error, lzma.LZMAError) as e:
-                raise DataError(f"{path}: damaged {kind} file ({e})") from None
-    return raw
 
 
 def _unzip_one(path: Path, raw: bytes) -> bytes:
     """The single file in a zip archive (as Kaggle serves train.csv); several files are ambiguous."""
     try:
         with zipfile.ZipFile(io.BytesIO(raw)) as archive:
-            files = [i for i in archive.infolist() if not i.is_dir() and not i.filename.startswith("__MACOSX/")]
-            if len(files) != 1:
-                names = ", ".join(info.filename for info in files[:5]) or "nothing"
-                raise DataError(f"{path}: a zip archive holding {len(files)} files ({names}); extract the CSV to use")
-            return archive.read(files[0])
+            return archive.read(streams.zip_member(path, archive))
     except (zipfile.BadZipFile, OSError, EOFError, zlib.error, NotImplementedError) as e:
         raise DataError(f"{path}: damaged zip file ({e})") from None
+
+
+def _body(path: Path) -> bytes:
+    """The whole text, without a byte-order mark."""
+    raw = read_bytes(path)
+    return raw[3:] if raw.startswith(_BOM) else raw
 
 
 def parse_digits(path: str | Path, *, labels: str = "required", label_last: bool = False,
@@ -162,14 +189,16 @@ def parse_digits(path: str | Path, *, labels: str = "required", label_last: bool
     """Parse and validate one CSV. ``labels``: "required", "optional" (Kaggle test.csv) or "none";
     ``pixels``: the number of pixels a row must have (None: the file's own)."""
     path = Path(path)
-    raw = read_bytes(path)
-    body = raw[3:] if raw.startswith(b"\xef\xbb\xbf") else raw
-    layout = _sniff_layout(path, body, labels, label_last, pixels)
-    table = _parse_fast(body, layout)
-    if table is None:
-        _diagnose(path, body, layout)  # raises with the line and column
-        raise DataError(f"{path}: not a readable digits CSV")  # pragma: no cover - diagnose always raises
-    return _to_digits(path, body, layout, table)
+    _check_file(path)
+    start = time.perf_counter()
+    try:
+        digits, size = _parse(path, streams.source(path), labels, label_last, pixels)
+    except streams.Damaged:
+        # read whole, it says what is damaged; a stream that only Arrow's decompressor refuses is parsed from memory
+        digits, size = _parse(path, streams.in_memory(read_bytes(path)), labels, label_last, pixels)
+    log.info("%s: %s rows of %d pixels (%.1f MB of text) parsed in %.1f s", path, f"{len(digits):,}",
+             digits.n_pixels, size / 1e6, time.perf_counter() - start)
+    return digits
 
 
 def place(path: str | Path, row: int, column: str = "label", label_last: bool = False) -> str:
@@ -178,8 +207,7 @@ def place(path: str | Path, row: int, column: str = "label", label_last: bool = 
     path = Path(path)
     if path.is_dir() or path.suffix.lower() == ".npz":  # a folder's images, an array's rows: in the order read
         return f"image {row + 1}"
-    raw = read_bytes(path)
-    body = raw[3:] if raw.startswith(b"\xef\xbb\xbf") else raw
+    body = _body(path)
     return _place(body, _sniff_layout(path, body, "optional", label_last, None), row, column)
 
 
@@ -346,67 +374,229 @@ def _is_number(text: str) -> bool:
     return True
 
 
-def _parse_fast(body: bytes, layout: _Layout) -> pa.Table | None:
-    """Typed parse: uint8 first (the common case), float64 for files like '12.0'; None if neither fits."""
-    read = pacsv.ReadOptions(column_names=layout.columns, skip_rows=int(layout.has_header), block_size=1 << 22)
-    # a trailing column is read as the null type: any value in it fails the parse, and the diagnosis says where
-    checked = [*layout.used, _TRAILING] if _TRAILING in layout.columns else layout.used  # in this order
-    checked = [*checked, _ID] if layout.id_name is not None else checked
-    # numbers first; then labels as text, for a file whose labels are names
-    for dtype, label in ((pa.uint8(), None), (pa.float64(), None), (pa.uint8(), pa.string()), (pa.float64(), pa.string())):
-        if label is not None and not layout.has_label:
-            break
-        types = {**dict.fromkeys(layout.used, dtype), _TRAILING: pa.null(), _ID: pa.string(), **(
-            {"label": label} if label is not None else {})}
-        convert = pacsv.ConvertOptions(column_types=types, include_columns=checked, strings_can_be_null=False)
-        try:
-            return pacsv.read_csv(pa.py_buffer(body), read_options=read, convert_options=convert)
-        except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
-            continue
-    return None
+def _parse(path: Path, src: streams.Source, labels: str, label_last: bool, pixels: int | None) -> tuple[Digits, int]:
+    """The digits of a text, and its length: its layout sniffed from its head, then typed parses of the whole text
+    in turn until one fits; where none does, the text is read whole and diagnosed."""
+    head = streams.head(src)
+    bom = len(_BOM) if head.startswith(_BOM) else 0
+    try:
+        layout = _sniff_layout(path, head[bom:], labels, label_last, pixels)
+    except DataError:
+        if src.compressed:
+            read_bytes(path)  # a damaged file is said to be so first, as when it is read whole
+        raise
+    skip = bom + (len(_FIRST_LINE.match(head, bom).group()) if layout.has_header else 0)
+    for types in _typings(layout):
+        rows = _read_rows(path, src, layout, skip, types)
+        if rows is not None:
+            return _to_digits(path, layout, rows), rows.text_bytes
+    _diagnose(path, _body(path), layout)  # raises with the line and column
+    raise DataError(f"{path}: not a readable digits CSV")  # pragma: no cover - diagnose always raises
 
 
-def _to_digits(path: Path, body: bytes, layout: _Layout, table: pa.Table) -> Digits:
-    if table.num_rows == 0:
+def _typings(layout: _Layout) -> Iterator[dict[str, pa.DataType]]:
+    """The column types tried in turn: uint8 pixels and whole-number labels (the common case), float64 for files
+    like '12.0', then labels as text, for a file whose labels are names. A trailing column is read as the null type:
+    any value in it fails the parse, and the diagnosis says where."""
+    tries = ((pa.uint8(), pa.int64()), (pa.float64(), pa.float64()), (pa.uint8(), pa.string()),
+             (pa.float64(), pa.string()))
+    for pixel, label in tries:
+        if label == pa.string() and not layout.has_label:
+            return
+        labelled = {"label": label} if layout.has_label else {}
+        yield {**dict.fromkeys(layout.used, pixel), **labelled, _TRAILING: pa.null(), _ID: pa.string()}
+
+
+def _read_columns(layout: _Layout) -> list[str]:
+    """The columns pyarrow reads, in this order: the used ones in file order, then a trailing one and an id."""
+    read = [*layout.used, _TRAILING] if _TRAILING in layout.columns else layout.used
+    return [*read, _ID] if layout.id_name is not None else read
+
+
+def _read_rows(path: Path, src: streams.Source, layout: _Layout, skip: int,
+               types: dict[str, pa.DataType]) -> _Rows | None:
+    """One typed parse of the text after its first ``skip`` bytes (a byte-order mark, a header), piece by piece
+    into a :class:`_Rows`; None where a piece does not fit the types. A piece's rows are stored by a second thread
+    while pyarrow parses the next one."""
+    read = pacsv.ReadOptions(column_names=layout.columns, block_size=BLOCK_BYTES)
+    convert = pacsv.ConvertOptions(column_types=types, include_columns=_read_columns(layout),
+                                   strings_can_be_null=False)
+    rows, adding, parsed = _Rows(layout, src.size), None, 0
+    with src.open() as stream, _progress(path, src.size) as bar, ThreadPoolExecutor(1) as storer:
+        for piece in streams.pieces(stream, skip, PIECE_BYTES):
+            try:
+                table = pacsv.read_csv(pa.py_buffer(piece), read_options=read, convert_options=convert)
+            except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+                return None
+            if adding is not None:
+                adding.result()
+            adding = storer.submit(rows.add, table, len(piece))
+            parsed += table.num_rows
+            bar.set_postfix_str(f"{parsed:,} rows", refresh=False)
+            bar.update(len(piece))
+        if adding is not None:
+            adding.result()
+    return rows
+
+
+def _progress(path: Path, size: int | None) -> tqdm:
+    """A progress bar in MB of text (rows beside it) for a large file, shown once the parse has taken a second."""
+    large = (size or path.stat().st_size) > LARGE_BYTES
+    return tqdm(total=size, desc=path.name, unit="B", unit_scale=True, leave=False, delay=1, disable=not large)
+
+
+class _Rows:
+    """What a typed parse keeps of each piece: the pixels, written batch by batch into one uint8 array (rows x
+    pixels), the labels and ids, and each column's first missing value and first value that is not a whole number
+    in range, which :func:`_to_digits` reports in column order, as it would of one table of the whole file.
+
+    Where the text's length is known, its rows are bounded (each used value takes at least two bytes: a digit and a
+    comma or the line's end) and one array of that bound is allocated: the pages past the last row are never
+    touched, so memory holds the pixels alone. Otherwise rows go into blocks of ``GROW_BYTES``, joined at the end
+    block by block, each freed as it is copied."""
+
+    def __init__(self, layout: _Layout, size: int | None):
+        self.layout, self.count, self.text_bytes = layout, 0, 0
+        self.bound = None if size is None else size // (2 * len(layout.used)) + 1
+        self.blocks: list[np.ndarray] = []
+        self.filled: list[int] = []
+        self.labels: list[pa.RecordBatch] = []
+        self.ids: list[pa.RecordBatch] = []
+        self.missing: dict[str, int] = {}  # column: its first missing value's row
+        self.bad: dict[str, tuple[int, float]] = {}  # column: its first bad value's row and value
+        self.used = layout.used
+        columns = {name: k for k, name in enumerate(_read_columns(layout))}  # the batches' columns
+        self.pixel_index = [columns[name] for name in layout.pixel_names]
+        self.label_index = columns.get("label")
+        self.id_index = columns.get(_ID)
+
+    def add(self, table: pa.Table, text_bytes: int) -> None:
+        """A piece's rows. Once a value is missing, only the missing values are looked for."""
+        complete = not self.missing and not any(column.null_count for column in table.columns[: len(self.used)])
+        for batch in filter(len, table.to_batches()):
+            self._add(batch, complete)
+        self.text_bytes += text_bytes
+
+    def _add(self, batch: pa.RecordBatch, complete: bool) -> None:
+        if self.label_index is not None:
+            self.labels.append(batch.select([self.label_index]))
+        if self.id_index is not None:
+            self.ids.append(batch.select([self.id_index]))
+        if complete:
+            self._add_pixels(batch)
+        else:
+            self._note_missing(batch)
+        self.count += batch.num_rows
+
+    def _note_missing(self, batch: pa.RecordBatch) -> None:
+        for name, column in zip(self.used, batch.columns):
+            if column.null_count and name not in self.missing:
+                self.missing[name] = self.count + column.is_null().to_pylist().index(True)
+
+    def _add_pixels(self, batch: pa.RecordBatch) -> None:
+        """Writes the batch's pixels, where every value so far is a whole number in range."""
+        pixels = _column_major(batch.select(self.pixel_index))
+        if pixels.dtype != np.uint8:
+            for j, row in _first_bad(pixels, 255):
+                self.bad.setdefault(self.layout.pixel_names[j], (self.count + row, float(pixels[row, j])))
+        if not self.bad:
+            np.copyto(self._room(batch.num_rows), pixels, casting="unsafe")  # a transposing copy, into the rows
+
+    def _room(self, n: int) -> np.ndarray:
+        """Storage for the next ``n`` rows."""
+        if not self.blocks or self.filled[-1] + n > len(self.blocks[-1]):
+            rows = self.bound if not self.blocks and self.bound else max(n, GROW_BYTES // len(self.pixel_index))
+            self.blocks.append(np.empty((rows, len(self.pixel_index)), np.uint8))
+            self.filled.append(0)
+        start = self.filled[-1]
+        self.filled[-1] += n
+        return self.blocks[-1][start : start + n]
+
+    def pixels(self) -> np.ndarray:
+        """All the rows' pixels, one C-contiguous array (the blocks are given up)."""
+        if len(self.blocks) == 1:
+            return self.blocks[0][: self.filled[0]]
+        out = np.empty((self.count, len(self.pixel_index)), np.uint8)
+        start = 0
+        while self.blocks:
+            block, filled = self.blocks.pop(0), self.filled.pop(0)
+            out[start : start + filled] = block[:filled]
+            start += filled
+            del block
+        return out
+
+
+def _column_major(batch: pa.RecordBatch) -> np.ndarray:
+    """A batch's columns as one (rows, columns) array laid out column by column: each column copied once, in C++
+    where pyarrow has ``RecordBatch.to_tensor`` (16 onwards). The transposing copy into rows is numpy's."""
+    if hasattr(batch, "to_tensor"):
+        return np.asarray(batch.to_tensor(row_major=False))
+    return np.array([column.to_numpy() for column in batch.columns]).T
+
+
+def _values(batches: list[pa.RecordBatch]) -> np.ndarray:
+    """A column's values from its batches of one column: numbers as numpy's, text as Python's strings. Neither way
+    imports pandas, as pyarrow's ``to_numpy`` does (half a second of a first read)."""
+    if batches[0].schema.types[0] == pa.string():
+        return np.array([value for batch in batches for value in batch.column(0).to_pylist()], dtype=object)
+    return np.concatenate([_column_major(batch)[:, 0] for batch in batches])
+
+
+def _first_bad(values: np.ndarray, top: int) -> Iterator[tuple[int, int]]:
+    """(column, row) of each column's first value that is not a whole number in 0-``top``, of a (rows, columns)
+    array."""
+    bad = (values < 0) | (values > top) | (values != np.floor(values))
+    for j in np.flatnonzero(bad.any(axis=0)):
+        yield int(j), int(np.argmax(bad[:, j]))
+
+
+def _to_digits(path: Path, layout: _Layout, rows: _Rows) -> Digits:
+    """The rows parsed, checked as one table: no rows, then the first column with a missing value, then the first
+    with a value that is not a whole number in range (pixels 0-255, labels 0-999), then labels that are names."""
+    place = _placer(path, layout)
+    if rows.count == 0:
         raise DataError(f"{path}: header but no data rows")
-    for name, column in zip(layout.used, table.columns):
-        if column.null_count:
-            row = int(np.flatnonzero(column.is_null().to_numpy(zero_copy_only=False))[0])
-            raise DataError(f"{path}: {_place(body, layout, row, name)}: missing value")
-    named = layout.has_label and table.column("label").type == pa.string()
-    arrays = {name: column.to_numpy(zero_copy_only=False) if name == "label" and named else column.to_numpy()
-              for name, column in zip(layout.used, table.columns)}
-    if table.column(layout.pixel_names[0]).type != pa.uint8():
-        for name, values in arrays.items():
-            if name != "label" or not named:
-                _check_values(path, body, layout, name, values)
-    # one (784, n) block, then one transposing copy: cheaper than np.stack(axis=1), which writes strided
-    pixels = np.ascontiguousarray(np.array([arrays[name] for name in layout.pixel_names], dtype=np.uint8).T)
-    labels = label_names = None
+    for name in layout.used:
+        if name in rows.missing:
+            raise DataError(f"{path}: {place(rows.missing[name], name)}: missing value")
+    labels = _values(rows.labels) if layout.has_label else None
+    named = labels is not None and labels.dtype == object
+    if labels is not None and not named:
+        for _, row in _first_bad(labels[:, None], MAX_LABEL):
+            rows.bad["label"] = (row, float(labels[row]))
+    for name in layout.used:
+        if name in rows.bad:
+            row, value = rows.bad[name]
+            what, top = ("label", MAX_LABEL) if name == "label" else ("pixel", 255)
+            raise DataError(f"{path}: {place(row, name)}: {what} {_fmt(value)} is not an integer in 0-{top}")
+    label_names = None
     if named:
-        labels, label_names = _named_labels(path, body, layout, arrays["label"])
-    elif layout.has_label:
-        _check_values(path, body, layout, "label", arrays["label"])
-        labels = np.ascontiguousarray(arrays["label"], dtype=np.int64)
-    ids = None
-    if layout.id_name is not None:
-        ids = np.asarray(table.column(_ID).to_pylist(), dtype=str)
-    return Digits(pixels, labels, layout.image_shape, ids, layout.id_name, label_names)
+        labels, label_names = _named_labels(path, place, labels)
+    elif labels is not None:
+        labels = np.ascontiguousarray(labels, dtype=np.int64)
+    ids = None if layout.id_name is None else _values(rows.ids).astype(str)
+    return Digits(rows.pixels(), labels, layout.image_shape, ids, layout.id_name, label_names)
 
 
-def _named_labels(path: Path, body: bytes, layout: _Layout, values: np.ndarray) -> tuple[np.ndarray, tuple[str, ...]]:
+def _placer(path: Path, layout: _Layout) -> Callable[[int, str], str]:
+    """'line N, column NAME' of a data row, found by reading the text again whole: only a file with a problem pays."""
+    return lambda row, column: _place(_body(path), layout, row, column)
+
+
+def _named_labels(path: Path, place: Callable[[int, str], str],
+                  values: np.ndarray) -> tuple[np.ndarray, tuple[str, ...]]:
     """Labels that are names, as indices into the names in natural order. A missing one is refused with its line,
     as is a mix of numbers and names: the rarer kind is the slip (a name among numbers, or a number among names)."""
     texts = np.char.strip(values.astype(str))
     empty = np.flatnonzero(texts == "")
     if len(empty):
-        raise DataError(f"{path}: {_place(body, layout, int(empty[0]), 'label')}: missing value")
+        raise DataError(f"{path}: {place(int(empty[0]), 'label')}: missing value")
     numeric = np.fromiter((_is_number(t) for t in texts.tolist()), bool, len(texts))
     if numeric.any():
         slips = numeric if numeric.sum() * 2 < len(texts) else ~numeric
         row = int(np.flatnonzero(slips)[0])
         what = "is a number, where the other labels are names" if numeric[row] else "is not a number"
-        raise DataError(f"{path}: {_place(body, layout, row, 'label')}: {texts[row][:20]!r} {what} (labels are all "
+        raise DataError(f"{path}: {place(row, 'label')}: {texts[row][:20]!r} {what} (labels are all "
                         f"class numbers 0-{MAX_LABEL}, or all names)")
     names, labels = np.unique(texts, return_inverse=True)
     if len(names) > MAX_LABEL + 1:
@@ -420,17 +610,6 @@ def _named_labels(path: Path, body: bytes, layout: _Layout, values: np.ndarray) 
 def natural_key(text: str) -> tuple:
     """Sorts names as people number them: ``a2`` before ``a10``."""
     return tuple((0, int(part), "") if part.isdigit() else (1, 0, part) for part in re.split(r"(\d+)", text) if part)
-
-
-def _check_values(path: Path, body: bytes, layout: _Layout, name: str, values: np.ndarray) -> None:
-    top = MAX_LABEL if name == "label" else 255
-    bad = (values < 0) | (values > top) | (values != np.floor(values))
-    if bad.any():
-        row = int(np.flatnonzero(bad)[0])
-        what = "label" if name == "label" else "pixel"
-        raise DataError(
-            f"{path}: {_place(body, layout, row, name)}: {what} {_fmt(values[row])} is not an integer in 0-{top}"
-        )
 
 
 def _fmt(value: float) -> str:
