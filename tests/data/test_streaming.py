@@ -14,7 +14,7 @@ import pyarrow as pa
 import pytest
 
 from lit_mnist.data import reader
-from lit_mnist.data.reader import parse_digits, read_bytes
+from lit_mnist.data.reader import _numbers, parse_digits, read_bytes
 from lit_mnist.errors import DataError
 from tests.conftest import REPO, csv_text, synthetic_digits
 
@@ -220,3 +220,13 @@ def test_a_first_read_imports_no_pandas(tmp_path):
             f"digits = parse_digits({str(path)!r}); print(digits.ids[-1], digits.label_names, 'pandas' in sys.modules)")
     run = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, check=True)
     assert run.stdout.split() == ["r4", "('cat',", "'dog',", "'emu')", "False"]
+
+
+@pytest.mark.parametrize("kind", [pa.uint8(), pa.int64(), pa.float64(), pa.float32()])
+def test_numbers_are_a_columns_values_at_its_offset(kind):
+    """The view of a column's buffer that replaces pyarrow's to_numpy before 16 (which imports pandas) keeps a
+    slice's offset: a view from the buffer's start would give the rows before it."""
+    column = pa.array([0, 1, 2, 3, 4, 5, 6], kind).slice(2, 4)
+    values = _numbers(column)
+    assert values.dtype == column.to_numpy().dtype
+    assert values.tolist() == [2, 3, 4, 5]
