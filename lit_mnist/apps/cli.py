@@ -13,6 +13,9 @@ from typing import Any
 from lightning.pytorch.cli import LightningCLI
 from lightning.pytorch.utilities.exceptions import MisconfigurationException
 
+from lit_mnist.apps.callbacks import KerasReduceLROnPlateau, keras_callbacks, schedule_of
+from lit_mnist.apps.callbacks.monitors import check_monitor, translate_lightning_monitors
+from lit_mnist.apps.callbacks.reduce_lr_on_plateau import refusal
 from lit_mnist.apps.checkpoints import start_from
 from lit_mnist.apps.entry import usage_error
 from lit_mnist.data.datamodule import MNISTDataModule
@@ -40,6 +43,15 @@ class MNISTCLI(LightningCLI):
         parser.link_arguments("data.preparation", "model.preparation", apply_on="instantiate")
         # a list, as YAML and the checkpoint keep it (plain data, not a Python tuple)
         parser.link_arguments("data.image_shape", "model.image_shape", compute_fn=list, apply_on="instantiate")
+        parser.add_argument("--callbacks", type=list[Any] | None, default=None,
+                            help="Keras's callbacks, as fit(callbacks=[...]): a list of items such as "
+                            "'[{reduce_lr_on_plateau: {monitor: val_loss, patience: 2}}, csv_logger: history.csv]' "
+                            "(docs/training.md; Lightning's own callbacks: --trainer.callbacks)")
+
+    def before_instantiate_classes(self) -> None:
+        """The Keras items and every monitor named are checked before the data are read (to size the model)."""
+        self.keras_callbacks = keras_callbacks(self.config.get("callbacks"))
+        _check_lightning_monitors(self.config, self.parser.callback_keys)
 
     def instantiate_classes(self) -> None:
         """The net starts from ``--model.init_from``'s checkpoint, read here, by the command, rather than by the
@@ -51,12 +63,38 @@ class MNISTCLI(LightningCLI):
             start_from(self.model, init_from)
 
     def instantiate_trainer(self, **kwargs):
+        given = kwargs["callbacks"] if "callbacks" in kwargs else self.config_init.get("trainer", {}).get("callbacks")
+        kwargs["callbacks"] = [*(given or []), *getattr(self, "keras_callbacks", [])]
         try:
             trainer = super().instantiate_trainer(**kwargs)
         except (TypeError, ImportError) as e:  # the Trainer's other checks of device options (devices=-1 on a
             raise MisconfigurationException(str(e)) from None  # CPU, an accelerator whose package is missing)
         _check_launch(trainer)
+        translate_lightning_monitors(trainer.callbacks)
+        _check_settable_lr(getattr(self, "keras_callbacks", []), self.model)
         return trainer
+
+
+def _check_lightning_monitors(config, callback_keys) -> None:
+    """Lightning's callbacks (``--trainer.callbacks``, and a command's own, fit.py's ``--checkpoint``) monitor
+    what the model logs, by its name or Keras's; else one line listing the names, before anything is built."""
+    trainer_callbacks = (config.get("trainer") or {}).get("callbacks") or []
+    named = [(f"--trainer.callbacks {c.class_path.rsplit('.', 1)[-1]}", c.get("init_args"))
+             for c in (trainer_callbacks if isinstance(trainer_callbacks, list) else [trainer_callbacks])
+             if hasattr(c, "class_path")]
+    named += [(f"--{key}", config.get(key)) for key in callback_keys]
+    for where, init_args in named:
+        monitor = init_args.get("monitor") if init_args is not None and hasattr(init_args, "get") else None
+        if monitor is not None:
+            check_monitor(monitor, where)
+
+
+def _check_settable_lr(callbacks, model) -> None:
+    """As Keras, reduce_lr_on_plateau refuses a learning rate that a schedule sets: one line, before training."""
+    schedule = schedule_of(model)
+    reducer = next((c for c in callbacks if isinstance(c, KerasReduceLROnPlateau)), None)
+    if schedule is not None and reducer is not None:
+        raise DataError(f"callbacks item {reducer.position} (reduce_lr_on_plateau): {refusal(schedule)}")
 
 
 def _check_launch(trainer) -> None:

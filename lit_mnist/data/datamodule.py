@@ -52,6 +52,7 @@ class MNISTDataModule(L.LightningDataModule):
             ``test_split`` of ``path`` held out).
         batch_size: rows per batch (the original: 500).
         val_split: fraction of the training part used for validation, taken from its end (Keras's way).
+        validation_split: Keras's name of ``val_split``, the same option (both given: the same value).
         test_split: fraction of ``path`` held out as the test set when there is no ``test_path``.
         split_seed: seed of the train/test split.
         shuffle_seed: seed of the per-epoch shuffling of the training rows.
@@ -95,8 +96,14 @@ class MNISTDataModule(L.LightningDataModule):
         class_names: list[str] | str | None = None,
         steps_per_execution: int = 1,
         color_mode: str | None = None,
+        validation_split: float | None = None,
     ) -> None:
         super().__init__()
+        if validation_split is not None:  # Keras's spelling: recorded as val_split alone
+            if val_split not in (0.2, validation_split):
+                raise ValueError(f"val_split {val_split} and validation_split {validation_split} differ: they are "
+                                 "one option (Keras's name and lit-mnist's), give one")
+            val_split = validation_split
         if test_path and not path:
             raise ValueError("test_path needs path (the training CSV)")
         if not 0 <= val_split < 1 or not 0 < test_split < 1:
@@ -114,7 +121,7 @@ class MNISTDataModule(L.LightningDataModule):
         if color_mode not in (None, "grayscale", "rgb"):
             raise ValueError(f"color_mode must be grayscale or rgb (unset: grey where every image is), got {color_mode!r}")
         # the sizes are the model's hyper-parameters (linked into it, with what the data say); here they are asked for
-        self.save_hyperparameters(ignore=["_instantiator", "num_classes", "image_shape", "class_names"])
+        self.save_hyperparameters(ignore=["_instantiator", "num_classes", "image_shape", "class_names", "validation_split"])
         self._given = {"num_classes": num_classes, "image_shape": image_shape, "class_names": _names(class_names)}
         self.data_source: str | None = None
         self.train_part: tuple[torch.Tensor, torch.Tensor] | None = None  # training rows before the validation cut
