@@ -116,11 +116,11 @@ REFUSED = {
                            "unknown argument 'kernal_size' (did you mean 'kernel_size'? conv2d takes"),
     "missing argument": ([{"conv2d": {"filters": 3}}], "item 1 (conv2d): missing argument 'kernel_size'"),
     "regularizer": ([{"dense": {"units": 3, "kernel_regularizer": "l3"}}],
-                    "item 1 (dense): kernel_regularizer 'l3' is not a known regularizer (known: l1, l2, l1_l2, "
-                    "orthogonal_regularizer)"),
+                    ("item 1 (dense): kernel_regularizer 'l3' is not a known regularizer (known: l1, l2, l1_l2, "
+                    "orthogonal_regularizer)")),
     "constraint": ([{"conv2d": {"filters": 3, "kernel_size": 3, "bias_constraint": "MaxNorms"}}],
-                   "item 1 (conv2d): bias_constraint 'MaxNorms' is not a known constraint (did you mean 'MaxNorm'? "
-                   "known: max_norm, min_max_norm, non_neg, unit_norm)"),
+                   ("item 1 (conv2d): bias_constraint 'MaxNorms' is not a known constraint (did you mean 'MaxNorm'? "
+                   "known: max_norm, min_max_norm, non_neg, unit_norm)")),
     "dilation": ([{"conv2d": {"filters": 3, "kernel_size": 3, "dilation_rate": 2}}],
                  "item 1 (conv2d): dilation_rate is not supported (only Keras's default, 1)"),
     "initializer": ([{"dense": {"units": 3, "kernel_initializer": "identity"}}],
