@@ -9,8 +9,10 @@ as RandomFlip or RandomRotation, AlphaDropout, ActivityRegularization, or a Sequ
 out, and listed: the imported net predicts as the model does. The model's last softmax, as the last Dense's
 activation or a layer of its own, is the loss's in LitMNIST and folded into the head; a model ending in logits
 is imported as such, and says so; a binary classifier's sigmoid unit becomes a two-class head of the same
-probabilities. Arguments that only shape training (initialisers, regularizers, constraints, a dropout's seed)
-are ignored and listed; one that changes what the layer computes and that the net cannot honour
+probabilities. Regularizers and constraints are carried into the list (Keras's saved form, ``{class_name: L2,
+config: {l2: 0.001}}``, read as the item ``{L2: {l2: 0.001}}``; one that is not Keras's own is refused in one line
+naming the layer, as the list refuses it). Arguments that only shaped training past (initialisers, a dropout's
+seed) are ignored and listed; one that changes what the layer computes and that the net cannot honour
 (``dilation_rate``, ``groups``, channels-first data) is refused in one line naming the layer, as are several
 inputs or outputs, a shared layer and tensor arithmetic saved as a layer. Nothing of the file is executed: a
 ``Lambda`` layer (which carries Python bytecode) or a custom class is refused by its name, before anything else
@@ -29,6 +31,7 @@ from lit_mnist.errors import DataError
 from lit_mnist.keras_import.read import KerasFile
 from lit_mnist.keras_import.records import LayerRecord, ModelRecord
 from lit_mnist.model.kinds import EQUIVALENTS, KERAS_CLASSES, KINDS
+from lit_mnist.model.kinds.objects import family
 from lit_mnist.model.layers import (
     HEAD,
     IMPLIED_IMAGE,
@@ -279,6 +282,8 @@ def _item(layer: LayerRecord, variables: list, ignored: list[str], where: str, k
             continue
         if key == "dtype":
             _dtype(value, where, ignored)
+        elif key in known and family(key):  # a regularizer or constraint: fine-tuning keeps it
+            args[key] = _object(value)
         elif TRAINING_ONLY.match(key):  # the weights are the file's: how they started, or were held, is past
             if value not in (None, True, False, *spec.defaults_only.get(key, ())):
                 ignored.append(f"{where}: {key}")
@@ -293,6 +298,14 @@ def _item(layer: LayerRecord, variables: list, ignored: list[str], where: str, k
     if getattr(spec, "adapted", None):
         _adapted(args, variables, spec.adapted)
     return {kind: args}
+
+
+def _object(value):
+    """A regularizer or constraint as Keras saves it (``{module, class_name, config, registered_name}``) as the
+    list's item ``{class_name: config}``, which the list checks (an unknown class is refused there)."""
+    if isinstance(value, dict) and "class_name" in value:
+        return {value["class_name"]: value.get("config") or {}}
+    return value
 
 
 def _dtype(value, where: str, ignored: list[str]) -> None:

@@ -1,6 +1,7 @@
 """The copy of a Keras file that ``import_keras.py --check`` hands Keras: the config the importer read, without
-the arguments that Keras would deserialize as objects of their own (initializers, regularizers, constraints: the
-imported net ignores them, and at inference they change nothing), and the weights as read within the limits.
+the initializers (objects Keras would deserialize, which the imported net ignores: the weights are the file's),
+and the weights as read within the limits. Regularizers and constraints stay: the importer carries them, so Keras
+reads the same ones (at inference they change nothing).
 A Keras 2 file's graph is handed over as the importer reads it, each layer called once.
 Keras then loads what the importer accepted, not whatever else the file holds."""
 
@@ -14,7 +15,7 @@ from pathlib import Path
 
 from lit_mnist.keras_import.read import MAX_BYTES, KerasFile, keras_zip_member
 
-DROPPED = re.compile(r".*_(initializer|regularizer|constraint)$")
+DROPPED = re.compile(r".*_initializer$")
 
 
 def for_keras(keras_file: KerasFile, folder: Path, max_bytes: int = MAX_BYTES) -> Path:

@@ -42,6 +42,7 @@ from dataclasses import dataclass
 from lit_mnist.errors import DataError
 from lit_mnist.model.kinds import ALIASES, EQUIVALENTS, KERAS_CLASSES, KINDS, Layer
 from lit_mnist.model.kinds.arguments import MAX_SIZE, did_you_mean, fmt, plain
+from lit_mnist.model.kinds.objects import check_layer
 
 __all__ = ["HEAD", "IMPLIED_IMAGE", "INPUT", "KERAS_CLASSES", "KINDS", "ORIGINAL", "RESERVED_NAMES", "Layer", "LayerError", "Where",
            "as_items", "equivalent", "image_size", "kept_shape", "resolve"]
@@ -149,6 +150,10 @@ class _Graph:
         given = args.pop("name", None)
         layer = Layer(kind, args, _name(kind, given, self.names, where), where.position, shapes[0], output,
                       named=given is not None, inputs=tuple(s.name for s in sources), input_shapes=tuple(shapes))
+        try:
+            check_layer(layer)
+        except ValueError as e:
+            raise where.error(f"{e}") from None
         self.layers.append(layer)
         self.used.update(layer.inputs)
         # a flatten ends a grid, and keeps the row the input row; so do layers that keep each value in place

@@ -125,6 +125,10 @@ class LitMNIST(L.LightningModule):
         # the training epoch's sums (loss, correct predictions, rows), kept on the device: a step adds to them
         # and reads nothing back; the epoch end hands them to the metrics
         self.register_buffer("_train_totals", torch.zeros(3), persistent=False)
+        # the regularizers' share of the epoch's training loss (their penalty times the rows), likewise
+        self.register_buffer("_train_penalty", torch.zeros(()), persistent=False)
+        self.train_penalty = _mean()
+        self._penalty: torch.Tensor | None = None  # the last compute_loss's penalty (None: the net has none)
         for stage in ("train", "val", "test"):
             setattr(self, f"{stage}_loss", _mean())
             setattr(self, f"{stage}_acc", _mean() if stage == "train" else
@@ -203,6 +207,9 @@ class LitMNIST(L.LightningModule):
             loss = per_sample.sum() * (self.trainer.world_size / batch[2])
         else:
             loss = per_sample.mean()
+        if self.net.regularized:  # Keras adds the regularizers' penalty to the loss it minimises and reports
+            self._penalty = self.net.penalty(batch[2] / self.trainer.world_size if len(batch) > 2 else None)
+            loss = loss + self._penalty
         return loss, per_sample, logits
 
     def loss_and_sums(self, batch) -> torch.Tensor:
@@ -214,6 +221,9 @@ class LitMNIST(L.LightningModule):
             totals[0].add_(per_sample.sum())
             totals[1].add_((logits.argmax(1) == batch[1]).sum())
             totals[2].add_(len(per_sample))
+            if self.net.regularized:  # Keras's reported loss holds the penalty, each batch's weighted by its rows
+                totals[0].add_(self._penalty * len(per_sample))
+                self._train_penalty.add_(self._penalty * len(per_sample))
         return loss
 
     def training_step(self, batch, batch_idx):
@@ -244,7 +254,7 @@ class LitMNIST(L.LightningModule):
         _, per_sample, logits = self.compute_loss(batch)
         loss, acc = getattr(self, f"{stage}_loss"), getattr(self, f"{stage}_acc")
         if len(per_sample):  # a rank's evaluation share can be empty (see TensorBatches); shapes are known on the host
-            loss.update(per_sample)
+            loss.update(per_sample + self._penalty if self.net.regularized else per_sample)  # Keras's, penalty included
             acc.update(logits, batch[1])
         return logits
 
@@ -271,6 +281,7 @@ class LitMNIST(L.LightningModule):
 
     def on_train_epoch_start(self) -> None:
         self._train_totals.zero_()
+        self._train_penalty.zero_()
 
     def on_train_epoch_end(self) -> None:
         if self.hparams.lr_decay != 1.0:
@@ -279,6 +290,9 @@ class LitMNIST(L.LightningModule):
         self.train_loss.update(loss / rows, rows)  # the epoch's means, weighted by its rows across the ranks
         self.train_acc.update(correct / rows, rows)
         self._log_metrics("train")
+        if self.net.regularized:  # the penalty within train/loss, apart (the data's loss is the difference)
+            self.train_penalty.update(self._train_penalty / rows, rows)
+            self.log("train/penalty", self.train_penalty, on_step=False, on_epoch=True)
 
     def on_validation_epoch_end(self) -> None:
         self._log_metrics("val")

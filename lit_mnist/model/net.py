@@ -24,11 +24,12 @@ oneDNN (and cuDNN) run their NHWC convolution kernels without reordering.
 from __future__ import annotations
 
 from collections import OrderedDict
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 
 import torch
 from torch import nn
 
+from lit_mnist.model import constraints, regularizers
 from lit_mnist.model.kinds import KINDS, Layer
 from lit_mnist.model.layers import INPUT, LayerError, resolve
 
@@ -49,12 +50,23 @@ class KerasNet(nn.Sequential):
     """The layers of a resolved list, in order; rows of H*W*C values in (each pixel's channels in turn, as Keras
     flattens an image), logits out. ``layers`` keeps the resolved list (kinds, arguments, shapes, inputs) for
     whoever moves weights to or from Keras. A chain runs as a Sequential; a graph keeps each output until its last
-    reader has taken it."""
+    reader has taken it.
+
+    Regularizers and constraints (the items' ``*_regularizer`` and ``*_constraint`` arguments) act as Keras's:
+    :meth:`penalty` is what training adds to the loss, :meth:`constraints` what the optimizer applies after each
+    step. A net with an activity regularizer runs its layers one by one (as a graph), recording the penalties of
+    their outputs."""
 
     def __init__(self, layers: list[Layer]) -> None:
         super().__init__(OrderedDict((layer.name, KINDS[layer.kind].module(layer)) for layer in layers))
         self.layers = tuple(layers)
-        self.plan = None if is_chain(layers) else graph_plan(layers)
+        # a layer's place -> its activity regularizer, on its output as Keras's layer outputs it
+        self._activity_penalties = {index: _activity(layer) for index, layer in enumerate(layers)
+                                    if layer.args.get("activity_regularizer") is not None}
+        self._activity: list[tuple[torch.Tensor, int]] = []  # the last forward pass's (penalty, batch size)
+        self._weight_penalties = list(_weight_objects(self, "regularizer"))
+        self.regularized = bool(self._weight_penalties or self._activity_penalties)
+        self.plan = None if is_chain(layers) and not self._activity_penalties else graph_plan(layers)
         self.to(memory_format=torch.channels_last)  # conv weights NHWC; other tensors are unaffected
 
     def __getitem__(self, index):
@@ -67,12 +79,37 @@ class KerasNet(nn.Sequential):
         x = x if x.is_floating_point() else x.to(torch.get_default_dtype())
         if self.plan is None:
             return super().forward(x)
-        values = [x]
-        for module, (sources, dropped) in zip(self, self.plan):
+        values, activity = [x], self._activity_penalties
+        self._activity = []
+        for index, (module, (sources, dropped)) in enumerate(zip(self, self.plan)):
             values.append(module(*(values[i] for i in sources)))
+            if index in activity:
+                self._activity.append((activity[index](values[-1]), values[-1].shape[0]))
             for i in dropped:
                 values[i] = None  # its last reader has run: free it
         return values[-1]
+
+    def penalty(self, batch_size: float | None = None) -> torch.Tensor:
+        """The regularizers' penalty, as Keras adds it to the loss: each weight regularizer of its variable (in
+        Keras's layout), plus each activity regularizer of its layer's output in the last forward pass divided by
+        the batch size (Keras 3 divides by the output's rows, an empty batch adding 0). ``batch_size``: the divisor
+        instead (one rank's share of a global batch, so that the ranks' averaged gradients are the global batch's)."""
+        total = torch.zeros((), device=self._device())
+        for spec, variable, module, attribute, function in self._weight_penalties:
+            total = total + function(spec.keras_view(variable, getattr(module, attribute)))
+        for value, rows in self._activity:
+            divisor = rows if batch_size is None else batch_size
+            total = total + (value / divisor if divisor else torch.zeros_like(value))
+        return total
+
+    def constraints(self) -> list[tuple[nn.Parameter, Callable[[torch.Tensor], torch.Tensor]]]:
+        """Each constrained parameter and its projection (torch's layout in and out, Keras's constraint computed in
+        Keras's layout): an optimizer sets ``p.copy_(fn(p))`` after each step, as Keras applies constraints."""
+        return [(getattr(module, attribute), _in_torch_layout(spec, variable, function))
+                for spec, variable, module, attribute, function in _weight_objects(self, "constraint")]
+
+    def _device(self) -> torch.device:
+        return next((p.device for p in self.parameters()), torch.device("cpu"))
 
     def outputs(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
         """Every layer's output, by layer name (what the parity levels compare layer by layer)."""
@@ -82,6 +119,34 @@ class KerasNet(nn.Sequential):
             values[layer.name] = module(*(values[name] for name in layer.inputs))
         del values[INPUT]
         return values
+
+
+def _activity(layer: Layer) -> Callable[[torch.Tensor], torch.Tensor]:
+    """A layer's activity regularizer, of its output as Keras's layer outputs it: the head's after its softmax
+    (the net's head returns the logits, whose softmax the loss takes); an image's channels-last, as Keras's."""
+    function = regularizers.penalty(layer.args["activity_regularizer"])
+    softmax = layer.head and layer.args.get("activation") == "softmax"
+
+    def record(output: torch.Tensor) -> torch.Tensor:
+        output = output.softmax(-1) if softmax else output
+        return function(output.permute(0, 2, 3, 1) if output.dim() == 4 else output)
+    return record
+
+
+def _weight_objects(net: KerasNet, what: str):
+    """(kind, Keras variable name, its module and attribute, the function) of each variable's regularizer
+    (``what``: ``regularizer``) or constraint (``constraint``), in the net's order."""
+    make = regularizers.penalty if what == "regularizer" else constraints.projection
+    for layer, module in zip(net.layers, net):
+        spec = layer.spec
+        for variable, prefix in spec.penalized.items():
+            item, attribute = layer.args.get(f"{prefix}_{what}"), spec.variables[variable]
+            if item is not None and getattr(module, attribute, None) is not None:
+                yield spec, variable, module, attribute, make(item)
+
+
+def _in_torch_layout(spec, variable: str, function) -> Callable[[torch.Tensor], torch.Tensor]:
+    return lambda tensor: spec.torch_view(variable, function(spec.keras_view(variable, tensor)))
 
 
 def graph_plan(layers: list[Layer]) -> list[tuple[tuple[int, ...], tuple[int, ...]]]:

@@ -11,7 +11,9 @@ def test_the_default_is_the_original_with_the_output_layer_appended_from_the_dat
         ("dense", (128,)), ("dense_1", (64,)), ("dense_2", (128,)), ("dense_3", (10,))]
     assert layers[-1].head and layers[-1].position is None and layers[-1].args["activation"] == "softmax"
     assert layers[0].args == {"units": 128, "activation": "relu", "use_bias": True,
-                              "kernel_initializer": "glorot_uniform", "bias_initializer": "zeros"}  # Keras's defaults
+                              "kernel_initializer": "glorot_uniform", "bias_initializer": "zeros",
+                              **dict.fromkeys(("kernel_regularizer", "bias_regularizer", "activity_regularizer",
+                                               "kernel_constraint", "bias_constraint"))}  # Keras's defaults
     assert resolve(ORIGINAL, 25, (8, 8))[-1].output_shape == (25,) and resolve(ORIGINAL, 25, (8, 8))[0].input_shape == (64,)
 
 
@@ -113,8 +115,12 @@ REFUSED = {
     "an argument's slip": ([{"conv2d": {"filters": 3, "kernal_size": 3}}],
                            "unknown argument 'kernal_size' (did you mean 'kernel_size'? conv2d takes"),
     "missing argument": ([{"conv2d": {"filters": 3}}], "item 1 (conv2d): missing argument 'kernel_size'"),
-    "regularizer": ([{"dense": {"units": 3, "kernel_regularizer": "l2"}}],
-                    "item 1 (dense): kernel_regularizer is not supported (only Keras's default, None)"),
+    "regularizer": ([{"dense": {"units": 3, "kernel_regularizer": "l3"}}],
+                    ("item 1 (dense): kernel_regularizer 'l3' is not a known regularizer (known: l1, l2, l1_l2, "
+                    "orthogonal_regularizer)")),
+    "constraint": ([{"conv2d": {"filters": 3, "kernel_size": 3, "bias_constraint": "MaxNorms"}}],
+                   ("item 1 (conv2d): bias_constraint 'MaxNorms' is not a known constraint (did you mean 'MaxNorm'? "
+                   "known: max_norm, min_max_norm, non_neg, unit_norm)")),
     "dilation": ([{"conv2d": {"filters": 3, "kernel_size": 3, "dilation_rate": 2}}],
                  "item 1 (conv2d): dilation_rate is not supported (only Keras's default, 1)"),
     "initializer": ([{"dense": {"units": 3, "kernel_initializer": "identity"}}],
@@ -277,7 +283,10 @@ def test_a_declared_input_that_is_not_the_datas_is_refused_naming_the_item(items
 
 def test_layer_normalization_takes_keras_defaults_and_the_last_axis_only():
     layer = resolve([{"conv2d": [4, 3]}, "layer_normalization", "flatten"], 10, (8, 8))[2]
-    assert (layer.args, layer.output_shape) == ({"axis": -1, "epsilon": 1e-3, "center": True, "scale": True}, (6, 6, 4))
+    assert (layer.args, layer.output_shape) == ({"axis": -1, "epsilon": 1e-3, "center": True, "scale": True,
+                                                 **dict.fromkeys(("beta_regularizer", "gamma_regularizer",
+                                                                  "activity_regularizer", "beta_constraint",
+                                                                  "gamma_constraint"))}, (6, 6, 4))
     assert resolve([{"dense": 8}, {"layer_normalization": {"axis": [1]}}], 10, (8, 8))[1].args["axis"] == [1]
     for args, message in (({"axis": 1}, r"axis 1 is not supported \(only the last axis"),
                           ({"rms_scaling": True}, r"rms_scaling is not supported"),
@@ -288,7 +297,8 @@ def test_layer_normalization_takes_keras_defaults_and_the_last_axis_only():
 
 def test_prelu_shares_its_slopes_along_the_axes_keras_numbers():
     layers = resolve([{"conv2d": [4, 3]}, {"PReLU": {"shared_axes": [2, 1]}}, "flatten", "prelu"], 10, (8, 8))
-    assert layers[2].args == {"alpha_initializer": "zeros", "shared_axes": (1, 2)} and layers[4].kind == "p_re_lu"
+    assert layers[2].args == {"alpha_initializer": "zeros", "shared_axes": (1, 2), "alpha_regularizer": None,
+                              "activity_regularizer": None, "alpha_constraint": None} and layers[4].kind == "p_re_lu"
     for axes, message in (([0], "shared_axes must be axes of the input counted from 1"),
                           ([4], r"shared_axes \[4\]: its input, 6x6x4, has axes 1-3")):
         with pytest.raises(LayerError, match=rf"item 2 \(p_re_lu\): {message}"):

@@ -101,7 +101,10 @@ def test_the_hyper_parameters_are_plain_data_describing_the_whole_net():
     hp = dict(module.hparams)
     assert hp["layers"][0] == {"conv2d": {"filters": 4, "kernel_size": [3, 3], "strides": [1, 1], "padding": "valid",
                                           "activation": "linear", "use_bias": True,
-                                          "kernel_initializer": "glorot_uniform", "bias_initializer": "zeros"}}
+                                          "kernel_initializer": "glorot_uniform", "bias_initializer": "zeros",
+                                          **dict.fromkeys(("kernel_regularizer", "bias_regularizer",
+                                                           "activity_regularizer", "kernel_constraint",
+                                                           "bias_constraint"))}}
     assert hp["image_shape"] == [10, 10] and hp["num_classes"] == 12 and module.class_names[-1] == "L"
     again = LitMNIST(**hp)
     assert [tuple(p.shape) for p in again.parameters()] == [tuple(p.shape) for p in module.parameters()]

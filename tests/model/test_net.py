@@ -203,3 +203,112 @@ def test_a_bias_initialiser_other_than_zeros_is_drawn_and_refused_with_torchs_de
 def test_torch_init_refuses_a_depthwise_kernel_it_has_no_default_for():
     with pytest.raises(LayerError, match=r"item 1 \(depthwise_conv2d\): init 'torch' .* has no default"):
         build_net([{"depthwise_conv2d": 3}, "flatten"], 10, (8, 8), init="torch")
+
+
+# regularizers and constraints: computed in Keras's layout, added and applied as Keras adds and applies them
+
+def _dense(units=4, **args):
+    return build_net([{"dense": {"units": units, **args}}], 3, (2, 3))  # 6 inputs, 4 units: a non-square kernel
+
+
+def test_a_weight_penalty_is_its_variables_in_keras_layout_and_leaves_the_bias_alone():
+    torch.manual_seed(0)
+    net = _dense(kernel_regularizer={"orthogonal_regularizer": {"factor": 0.5}}, bias_initializer="ones")
+    keras_kernel = net.dense.weight.T  # (in, out) = (6, 4)
+    from lit_mnist.model.regularizers import orthogonal
+
+    torch.testing.assert_close(net.penalty(), orthogonal(keras_kernel, 0.5, "rows"))
+    assert not torch.allclose(net.penalty(), orthogonal(net.dense.weight, 0.5, "rows"))  # companion: torch's layout
+    l2 = _dense(kernel_regularizer={"l2": 0.1}, bias_initializer="ones")
+    torch.testing.assert_close(l2.penalty(), 0.1 * l2.dense.weight.square().sum())
+    with_bias = 0.1 * (l2.dense.weight.square().sum() + l2.dense.bias.square().sum())
+    assert not torch.allclose(l2.penalty(), with_bias)  # companion: a penalty that took the biases too differs
+    both = _dense(kernel_regularizer={"l2": 0.1}, bias_regularizer={"l1": 0.2}, bias_initializer="ones")
+    torch.testing.assert_close(both.penalty(), 0.1 * both.dense.weight.square().sum() + 0.2 * 4)
+
+
+def test_an_activity_penalty_is_divided_by_the_batch_size_as_keras_3_divides_it():
+    net = _dense(activity_regularizer={"l1": 0.1})
+    x = torch.randn(5, 6)
+    out = net.dense(x)  # the layer's output (no penalty recorded: not through the net)
+    assert net.penalty().item() == 0.0
+    net(x)
+    torch.testing.assert_close(net.penalty(), 0.1 * out.abs().sum() / 5)
+    assert not torch.allclose(net.penalty(), 0.1 * out.abs().sum())  # companion: undivided, it is another penalty
+    torch.testing.assert_close(net.penalty(batch_size=2.5), 0.1 * out.abs().sum() / 2.5)  # a rank's share
+    net(torch.zeros(0, 6))
+    assert net.penalty().item() == 0.0  # an empty batch adds nothing (Keras's divide_no_nan)
+
+
+def test_the_heads_activity_penalty_is_of_its_softmax_as_kerass_layer_outputs():
+    net = build_net([{"dense": 8}, {"dense": {"units": 3, "activation": "softmax", "activity_regularizer": "l1"}}],
+                    3, (2, 3))
+    assert net.layers[-1].head
+    net(torch.randn(4, 6) * 10)
+    torch.testing.assert_close(net.penalty(), torch.tensor(0.01))  # each row's probabilities sum to 1
+
+
+def test_a_constraint_acts_on_each_units_incoming_weights_in_keras_layout():
+    torch.manual_seed(0)
+    net = _dense(kernel_constraint={"max_norm": 0.5}, kernel_initializer="ones")
+    (parameter, project), = net.constraints()
+    assert parameter is net.dense.weight
+    projected = project(parameter.detach())
+    # Keras's axis 0 of the (in, out) kernel: each unit's 6 incoming weights, torch's rows
+    torch.testing.assert_close(projected.norm(dim=1), torch.full((4,), 0.5), rtol=1e-6, atol=1e-6)
+    from lit_mnist.model.constraints import max_norm
+
+    wrong = max_norm(parameter.detach(), 0.5, axis=0)  # companion: axis 0 of torch's (out, in) weight
+    assert not torch.allclose(wrong.norm(dim=1), torch.full((4,), 0.5), atol=1e-3)
+    conv = build_net([{"conv2d": {"filters": 5, "kernel_size": [2, 3],
+                                  "kernel_constraint": {"max_norm": {"max_value": 0.1, "axis": [0, 1, 2]}}}},
+                      "flatten"], 3, (4, 5))
+    (kernel, project), = conv.constraints()
+    torch.testing.assert_close(project(kernel.detach()).flatten(1).norm(dim=1), torch.full((5,), 0.1))
+
+
+def _train(items, steps=5, check=None):
+    torch.manual_seed(0)
+    net = build_net(items, 3, (2, 3))
+    optimizer = torch.optim.SGD(net.parameters(), lr=0.5)
+    x, y = torch.randn(16, 6), torch.randint(0, 3, (16,))
+    for _ in range(steps):
+        optimizer.zero_grad()
+        loss = F.cross_entropy(net(x), y)
+        (loss + net.penalty() if net.regularized else loss).backward()
+        optimizer.step()
+        with torch.no_grad():
+            for parameter, project in net.constraints():
+                parameter.copy_(project(parameter))
+        if check is not None:
+            check(net)
+    return net
+
+
+def test_training_with_an_l2_penalty_and_max_norm_moves_otherwise_and_the_constraint_holds_after_every_step():
+    def holds(net):
+        assert net.dense.weight.norm(dim=1).max() <= 0.3 + 1e-6
+
+    plain = _train([{"dense": 8}])
+    l2 = _train([{"dense": {"units": 8, "kernel_regularizer": {"l2": 0.5}}}])
+    constrained = _train([{"dense": {"units": 8, "kernel_constraint": {"max_norm": 0.3}}}], check=holds)
+    assert plain.dense.weight.norm() > l2.dense.weight.norm() + 0.05  # the penalty pulls the kernel in
+    assert not torch.allclose(plain.dense.weight, constrained.dense.weight, atol=1e-3)
+    assert plain.dense.weight.norm(dim=1).max() > 0.3  # the constraint binds: without it the norms exceed it
+    assert not plain.regularized and plain.constraints() == []
+
+
+def test_the_module_minimises_and_reports_the_loss_with_the_penalty_and_logs_it_apart():
+    torch.manual_seed(0)
+    module = LitMNIST(layers=[{"dense": {"units": 8, "kernel_regularizer": {"l2": 0.05},
+                                         "activity_regularizer": {"l1": 0.01}}}], num_classes=3, image_shape=(2, 3))
+    x, y = torch.randn(10, 6), torch.randint(0, 3, (10,))
+    loss = module.loss_and_sums((x, y))
+    data = F.cross_entropy(module.net(x), y)
+    penalty = module.net.penalty()
+    torch.testing.assert_close(loss, data + penalty)
+    torch.testing.assert_close(module._train_totals[0], (data + penalty).detach() * 10)  # Keras's loss holds it
+    torch.testing.assert_close(module._train_penalty, penalty.detach() * 10)
+    module._evaluate((x, y), "val")
+    torch.testing.assert_close(module.val_loss.compute(), (data + penalty).detach())  # as Keras's val_loss
+    assert not LitMNIST(num_classes=3, image_shape=(2, 3)).net.regularized  # the original's net: no penalty at all

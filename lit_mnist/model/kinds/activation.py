@@ -10,6 +10,7 @@ from torch import nn
 from lit_mnist.model.activations import activation
 from lit_mnist.model.kinds.arguments import did_you_mean, fmt, number, plain
 from lit_mnist.model.kinds.base import Equivalent, Kind, Layer, register, register_equivalent
+from lit_mnist.model.kinds.objects import arguments
 
 
 class Activation(nn.Module):
@@ -97,11 +98,11 @@ def _shared_axes(name, value):
 class PReLUKind(Kind):
     name, keras_class, first = "p_re_lu", "PReLU", "alpha_initializer"
     aliases = ("prelu",)
-    optional = {"alpha_initializer": "zeros", "shared_axes": None}
-    defaults_only = {"alpha_regularizer": (None,), "alpha_constraint": (None,)}
+    optional = {"alpha_initializer": "zeros", "shared_axes": None, **arguments("alpha")}
     keeps_shape = True
     checks = {"shared_axes": _shared_axes}
     variables = {"alpha": "alpha"}
+    penalized = {"alpha": "alpha"}
     initializers = {"alpha": "alpha_initializer"}
 
     def output_shape(self, args, shape):
@@ -115,6 +116,12 @@ class PReLUKind(Kind):
 
     def to_keras(self, variable, tensor):
         return tensor.detach().cpu().numpy().copy()
+
+    def keras_view(self, variable, tensor):
+        return tensor
+
+    def torch_view(self, variable, tensor):
+        return tensor
 
     def module(self, layer):
         return PReLU(layer)

@@ -17,6 +17,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from lit_mnist.model.kinds import objects
 from lit_mnist.model.kinds.arguments import COMMON
 
 CHANNELS_LAST = ("channels_last", None)  # the data_format values that mean Keras's default
@@ -71,8 +72,10 @@ class Kind:
       ``randomness`` (the argument that turns its random masks or noise off at 0);
     * :meth:`output_shape`, :meth:`module` (the torch module), ``variables`` (Keras's variable names, in Keras's
       order, each to the module's attribute), ``initializers`` (a variable's initialiser argument),
-      ``torch_init`` (the variables that PyTorch's defaults draw with ``init: torch``; None: there is none);
-    * :meth:`to_torch` / :meth:`to_keras`: a variable's layout in each framework;
+      ``torch_init`` (the variables that PyTorch's defaults draw with ``init: torch``; None: there is none),
+      ``penalized`` (a variable -> the prefix of its ``*_regularizer`` and ``*_constraint`` arguments);
+    * :meth:`to_torch` / :meth:`to_keras`: a variable's layout in each framework; :meth:`keras_view` /
+      :meth:`torch_view`, the same as views of a tensor (regularizers and constraints act in Keras's layout);
     * :meth:`keras_args` (the arguments of the Keras twin's layer) and :meth:`from_keras` (a Keras config's
       arguments in the list's spelling), for the parity twin and the importer.
     """
@@ -95,6 +98,8 @@ class Kind:
     moving: ClassVar[tuple[str, ...]] = ()  # variables that are statistics, not trained
     initializers: ClassVar[Mapping[str, str]] = {}
     torch_init: ClassVar[tuple[str, ...] | None] = ()
+    # a variable -> the prefix of its regularizer and constraint arguments (``kernel``: kernel_regularizer, ...)
+    penalized: ClassVar[Mapping[str, str]] = {}
 
     checks: ClassVar[Mapping[str, Callable]] = {}  # an argument's own check, where not the common one
 
@@ -102,7 +107,7 @@ class Kind:
         """``args`` (every argument, defaults filled in) checked and in one form, or ValueError saying why: each by
         the kind's ``checks``, else by the common check of its name (``kinds.arguments.COMMON``)."""
         for name, value in args.items():
-            check = self.checks.get(name) or COMMON.get(name)
+            check = self.checks.get(name) or COMMON.get(name) or (objects.check_object if objects.family(name) else None)
             if check is not None:
                 args[name] = check(name, value)
         return args
@@ -155,9 +160,22 @@ class Kind:
             return np.ascontiguousarray(array.transpose(2, 3, 1, 0))
         return array.copy()
 
+    def keras_view(self, variable: str, tensor: torch.Tensor) -> torch.Tensor:
+        """A variable in Keras's layout, as a view of the torch tensor (gradients flow through it): what
+        regularizers and constraints take, whose axes are Keras's. As :meth:`to_keras` lays it out."""
+        if tensor.dim() == 2:
+            return tensor.T
+        return tensor.permute(2, 3, 1, 0) if tensor.dim() == 4 else tensor
+
+    def torch_view(self, variable: str, tensor: torch.Tensor) -> torch.Tensor:
+        """The inverse of :meth:`keras_view`."""
+        if tensor.dim() == 2:
+            return tensor.T
+        return tensor.permute(3, 2, 0, 1) if tensor.dim() == 4 else tensor
+
     def keras_args(self, layer: Layer) -> dict:
-        """The arguments of this layer's Keras twin."""
-        return dict(layer.args)
+        """The arguments of this layer's Keras twin (a regularizer or constraint in Keras's saved form)."""
+        return {name: objects.to_keras(value) if objects.family(name) else value for name, value in layer.args.items()}
 
     def from_keras(self, config: dict) -> dict:
         """A Keras config's arguments in the list's spelling (a renamed argument of Keras 2, a one-axis list)."""

@@ -10,7 +10,7 @@ from torch import nn
 
 from lit_mnist.model.activations import activation
 from lit_mnist.model.kinds.base import CHANNELS_LAST, Kind, Layer, register
-from lit_mnist.model.kinds.dense import TRAINING_ONLY_DEFAULTS
+from lit_mnist.model.kinds.objects import arguments
 
 
 def same_padding(size: int, window: int, stride: int) -> tuple[int, int]:
@@ -123,9 +123,10 @@ class Conv2DKind(_Convolution):
                   "activation", "use_bias", "kernel_initializer", "bias_initializer")
     required = ("filters", "kernel_size")
     optional = {"strides": (1, 1), "padding": "valid", "activation": "linear", "use_bias": True,
-                "kernel_initializer": "glorot_uniform", "bias_initializer": "zeros"}
-    defaults_only = {**TRAINING_ONLY_DEFAULTS, **_CONV_DEFAULTS_ONLY}
+                "kernel_initializer": "glorot_uniform", "bias_initializer": "zeros", **arguments("kernel", "bias")}
+    defaults_only = _CONV_DEFAULTS_ONLY
     variables = {"kernel": "weight", "bias": "bias"}
+    penalized = {"kernel": "kernel", "bias": "bias"}
     initializers = {"kernel": "kernel_initializer", "bias": "bias_initializer"}
     torch_init = ("kernel_initializer", "bias_initializer")  # nn.Conv2d's own draw stands for Keras's defaults
 
@@ -140,10 +141,11 @@ class DepthwiseConv2DKind(_Convolution):
                   "activation", "use_bias", "depthwise_initializer", "bias_initializer")
     required = ("kernel_size",)
     optional = {"strides": (1, 1), "padding": "valid", "depth_multiplier": 1, "activation": "linear", "use_bias": True,
-                "depthwise_initializer": "glorot_uniform", "bias_initializer": "zeros"}
-    defaults_only = {**{name: (None,) for name in ("depthwise_regularizer", "bias_regularizer", "activity_regularizer",
-                                                   "depthwise_constraint", "bias_constraint")}, **_CONV_DEFAULTS_ONLY}
+                "depthwise_initializer": "glorot_uniform", "bias_initializer": "zeros",
+                **arguments("depthwise", "bias")}
+    defaults_only = _CONV_DEFAULTS_ONLY
     variables = {"kernel": "weight", "bias": "bias"}
+    penalized = {"kernel": "depthwise", "bias": "bias"}  # Keras's variable is "kernel", its arguments depthwise_*
     initializers = {"kernel": "depthwise_initializer", "bias": "bias_initializer"}
 
     def channels(self, args, shape) -> int:
@@ -162,11 +164,10 @@ class SeparableConv2DKind(_Convolution):
     required = ("filters", "kernel_size")
     optional = {"strides": (1, 1), "padding": "valid", "depth_multiplier": 1, "activation": "linear", "use_bias": True,
                 "depthwise_initializer": "glorot_uniform", "pointwise_initializer": "glorot_uniform",
-                "bias_initializer": "zeros"}
-    defaults_only = {**{name: (None,) for name in ("depthwise_regularizer", "pointwise_regularizer", "bias_regularizer",
-                                                   "activity_regularizer", "depthwise_constraint",
-                                                   "pointwise_constraint", "bias_constraint")}, **_CONV_DEFAULTS_ONLY}
+                "bias_initializer": "zeros", **arguments("depthwise", "pointwise", "bias")}
+    defaults_only = _CONV_DEFAULTS_ONLY
     variables = {"depthwise_kernel": "depthwise_kernel", "pointwise_kernel": "pointwise_kernel", "bias": "bias"}
+    penalized = {"depthwise_kernel": "depthwise", "pointwise_kernel": "pointwise", "bias": "bias"}
     initializers = {"depthwise_kernel": "depthwise_initializer", "pointwise_kernel": "pointwise_initializer",
                     "bias": "bias_initializer"}
 

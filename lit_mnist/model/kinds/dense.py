@@ -8,9 +8,7 @@ from torch import nn
 from lit_mnist.model.activations import activation
 from lit_mnist.model.kinds.arguments import fmt
 from lit_mnist.model.kinds.base import Kind, Layer, register
-
-TRAINING_ONLY_DEFAULTS = {name: (None,) for name in ("kernel_regularizer", "bias_regularizer", "activity_regularizer",
-                                                      "kernel_constraint", "bias_constraint")}
+from lit_mnist.model.kinds.objects import arguments
 
 
 class Dense(nn.Linear):
@@ -31,9 +29,10 @@ class DenseKind(Kind):
     positional = ("units", "activation", "use_bias", "kernel_initializer", "bias_initializer")
     required = ("units",)
     optional = {"activation": "linear", "use_bias": True, "kernel_initializer": "glorot_uniform",
-                "bias_initializer": "zeros"}
-    defaults_only = {**TRAINING_ONLY_DEFAULTS, "lora_rank": (None,), "quantization_config": (None,)}
+                "bias_initializer": "zeros", **arguments("kernel", "bias")}
+    defaults_only = {"lora_rank": (None,), "quantization_config": (None,)}
     variables = {"kernel": "weight", "bias": "bias"}
+    penalized = {"kernel": "kernel", "bias": "bias"}
     initializers = {"kernel": "kernel_initializer", "bias": "bias_initializer"}
     torch_init = ("kernel_initializer", "bias_initializer")  # nn.Linear's own draw stands for Keras's defaults
 

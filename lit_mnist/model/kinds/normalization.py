@@ -9,6 +9,7 @@ from torch import nn
 
 from lit_mnist.model.kinds.arguments import number, numbers, plain
 from lit_mnist.model.kinds.base import Kind, Layer, register
+from lit_mnist.model.kinds.objects import arguments
 
 
 def on_channels(t: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
@@ -75,14 +76,15 @@ def _momentum(name, value):
     return value
 
 
-_GAMMA_BETA_DEFAULTS = {"beta_initializer": ("zeros",), "gamma_initializer": ("ones",), "beta_regularizer": (None,),
-                        "gamma_regularizer": (None,), "beta_constraint": (None,), "gamma_constraint": (None,)}
+_GAMMA_BETA_DEFAULTS = {"beta_initializer": ("zeros",), "gamma_initializer": ("ones",)}
+_GAMMA_BETA = {"gamma": "gamma", "beta": "beta"}  # the variables, and their arguments' prefixes
 
 
 @register
 class BatchNormalizationKind(Kind):
     name, keras_class, first = "batch_normalization", "BatchNormalization", "axis"
-    optional = {"axis": -1, "momentum": 0.99, "epsilon": 1e-3, "center": True, "scale": True}
+    optional = {"axis": -1, "momentum": 0.99, "epsilon": 1e-3, "center": True, "scale": True,
+                **arguments("beta", "gamma")}
     defaults_only = {**_GAMMA_BETA_DEFAULTS, "moving_mean_initializer": ("zeros",),
                      "moving_variance_initializer": ("ones",), "renorm": (False,), "renorm_clipping": (None,),
                      "renorm_momentum": (0.99,), "synchronized": (False,)}
@@ -90,6 +92,7 @@ class BatchNormalizationKind(Kind):
     checks = {"momentum": _momentum, "epsilon": _epsilon}
     variables = {name: name for name in ("gamma", "beta", "moving_mean", "moving_variance")}
     moving = ("moving_mean", "moving_variance")
+    penalized = _GAMMA_BETA
 
     def output_shape(self, args, shape):
         last_axis(args, shape)
@@ -124,11 +127,12 @@ class LayerNormalization(nn.Module):
 @register
 class LayerNormalizationKind(Kind):
     name, keras_class, first = "layer_normalization", "LayerNormalization", "axis"
-    optional = {"axis": -1, "epsilon": 1e-3, "center": True, "scale": True}
+    optional = {"axis": -1, "epsilon": 1e-3, "center": True, "scale": True, **arguments("beta", "gamma")}
     defaults_only = {**_GAMMA_BETA_DEFAULTS, "rms_scaling": (False,)}
     keeps_shape = True
     checks = {"epsilon": _epsilon}
     variables = {"gamma": "gamma", "beta": "beta"}
+    penalized = _GAMMA_BETA
 
     def output_shape(self, args, shape):
         last_axis(args, shape)
