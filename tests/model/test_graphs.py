@@ -125,7 +125,9 @@ def test_a_graph_round_trips_through_its_config_form():
     layers = resolve(RESIDUAL, 10, (28, 28))
     items = as_items(layers)
     assert items[3] == {"batch_normalization": {"axis": -1, "momentum": 0.99, "epsilon": 1e-3, "center": True,
-                                                "scale": True}}
+                                                "scale": True, "beta_regularizer": None, "gamma_regularizer": None,
+                                                "activity_regularizer": None, "beta_constraint": None,
+                                                "gamma_constraint": None}}
     assert items[4]["add"]["inputs"] == ["stem", "batch_normalization"]
     assert resolve(items, 10, (28, 28)) == layers
 
