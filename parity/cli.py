@@ -116,8 +116,5 @@ def main(argv: list[str] | None = None) -> int:
     result = run(datamodule, twins, config.seeds, config.steps, config.margin, config.band)
     result["total_seconds"] = time.perf_counter() - start
     report.write(config.out, result)
-    levels = ", ".join(f"{level} {'pass' if result[level]['passed'] else 'FAIL'}" for level in result["levels"])
-    too_few = result.get("statistics", {}).get("accuracy", {}).get("too_few_seeds")
-    print(f"parity {'PASSED' if result['passed'] else 'FAILED'} ({levels}"
-          f"{'; ' + too_few if too_few else ''}); report: {config.out / 'parity.md'}")
+    print(report.summary(result, config.out / "parity.md"))
     return 0 if result["passed"] else 1

@@ -42,6 +42,18 @@ def side_by_side(result: dict) -> Figure:
     return fig
 
 
+def summary(result: dict, path: Path) -> str:
+    """The command's last line: the verdict of each level and, where the seeds were too few for the margin, why."""
+    levels = ", ".join(f"{level} {'pass' if result[level]['passed'] else 'FAIL'}" for level in result["levels"])
+    too_few = too_few_seeds(result)
+    return (f"parity {'PASSED' if result['passed'] else 'FAILED'} ({levels}{'; ' + too_few if too_few else ''}); "
+            f"report: {path}")
+
+
+def too_few_seeds(result: dict) -> str | None:
+    return result.get("statistics", {}).get("accuracy", {}).get("too_few_seeds")
+
+
 def _verdict(ok: bool) -> str:
     return "pass" if ok else "**FAIL**"
 
@@ -69,7 +81,7 @@ def markdown(r: dict) -> str:
         notes.append("Level 3 (independent trainings over seeds) was not run (--seeds 0).")
     elif r.get("callbacks"):
         notes.append(f"Level 3 trains both sides with the same Keras callbacks: {_items(r['callbacks'])}.")
-    too_few = r.get("statistics", {}).get("accuracy", {}).get("too_few_seeds")
+    too_few = too_few_seeds(r)
     curve = ["| step | Keras loss | torch loss | rel L2 (forced) | rel loss diff | rel L2 (free-running) |",
              "| --- | --- | --- | --- | --- | --- |"]
     curve += [f"| {c['step']} | {c['keras_loss']:.5f} | {c['torch_loss']:.5f} | {c['l2_rel_diff']:.2e} | "

@@ -3,9 +3,8 @@
 * **Equivalence of mean accuracy**: a two one-sided Welch t-test (TOST) must put the difference of the
   mean test accuracies (Lightning - Keras) within +-``margin`` at 95%: both one-sided tests reject a
   difference beyond the margin, i.e. the 90% confidence interval of the difference lies inside it.
-  Equal means are not assumed; they have to be shown, and too few seeds fail (too wide an interval). Where
-  the interval is wider than the margin's whole span no result could pass: the verdict says so in words,
-  with about how many seeds would do (``too_few_seeds``).
+  Equal means are not assumed; they have to be shown, and too few seeds fail (too wide an interval): where
+  no result could have passed, the verdict says so in words (parity/tost.py).
 * **Sanity band**: every single accuracy in a band, stated with each run (by default from halfway between
   chance, 1/K for K classes, and a perfect score, up to 1).
 * **Confusion structure**: the noise floor is Keras's own seed-to-seed variation, the mean absolute
@@ -22,7 +21,6 @@ import itertools
 
 import lightning as L
 import numpy as np
-from scipy import stats
 from sklearn.metrics import confusion_matrix
 
 from lit_mnist.apps.callbacks import keras_callbacks as keras_items
@@ -30,10 +28,11 @@ from lit_mnist.apps.timed_fit import timed_fit
 from lit_mnist.data.datamodule import MNISTDataModule
 from lit_mnist.model.module import LitMNIST
 from parity import callbacks, keras_reference
+from parity.tost import ALPHA, MARGIN, equivalence, too_few_seeds
 from parity.twins import ORIGINAL, Twins
 
-MARGIN = 0.005  # equivalence margin of the mean accuracies: +-0.5 points
-ALPHA = 0.05
+__all__ = ["ALPHA", "MARGIN", "compare", "equivalence", "too_few_seeds", "train_keras", "train_lightning"]
+
 NOISE_FACTOR = 1.5
 TOP_PAIRS, WITHIN_TOP, MIN_SHARED_PAIRS = 5, 10, 3
 
@@ -73,49 +72,6 @@ def _record(seed: int, truth: np.ndarray, predicted: np.ndarray, seconds: float,
     confusion = confusion_matrix(truth, predicted, labels=range(num_classes))
     return {"seed": seed, "test_accuracy": float(np.trace(confusion) / confusion.sum()),
             "confusion": confusion.tolist(), "fit_seconds": seconds, "epochs": epochs}
-
-
-def equivalence(keras_acc: list[float], lightning_acc: list[float], margin: float = MARGIN,
-                alpha: float = ALPHA) -> dict:
-    """TOST of the difference of means (Lightning - Keras) against +-``margin``, Welch's t (unequal variances)."""
-    a, b = np.asarray(lightning_acc, dtype=float), np.asarray(keras_acc, dtype=float)
-    p_lower = stats.ttest_ind(a + margin, b, equal_var=False, alternative="greater").pvalue  # H0: diff <= -margin
-    p_upper = stats.ttest_ind(a - margin, b, equal_var=False, alternative="less").pvalue  # H0: diff >= +margin
-    interval = stats.ttest_ind(a, b, equal_var=False).confidence_interval(1 - 2 * alpha)
-    p = float(max(p_lower, p_upper))
-    return {"difference": float(a.mean() - b.mean()), "interval": [float(interval.low), float(interval.high)],
-            "confidence": 1 - 2 * alpha, "margin": margin, "p_value": p, "alpha": alpha,
-            "keras_sd": float(b.std(ddof=1)), "lightning_sd": float(a.std(ddof=1)),
-            "seeds_needed": seeds_needed(keras_acc, lightning_acc, margin, alpha), "passed": bool(p < alpha)}
-
-
-def seeds_needed(keras_acc: list[float], lightning_acc: list[float], margin: float = MARGIN,
-                 alpha: float = ALPHA, most: int = 10_000) -> int | None:
-    """The fewest seeds a framework whose Welch interval, with these spreads, is narrower than the margin's
-    span (2 x ``margin``): the least for the test to be able to pass at all (None: not below ``most``, or no
-    spread to go by). The spreads are the measured ones; only the count and its t quantile change."""
-    var = np.var(keras_acc, ddof=1) + np.var(lightning_acc, ddof=1)
-    fourth = np.var(keras_acc, ddof=1) ** 2 + np.var(lightning_acc, ddof=1) ** 2
-    if not var > 0:
-        return None
-    for n in range(2, most + 1):
-        df = (n - 1) * var**2 / fourth  # Welch-Satterthwaite with n seeds a side
-        if 2 * stats.t.ppf(1 - alpha, df) * np.sqrt(var / n) < 2 * margin:
-            return n
-    return None
-
-
-def too_few_seeds(tost: dict, seeds: int) -> str | None:
-    """In words, when the interval of the difference is wider than the margin's whole span: no difference of
-    means could have passed, the seeds are too few for the margin (the test still fails). None otherwise."""
-    low, high = tost["interval"]
-    width, margin = high - low, tost["margin"]
-    if not width > 2 * margin:
-        return None
-    needed = tost.get("seeds_needed")
-    more = f" (about {needed} a framework)" if needed else ""
-    return (f"the {seeds} seeds give an interval of width {100 * width:.2f} points, wider than the margin "
-            f"+-{100 * margin:.2f} points: more seeds are needed{more}")
 
 
 def row_normalised(confusion) -> np.ndarray:
@@ -160,7 +116,7 @@ def compare(keras_runs: list[dict], lightning_runs: list[dict], band: tuple[floa
     return {
         "accuracy": {"keras_mean": float(np.mean(keras_acc)), "lightning_mean": float(np.mean(lightning_acc)),
                      "band": list(band), "all_in_band": in_band, "equivalence": tost,
-                     "too_few_seeds": too_few_seeds(tost, min(len(keras_acc), len(lightning_acc))),
+                     "too_few_seeds": too_few_seeds(tost),
                      "passed": in_band and tost["passed"]},
         "confusion": confusion,
         "passed": in_band and tost["passed"] and confusion["passed"],
