@@ -9,7 +9,7 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-from lit_mnist.apps.cli import MNISTCLI, make_cli
+from lit_mnist.apps.cli import MNISTCLI, _check_settable_lr, make_cli
 from lit_mnist.data.datamodule import MNISTDataModule, keras_validation_split
 from lit_mnist.errors import DataError
 from parity import forward, report, statistics, steps
@@ -84,6 +84,7 @@ def run(datamodule: MNISTDataModule, twins: Twins, seeds: int, n_steps: int, mar
         "train_rows": len(x_part),
         "test_rows": len(x_test),
         "seeds": list(range(seeds)),
+        "callbacks": twins.callbacks,
         "forward": forward.forward_parity(first_keras, x_test, twins.lightning()),
         "steps": steps.step_parity((x_part, y_part), datamodule.splits["train"], twins, steps=n_steps,
                                    val_split=datamodule.hparams.val_split),
@@ -109,11 +110,11 @@ def main(argv: list[str] | None = None) -> int:
     datamodule, config = cli.datamodule, cli.config
     _check(cli, datamodule)
     trainer = config.trainer
+    _check_settable_lr(cli.keras_callbacks, cli.model)  # as fit.py, before any training
     twins = Twins.of(cli.model, datamodule.pixel_stats, trainer.max_epochs, datamodule.hparams.batch_size,
-                     trainer.check_val_every_n_epoch or 1)
+                     trainer.check_val_every_n_epoch or 1, config.get("callbacks"))
     result = run(datamodule, twins, config.seeds, config.steps, config.margin, config.band)
     result["total_seconds"] = time.perf_counter() - start
     report.write(config.out, result)
-    levels = ", ".join(f"{level} {'pass' if result[level]['passed'] else 'FAIL'}" for level in result["levels"])
-    print(f"parity {'PASSED' if result['passed'] else 'FAILED'} ({levels}); report: {config.out / 'parity.md'}")
+    print(report.summary(result, config.out / "parity.md"))
     return 0 if result["passed"] else 1

@@ -161,7 +161,7 @@ def _learning_rate(options: dict, steps_per_epoch: int | None, epochs: int):
 
 
 def fit(model: keras.Model, twins: Twins, train: tuple[np.ndarray, np.ndarray], val: tuple[np.ndarray, np.ndarray],
-        seed: int = 0) -> float:
+        seed: int = 0, callbacks: list | None = None) -> float:
     """Seconds of the original ``fit``: ``twins.epochs`` epochs of ``twins.batch_size``, the validation rows
     evaluated after every ``twins.validation_freq``-th epoch, the training rows reshuffled every epoch, as the
     unseeded notebook's ``fit(shuffle=True)`` does.
@@ -170,7 +170,8 @@ def fit(model: keras.Model, twins: Twins, train: tuple[np.ndarray, np.ndarray], 
     ``tf.random.shuffle`` inside a tf.data map, which a graph-level seed resets for each epoch's iterator).
     So the rows come from a pipeline of their indices, shuffled with ``seed`` and reshuffled on every pass
     (tf.data's ``reshuffle_each_iteration``): a new order each epoch, the same orders in every run of a seed.
-    Each batch is gathered from the arrays; one ``fit`` call runs all epochs, as the notebook's.
+    Each batch is gathered from the arrays; one ``fit`` call runs all epochs, as the notebook's, with
+    ``callbacks`` (Keras's own, parity/callbacks.py).
     """
     x, y = train
     images, labels = tf.constant(x, tf.float32), tf.constant(targets(twins, y))
@@ -179,7 +180,7 @@ def fit(model: keras.Model, twins: Twins, train: tuple[np.ndarray, np.ndarray], 
     validation = (val[0].astype(np.float32), targets(twins, val[1])) if len(val[0]) else None
     start = time.perf_counter()
     model.fit(batches, epochs=twins.epochs, shuffle=False, validation_data=validation,
-              validation_freq=twins.validation_freq, verbose=0)
+              validation_freq=twins.validation_freq, callbacks=callbacks, verbose=0)
     return time.perf_counter() - start
 
 

@@ -42,6 +42,18 @@ def side_by_side(result: dict) -> Figure:
     return fig
 
 
+def summary(result: dict, path: Path) -> str:
+    """The command's last line: the verdict of each level and, where the seeds were too few for the margin, why."""
+    levels = ", ".join(f"{level} {'pass' if result[level]['passed'] else 'FAIL'}" for level in result["levels"])
+    too_few = too_few_seeds(result)
+    return (f"parity {'PASSED' if result['passed'] else 'FAILED'} ({levels}{'; ' + too_few if too_few else ''}); "
+            f"report: {path}")
+
+
+def too_few_seeds(result: dict) -> str | None:
+    return result.get("statistics", {}).get("accuracy", {}).get("too_few_seeds")
+
+
 def _verdict(ok: bool) -> str:
     return "pass" if ok else "**FAIL**"
 
@@ -67,6 +79,9 @@ def markdown(r: dict) -> str:
                      "both; level 3 trains with it.")
     if "statistics" not in r:
         notes.append("Level 3 (independent trainings over seeds) was not run (--seeds 0).")
+    elif r.get("callbacks"):
+        notes.append(f"Level 3 trains both sides with the same Keras callbacks: {_items(r['callbacks'])}.")
+    too_few = too_few_seeds(r)
     curve = ["| step | Keras loss | torch loss | rel L2 (forced) | rel loss diff | rel L2 (free-running) |",
              "| --- | --- | --- | --- | --- | --- |"]
     curve += [f"| {c['step']} | {c['keras_loss']:.5f} | {c['torch_loss']:.5f} | {c['l2_rel_diff']:.2e} | "
@@ -79,6 +94,7 @@ def markdown(r: dict) -> str:
          f"rows; {'standardised' if r['normalize'] else 'raw 0-255'} pixels; {r['epochs']} epochs of batch "
          f"{r['batch_size']} per training; seeds {r['seeds']}. " + " ".join(notes)), "",
         *rows, "",
+        f"**Too few seeds**: {too_few} (level 3 fails).\n" if too_few else "",
         ("The equivalence test is two one-sided Welch t-tests: both must reject a difference of the mean "
          "accuracies beyond the margin at 5%, i.e. the 90% interval must lie inside it. The confusion threshold is "
          "Keras's own seed-to-seed variation (mean over all pairs of Keras seeds) times the noise factor; the "
@@ -101,9 +117,19 @@ def _seed_rows(r: dict) -> list[str]:
         f"| 3 trainings | TOST: {eq['confidence']:.0%} interval of the difference (Lightning - Keras) | | [{eq['interval'][0]:+.4f}, {eq['interval'][1]:+.4f}] | within +-{eq['margin']:.4f} (p {eq['p_value']:.3g} < {eq['alpha']}) | {_verdict(eq['passed'])} |",
         f"| 3 trainings | confusion: mean abs diff, row-normalised | seed-to-seed {conf['keras_seed_to_seed']:.5f} | vs Keras {conf['mean_abs_diff']:.5f} | <= {conf['threshold']:.5f} | {_verdict(conf['passed'])} |",
         f"| 3 trainings | top {len(conf['top_pairs']['keras'])} confusions (truth->pred) | {_pairs(conf['top_pairs']['keras'])} | {_pairs(conf['top_pairs']['lightning'])} | >= {conf['min_shared_top_pairs']} in the other's top {conf['within_top']} | {conf['shared_top_pairs']} |",
+        *([f"| 3 trainings | epochs run per seed (callbacks) | {_epochs(r['keras'])} | {_epochs(r['lightning'])} | <= {r['epochs']} | |"]
+          if r.get("callbacks") else []),
         f"| | fit seconds per seed (median) | {np.median(r['keras']['fit_seconds']):.2f} | {np.median(r['lightning']['fit_seconds']):.2f} | | |",
     ]
 
 
 def _pairs(pairs: list[list[int]]) -> str:
     return " ".join(f"{i}->{j}" for i, j in pairs)
+
+
+def _epochs(side: dict) -> str:
+    return ", ".join(str(run.get("epochs", "?")) for run in side["runs"])
+
+
+def _items(callbacks) -> str:
+    return ", ".join(f"`{item}`" for item in (callbacks if isinstance(callbacks, list) else [callbacks]))

@@ -17,20 +17,23 @@ from parity import keras_reference
 class Twins:
     """``options``: LitMNIST's arguments (the layer list, the class count and image shape, the optimizer, the
     schedule, the loss's label smoothing, the initialisation); ``pixel_stats``: the training split's (mean, std)
-    when both standardise their inputs; ``epochs``, ``batch_size`` and ``validation_freq`` (validation after
-    every n-th epoch) shape each independent training."""
+    when both standardise their inputs; ``epochs``, ``batch_size``, ``validation_freq`` (validation after
+    every n-th epoch) and ``callbacks`` (the ``callbacks:`` items, made anew on each side for each training)
+    shape each independent training."""
 
     options: dict = field(default_factory=dict)
     pixel_stats: tuple | None = None  # (mean, std): floats, or per channel lists
     epochs: int = keras_reference.EPOCHS
     batch_size: int = keras_reference.BATCH_SIZE
     validation_freq: int = 1
+    callbacks: list | None = None
 
     @classmethod
-    def of(cls, module: LitMNIST, pixel_stats, epochs: int, batch_size: int, validation_freq: int = 1) -> Twins:
+    def of(cls, module: LitMNIST, pixel_stats, epochs: int, batch_size: int, validation_freq: int = 1,
+           callbacks: list | None = None) -> Twins:
         """The twins of ``module`` (its hyper-parameters as built), trained as the given options say."""
         return cls(dict(module.hparams), pixel_stats if module.hparams.normalize else None, epochs, batch_size,
-                   validation_freq)
+                   validation_freq, callbacks)
 
     @property
     def num_classes(self) -> int:

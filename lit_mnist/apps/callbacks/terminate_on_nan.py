@@ -11,8 +11,10 @@ class KerasTerminateOnNaN(KerasCallback):
     """Keras 3's TerminateOnNaN. Keras checks its batch logs' ``loss``, the epoch's running mean, after every
     batch: that mean is NaN or infinite exactly when the epoch's sum of losses so far is, which is what the module
     keeps on the device (its ``_train_totals``: loss sum, correct, rows), read here after each step (one wait for
-    the device a step, as Keras's check costs). Without ``raise_error`` training stops at once (Lightning ends
-    the epoch there); with it, a RuntimeError as Keras raises."""
+    the device a step, as Keras's check costs). Without ``raise_error`` no batch runs after that one, and, as in
+    Keras (whose fit leaves the epoch's batches, then validates and calls on_epoch_end), that epoch is still
+    validated and the epoch-end items see its figures (Lightning validates an epoch that is asked to stop);
+    with it, a RuntimeError as Keras raises, and nothing more runs."""
 
     def __init__(self, raise_error=False) -> None:
         super().__init__()
