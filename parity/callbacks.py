@@ -33,7 +33,7 @@ def keras_arguments(items, tag: str = TAG) -> list[tuple[str, dict]]:
     items = [items] if isinstance(items, (str, Mapping)) else items
     mapped = []
     for position, item in enumerate(items, start=1):
-        name, args = lit_items._parse(position, item)  # the items' own reading: one grammar on both sides
+        name, args = lit_items.parse_item(position, item)  # the items' own reading: one grammar on both sides
         mapped.append((KERAS_CLASSES[name], _keras_args(name, dict(args), tag)))
     return mapped
 

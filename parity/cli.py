@@ -9,7 +9,7 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-from lit_mnist.apps.cli import MNISTCLI, _check_settable_lr, make_cli
+from lit_mnist.apps.cli import MNISTCLI, check_settable_lr, make_cli
 from lit_mnist.data.datamodule import MNISTDataModule, keras_validation_split
 from lit_mnist.errors import DataError
 from parity import forward, report, statistics, steps
@@ -110,7 +110,7 @@ def main(argv: list[str] | None = None) -> int:
     datamodule, config = cli.datamodule, cli.config
     _check(cli, datamodule)
     trainer = config.trainer
-    _check_settable_lr(cli.keras_callbacks, cli.model)  # as fit.py, before any training
+    check_settable_lr(cli.keras_callbacks, cli.model)  # as fit.py, before any training
     twins = Twins.of(cli.model, datamodule.pixel_stats, trainer.max_epochs, datamodule.hparams.batch_size,
                      trainer.check_val_every_n_epoch or 1, config.get("callbacks"))
     result = run(datamodule, twins, config.seeds, config.steps, config.margin, config.band)

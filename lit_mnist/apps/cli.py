@@ -71,7 +71,7 @@ class MNISTCLI(LightningCLI):
             raise MisconfigurationException(str(e)) from None  # CPU, an accelerator whose package is missing)
         _check_launch(trainer)
         translate_lightning_monitors(trainer.callbacks)
-        _check_settable_lr(getattr(self, "keras_callbacks", []), self.model)
+        check_settable_lr(getattr(self, "keras_callbacks", []), self.model)
         return trainer
 
 
@@ -89,7 +89,7 @@ def _check_lightning_monitors(config, callback_keys) -> None:
             check_monitor(monitor, where)
 
 
-def _check_settable_lr(callbacks, model) -> None:
+def check_settable_lr(callbacks, model) -> None:
     """As Keras, reduce_lr_on_plateau refuses a learning rate that a schedule sets: one line, before training."""
     schedule = schedule_of(model)
     reducer = next((c for c in callbacks if isinstance(c, KerasReduceLROnPlateau)), None)

@@ -56,7 +56,7 @@ def keras_callbacks(items) -> list[KerasCallback]:
 
 
 def build(position: int, item) -> KerasCallback:
-    name, args = _parse(position, item)
+    name, args = parse_item(position, item)
     where = f"callbacks item {position} ({name})"
     cls = ITEMS[name]
     takes = [p.name for p in inspect.signature(cls).parameters.values()]
@@ -74,7 +74,7 @@ def build(position: int, item) -> KerasCallback:
         raise CallbackError(f"{where}: {' '.join(str(e).split())}") from None
 
 
-def _parse(position: int, item) -> tuple[str, dict]:
+def parse_item(position: int, item) -> tuple[str, dict]:
     """(the item's snake_case name, its arguments by name), or a one-line error naming it."""
     if isinstance(item, str):
         name, given, more = item.strip(), {}, {}
