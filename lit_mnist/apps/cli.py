@@ -17,7 +17,9 @@ from lit_mnist.apps.checkpoints import start_from
 from lit_mnist.apps.entry import usage_error
 from lit_mnist.data.datamodule import MNISTDataModule
 from lit_mnist.errors import DataError
+from lit_mnist.model import optimizers
 from lit_mnist.model.module import LitMNIST
+from lit_mnist.model.optimizers import legacy
 
 TRAINER_DEFAULTS = {
     "max_epochs": 15,  # the original: fit(epochs=15, batch_size=500, validation_split=0.2)
@@ -41,6 +43,14 @@ class MNISTCLI(LightningCLI):
         # a list, as YAML and the checkpoint keep it (plain data, not a Python tuple)
         parser.link_arguments("data.image_shape", "model.image_shape", compute_fn=list, apply_on="instantiate")
 
+    def before_instantiate_classes(self) -> None:
+        _refuse_lightning_training_options(self.config.get("trainer") or {})
+        model = self.config.get("model") or {}
+        flat = {key: model.get(key) for key in legacy.FLAT}  # the model's own checks, before the data load
+        if not legacy.is_legacy(flat):
+            legacy.refuse_flat(flat)
+            optimizers.as_item(model.get("optimizer", "adam"))
+
     def instantiate_classes(self) -> None:
         """The net starts from ``--model.init_from``'s checkpoint, read here, by the command, rather than by the
         model's constructor: the model package reads no file and imports nothing of the commands. (Lightning's
@@ -57,6 +67,28 @@ class MNISTCLI(LightningCLI):
             raise MisconfigurationException(str(e)) from None  # CPU, an accelerator whose package is missing)
         _check_launch(trainer)
         return trainer
+
+
+# Lightning's Trainer options that manual optimization cannot honour, with their Keras spelling
+_KERAS_SPELLING = {
+    "gradient_clip_val": "clipping is the optimizer's, as in Keras: --model.optimizer '{adam: {clipnorm: 1.0}}' "
+                         "(or clipvalue, global_clipnorm)",
+    "gradient_clip_algorithm": "clipping is the optimizer's, as in Keras: --model.optimizer '{adam: {clipnorm: 1.0}}' "
+                               "(clipnorm: by norm; clipvalue: by value; global_clipnorm: all gradients' norm)",
+    "accumulate_grad_batches": "gradient accumulation (Keras's gradient_accumulation_steps) is not offered: "
+                               "a larger --data.batch_size is the same step",
+}
+_LIGHTNING_DEFAULTS = {"gradient_clip_val": None, "gradient_clip_algorithm": None, "accumulate_grad_batches": 1}
+
+
+def _refuse_lightning_training_options(trainer) -> None:
+    """``--trainer.gradient_clip_val`` and its kind are refused in one line naming the Keras spelling, before
+    anything is built (the model steps its optimizer itself, which Lightning's clipping and accumulation need
+    not to)."""
+    for key, default in _LIGHTNING_DEFAULTS.items():
+        value = trainer.get(key, default)
+        if value not in (default, None):
+            raise DataError(f"--trainer.{key} {value}: {_KERAS_SPELLING[key]}")
 
 
 def _check_launch(trainer) -> None:

@@ -40,11 +40,17 @@ def _fit(root, csv, *extra):
     return call(fit.main, ["--trainer.default_root_dir", str(root), "--data.path", str(csv), *ARGS, *extra])
 
 
-@pytest.mark.parametrize(("grouping", "stopped_at"), [([], 11), (["--data.steps_per_execution", "3"], 13)])
+SCHEDULED_ADAMW = ["--model.optimizer", ("{adamw: {learning_rate: {exponential_decay: {initial_learning_rate: 0.002, "
+                                         "decay_steps: epoch, decay_rate: 0.7}}, weight_decay: 0.05, clipnorm: 1.0}}")]
+
+
+@pytest.mark.parametrize(("grouping", "stopped_at"), [([], 11), (["--data.steps_per_execution", "3"], 13),
+                                                      (SCHEDULED_ADAMW, 11)], ids=["batches", "groups", "adamw"])
 def test_interrupted_then_resumed_equals_uninterrupted(write_csv, tmp_path, monkeypatch, capsys, grouping, stopped_at):
-    """Stopped after the batch (or the group of 3: steps 10-12) under way at step 10, then resumed."""
+    """Stopped after the batch (or the group of 3: steps 10-12) under way at step 10, then resumed; a scheduled
+    AdamW with clipping resumes at its step count, its rate where it was."""
     csv = write_csv(n=400)  # 256 training rows: 7 batches an epoch, the last one partial
-    assert _fit(tmp_path / "straight", csv) == 0
+    assert _fit(tmp_path / "straight", csv, *(grouping if grouping is SCHEDULED_ADAMW else [])) == 0
 
     monkeypatch.setattr(fit, "GracefulInterrupt", CtrlCAtStep)
     assert _fit(tmp_path / "broken", csv, *grouping) == 130
@@ -62,7 +68,8 @@ def test_interrupted_then_resumed_equals_uninterrupted(write_csv, tmp_path, monk
         assert a["step"] == b["step"] and torch.equal(a["exp_avg"], b["exp_avg"])
         assert torch.equal(a["exp_avg_sq"], b["exp_avg_sq"])
     groups = [ckpt["optimizer_states"][0]["param_groups"][0] for ckpt in (straight, resumed)]
-    assert groups[0]["keras_step"] == groups[1]["keras_step"] == 21 and groups[0]["eps"] == groups[1]["eps"]
+    assert groups[0]["iterations"] == groups[1]["iterations"] == 21 and groups[0]["eps"] == groups[1]["eps"]
+    assert groups[0]["lr"] == groups[1]["lr"]
 
 
 def test_resume_without_the_loader_position_would_differ(write_csv, tmp_path, monkeypatch):
