@@ -82,7 +82,8 @@ def clip(flow: Flow, grads: list[torch.Tensor]) -> None:
     """Keras's ``_clip_gradients``, in place: one kind, in Keras's precedence."""
     if flow.clipnorm:  # g * c / max(|g|, c): a zero gradient stays zero
         for g in grads:
-            g.mul_(flow.clipnorm).div_(torch.linalg.vector_norm(g).clamp(min=flow.clipnorm))
+            norm = torch.linalg.vector_norm(g).clamp(min=flow.clipnorm)
+            g.mul_(flow.clipnorm).div_(norm)
     elif flow.global_clipnorm and grads:
         norm = torch.linalg.vector_norm(torch.stack([torch.linalg.vector_norm(g) for g in grads]))
         scale = flow.global_clipnorm * torch.minimum(1.0 / norm, torch.tensor(1.0 / flow.global_clipnorm))
