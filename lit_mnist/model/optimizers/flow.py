@@ -68,7 +68,8 @@ def _before(optimizer: torch.optim.Optimizer, args, kwargs) -> None:
     if flow.schedule is not None:
         for group in optimizer.param_groups:
             group["lr"] = flow.schedule(group["iterations"])
-    clip(flow, [p.grad for group in optimizer.param_groups for p in _with_grads(group)])
+    if flow.clipnorm or flow.global_clipnorm or flow.clipvalue:  # the default path lists nothing: host time
+        clip(flow, [p.grad for group in optimizer.param_groups for p in _with_grads(group)])
     if flow.weight_decay:
         for group in optimizer.param_groups:
             for p in _with_grads(group):
@@ -100,7 +101,7 @@ def _after(optimizer: torch.optim.Optimizer, args, kwargs) -> None:
         parameter.copy_(constrain(parameter))
     schedule = optimizer.keras_flow.schedule
     for group in optimizer.param_groups:
-        if _with_grads(group):  # a group without gradients took no step
+        if any(p.grad is not None for p in group["params"]):  # a group without gradients took no step
             group["iterations"] += 1
         if schedule is not None:  # the next step's rate, as Keras's optimizer.learning_rate reads between steps
             group["lr"] = schedule(group["iterations"])
