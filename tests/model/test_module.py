@@ -162,3 +162,11 @@ def test_max_steps_stops_inside_a_group(write_csv):
     csv = write_csv(n=400)
     single = _fit(csv, 1, max_steps=9)  # groups of 3, 3, 1 | 3, ...: the fourth cut to 2
     assert single[0] == 9 and _same_training(single, _fit(csv, 3, max_steps=9))
+
+
+def test_the_rate_is_logged_under_keras_s_name_the_next_step_s_after_each_epoch(write_csv):
+    """As Keras's history records ``learning_rate``: the optimizer's rate after the epoch (constant, or the
+    schedule's at the step count reached: three epochs of 7 steps, halved each epoch)."""
+    csv = write_csv(n=400)
+    assert _fit(csv, 1)[2]["learning_rate"] == pytest.approx(1e-3)
+    assert _fit(csv, 1, optimizer=PER_EPOCH)[2]["learning_rate"] == pytest.approx(1e-3 * 0.5**3)

@@ -196,7 +196,7 @@ def test_parity_refuses_what_keras_has_no_twin_of_before_anything_trains(tmp_pat
 
     out = tmp_path / "report"
     for options, expected in [
-        (["--config", str(FAST_RECIPE)], "--model.optimizer adam is torch's Adam, which Keras has no twin of"),
+        (["--config", str(FAST_RECIPE)], "--model.optimizer torch_adam is torch's Adam, which Keras has no twin of"),
         (["--data.augment", "true"], "--data.augment: the Keras twin has no such augmentation"),
         (["--seeds", "2"], "--seeds must be 0 (levels 1 and 2 only) or at least 3"),
     ]:
