@@ -43,9 +43,9 @@ def _check(cli: ParityCLI, datamodule: MNISTDataModule) -> None:
         raise DataError("--steps must be positive and --margin in (0, 1)")
     if not (config.trainer.max_epochs or 0) >= 1:
         raise DataError("--trainer.max_epochs must be at least 1: each training of level 3 runs that many epochs")
-    if cli.model.hparams.optimizer == "adam":
-        raise DataError("--model.optimizer adam is torch's Adam, which Keras has no twin of: parity compares "
-                        "keras_adam, sgd and rmsprop (set --model.epsilon to the Keras epsilon wanted)")
+    if "torch_adam" in cli.model.hparams.optimizer:
+        raise DataError("--model.optimizer torch_adam is torch's Adam, which Keras has no twin of: parity compares "
+                        "Keras's optimizers (adam, with the epsilon wanted: {adam: {epsilon: 1.0e-8}})")
     if datamodule.hparams.augment:
         raise DataError("--data.augment: the Keras twin has no such augmentation; compare without it")
     train_rows = len(datamodule.splits["train"][0])

@@ -26,7 +26,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from lit_mnist.model.keras_optimizers import keras_default_lr
+from lit_mnist.model import optimizers
 from lit_mnist.model.layers import INPUT, Layer
 from lit_mnist.model.net import is_chain
 
@@ -122,15 +122,20 @@ def _functional(inputs, first: list[keras.layers.Layer], resolved: list[Layer],
     return keras.Model(inputs, outputs[resolved[-1].name])
 
 
+_KERAS_OPTIMIZERS = {"adam": "Adam", "adamw": "AdamW", "sgd": "SGD", "rmsprop": "RMSprop", "nadam": "Nadam",
+                     "adamax": "Adamax", "adagrad": "Adagrad", "adadelta": "Adadelta", "lion": "Lion"}
+_KERAS_SCHEDULES = {"exponential_decay": "ExponentialDecay", "piecewise_constant_decay": "PiecewiseConstantDecay",
+                    "cosine_decay": "CosineDecay", "cosine_decay_restarts": "CosineDecayRestarts",
+                    "inverse_time_decay": "InverseTimeDecay", "polynomial_decay": "PolynomialDecay"}
+
+
 def _optimizer(options: dict, learning_rate) -> keras.optimizers.Optimizer:
-    """Keras's optimizer of the Lightning side's ``optimizer`` option, with its settings."""
-    name, epsilon, momentum = options.get("optimizer", "keras_adam"), options.get("epsilon", 1e-7), options.get("momentum", 0.0)
-    if name == "sgd":
-        return keras.optimizers.SGD(learning_rate, momentum=momentum, nesterov=options.get("nesterov", False))
-    if name == "rmsprop":
-        return keras.optimizers.RMSprop(learning_rate, rho=options.get("rho", 0.9), momentum=momentum, epsilon=epsilon)
-    beta_1, beta_2 = options.get("betas", (0.9, 0.999))
-    return keras.optimizers.Adam(learning_rate, beta_1=beta_1, beta_2=beta_2, epsilon=epsilon)
+    """Keras's optimizer of the Lightning side's ``optimizer`` item, with its arguments (Keras's own names)."""
+    name, args = optimizers.parse_optimizer(options.get("optimizer", "adam"))
+    if name not in _KERAS_OPTIMIZERS:
+        raise ValueError(f"optimizer {name}: Keras has no twin of it")
+    args = {k: v for k, v in args.items() if k != "learning_rate"}
+    return getattr(keras.optimizers, _KERAS_OPTIMIZERS[name])(learning_rate, **args)
 
 
 def _loss(options: dict, logits: bool):
@@ -150,14 +155,20 @@ def targets(twins: Twins, y: np.ndarray) -> np.ndarray:
 
 
 def _learning_rate(options: dict, steps_per_epoch: int | None, epochs: int):
-    lr = options.get("lr") or keras_default_lr(options.get("optimizer", "keras_adam"))
-    if steps_per_epoch is None:
-        return lr
-    if options.get("one_cycle"):
-        return OneCycle(lr, steps_per_epoch * epochs)
-    if options.get("lr_decay", 1.0) != 1.0:  # torch's ExponentialLR, stepped after each epoch
-        return keras.optimizers.schedules.ExponentialDecay(lr, steps_per_epoch, options["lr_decay"], staircase=True)
-    return lr
+    """The item's learning rate as Keras's: a number, or Keras's schedule of the same arguments (the fit's step
+    counts resolved); without ``steps_per_epoch``, constant: the schedule's starting (or peak) rate."""
+    item = options.get("optimizer", "adam")
+    fit = None if steps_per_epoch is None else optimizers.Fit(steps_per_epoch, steps_per_epoch * epochs)
+    plan = optimizers.lr_schedule(item, fit)
+    if plan is None:
+        return optimizers.learning_rate(item)
+    if fit is None:  # the schedule's own rate (its start, its peak), constant
+        return plan.args.get("initial_learning_rate") or plan.args.get("max_lr") or plan.args["values"][0]
+    args = plan.resolved()
+    if plan.name == "one_cycle":
+        return OneCycle(args["max_lr"], args["total_steps"], args["pct_start"], args["div_factor"],
+                        args["final_div_factor"])
+    return getattr(keras.optimizers.schedules, _KERAS_SCHEDULES[plan.name])(**args)
 
 
 def fit(model: keras.Model, twins: Twins, train: tuple[np.ndarray, np.ndarray], val: tuple[np.ndarray, np.ndarray],

@@ -22,6 +22,7 @@ import torch
 from lit_mnist.data.batches import TensorBatches
 from lit_mnist.data.datamodule import keras_validation_split
 from lit_mnist.model.module import LitMNIST
+from lit_mnist.model.optimizers import Fit
 from parity import keras_reference, transfer
 from parity.twins import ORIGINAL, Twins
 
@@ -64,7 +65,9 @@ def step_parity(
     size = twins.batch_size
     forced, free = make_module(twins).double(), make_module(twins).double()
     transfer.load_weights(free.net, keras_reference.layer_weights(keras_model))
-    free_optimizer = free.make_optimizer()
+    steps_per_epoch = twins.steps_per_epoch(len(xk))
+    # the free-running side computes its own rate from its schedule (the fit's counts, as Keras's twin has them)
+    free_optimizer = free.make_optimizer(fit=Fit(steps_per_epoch, steps_per_epoch * twins.epochs))
     curve = []
     for t, (xb, yb) in zip(range(steps), TensorBatches(*train_split, size)):
         before, slots = keras_reference.layer_weights(keras_model), keras_reference.optimizer_slots(keras_model)
@@ -78,8 +81,6 @@ def step_parity(
         optimizer = forced.make_optimizer(lr)
         transfer.load_optimizer_state(optimizer, forced.net, slots, step)
         torch_loss = _torch_step(forced, optimizer, xb, yb)
-        for group in free_optimizer.param_groups:  # the schedule's rate, as Keras's
-            group["lr"] = lr
         free_loss = _torch_step(free, free_optimizer, xb, yb)
         moving = transfer.keras_vector(forced.net, after, moving=True)
         curve.append({

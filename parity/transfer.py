@@ -8,9 +8,9 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from lit_mnist.model.keras_adam import KerasAdam
 from lit_mnist.model.keras_layout import find, keras_weights, load_weights, variables
 from lit_mnist.model.net import KerasNet
+from lit_mnist.model.optimizers import KerasAdam
 
 __all__ = ["flat", "keras_vector", "keras_weights", "load_optimizer_state", "load_weights", "relative_l2",
            "torch_vector"]
@@ -42,9 +42,10 @@ def load_optimizer_state(optimizer: torch.optim.Optimizer, net: KerasNet, slots:
         if adam:
             state = {"step": torch.tensor(float(step)), "exp_avg": state["momentum"], "exp_avg_sq": state["velocity"]}
         optimizer.state[tensor] = state
+    for group in optimizer.param_groups:  # Keras's iterations: the step count of the flow and of each family
+        group["iterations"] = step
     if isinstance(optimizer, KerasAdam):
-        for group in optimizer.param_groups:
-            KerasAdam.set_step_count(group, step)
+        optimizer.prepare_step()
 
 
 def flat(tensors) -> np.ndarray:

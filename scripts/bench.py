@@ -197,7 +197,8 @@ def recipe_plain_fit(seed: int) -> tuple[float, float]:
     cli = variant(["--config", str(FAST_RECIPE)], seed)
     module, datamodule, epochs = cli.model, cli.datamodule, cli.trainer.max_epochs
     hp = module.hparams
-    if hp.optimizer != "adam" or not hp.one_cycle or cli.trainer.check_val_every_n_epoch != epochs:
+    (name, args), = hp.optimizer.items()
+    if name != "torch_adam" or "one_cycle" not in args["lr"] or cli.trainer.check_val_every_n_epoch != epochs:
         raise SystemExit("error: the plain loop follows a recipe of stock Adam, one-cycle and one validation "
                          f"pass; {FAST_RECIPE} asks for something else")
     module.pixel_mean.fill_(datamodule.pixel_stats[0])
@@ -207,8 +208,9 @@ def recipe_plain_fit(seed: int) -> tuple[float, float]:
                             epoch=lambda: epoch[0])
     start = time.perf_counter()
     optimizer = module.make_optimizer()
-    schedule = torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=hp.lr, total_steps=epochs * len(batches),
-                                                   cycle_momentum=False)
+    schedule = torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=args["lr"]["one_cycle"]["max_lr"],
+                                                   total_steps=epochs * len(batches), cycle_momentum=False)
+    optimizer.keras_flow.schedule = None  # torch's scheduler steps it here, as the recipe's did
     module.train()
     for epoch[0] in range(epochs):
         for x, y in batches:

@@ -27,6 +27,7 @@ from lit_mnist.apps.timed_fit import timed_fit
 from lit_mnist.data import mnist, reader
 from lit_mnist.data.batches import TensorBatches
 from lit_mnist.data.datamodule import MNISTDataModule
+from lit_mnist.model import optimizers
 from lit_mnist.model.module import LitMNIST
 
 GROUP = 64  # the steps_per_execution measured: more than the original workload's 54 batches an epoch
@@ -51,8 +52,7 @@ class MetricsEachStep(LitMNIST):
         return loss
 
     def on_train_epoch_end(self) -> None:
-        if self.hparams.lr_decay != 1.0:
-            self.lr_schedulers().step()
+        """The epoch's figures are the per-step metrics' own (a schedule is the optimizer's, stepped by it)."""
 
 
 def _on(datamodule: MNISTDataModule, split: str, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
@@ -98,7 +98,8 @@ def graph_floor_fit(module: LitMNIST, datamodule: MNISTDataModule, epochs: int) 
     batches = TensorBatches(*train, size, shuffle=True, epoch=lambda: epoch[0])
     torch.cuda.synchronize()
     start = time.perf_counter()
-    optimizer = torch.optim.Adam(module.parameters(), lr=module.hparams.lr, eps=1e-7, capturable=True)
+    optimizer = torch.optim.Adam(module.parameters(), lr=optimizers.learning_rate(module.hparams.optimizer),
+                                 eps=1e-7, capturable=True)
     static_x, static_y = torch.zeros(size, train[0].shape[1], device=device), torch.zeros(size, dtype=torch.long,
                                                                                          device=device)
 

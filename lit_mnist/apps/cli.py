@@ -20,7 +20,9 @@ from lit_mnist.apps.checkpoints import start_from
 from lit_mnist.apps.entry import usage_error
 from lit_mnist.data.datamodule import MNISTDataModule
 from lit_mnist.errors import DataError
+from lit_mnist.model import optimizers
 from lit_mnist.model.module import LitMNIST
+from lit_mnist.model.optimizers import legacy
 
 TRAINER_DEFAULTS = {
     "max_epochs": 15,  # the original: fit(epochs=15, batch_size=500, validation_split=0.2)
@@ -49,9 +51,16 @@ class MNISTCLI(LightningCLI):
                             "(docs/training.md; Lightning's own callbacks: --trainer.callbacks)")
 
     def before_instantiate_classes(self) -> None:
-        """The Keras items and every monitor named are checked before the data are read (to size the model)."""
+        """The Keras items, every monitor named and the optimizer are checked before the data are read (to size
+        the model)."""
         self.keras_callbacks = keras_callbacks(self.config.get("callbacks"))
         _check_lightning_monitors(self.config, self.parser.callback_keys)
+        _refuse_lightning_training_options(self.config.get("trainer") or {})
+        model = self.config.get("model") or {}
+        flat = {key: model.get(key) for key in legacy.FLAT}  # the model's own checks, before the data load
+        if not legacy.is_legacy(flat):
+            legacy.refuse_flat(flat)
+            optimizers.as_item(model.get("optimizer", "adam"))
 
     def instantiate_classes(self) -> None:
         """The net starts from ``--model.init_from``'s checkpoint, read here, by the command, rather than by the
@@ -95,6 +104,28 @@ def check_settable_lr(callbacks, model) -> None:
     reducer = next((c for c in callbacks if isinstance(c, KerasReduceLROnPlateau)), None)
     if schedule is not None and reducer is not None:
         raise DataError(f"callbacks item {reducer.position} (reduce_lr_on_plateau): {refusal(schedule)}")
+
+
+# Lightning's Trainer options that manual optimization cannot honour, with their Keras spelling
+_KERAS_SPELLING = {
+    "gradient_clip_val": "clipping is the optimizer's, as in Keras: --model.optimizer '{adam: {clipnorm: 1.0}}' "
+                         "(or clipvalue, global_clipnorm)",
+    "gradient_clip_algorithm": "clipping is the optimizer's, as in Keras: --model.optimizer '{adam: {clipnorm: 1.0}}' "
+                               "(clipnorm: by norm; clipvalue: by value; global_clipnorm: all gradients' norm)",
+    "accumulate_grad_batches": "gradient accumulation (Keras's gradient_accumulation_steps) is not offered: "
+                               "a larger --data.batch_size is the same step",
+}
+_LIGHTNING_DEFAULTS = {"gradient_clip_val": None, "gradient_clip_algorithm": None, "accumulate_grad_batches": 1}
+
+
+def _refuse_lightning_training_options(trainer) -> None:
+    """``--trainer.gradient_clip_val`` and its kind are refused in one line naming the Keras spelling, before
+    anything is built (the model steps its optimizer itself, which Lightning's clipping and accumulation need
+    not to)."""
+    for key, default in _LIGHTNING_DEFAULTS.items():
+        value = trainer.get(key, default)
+        if value not in (default, None):
+            raise DataError(f"--trainer.{key} {value}: {_KERAS_SPELLING[key]}")
 
 
 def _check_launch(trainer) -> None:

@@ -21,6 +21,7 @@ from lit_mnist.apps import plots
 from lit_mnist.apps.cli import MNISTCLI, make_cli
 from lit_mnist.apps.entry import ArgumentParser
 from lit_mnist.errors import DataError
+from lit_mnist.model import optimizers
 
 CONFIGS = Path(__file__).resolve().parents[1] / "configs"
 FAST_RECIPE = CONFIGS / "cnn_fast.yaml"
@@ -73,9 +74,16 @@ def summarise(name: str, options: list[str], runs: list[dict]) -> dict:
 
 
 def _schedule(hp) -> str:
-    if hp.one_cycle:
-        return f"one-cycle, peak {hp.lr}"
-    return f"{hp.lr} x {hp.lr_decay}/epoch" if hp.lr_decay != 1.0 else f"{hp.lr}"
+    """The learning rate in a few words: a number, or the schedule's name and its starting (or peak) rate."""
+    rate = optimizers.learning_rate(hp.optimizer)
+    if not isinstance(rate, dict):
+        return f"{rate}"
+    (name, args), = rate.items()
+    if name == "one_cycle":
+        return f"one-cycle, peak {args['max_lr']}"
+    if name == "exponential_decay" and args["decay_steps"] == "epoch" and args["staircase"]:
+        return f"{args['initial_learning_rate']} x {args['decay_rate']}/epoch"
+    return f"{name.replace('_', ' ')} from {args.get('initial_learning_rate', args.get('values', ['?'])[0])}"
 
 
 def markdown(rows: list[dict]) -> str:

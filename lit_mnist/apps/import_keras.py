@@ -197,9 +197,9 @@ def main(argv: list[str] | None = None) -> int:
         print(f"  ignored (training only): {note}")
     optimizer, notes = compile_options(keras_file.optimizer, keras_file.loss)
     if optimizer:
-        given = ", ".join(f"{key} {value}" for key, value in optimizer.items() if key != "optimizer")
-        print(f"  compiled with: {optimizer.get('optimizer', 'keras_adam')}{f' ({given})' if given else ''}; "
-              "into the config")
+        (name, arguments), = optimizer.get("optimizer", {"adam": {}}).items()
+        given = ", ".join(f"{key} {value}" for key, value in {**arguments, **optimizer}.items() if key != "optimizer")
+        print(f"  compiled with: {name}{f' ({given})' if given else ''}; into the config")
     for note in notes:
         print(f"  compiled with: {note}")
     verified = "not verified against Keras: --check data.csv (with TensorFlow) does that"

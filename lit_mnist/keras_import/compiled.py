@@ -2,31 +2,24 @@
 ``model.fit`` would have.
 
 Keras keeps ``compile()``'s optimizer and loss in the file (a ``.keras`` file's ``compile_config``, an ``.h5``
-file's ``training_config``). Adam, SGD and RMSprop are lit-mnist's own (``--model.optimizer``, computed as
-Keras 3 computes them); their learning rate, betas, epsilon, momentum, Nesterov and rho carry over, as does a
-cross-entropy's label smoothing. What has no counterpart (another optimizer, a learning-rate schedule,
-AMSGrad, weight decay, gradient clipping, EMA, a centred RMSprop, a loss other than cross-entropy) is not
-carried, and a note says so: the file is untrusted data, so anything not as Keras writes it is a note too,
-never an error.
+file's ``training_config``). Its optimizer is read into lit-mnist's optimizer item (the registry,
+``lit_mnist/model/optimizers``: Keras's optimizers by Keras's names and arguments), its learning-rate schedule,
+weight decay and clipping included, as is a cross-entropy's label smoothing. What has no counterpart (another
+optimizer, EMA, a loss other than cross-entropy) or is not as Keras writes it is not carried, and a note says
+so: the file is untrusted data, so anything not as Keras writes it is a note too, never an error.
 """
 
 from __future__ import annotations
 
-import math
-
 import numpy as np
 
-# Keras's class -> (lit-mnist's optimizer, {Keras's argument: lit-mnist's option})
-OPTIMIZERS = {
-    "Adam": ("keras_adam", {"learning_rate": "lr", "lr": "lr", "beta_1": "betas", "beta_2": "betas",
-                            "epsilon": "epsilon"}),
-    "SGD": ("sgd", {"learning_rate": "lr", "lr": "lr", "momentum": "momentum", "nesterov": "nesterov"}),
-    "RMSprop": ("rmsprop", {"learning_rate": "lr", "lr": "lr", "rho": "rho", "momentum": "momentum",
-                            "epsilon": "epsilon"}),
-}
-# arguments that change the update when set: each names its value that means "off"
-_UNCARRIED = {"amsgrad": False, "centered": False, "weight_decay": None, "clipnorm": None, "clipvalue": None,
-              "global_clipnorm": None, "use_ema": False, "decay": 0.0, "gradient_accumulation_steps": None}
+from lit_mnist.model import optimizers
+from lit_mnist.model.optimizers.items import snake_case
+
+# Keras 2's spellings of Keras 3's arguments
+_RENAMED = {"lr": "learning_rate"}
+# Keras 2's arguments with no Keras 3 counterpart: each names its value that means "off"
+_GONE = {"decay": 0.0}
 
 
 CROSS_ENTROPIES = {"SparseCategoricalCrossentropy", "CategoricalCrossentropy", "BinaryCrossentropy"}
@@ -64,31 +57,41 @@ def _optimizer_options(optimizer) -> tuple[dict, list[str]]:
     if not isinstance(cls, str) or not isinstance(config, dict):
         return {}, ["its optimizer is not described as Keras describes one: not carried"]
     cls = cls.removeprefix("Custom>")  # tf-keras 2.11+ writes its optimizers so in .h5 files
-    if cls not in OPTIMIZERS:
-        return {}, [f"its optimizer, {cls}, is not one lit-mnist has (Adam, SGD, RMSprop): not carried"]
-    name, options = OPTIMIZERS[cls]
-    carried, notes = {"optimizer": name}, []
-    for key, option in options.items():
-        if key not in config:
+    name = snake_case(cls)
+    if name not in optimizers.KNOWN or name == "torch_adam":
+        keras_names = [n for n in optimizers.KNOWN if n != "torch_adam"]
+        return {}, [f"its optimizer, {cls}, is not one lit-mnist has ({', '.join(keras_names)}): not carried"]
+    carried, notes = {}, []
+    for key, value in config.items():
+        key = _RENAMED.get(key, key)
+        if key in _GONE:
+            if value not in (_GONE[key], None):
+                notes.append(f"{key}={value!r}: not carried")
             continue
-        value = config[key]
-        if key == "learning_rate" and isinstance(value, dict):
-            notes.append(f"its learning-rate schedule ({value.get('class_name', '?')}): not carried; "
-                         "--model.lr_decay or --model.one_cycle schedule")
-        elif key == "nesterov":
-            if isinstance(value, bool):
-                carried[option] = value
-            else:
-                notes.append(f"{key} {value!r}: not carried")
-        elif isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value):
-            value = float(str(np.float32(value)))  # Keras holds them in float32: 0.05000000074505806 is 0.05
-            if option == "betas":
-                carried.setdefault("betas", [0.9, 0.999])[0 if key == "beta_1" else 1] = value
-            else:
-                carried[option] = value
-        else:
-            notes.append(f"{key} {value!r}: not carried")
-    notes += [f"{key}={config[key]!r}: not carried" for key, off in _UNCARRIED.items()
-              if key in config and config[key] not in (off, None, False, 0, 0.0)]
-    return carried, notes
+        if key == "name" or key not in optimizers.KNOWN[name] or value == optimizers.KNOWN[name][key]:
+            continue  # Keras's bookkeeping (is_legacy_optimizer, jit_compile, ...), or Keras's default
+        value = _schedule(value) if key == "learning_rate" and isinstance(value, dict) else _float32(value)
+        try:  # an argument at a time: one Keras would not take is a note, the others still carry
+            optimizers.as_item({name: {**carried, key: value}})
+        except ValueError as e:
+            notes.append(f"{key}={value!r}: not carried ({e})")
+            continue
+        carried[key] = value
+    return {"optimizer": {name: carried}}, notes
 
+
+def _schedule(value):
+    """A Keras schedule, ``{"class_name": "ExponentialDecay", "config": {...}}``, as a schedule item."""
+    cls, config = value.get("class_name"), value.get("config")
+    if not isinstance(cls, str) or not isinstance(config, dict):
+        return value
+    return {snake_case(cls.removeprefix("Custom>")): {k: _float32(v) for k, v in config.items() if k != "name"}}
+
+
+def _float32(value):
+    """Keras holds its numbers in float32: 0.05000000074505806 is 0.05."""
+    if isinstance(value, list):
+        return [_float32(v) for v in value]
+    if isinstance(value, float) and np.isfinite(value):
+        return float(str(np.float32(value)))
+    return value

@@ -7,6 +7,8 @@ loads with ``torch.load(weights_only=True)`` and ``load_from_checkpoint`` alike.
 
 from __future__ import annotations
 
+import dataclasses
+import logging
 import math
 from typing import Any, Literal
 
@@ -21,11 +23,12 @@ from torchmetrics.classification import (
     MulticlassRecall,
 )
 
-from lit_mnist.model import graphed
-from lit_mnist.model.keras_adam import KerasAdam
-from lit_mnist.model.keras_optimizers import KerasRMSprop, KerasSGD, keras_default_lr
+from lit_mnist.model import graphed, optimizers
 from lit_mnist.model.layers import LayerError, as_items, image_size, kept_shape
 from lit_mnist.model.net import build_net
+from lit_mnist.model.optimizers import legacy
+
+log = logging.getLogger(__name__)
 
 
 class LitMNIST(L.LightningModule):
@@ -41,20 +44,30 @@ class LitMNIST(L.LightningModule):
         class_names: a name for each class, for the reports and predictions (from ``--data.class_names``).
         normalize: standardise inputs with the training split's pixel mean and std (set from the datamodule
             when fitting; kept in the checkpoint, so prediction applies them). Off: raw 0-255, as the original.
-        lr: learning rate (unset: Keras's default for the optimizer, 0.01 for SGD, 1e-3 for the others).
-        optimizer: ``keras_adam`` reproduces Keras 3's Adam update; ``adam`` is the stock torch.optim.Adam;
-            ``sgd`` and ``rmsprop`` are Keras 3's SGD and RMSprop (``lit_mnist/model/keras_optimizers.py``).
+        optimizer: a Keras optimizer as an item, as Keras names it (``adamw`` or ``AdamW``) or with Keras's
+            arguments and defaults, ``{adamw: {learning_rate: 0.002, weight_decay: 0.01, clipnorm: 1.0}}``:
+            ``adam`` (the default: Keras's Adam with Keras's defaults; ``keras_adam`` is an alias), ``adamw``,
+            ``sgd``, ``rmsprop``, ``nadam``, ``adamax``, ``adagrad``, ``adadelta``, ``lion``, each computed as
+            Keras 3 computes it, clipping, weight decay and constraints in Keras's order; and ``torch_adam``, the
+            stock torch.optim.Adam (torch's arguments: ``lr``, ``betas``, ``eps``, ``weight_decay``,
+            ``amsgrad``). ``learning_rate`` may be a Keras schedule item, stepped with Keras's step count:
+            ``{exponential_decay: {initial_learning_rate, decay_steps, decay_rate, staircase}}``,
+            ``piecewise_constant_decay``, ``cosine_decay`` (``alpha``, ``warmup_target``, ``warmup_steps``),
+            ``cosine_decay_restarts``, ``inverse_time_decay``, ``polynomial_decay``; ``decay_steps: epoch`` is one
+            epoch's steps (with ``staircase``: a decay after each epoch), and ``{one_cycle: {max_lr}}`` torch's
+            one-cycle schedule over the whole fit (``lit_mnist/model/optimizers/``).
+        lr: shorthand for the optimizer's constant learning rate (``--model.lr 0.002`` is the item's
+            ``learning_rate: 0.002``; torch_adam's ``lr``).
+        class_weight: Keras's ``fit(class_weight=...)``: a weight per class (``{0: 1.0, 1: 5.0}``, by label or
+            by the data's class names; a class left out weighs 1), or ``balanced`` (scikit-learn's
+            ``n_rows / (n_classes * rows_of_the_class)`` over the training split; a class without rows weighs
+            1). The training loss is the sum of the weighted rows' losses over the number of rows; accuracy and
+            the validation and test losses are unweighted, as Keras's.
         init: ``keras`` (each layer's Keras initialisers: Glorot-uniform kernels and zero biases unless the
             list says otherwise) or ``torch`` (PyTorch's defaults for every layer).
-        epsilon: Adam's and RMSprop's epsilon; Keras's default 1e-7 (torch's is 1e-8).
-        betas: Adam's beta_1 and beta_2 (Keras's and torch's defaults: 0.9, 0.999).
-        momentum: SGD's and RMSprop's momentum (Keras's default 0: none).
-        nesterov: SGD's Nesterov momentum.
-        rho: RMSprop's decay of its mean square (Keras's default 0.9).
-        lr_decay: multiply the learning rate by this after every epoch (1.0, the original: constant).
-        one_cycle: instead, the one-cycle schedule (torch's OneCycleLR, stepped every batch): the learning
-            rate warms up from ``lr / 25`` to ``lr`` over the first 30% of the steps, then anneals (cosine)
-            to almost zero by the last. Adam's betas stay as set (a schedule Keras can follow too).
+        epsilon, betas, momentum, nesterov, rho, lr_decay, one_cycle: former options, now the optimizer's
+            arguments; read only from a config or checkpoint an earlier lit-mnist wrote (every one of them set),
+            and refused, naming the new spelling, when given alone.
         label_smoothing: weight moved from the true class to a uniform target (0: none, as the original).
         matmul_precision: float32 matrix products and convolutions on a GPU: ``highest`` (float32, as on the
             CPU and in Keras), ``high`` or ``medium`` (TF32 or bfloat16 inside, faster on recent GPUs; results
@@ -83,27 +96,29 @@ class LitMNIST(L.LightningModule):
         image_shape: tuple[int, ...] = (28, 28),
         class_names: list[str] | None = None,
         normalize: bool = False,
+        optimizer: str | dict = "adam",
         lr: float | None = None,
-        optimizer: Literal["keras_adam", "adam", "sgd", "rmsprop"] = "keras_adam",
+        class_weight: dict[int | str, float] | Literal["balanced"] | None = None,
         init: Literal["keras", "torch"] = "keras",
-        epsilon: float = 1e-7,
-        betas: tuple[float, float] = (0.9, 0.999),
-        momentum: float = 0.0,
-        nesterov: bool = False,
-        rho: float = 0.9,
-        lr_decay: float = 1.0,
-        one_cycle: bool = False,
         label_smoothing: float = 0.0,
         matmul_precision: Literal["highest", "high", "medium"] = "highest",
         cuda_graphs: bool = True,
         init_from: str | None = None,
         source: dict | None = None,
         preparation: Literal["digit", "resize"] | None = None,
+        epsilon: float | None = None,
+        betas: tuple[float, float] | None = None,
+        momentum: float | None = None,
+        nesterov: bool | None = None,
+        rho: float | None = None,
+        lr_decay: float | None = None,
+        one_cycle: bool | None = None,
     ) -> None:
         super().__init__()
-        lr = keras_default_lr(optimizer) if lr is None else lr
-        _check_options(lr, epsilon, lr_decay, one_cycle, betas, label_smoothing, optimizer, matmul_precision)
-        _check_optimizer_options(optimizer, epsilon, betas, momentum, nesterov, rho)
+        flat = {"epsilon": epsilon, "betas": betas, "momentum": momentum, "nesterov": nesterov, "rho": rho,
+                "lr_decay": lr_decay, "one_cycle": one_cycle}
+        item = _optimizer_item(optimizer, lr, flat)
+        _check_options(label_smoothing, matmul_precision)
         # each step is written out (training_step): the optimizer and the schedule are stepped by hand, so that
         # on a GPU the forward and backward pass can be one CUDA graph
         self.automatic_optimization = False
@@ -111,10 +126,12 @@ class LitMNIST(L.LightningModule):
         self.net = build_net(layers, num_classes, image_shape, init)
         if class_names is not None and (len(class_names) != num_classes or len(set(map(str, class_names))) != num_classes):
             raise LayerError(f"class_names must be {num_classes} different names, one per class; got {len(class_names)}")
-        self.save_hyperparameters(ignore=["_instantiator"])  # LightningCLI's, not a hyper-parameter
+        self.save_hyperparameters(ignore=["_instantiator", *legacy.FLAT])  # LightningCLI's, and the former options
         # as plain data, and the list as built (every argument written out), so that the checkpoint and
         # metrics.json describe the net whole (LightningCLI hands save_hyperparameters the options as given)
-        self.hparams.update(layers=as_items(self.net.layers), num_classes=num_classes, normalize=normalize, lr=lr,
+        # the optimizer item written out whole; --model.lr is in it
+        self.hparams.update(layers=as_items(self.net.layers), num_classes=num_classes, normalize=normalize, lr=None,
+                            optimizer=item, class_weight=_class_weight_option(class_weight),
                             image_shape=list(kept_shape(image_shape)),
                             preparation=preparation or ("digit" if channels == 1 else "resize"),
                             class_names=None if class_names is None else [str(name) for name in class_names])
@@ -140,6 +157,10 @@ class LitMNIST(L.LightningModule):
         self.test_recall = MulticlassRecall(num_classes, average=None, validate_args=False)
         self.example_input_array = torch.zeros(2, height * width * channels)  # the model summary's input and output sizes
         self._graphed: graphed.GraphedStep | None = None
+        # each class's weight in the training loss (``class_weight``), on the device; None: unweighted. Set at
+        # setup (``balanced`` needs the training split), not kept in checkpoints: the option is
+        self.register_buffer("_class_weights", None, persistent=False)
+        self.lr_schedule: optimizers.Schedule | None = optimizers.lr_schedule(item)  # the fit's counts: at configure
 
     @property
     def num_classes(self) -> int:
@@ -177,6 +198,10 @@ class LitMNIST(L.LightningModule):
             mean, std = datamodule.pixel_stats  # from the training split only, per channel
             self.pixel_mean.copy_(torch.as_tensor(mean).reshape(self.pixel_mean.shape))
             self.pixel_std.copy_(torch.as_tensor(std).reshape(self.pixel_std.shape))
+        if stage == "fit" and self.hparams.get("class_weight") is not None:
+            counts = datamodule.class_counts("train") if hasattr(datamodule, "class_counts") else None
+            weights = class_weights(self.hparams.class_weight, self.num_classes, self.class_names, counts)
+            self._class_weights = torch.tensor(weights, dtype=torch.float32, device=self.device)
 
     def logits(self, x: torch.Tensor) -> torch.Tensor:
         if self.hparams.normalize:  # raw inputs skip this: the original net sees 0-255 exactly
@@ -197,12 +222,16 @@ class LitMNIST(L.LightningModule):
         of a global batch of ``rows`` rows.
 
         Keras's sparse_categorical_crossentropy on a softmax output is computed from the logits (TF backend).
+        In training, with class weights, each row's loss is weighted by its class's (Keras's ``class_weight``:
+        a sample weight, the batch's loss still divided by its rows).
         A shard's loss is its sum over ``rows / world_size``: DDP averages the ranks' gradients, so the
         result is the gradient of the global batch's mean, whatever each rank's share of the rows.
         """
         x, y = batch[0], batch[1]
         logits = self.logits(x)
         per_sample = F.cross_entropy(logits, y, reduction="none", label_smoothing=self.hparams.label_smoothing)
+        if self._class_weights is not None and self.training:
+            per_sample = per_sample * self._class_weights[y]
         if len(batch) > 2:
             loss = per_sample.sum() * (self.trainer.world_size / batch[2])
         else:
@@ -230,7 +259,6 @@ class LitMNIST(L.LightningModule):
         """One optimizer step a batch; a list of batches (the datamodule's ``steps_per_execution``) takes them
         in turn, stopping where ``max_steps`` does."""
         optimizer = self.optimizers()
-        schedule = self.lr_schedulers() if self.hparams.one_cycle else None
         batches = self._within_max_steps(batch) if isinstance(batch, list) else (batch,)
         graphable = bool(batches) and graphed.applies(self, batches[0])  # a group's batches have one layout
         if graphable and self._graphed is None:
@@ -242,8 +270,9 @@ class LitMNIST(L.LightningModule):
                 optimizer.zero_grad()
                 self.manual_backward(self.loss_and_sums(one))
             optimizer.step()
-            if schedule is not None:
-                schedule.step()
+            if self.lr_schedule is not None:  # the step's rate, Keras's name; host work: only where it changes
+                taken = optimizer.param_groups[0]["iterations"] - 1
+                self.log("learning_rate", self.lr_schedule(taken), on_step=True, on_epoch=False)
 
     def _within_max_steps(self, batches: list) -> list:
         """The batches of a group that ``max_steps`` leaves: Lightning checks it between calls, this between steps."""
@@ -284,8 +313,10 @@ class LitMNIST(L.LightningModule):
         self._train_penalty.zero_()
 
     def on_train_epoch_end(self) -> None:
-        if self.hparams.lr_decay != 1.0:
-            self.lr_schedulers().step()
+        # the rate the next step takes, as Keras's history records it after each epoch
+        trainer = self._trainer
+        if trainer is not None and trainer.optimizers:
+            self.log("learning_rate", float(trainer.optimizers[0].param_groups[0]["lr"]), on_step=False, on_epoch=True)
         loss, correct, rows = self._train_totals
         self.train_loss.update(loss / rows, rows)  # the epoch's means, weighted by its rows across the ranks
         self.train_acc.update(correct / rows, rows)
@@ -310,30 +341,30 @@ class LitMNIST(L.LightningModule):
         probs, targets = (torch.as_tensor(metric.compute()) for metric in (self.test_probs, self.test_targets))
         return probs.reshape(-1, self.num_classes), targets.long()
 
-    def make_optimizer(self, lr: float | None = None) -> torch.optim.Optimizer:
-        """``--model.optimizer`` over the parameters, at ``lr`` (default ``--model.lr``), without the schedule."""
-        hp = self.hparams
-        lr = hp.lr if lr is None else lr
-        if hp.optimizer == "keras_adam":
-            return KerasAdam(self.parameters(), lr=lr, beta_1=hp.betas[0], beta_2=hp.betas[1], epsilon=hp.epsilon)
-        if hp.optimizer == "sgd":
-            return KerasSGD(self.parameters(), lr=lr, momentum=hp.get("momentum", 0.0), nesterov=hp.get("nesterov", False))
-        if hp.optimizer == "rmsprop":
-            return KerasRMSprop(self.parameters(), lr=lr, rho=hp.get("rho", 0.9), momentum=hp.get("momentum", 0.0),
-                                epsilon=hp.epsilon)
-        return torch.optim.Adam(self.parameters(), lr=lr, betas=tuple(hp.betas), eps=hp.epsilon, fused=True)
+    def make_optimizer(self, lr: float | None = None, fit: optimizers.Fit | None = None) -> torch.optim.Optimizer:
+        """``--model.optimizer`` over the parameters, the net's constraints applied after each step; ``lr``: a
+        constant rate in place of the item's (the parity suite's teacher forcing), ``fit``: the fit's step counts
+        that the item's schedule may refer to."""
+        item = self.hparams.optimizer
+        if lr is not None:
+            item = _with_constant_rate(item, lr)
+        constraints = getattr(self.net, "constraints", list)()
+        return optimizers.build(item, self.parameters(), constraints, fit)
 
     def configure_optimizers(self):
-        hp = self.hparams
+        # the schedule is the optimizer's own, stepped with its step count (Keras's): no Lightning scheduler
         optimizer = self.make_optimizer()
-        if hp.one_cycle:
-            steps = optimizer_steps(self.trainer)
-            schedule = torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=hp.lr, total_steps=steps,
-                                                           cycle_momentum=False)
-            return {"optimizer": optimizer, "lr_scheduler": {"scheduler": schedule, "interval": "step"}}
-        if hp.lr_decay == 1.0:
-            return optimizer
-        return {"optimizer": optimizer, "lr_scheduler": torch.optim.lr_scheduler.ExponentialLR(optimizer, hp.lr_decay)}
+        self.lr_schedule = optimizer.keras_flow.schedule
+        return optimizer
+
+    def on_train_start(self) -> None:
+        """A schedule whose steps are the fit's learns them now, the data set up (and, resuming, its position
+        restored: asking for them earlier would set the loader up anew)."""
+        if self.lr_schedule is not None and self.lr_schedule.needs_fit:
+            fit = optimizers.Fit(epoch_steps(self.trainer), optimizer_steps(self.trainer))
+            self.lr_schedule = dataclasses.replace(self.lr_schedule, fit=fit)
+            for optimizer in self.trainer.optimizers:
+                optimizers.set_schedule(optimizer, self.lr_schedule)
 
 
 def _mean() -> MeanMetric:
@@ -359,30 +390,82 @@ def optimizer_steps(trainer: L.Trainer) -> int:
     return int(min(total, trainer.max_steps if trainer.max_steps != -1 else math.inf))
 
 
-def _check_options(lr, epsilon, lr_decay, one_cycle, betas, label_smoothing, optimizer, matmul_precision) -> None:
+def epoch_steps(trainer: L.Trainer) -> int:
+    """The optimizer steps of one epoch (a loader of batch groups takes each group's batches in turn)."""
+    optimizer_steps(trainer)  # loads the training data when not yet loaded
+    batches = int(trainer.num_training_batches)
+    loader = trainer.train_dataloader
+    return loader.steps(batches) if getattr(loader, "group", 1) != 1 else batches
+
+
+def _optimizer_item(optimizer, lr, flat: dict) -> dict:
+    """The optimizer item the options say, written out whole: an earlier lit-mnist's flat options read as what
+    they meant (one log line), a flat option alone refused, ``lr`` the item's constant rate."""
+    if legacy.is_legacy(flat):
+        item = optimizers.as_item(legacy.item_of(optimizer, lr, flat))
+        log.info("the optimizer options of an earlier lit-mnist (optimizer %s with flat options), read as "
+                 "--model.optimizer '%s'", optimizer, _compact(item))
+        return item
+    legacy.refuse_flat(flat)
+    item = optimizers.as_item(optimizer)
+    if lr is None:
+        return item
+    if not isinstance(lr, (int, float)) or isinstance(lr, bool) or not lr > 0:
+        raise ValueError(f"lr must be positive; got {lr}")
+    if isinstance(optimizers.learning_rate(item), dict):
+        raise ValueError("--model.lr is a constant rate, and the optimizer has a schedule: set the schedule's rate "  # noqa: TRY004 (a user's option: its one-line error)
+                         "in --model.optimizer instead")
+    return _with_constant_rate(item, lr)
+
+
+def _with_constant_rate(item: dict, lr: float) -> dict:
+    (name, args), = item.items()
+    return optimizers.as_item({name: {**args, "lr" if name == "torch_adam" else "learning_rate": float(lr)}})
+
+
+def _compact(item: dict) -> dict:
+    """An item with only what differs from the defaults, for messages."""
+    (name, args), = item.items()
+    defaults = optimizers.KNOWN[name]
+    return {name: {k: v for k, v in args.items() if v != defaults.get(k)}}
+
+
+def _class_weight_option(value):
+    """``class_weight`` checked as far as it can be before the data: ``balanced`` or a mapping of weights."""
+    if value is None or value == "balanced":
+        return value
+    if not isinstance(value, dict):
+        raise ValueError(f"class_weight must be 'balanced' or a mapping class -> weight, got {value!r}")  # noqa: TRY004 (a user's option: its one-line error)
+    for cls, weight in value.items():
+        if isinstance(weight, bool) or not isinstance(weight, (int, float)) or not math.isfinite(weight) or weight < 0:
+            raise ValueError(f"class_weight {cls!r}: a weight must be a number of at least 0, got {weight!r}")
+    return {cls: float(weight) for cls, weight in value.items()}
+
+
+def class_weights(option, num_classes: int, class_names: list[str], counts: list[int] | None) -> list[float]:
+    """Each class's weight: ``balanced`` (scikit-learn's ``n / (k * count)`` over the training rows' ``counts``;
+    a class without rows weighs 1) or the mapping's, by label or class name (a class left out weighs 1)."""
+    if option == "balanced":
+        if counts is None:
+            raise ValueError("class_weight balanced: the data gives no class counts of its training split")
+        rows = sum(counts)
+        return [rows / (num_classes * c) if c else 1.0 for c in counts]
+    weights = [1.0] * num_classes
+    names = {name: k for k, name in enumerate(class_names)}
+    for cls, weight in option.items():
+        k = names.get(str(cls)) if not isinstance(cls, int) or str(cls) in names else cls
+        if k is None and isinstance(cls, str) and cls.lstrip("-").isdigit():
+            k = int(cls)
+        if not isinstance(k, int) or not 0 <= k < num_classes:
+            raise ValueError(f"class_weight: {cls!r} is not a class of the data (labels 0-{num_classes - 1}, "
+                             f"names {', '.join(class_names)})")
+        weights[k] = weight
+    return weights
+
+
+def _check_options(label_smoothing, matmul_precision) -> None:
     """The training options' own checks, one line each."""
-    if not lr > 0 or not epsilon >= 0 or not lr_decay > 0:
-        raise ValueError(f"lr and lr_decay must be positive and epsilon not negative; got {lr}, {lr_decay}, {epsilon}")
-    if one_cycle and lr_decay != 1.0:
-        raise ValueError("one_cycle and lr_decay are two schedules: choose one")
-    if len(betas) != 2 or not all(0 <= b < 1 for b in betas):
-        raise ValueError(f"betas must be two values in [0, 1); got {list(betas)}")
     if not 0 <= label_smoothing < 1:
         raise ValueError(f"label_smoothing must be in [0, 1); got {label_smoothing}")
-    if optimizer not in ("keras_adam", "adam", "sgd", "rmsprop"):
-        raise ValueError(f"optimizer must be 'keras_adam', 'adam', 'sgd' or 'rmsprop', got {optimizer!r}")
     if matmul_precision not in ("highest", "high", "medium"):
         raise ValueError(f"matmul_precision must be 'highest', 'high' or 'medium', got {matmul_precision!r}")
-
-
-def _check_optimizer_options(optimizer, epsilon, betas, momentum, nesterov, rho) -> None:
-    """Each optimizer's own options: one set for another optimizer is refused, never ignored."""
-    if not 0 <= momentum < 1 or not 0 <= rho < 1:
-        raise ValueError(f"momentum and rho must be in [0, 1); got {momentum}, {rho}")
-    given = {"betas": tuple(betas) != (0.9, 0.999), "epsilon": epsilon != 1e-7, "momentum": momentum != 0,
-             "nesterov": bool(nesterov), "rho": rho != 0.9}
-    takes = {"keras_adam": {"betas", "epsilon"}, "adam": {"betas", "epsilon"}, "sgd": {"momentum", "nesterov"},
-             "rmsprop": {"epsilon", "momentum", "rho"}}[optimizer]
-    other = next((name for name, set_ in given.items() if set_ and name not in takes), None)
-    if other is not None:
-        raise ValueError(f"{other} is not an option of optimizer {optimizer!r}, which takes {', '.join(sorted(takes))}")

@@ -103,6 +103,36 @@ def test_lightning_cli_optimizer_options_are_not_offered(write_csv, tmp_path, ca
 
 
 @pytest.mark.parametrize("options, expected", [
+    (["--trainer.gradient_clip_val", "1.0"], ("--trainer.gradient_clip_val 1.0: clipping is the optimizer's, as in Keras: "
+                                             "--model.optimizer '{adam: {clipnorm: 1.0}}'")),
+    (["--trainer.gradient_clip_algorithm", "value"], ("--trainer.gradient_clip_algorithm value: clipping is the "
+                                                     "optimizer's")),
+    (["--trainer.accumulate_grad_batches", "4"], ("--trainer.accumulate_grad_batches 4: gradient accumulation (Keras's "
+                                                 "gradient_accumulation_steps) is not offered")),
+])
+def test_lightning_clipping_and_accumulation_are_refused_naming_keras_s_spelling(tmp_path, capsys, options, expected):
+    """Refused before the data is read (a path that does not exist is never looked at)."""
+    assert _fit(tmp_path, "--data.path", str(tmp_path / "nowhere.csv"), *options) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"error: {expected}") and err.count("\n") == 1 and not (tmp_path / "runs").exists()
+
+
+def test_a_config_an_earlier_lit_mnist_wrote_trains_as_it_meant(write_csv, tmp_path, caplog):
+    """LightningCLI wrote every flat option out: read as the item they meant, with one line saying so."""
+    config = tmp_path / "old.yaml"
+    config.write_text("model:\n  optimizer: adam\n  lr: 0.002\n  epsilon: 1.0e-07\n  betas: [0.9, 0.99]\n"
+                      "  momentum: 0.0\n  nesterov: false\n  rho: 0.9\n  lr_decay: 0.5\n  one_cycle: false\n"
+                      "trainer:\n  max_epochs: 1\n")
+    with caplog.at_level("INFO", logger="lit_mnist"):
+        assert _fit(tmp_path, "--config", str(config), "--data.path", str(write_csv(n=200))) == 0
+    (line,) = [r.getMessage() for r in caplog.records if "earlier lit-mnist" in r.getMessage()]
+    assert "torch_adam" in line and "exponential_decay" in line
+    built = torch.load(next(tmp_path.glob("runs/lightning_logs/version_0/checkpoints/last.ckpt")),
+                       weights_only=True)["hyper_parameters"]
+    assert built["optimizer"]["torch_adam"]["betas"] == [0.9, 0.99] and "epsilon" not in built
+
+
+@pytest.mark.parametrize("options, expected", [
     (["--model.arch", "dense"], "unrecognized arguments: --model.arch dense"),  # the net is a layer list now
     (["--data.batch_size", "x"], 'Parser key "data.batch_size": Expected a <class \'int\'>. Got value: x'),
     (["--trainer.precision", "fp8"], 'Parser key "trainer.precision": Does not validate against any of the Union'),
@@ -246,7 +276,13 @@ def test_a_runs_folder_that_cannot_be_one_exits_2(write_csv, tmp_path, capsys, w
     ("--data.steps_per_execution", "0", ("batch_size, eval_batch_size and steps_per_execution must be positive; "
                                         "got 500, 1000, 0")),
     ("--data.val_split", "1.5", "val_split must be in [0, 1)"),
-    ("--model.lr", "-1", "lr and lr_decay must be positive"),
+    ("--model.lr", "-1", "lr must be positive"),
+    ("--model.optimizer", "adamz", "optimizer: unknown 'adamz' (did you mean 'adam'? known: adam, adamw, sgd"),
+    ("--model.optimizer", "{adam: {clipnorm: 1, clipvalue: 1}}",
+     "optimizer adam: only one of clipnorm, clipvalue and global_clipnorm can be set"),
+    ("--model.momentum", "0.9", ("--model.momentum is now an argument of the optimizer: --model.optimizer "
+                                 "'{sgd: {momentum: 0.9}}'")),
+    ("--model.class_weight", "{0: -1}", "class_weight 0: a weight must be a number of at least 0"),
     ("--trainer.max_epochs", "-5", "`max_epochs` must be a non-negative integer"),
     ("--data.image_shape", "[28, 28, 4]", ("image_shape [28, 28, 4] has 4 channels; lit-mnist's images have 1 (grey) "
                                            "or 3 (colour): drop the alpha channel first")),
@@ -291,7 +327,7 @@ def test_print_config_lists_the_original_settings(capsys):
         main(["--print_config"])
     assert done.value.code == 0
     out = capsys.readouterr().out
-    assert "max_epochs: 15" in out and "batch_size: 500" in out and "optimizer: keras_adam" in out
+    assert "max_epochs: 15" in out and "batch_size: 500" in out and "optimizer: adam" in out
 
 
 def test_the_shipped_fast_recipe_trains_as_its_yaml_says(write_csv, tmp_path):
@@ -304,7 +340,8 @@ def test_the_shipped_fast_recipe_trains_as_its_yaml_says(write_csv, tmp_path):
     assert metrics["epochs"] == 2 and metrics["test_samples"] == 80  # 256 training rows: one batch an epoch
     given = yaml.safe_load((run / "hparams.yaml").read_text())  # the options as given
     assert given["layers"][0]["conv2d"]["strides"] == 2 and given["init"] == "torch"
-    assert given["one_cycle"] and given["label_smoothing"] == 0.1 and given["normalize"]
+    assert given["optimizer"]["torch_adam"]["lr"] == {"one_cycle": {"max_lr": 0.01}}
+    assert given["label_smoothing"] == 0.1 and given["normalize"]
     built = torch.load(run / "checkpoints" / "last.ckpt", weights_only=True)["hyper_parameters"]  # the net as built
     assert built["layers"][0]["conv2d"]["strides"] == [2, 2] and built["layers"][-1] == {
         "dense": {"units": 128, "activation": "relu", "use_bias": True, "kernel_initializer": "glorot_uniform",

@@ -543,12 +543,13 @@ def test_the_optimizer_the_model_was_compiled_with_goes_into_the_config(tmp_path
                   loss=keras.losses.CategoricalCrossentropy(label_smoothing=0.1))
     model.save(tmp_path / f"sgd{suffix}")
     code, out = _import(tmp_path, tmp_path / f"sgd{suffix}")
-    assert code == 0 and "compiled with: sgd (lr 0.05, momentum 0.9, nesterov True, label_smoothing 0.1); into the config" \
-        in capsys.readouterr().out
+    printed = "compiled with: sgd (learning_rate 0.05, momentum 0.9, nesterov True, label_smoothing 0.1); into the config"
+    assert code == 0 and printed in capsys.readouterr().out
     options = yaml.safe_load(out.with_suffix(".yaml").read_text())["model"]
-    assert {k: v for k, v in options.items() if k != "layers"} == {"optimizer": "sgd", "lr": 0.05, "momentum": 0.9,
-                                                                   "nesterov": True, "label_smoothing": 0.1}
-    assert LitMNIST(**options, num_classes=3, image_shape=(8, 8)).hparams.momentum == 0.9  # fit.py's own options
+    assert {k: v for k, v in options.items() if k != "layers"} == {
+        "optimizer": {"sgd": {"learning_rate": 0.05, "momentum": 0.9, "nesterov": True}}, "label_smoothing": 0.1}
+    built = LitMNIST(**options, num_classes=3, image_shape=(8, 8))  # fit.py's own options
+    assert built.hparams.optimizer["sgd"]["momentum"] == 0.9
 
 
 IDIOMS = [{"input": [12, 10, 1]}, "batch_normalization", {"conv2d": [4, 3], "padding": "same"}, "ReLU",

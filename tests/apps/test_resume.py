@@ -40,11 +40,17 @@ def _fit(root, csv, *extra):
     return call(fit.main, ["--trainer.default_root_dir", str(root), "--data.path", str(csv), *ARGS, *extra])
 
 
-@pytest.mark.parametrize(("grouping", "stopped_at"), [([], 11), (["--data.steps_per_execution", "3"], 13)])
+SCHEDULED_ADAMW = ["--model.optimizer", ("{adamw: {learning_rate: {exponential_decay: {initial_learning_rate: 0.002, "
+                                         "decay_steps: epoch, decay_rate: 0.7}}, weight_decay: 0.05, clipnorm: 1.0}}")]
+
+
+@pytest.mark.parametrize(("grouping", "stopped_at"), [([], 11), (["--data.steps_per_execution", "3"], 13),
+                                                      (SCHEDULED_ADAMW, 11)], ids=["batches", "groups", "adamw"])
 def test_interrupted_then_resumed_equals_uninterrupted(write_csv, tmp_path, monkeypatch, capsys, grouping, stopped_at):
-    """Stopped after the batch (or the group of 3: steps 10-12) under way at step 10, then resumed."""
+    """Stopped after the batch (or the group of 3: steps 10-12) under way at step 10, then resumed; a scheduled
+    AdamW with clipping resumes at its step count, its rate where it was."""
     csv = write_csv(n=400)  # 256 training rows: 7 batches an epoch, the last one partial
-    assert _fit(tmp_path / "straight", csv) == 0
+    assert _fit(tmp_path / "straight", csv, *(grouping if grouping is SCHEDULED_ADAMW else [])) == 0
 
     monkeypatch.setattr(fit, "GracefulInterrupt", CtrlCAtStep)
     assert _fit(tmp_path / "broken", csv, *grouping) == 130
@@ -62,7 +68,8 @@ def test_interrupted_then_resumed_equals_uninterrupted(write_csv, tmp_path, monk
         assert a["step"] == b["step"] and torch.equal(a["exp_avg"], b["exp_avg"])
         assert torch.equal(a["exp_avg_sq"], b["exp_avg_sq"])
     groups = [ckpt["optimizer_states"][0]["param_groups"][0] for ckpt in (straight, resumed)]
-    assert groups[0]["keras_step"] == groups[1]["keras_step"] == 21 and groups[0]["eps"] == groups[1]["eps"]
+    assert groups[0]["iterations"] == groups[1]["iterations"] == 21 and groups[0]["eps"] == groups[1]["eps"]
+    assert groups[0]["lr"] == groups[1]["lr"]
 
 
 def test_resume_without_the_loader_position_would_differ(write_csv, tmp_path, monkeypatch):
@@ -125,3 +132,46 @@ def test_real_ctrl_c_on_the_script(write_csv, tmp_path):
     assert "Traceback" not in err and "--ckpt_path last" in err
     checkpoint = torch.load(root / "lightning_logs/version_0/checkpoints/last.ckpt", weights_only=True)
     assert 0 < checkpoint["epoch"] < 200
+
+
+EARLIER_CONFIG = ("model:\n  optimizer: keras_adam\n  lr: 0.002\n  epsilon: 1.0e-07\n  betas: [0.9, 0.999]\n"
+                  "  momentum: 0.0\n  nesterov: false\n  rho: 0.9\n  lr_decay: 0.5\n  one_cycle: false\n")
+
+
+def _as_an_earlier_lit_mnist_wrote_it(path):
+    """The checkpoint rewritten in the former layout: the flat options in its hyper-parameters (as LightningCLI
+    saved them), Keras's Adam's count as ``keras_step``, and ExponentialLR's state."""
+    checkpoint = torch.load(path, weights_only=True)
+    hparams = checkpoint["hyper_parameters"]
+    hparams.pop("class_weight")
+    hparams.update(optimizer="keras_adam", lr=0.002, epsilon=1e-7, betas=[0.9, 0.999], momentum=0.0, nesterov=False,
+                   rho=0.9, lr_decay=0.5, one_cycle=False)
+    for group in checkpoint["optimizer_states"][0]["param_groups"]:
+        group["keras_step"] = group.pop("iterations")
+    checkpoint["lr_schedulers"] = [{"gamma": 0.5, "last_epoch": 1, "base_lrs": [0.002], "_last_lr": [0.001]}]
+    torch.save(checkpoint, path)
+
+
+def test_a_checkpoint_an_earlier_lit_mnist_wrote_resumes_as_it_would_have(write_csv, tmp_path, monkeypatch, capsys):
+    """Its config's flat options (keras_adam, lr_decay) read as the item they meant, the count continued: the run
+    ends where one never interrupted ends."""
+    csv, config = write_csv(n=400), tmp_path / "earlier.yaml"
+    config.write_text(EARLIER_CONFIG)
+    assert _fit(tmp_path / "straight", csv, "--config", str(config)) == 0
+    monkeypatch.setattr(fit, "GracefulInterrupt", CtrlCAtStep)
+    assert _fit(tmp_path / "broken", csv, "--config", str(config)) == 130
+    (last,) = (tmp_path / "broken").glob("lightning_logs/version_*/checkpoints/last.ckpt")
+    _as_an_earlier_lit_mnist_wrote_it(last)
+    monkeypatch.setattr(fit, "GracefulInterrupt", GracefulInterrupt)
+    capsys.readouterr()
+    assert _fit(tmp_path / "broken", csv, "--config", str(config), "--ckpt_path", "last") == 0
+    out = capsys.readouterr()
+    assert "the optimizer options of an earlier lit-mnist (optimizer keras_adam with flat options)" in out.err + out.out
+    straight, resumed = _final(tmp_path / "straight"), _final(tmp_path / "broken")
+    for key, value in straight["state_dict"].items():
+        assert torch.equal(value, resumed["state_dict"][key]), key
+    assert resumed["optimizer_states"][0]["param_groups"][0]["iterations"] == 21
+    from lit_mnist.apps.checkpoints import load_model
+
+    _as_an_earlier_lit_mnist_wrote_it(last)  # and the former checkpoint loads for predict.py and export.py
+    assert load_model(last).hparams.optimizer["adam"]["learning_rate"]["exponential_decay"]["decay_rate"] == 0.5

@@ -131,11 +131,17 @@ BRANCHES = [{"dense": {"units": 16, "name": "a"}}, {"dense": {"units": 16, "inpu
             {"add": {"inputs": ["a", "b"]}}]
 
 
-@pytest.mark.parametrize("options", [{}, {"one_cycle": True, "lr": 1e-2}, {"layers": BRANCHES}],
-                         ids=["chain", "one cycle", "graph"])
+ONE_CYCLE = {"adam": {"learning_rate": {"one_cycle": {"max_lr": 1e-2}}}}
+PER_EPOCH = {"adam": {"learning_rate": {"exponential_decay": {"initial_learning_rate": 1e-3, "decay_steps": "epoch",
+                                                              "decay_rate": 0.5, "staircase": True}}}}
+
+
+@pytest.mark.parametrize("options", [{}, {"optimizer": ONE_CYCLE}, {"optimizer": PER_EPOCH}, {"layers": BRANCHES}],
+                         ids=["chain", "one cycle", "per epoch", "graph"])
 def test_steps_per_execution_is_the_same_training(write_csv, options):
     """Groups of 3 batches (7 an epoch: 3, 3, 1) and one group an epoch take the very steps single batches take,
-    the one-cycle schedule included (its length counts optimizer steps, not groups), a graph's as a chain's."""
+    the one-cycle schedule included (its length counts optimizer steps, not groups), and an epoch's steps (a
+    decay per epoch) too, a graph's as a chain's."""
     csv = write_csv(n=400)
     single = _fit(csv, 1, **options)
     assert single[0] == 21
@@ -159,3 +165,11 @@ def test_max_steps_stops_inside_a_group(write_csv):
     csv = write_csv(n=400)
     single = _fit(csv, 1, max_steps=9)  # groups of 3, 3, 1 | 3, ...: the fourth cut to 2
     assert single[0] == 9 and _same_training(single, _fit(csv, 3, max_steps=9))
+
+
+def test_the_rate_is_logged_under_keras_s_name_the_next_step_s_after_each_epoch(write_csv):
+    """As Keras's history records ``learning_rate``: the optimizer's rate after the epoch (constant, or the
+    schedule's at the step count reached: three epochs of 7 steps, halved each epoch)."""
+    csv = write_csv(n=400)
+    assert _fit(csv, 1)[2]["learning_rate"] == pytest.approx(1e-3)
+    assert _fit(csv, 1, optimizer=PER_EPOCH)[2]["learning_rate"] == pytest.approx(1e-3 * 0.5**3)

@@ -148,11 +148,13 @@ def test_cli_links_normalize_into_the_model(write_csv, tmp_path, monkeypatch):
     assert metrics["num_classes"] == 12 and metrics["image_shape"] == [10, 10]  # the data's sizes, linked in
 
 
-def test_lr_decay_is_off_by_default_and_decays_per_epoch_when_set():
-    assert isinstance(LitMNIST().configure_optimizers(), torch.optim.Optimizer)  # the original: constant lr
-    config = LitMNIST(lr_decay=0.5).configure_optimizers()
-    config["lr_scheduler"].step()
-    assert config["optimizer"].param_groups[0]["lr"] == pytest.approx(5e-4)
+def test_the_rate_is_constant_by_default_and_a_schedule_is_the_optimizer_s_own():
+    default = LitMNIST()
+    assert isinstance(default.configure_optimizers(), torch.optim.Optimizer) and default.lr_schedule is None
+    scheduled = LitMNIST(optimizer={"adam": {"learning_rate": {"exponential_decay": {
+        "initial_learning_rate": 1e-3, "decay_steps": 10, "decay_rate": 0.5}}}})
+    optimizer = scheduled.configure_optimizers()
+    assert optimizer.keras_flow.schedule is scheduled.lr_schedule and scheduled.lr_schedule(10) == pytest.approx(5e-4)
 
 
 def test_compare_script_writes_its_table_json_and_figure(write_csv, tmp_path):
@@ -188,7 +190,7 @@ def test_compare_refuses_a_bad_option_in_one_line_before_training(write_csv, tmp
 
 
 def test_one_cycle_warms_up_to_lr_then_anneals_per_step_with_fixed_betas(write_csv):
-    model = LitMNIST(lr=0.01, one_cycle=True, betas=(0.8, 0.99))
+    model = LitMNIST(optimizer={"adam": {"learning_rate": {"one_cycle": {"max_lr": 0.01}}, "beta_1": 0.8, "beta_2": 0.99}})
     trainer = L.Trainer(max_epochs=2, logger=False, enable_checkpointing=False, enable_progress_bar=False,
                         enable_model_summary=False, limit_val_batches=0)
     seen = []
@@ -218,8 +220,8 @@ def test_label_smoothing_moves_the_loss_as_torch_defines_it():
     assert not torch.allclose(plain.compute_loss((x, y))[0], expected)
 
 
-@pytest.mark.parametrize("options", [{"one_cycle": True, "lr_decay": 0.5}, {"label_smoothing": 1.0},
-                                     {"betas": (0.9, 1.0)}, {"layers": [{"conv2d": {"filters": 0, "kernel_size": 3}}]},
+@pytest.mark.parametrize("options", [{"optimizer": {"adam": {"learning_rate": {"one_cycle": {"max_lr": 0.01}}}}, "lr": 0.1},
+                                     {"label_smoothing": 1.0}, {"optimizer": {"adam": {"beta_2": 1.0}}}, {"layers": [{"conv2d": {"filters": 0, "kernel_size": 3}}]},
                                      {"class_names": ["a", "b"]}])
 def test_bad_recipe_options_are_refused(options):
     with pytest.raises(ValueError):

@@ -144,7 +144,10 @@ def test_a_layer_list_with_batch_normalization_and_dropout_passes_every_level(la
     assert "level 2 runs dropout as identity (rate 0) in both" in text and "moving statistics" in text
 
 
-@pytest.mark.parametrize("config, options", [("cnn.yaml", []), ("cnn_fast.yaml", ["--model.optimizer", "keras_adam"])])
+FAST_AS_KERAS_ADAM = "{adam: {learning_rate: {one_cycle: {max_lr: 0.01}}, beta_1: 0.7, beta_2: 0.9, epsilon: 1.0e-8}}"
+
+
+@pytest.mark.parametrize("config, options", [("cnn.yaml", []), ("cnn_fast.yaml", ["--model.optimizer", FAST_AS_KERAS_ADAM])])
 def test_the_shipped_cnns_agree_forward_and_step_by_step(mnist, mnist_env, config, options):
     """The pooling CNN, and the fast recipe's (stride stem, one-cycle schedule, label smoothing; Keras's Adam,
     as parity compares) at levels 1 and 2."""
@@ -193,7 +196,7 @@ def test_parity_refuses_what_keras_has_no_twin_of_before_anything_trains(tmp_pat
 
     out = tmp_path / "report"
     for options, expected in [
-        (["--config", str(FAST_RECIPE)], "--model.optimizer adam is torch's Adam, which Keras has no twin of"),
+        (["--config", str(FAST_RECIPE)], "--model.optimizer torch_adam is torch's Adam, which Keras has no twin of"),
         (["--data.augment", "true"], "--data.augment: the Keras twin has no such augmentation"),
         (["--seeds", "2"], "--seeds must be 0 (levels 1 and 2 only) or at least 3"),
     ]:
@@ -222,7 +225,7 @@ def _steps(datamodule, make_module=None, n=10):
 
 
 def test_step_level_catches_stock_torch_adam(mnist):
-    result = _steps(mnist, make_module=lambda twins: twins.lightning(optimizer="adam"))
+    result = _steps(mnist, make_module=lambda twins: twins.lightning(optimizer={"torch_adam": {"eps": 1e-7}}))
     assert not result["passed"]
     assert result["l2_rel_diff"] > 10 * steps.MAX_L2_REL  # measured: ~1e-4, vs ~1e-7 for KerasAdam
     assert result["loss_rel_diff"] <= steps.MAX_LOSS_REL  # each step starts from Keras's state: same loss

@@ -12,6 +12,7 @@ from tests.conftest import require_the_parity_extra
 require_the_parity_extra()
 
 from lit_mnist.model import net as nets
+from lit_mnist.model import optimizers
 from lit_mnist.model.kinds.normalization import BatchNormalization
 from parity import forward, steps
 from parity.twins import Twins
@@ -304,10 +305,11 @@ def _optimizer_twins(**options):
                   "image_shape": list(SHAPE), **options}, (80.0, 60.0))
 
 
-@pytest.mark.parametrize("options", [{"optimizer": "sgd"}, {"optimizer": "sgd", "momentum": 0.9},
-                                     {"optimizer": "sgd", "momentum": 0.9, "nesterov": True, "lr": 0.05, "one_cycle": True},
-                                     {"optimizer": "rmsprop"}, {"optimizer": "rmsprop", "momentum": 0.5, "rho": 0.8,
-                                                                "epsilon": 1e-3}],
+@pytest.mark.parametrize("options", [{"optimizer": "sgd"}, {"optimizer": {"sgd": {"momentum": 0.9}}},
+                                     {"optimizer": {"sgd": {"momentum": 0.9, "nesterov": True,
+                                                            "learning_rate": {"one_cycle": {"max_lr": 0.05}}}}},
+                                     {"optimizer": "rmsprop"}, {"optimizer": {"rmsprop": {"momentum": 0.5, "rho": 0.8,
+                                                                                          "epsilon": 1e-3}}}],
                          ids=["sgd", "sgd momentum", "sgd nesterov one-cycle", "rmsprop", "rmsprop momentum"])
 def test_keras_s_sgd_and_rmsprop_take_the_same_steps(images, options):
     assert _steps(_optimizer_twins(**options), images)["passed"]
@@ -343,15 +345,16 @@ class _TorchStyleRMSprop(torch.optim.Optimizer):
 
 
 @pytest.mark.parametrize("options, broken", [
-    ({"optimizer": "sgd", "momentum": 0.9}, lambda m, lr: _TorchStyleSGD(m.parameters(), lr, 0.9)),
-    ({"optimizer": "rmsprop", "epsilon": 1e-3}, lambda m, lr: _TorchStyleRMSprop(m.parameters(), lr, 0.9, 1e-3)),
+    ({"optimizer": {"sgd": {"momentum": 0.9}}}, lambda m, lr: _TorchStyleSGD(m.parameters(), lr, 0.9)),
+    ({"optimizer": {"rmsprop": {"epsilon": 1e-3}}}, lambda m, lr: _TorchStyleRMSprop(m.parameters(), lr, 0.9, 1e-3)),
 ], ids=["torch's momentum", "torch's epsilon"])
 def test_companion_torch_s_sgd_momentum_or_rmsprop_epsilon_fails_the_steps_level(images, options, broken):
     twins = _optimizer_twins(**options)
 
     def make_module(t):
         module = t.lightning()
-        module.make_optimizer = lambda lr=None: broken(module, lr or module.hparams.lr)
+        rate = optimizers.learning_rate(module.hparams.optimizer)
+        module.make_optimizer = lambda lr=None, fit=None: broken(module, lr or rate)
         return module
 
     assert not _steps(twins, images, make_module=make_module)["passed"]

@@ -15,15 +15,9 @@ class ScheduleError(ValueError):
 
 
 def schedule_of(pl_module) -> str | None:
-    """What makes the module's learning rate a schedule's (an option's name), or None where it is constant."""
-    if getattr(pl_module, "lr_schedule", None) is not None:
-        return "a learning-rate schedule"
-    hparams = getattr(pl_module, "hparams", {})
-    if hparams.get("one_cycle"):
-        return "--model.one_cycle"
-    if hparams.get("lr_decay", 1.0) != 1.0:
-        return "--model.lr_decay"
-    return None
+    """The schedule that gives the module's learning rate, in words, or None where the rate is constant."""
+    schedule = getattr(pl_module, "lr_schedule", None)
+    return None if schedule is None else f"a learning-rate schedule ({schedule.name})"
 
 
 class KerasReduceLROnPlateau(Monitored, KerasCallback):

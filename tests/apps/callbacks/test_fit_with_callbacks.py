@@ -65,10 +65,11 @@ def test_a_bad_callback_or_monitor_is_one_line_before_the_data_are_read(write_cs
 def test_reduce_lr_on_plateau_with_a_schedule_is_refused_in_one_line_before_training(write_csv, tmp_path, capsys):
     path = write_csv(n=100)
     assert call(fit.main, ["--data.path", str(path), "--trainer.default_root_dir", str(tmp_path / "runs"), *QUIET,
-                           "--model.one_cycle", "true", "--callbacks", "[reduce_lr_on_plateau]"]) == 2
+                           "--model.optimizer", ("{adam: {learning_rate: {exponential_decay: {initial_learning_rate: "
+                           "0.01, decay_steps: 10, decay_rate: 0.5}}}}"), "--callbacks", "[reduce_lr_on_plateau]"]) == 2
     err = capsys.readouterr().err
-    assert err == ("error: callbacks item 1 (reduce_lr_on_plateau): the optimizer was created with --model.one_cycle "
-                   "as its learning rate, hence its learning rate is not settable (Keras refuses it too): give a "
+    assert err == ("error: callbacks item 1 (reduce_lr_on_plateau): the optimizer was created with a learning-rate "
+                   "schedule (exponential_decay) as its learning rate, hence its learning rate is not settable (Keras refuses it too): give a "
                    "constant learning rate, or leave the callback out\n")
     assert not (tmp_path / "runs").exists()
 

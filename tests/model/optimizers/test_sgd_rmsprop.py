@@ -1,4 +1,4 @@
-"""Keras's SGD and RMSprop: their updates written out by hand, their defaults, and their options refused where
+"""Keras's SGD and RMSprop: their updates written out by hand, their defaults, and their arguments refused where
 another optimizer is chosen (Keras itself checks them in tests/parity/test_semantics.py)."""
 
 import math
@@ -7,8 +7,8 @@ import re
 import pytest
 import torch
 
-from lit_mnist.model.keras_optimizers import KerasRMSprop, KerasSGD
 from lit_mnist.model.module import LitMNIST
+from lit_mnist.model.optimizers import KerasRMSprop, KerasSGD
 
 
 def _steps(optimizer_class, grads, **options) -> list[float]:
@@ -46,18 +46,19 @@ def test_rmsprop_takes_epsilon_inside_the_root_as_keras_s():
 @pytest.mark.parametrize("optimizer, lr, kind", [("sgd", 0.01, KerasSGD), ("rmsprop", 1e-3, KerasRMSprop)])
 def test_the_learning_rate_defaults_to_keras_s_for_the_optimizer(optimizer, lr, kind):
     module = LitMNIST(optimizer=optimizer)
-    assert module.hparams.lr == lr and isinstance(module.make_optimizer(), kind)
+    assert module.hparams.optimizer[optimizer]["learning_rate"] == lr and isinstance(module.make_optimizer(), kind)
     assert module.make_optimizer().param_groups[0]["lr"] == lr
     assert LitMNIST(optimizer=optimizer, lr=0.2).make_optimizer().param_groups[0]["lr"] == 0.2
 
 
-@pytest.mark.parametrize("options, expected", [
-    ({"momentum": 0.9}, "momentum is not an option of optimizer 'keras_adam', which takes betas, epsilon"),
-    ({"optimizer": "sgd", "rho": 0.5}, "rho is not an option of optimizer 'sgd', which takes momentum, nesterov"),
-    ({"optimizer": "sgd", "epsilon": 1e-3}, "epsilon is not an option of optimizer 'sgd'"),
-    ({"optimizer": "rmsprop", "betas": (0.8, 0.9)}, "betas is not an option of optimizer 'rmsprop'"),
-    ({"optimizer": "sgd", "momentum": 1.0}, "momentum and rho must be in [0, 1); got 1.0, 0.9"),
+@pytest.mark.parametrize("optimizer, expected", [
+    ({"adam": {"momentum": 0.9}}, ("optimizer adam: unknown argument 'momentum' (did you mean 'ema_momentum'? known: "
+                                   "learning_rate, beta_1")),
+    ({"sgd": {"rho": 0.5}}, "optimizer sgd: unknown argument 'rho' (known: learning_rate, momentum, nesterov"),
+    ({"sgd": {"epsilon": 1e-3}}, "optimizer sgd: unknown argument 'epsilon'"),
+    ({"rmsprop": {"beta_1": 0.8}}, "optimizer rmsprop: unknown argument 'beta_1'"),
+    ({"sgd": {"momentum": 1.0}}, "optimizer sgd: momentum must be a number in [0, 1), got 1.0"),
 ])
-def test_an_option_of_another_optimizer_is_refused_not_ignored(options, expected):
+def test_an_argument_of_another_optimizer_is_refused_not_ignored(optimizer, expected):
     with pytest.raises(ValueError, match="^" + re.escape(expected)):
-        LitMNIST(**options)
+        LitMNIST(optimizer=optimizer)

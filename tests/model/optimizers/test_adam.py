@@ -4,8 +4,8 @@ import numpy as np
 import pytest
 import torch
 
-from lit_mnist.model.keras_adam import KerasAdam
 from lit_mnist.model.module import LitMNIST
+from lit_mnist.model.optimizers import KerasAdam
 
 
 def keras_reference(theta, grads, lr=1e-3, b1=0.9, b2=0.999, eps=1e-7):
@@ -46,18 +46,19 @@ def test_module_default_optimizer_settings():
     assert isinstance(opt, KerasAdam) and opt.defaults["fused"]
     group = opt.param_groups[0]
     assert (group["lr"], group["betas"], group["epsilon"]) == (1e-3, (0.9, 0.999), 1e-7)
-    stock = LitMNIST(optimizer="adam").configure_optimizers()
+    assert type(LitMNIST(optimizer="keras_adam").configure_optimizers()) is KerasAdam  # the former name
+    stock = LitMNIST(optimizer="torch_adam").configure_optimizers()
     assert type(stock) is torch.optim.Adam
 
 
-def test_state_keeps_keras_step_count_and_moments():
+def test_state_keeps_iterations_count_and_moments():
     p = torch.nn.Parameter(torch.ones(3))
     opt = KerasAdam([p])
     for _ in range(4):
         p.grad = torch.full((3,), 0.5)
         opt.step()
     state = opt.state[p]
-    assert state["step"] == 4 and opt.param_groups[0]["keras_step"] == 4
+    assert state["step"] == 4 and opt.param_groups[0]["iterations"] == 4
     torch.testing.assert_close(state["exp_avg"], torch.full((3,), 0.5 * (1 - 0.9**4)))
 
 
@@ -84,5 +85,5 @@ def test_a_group_without_gradients_takes_no_step():
     opt = KerasAdam([{"params": [p]}, {"params": [q]}])
     p.grad = torch.ones(2)
     opt.step()
-    assert [g["keras_step"] for g in opt.param_groups] == [1, 0]
+    assert [g["iterations"] for g in opt.param_groups] == [1, 0]
     assert opt.param_groups[1]["eps"] == pytest.approx(1e-7 / (1 - 0.999) ** 0.5)
