@@ -345,7 +345,8 @@ def test_the_shipped_fast_recipe_trains_as_its_yaml_says(write_csv, tmp_path):
     built = torch.load(run / "checkpoints" / "last.ckpt", weights_only=True)["hyper_parameters"]  # the net as built
     assert built["layers"][0]["conv2d"]["strides"] == [2, 2] and built["layers"][-1] == {
         "dense": {"units": 128, "activation": "relu", "use_bias": True, "kernel_initializer": "glorot_uniform",
-                  "bias_initializer": "zeros"}}
+                  "bias_initializer": "zeros", "kernel_regularizer": None, "bias_regularizer": None,
+                  "activity_regularizer": None, "kernel_constraint": None, "bias_constraint": None}}
 
 
 def test_a_spawned_rank_gets_the_commands_settings_when_it_unpickles_the_trainer(monkeypatch):
