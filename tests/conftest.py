@@ -151,11 +151,9 @@ def write_csv(tmp_path):
 
 @pytest.fixture(autouse=True)
 def isolated_data_dir(tmp_path, monkeypatch):
-    """Every test gets its own data and cache folder (the default one, under ``$XDG_CACHE_HOME``) and no mirror
-    unless it sets one."""
+    """Every test gets its own data and cache folder and no mirror unless it sets one."""
     monkeypatch.setenv("LIT_MNIST_DATA_DIR", str(tmp_path / "data"))
-    monkeypatch.delenv("LIT_MNIST_CACHE_DIR", raising=False)
-    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "data" / "xdg"))
+    monkeypatch.setenv("LIT_MNIST_CACHE_DIR", str(tmp_path / "data" / "cache"))
     monkeypatch.delenv("LIT_MNIST_MIRROR", raising=False)
     return tmp_path / "data"
 

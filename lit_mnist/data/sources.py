@@ -16,7 +16,6 @@ from lit_mnist.data.arrays import npz_has_test, read_npz
 from lit_mnist.data.folders import read_image_folder
 from lit_mnist.data.reader import Digits, parse_digits
 from lit_mnist.errors import DataError
-from lit_mnist.model.layers import image_size
 
 __all__ = ["has_test_split", "kind", "load"]
 
@@ -65,6 +64,8 @@ def load(path: str | Path, *, split: str = "train", labels: str = "required", pi
     if source == "npz":
         digits = data_cache.load(path, lambda: read_npz(path, split=split), kind=source, options={"split": split},
                                  cache=cache, directory=cache_dir)
+        from lit_mnist.model.layers import image_size  # torch's import, for the arrays' shape check alone
+
         if shape is not None and image_size(digits.image_shape) != image_size(shape):
             raise DataError(f"{path}: its images are {_dims(digits.image_shape)}; {_dims(shape)} ones are "
                             "expected here")
@@ -88,4 +89,6 @@ def _images(digits: Digits) -> str:
 
 
 def _dims(shape) -> str:
+    from lit_mnist.model.layers import image_size
+
     return "x".join(map(str, image_size(shape)))

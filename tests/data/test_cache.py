@@ -14,7 +14,7 @@ from lit_mnist.data.reader import parse_digits
 
 
 def _entries(isolated_data_dir):
-    return sorted(p for p in (isolated_data_dir / "xdg" / "lit-mnist").iterdir() if p.is_dir())
+    return sorted(p for p in (isolated_data_dir / "cache").iterdir() if p.is_dir())
 
 
 @pytest.fixture
@@ -91,7 +91,7 @@ def test_a_killed_write_leaves_no_entry_that_is_read(write_csv, reads, isolated_
     with pytest.MonkeyPatch.context() as patch, pytest.raises(KeyboardInterrupt):
         patch.setattr(cache.json, "dumps", killed)
         sources.load(path)
-    folder = isolated_data_dir / "xdg" / "lit-mnist"
+    folder = isolated_data_dir / "cache"
     assert [p.name for p in folder.iterdir() if p.is_dir()] == []  # nor any temporary folder
     sources.load(path)
     assert len(reads) == 2  # read again: nothing of the killed write was taken for an entry
@@ -144,7 +144,7 @@ def test_an_npz_is_cached_too(tmp_path):
 
 def test_uncached_reads_write_nothing(write_csv, isolated_data_dir):
     sources.load(write_csv(), cache=False)
-    assert not (isolated_data_dir / "xdg").exists()
+    assert not isolated_data_dir.exists()
 
 
 def test_the_cache_directory_given_then_the_environments_then_home(tmp_path, monkeypatch):
@@ -152,7 +152,8 @@ def test_the_cache_directory_given_then_the_environments_then_home(tmp_path, mon
     assert cache.cache_dir(tmp_path / "given") == tmp_path / "given"
     assert cache.cache_dir() == tmp_path / "env"
     monkeypatch.delenv("LIT_MNIST_CACHE_DIR")
-    assert cache.cache_dir() == tmp_path / "data" / "xdg" / "lit-mnist"
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
+    assert cache.cache_dir() == tmp_path / "xdg" / "lit-mnist"
     monkeypatch.delenv("XDG_CACHE_HOME")
     monkeypatch.setenv("HOME", str(tmp_path / "home"))
     assert cache.cache_dir() == tmp_path / "home" / ".cache" / "lit-mnist"
@@ -236,7 +237,7 @@ def test_info_lists_and_clear_empties_the_cache(write_csv, isolated_data_dir, ca
     from lit_mnist.apps import cache as command
 
     sources.load(write_csv())
-    (isolated_data_dir / "xdg" / "lit-mnist" / ".csv-left.x.tmp").mkdir()  # a write that did not finish
+    (isolated_data_dir / "cache" / ".csv-left.x.tmp").mkdir()  # a write that did not finish
     assert command.main(["info"]) == 0
     out = capsys.readouterr().out
     assert "60 rows of" in out and "digits.csv" in out and "left by a write that did not finish" in out
