@@ -351,13 +351,19 @@ class MNISTDataModule(L.LightningDataModule):
                                                                    self.hparams.memory_share)
 
     def _take(self, digits: Digits, idx: np.ndarray) -> Digits:
-        pixels = HostRows(digits.pixels, idx) if self._mapped(digits.pixels) else digits.pixels[idx]
+        pixels = digits.pixels
+        if isinstance(pixels, np.memmap):  # the cache's: mapped still, or copied through the file
+            pixels = HostRows(pixels, idx) if self._mapped(pixels) else cache.read_rows(pixels, idx)
+        else:
+            pixels = pixels[idx]
         return Digits(pixels, None if digits.labels is None else digits.labels[idx], digits.image_shape)
 
     def _tensors(self, digits: Digits) -> tuple[torch.Tensor | HostRows, torch.Tensor]:
         pixels = digits.pixels
+        if isinstance(pixels, np.memmap):
+            pixels = HostRows(pixels) if self._mapped(pixels) else cache.read_rows(pixels)
         if not isinstance(pixels, HostRows):
-            pixels = HostRows(pixels) if self._mapped(pixels) else _tensor(pixels)
+            pixels = _tensor(pixels)
         return pixels, _tensor(digits.labels)
 
     def class_counts(self, split: str) -> list[int]:

@@ -123,3 +123,15 @@ def test_the_budget_is_a_share_of_the_free_memory(monkeypatch):
 
 def test_the_machine_s_available_memory_is_known():
     assert 0 < batches.free_memory(torch.device("cpu")) < 1 << 50
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+def test_on_a_gpu_gathered_batches_are_the_resident_ones_and_come_pinned(tmp_path):
+    array, mapped = _mapped(tmp_path)
+    y = torch.arange(23)
+    resident = TensorBatches(torch.from_numpy(array).cuda(), y.cuda(), 4, shuffle=True, seed=7)
+    gathered = TensorBatches(HostRows(mapped), y, 4, shuffle=True, seed=7, device=torch.device("cuda"))
+    batches = list(gathered)
+    assert all(x.is_pinned() and y.is_pinned() for x, y in batches)  # the permutation drawn on the GPU, as resident
+    assert [(x.tolist(), y.tolist()) for x, y in batches] == [(x.tolist(), y.tolist()) for x, y in resident]
