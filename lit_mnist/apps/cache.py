@@ -12,6 +12,7 @@ import argparse
 
 from lit_mnist.apps.entry import ArgumentParser
 from lit_mnist.data import cache
+from lit_mnist.errors import DataError
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -21,7 +22,10 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     folder = cache.cache_dir(args.dir)
     if args.action == "clear":
-        count, freed = cache.clear(folder)
+        try:
+            count, freed = cache.clear(folder)
+        except OSError as e:
+            raise DataError(f"{folder}: cannot be cleared ({e.strerror or e})") from None
         print(f"{folder}: {count} entries deleted, {_mb(freed)} freed")
         return 0
     found = cache.entries(folder)

@@ -59,9 +59,9 @@ def load(path: str | Path, read: Callable[[], Digits], *, kind: str, options: di
     """``read()``'s digits, from the cache entry of ``path`` as it is now and ``options`` where there is one, else
     read and kept (``cache`` false: read, nothing written). The pixels of a cached source are memory-mapped,
     read-only."""
-    if not cache:
-        return read()
     path = Path(path)
+    if not cache or not (path.is_file() or path.is_dir()):  # what is not there, the reader says so in its words
+        return read()
     folder = cache_dir(directory)
     source, state = _key(path, kind, options)
     name = f"{kind}-{_slug(path)}-{source}-{state}"
@@ -70,15 +70,18 @@ def load(path: str | Path, read: Callable[[], Digits], *, kind: str, options: di
         return digits
     try:
         lock = _lock(folder)
-    except OSError as e:  # an unwritable cache directory: the cache is an optimisation, the run goes on
+        lock.acquire()
+    except OSError as e:  # an unwritable cache directory (or a writer gone quiet): the run goes on without
         log.warning("%s: not cached (%s)", path, e.strerror or e)
         return read()
-    with lock:
+    try:
         digits = _open(folder / name, path, quiet=True)  # written by the process that held the lock first
         if digits is not None:
             return digits
         digits = read()
         return _write(folder, name, path, digits) or digits
+    finally:
+        lock.release()
 
 
 @dataclass(frozen=True)

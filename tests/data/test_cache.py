@@ -113,6 +113,14 @@ def test_an_entry_written_in_place_would_leave_a_half_entry_under_its_name(write
     assert len(_entries(isolated_data_dir)) == 1
 
 
+class _NoLock:
+    def acquire(self):
+        pass
+
+    def release(self):
+        pass
+
+
 class _yielding:
     def __init__(self, path):
         self.path = path
@@ -190,13 +198,11 @@ def test_of_processes_reading_one_source_at_once_one_reads_and_the_others_map(wr
 
 def test_without_the_lock_each_process_would_read(write_csv, monkeypatch):
     """The companion: the check above catches processes that do not wait for the one writing."""
-    import contextlib
-
     path = write_csv()
     calls = []
     real = sources.parse_digits
     monkeypatch.setattr(sources, "parse_digits", lambda *a, **k: calls.append(a) or time.sleep(0.3) or real(*a, **k))
-    monkeypatch.setattr(cache, "_lock", lambda folder: contextlib.nullcontext())
+    monkeypatch.setattr(cache, "_lock", lambda folder: _NoLock())
     threads = [threading.Thread(target=lambda: sources.load(path)) for _ in range(3)]
     for t in threads:
         t.start()
@@ -270,3 +276,10 @@ def test_rows_read_through_the_file_are_the_mapped_rows(tmp_path, monkeypatch, b
     np.testing.assert_array_equal(cache.read_rows(mapped, index), array[index])
     np.testing.assert_array_equal(cache.read_rows(mapped, np.array([4, 4, 0])), array[[4, 4, 0]])
     np.testing.assert_array_equal(cache.read_rows(mapped), array)
+
+
+def test_a_missing_source_is_the_reader_s_one_line_error(tmp_path):
+    from lit_mnist.errors import DataError
+
+    with pytest.raises(DataError, match="no such file"):
+        sources.load(tmp_path / "absent.csv")
