@@ -35,7 +35,7 @@ log = logging.getLogger(__name__)
 FORMAT = 4  # bump when a reader's output or the entry's layout changes: older entries are then never read
 LOCK_TIMEOUT_S = 3600  # another process writing the same directory's entry: a first read at 100x takes minutes
 _META = "meta.json"
-_BLOCK_BYTES = 64 << 20  # a bounded buffer for copies out of an entry
+_BLOCK_BYTES = 16 << 20  # a bounded buffer for copies out of an entry (it and its rows picked are held beside the copy)
 
 
 def data_dir() -> Path:
