@@ -157,6 +157,9 @@ def read_rows(pixels: np.memmap, index: np.ndarray | None = None) -> np.ndarray:
     once touched, would count in its memory beside it), and the page cache serves the reads."""
     rows, width = pixels.shape
     index = np.arange(rows) if index is None else np.asarray(index)
+    filename, offset = getattr(pixels, "filename", None), getattr(pixels, "offset", None)
+    if filename is None or offset is None or os.path.getsize(filename) != offset + pixels.nbytes:  # a view of a part
+        return np.array(pixels[index])
     out = np.empty((len(index), width), np.uint8)
     order = np.argsort(index, kind="stable")
     wanted = index[order]

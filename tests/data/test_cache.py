@@ -276,6 +276,8 @@ def test_rows_read_through_the_file_are_the_mapped_rows(tmp_path, monkeypatch, b
     np.testing.assert_array_equal(cache.read_rows(mapped, index), array[index])
     np.testing.assert_array_equal(cache.read_rows(mapped, np.array([4, 4, 0])), array[[4, 4, 0]])
     np.testing.assert_array_equal(cache.read_rows(mapped), array)
+    np.testing.assert_array_equal(cache.read_rows(mapped[5:], np.array([1, 0])), array[[6, 5]])  # a view of part
+    np.testing.assert_array_equal(cache.read_rows(mapped[[3, 1]], np.array([1])), array[[1]])  # a copy
 
 
 def test_a_missing_source_is_the_reader_s_one_line_error(tmp_path):
