@@ -8,7 +8,9 @@ command end to end (its first run on a machine, which downloads MNIST, and the m
 after it; beyond its fit and the import of torch and Lightning), the host's time per training step, and on
 CUDA the GPU fit against a plain loop and a loop of CUDA graphs (the floor); the report's heatmap at 100 and
 1,000 classes; ``make test``'s fast test run; and the first read of CSVs of 1 and 10 times Kaggle's rows (100 with
---scale-100) against pyarrow's own typed read of the same file, time and peak memory, each in a process of its own.
+--scale-100) against pyarrow's own typed read of the same file, then the cached read (memory-mapped), and a fit of
+one epoch by fit.py's own code, first with an empty cache and then from it: time and peak memory, each in a process
+of its own.
 Needs built-in MNIST (set LIT_MNIST_MIRROR).
 """
 
@@ -19,6 +21,7 @@ import json
 import os
 import platform
 import re
+import shutil
 import statistics
 import subprocess
 import sys
@@ -37,7 +40,7 @@ from lit_mnist import atomic
 from lit_mnist.apps.compare import FAST_RECIPE, variant
 from lit_mnist.apps.entry import quiet_process
 from lit_mnist.apps.timed_fit import timed_fit
-from lit_mnist.data import cache, mnist, reader
+from lit_mnist.data import cache, mnist, reader, sources
 from lit_mnist.data.batches import TensorBatches
 from lit_mnist.data.datamodule import MNISTDataModule
 from lit_mnist.model.module import LitMNIST
@@ -260,9 +263,8 @@ def bench_cnn_fast(args, seeds: int = 5) -> dict:
 def bench_csv(folder: Path) -> dict:
     source = mnist_csv(folder)
     cold, cold_runs = median_time(lambda: reader.parse_digits(source), 3)
-    os.environ["LIT_MNIST_CACHE_DIR"] = str(folder / "cache")
-    cache.load_digits(source)  # fills the cache
-    cached, cached_runs = median_time(lambda: cache.load_digits(source), 5)
+    sources.load(source, cache_dir=folder / "cache")  # fills the cache
+    cached, cached_runs = median_time(lambda: sources.load(source, cache_dir=folder / "cache"), 5)
     return {"csv_load_seconds": {"cold": cold, "cached": cached, "cold_runs": cold_runs, "cached_runs": cached_runs,
                                  "rows": 60000}}
 
@@ -271,11 +273,16 @@ def bench_csv(folder: Path) -> dict:
 # would carry the parent's over exec)
 _SCALE_READ = """
 import json, sys, time
-path, side = sys.argv[1], sys.argv[2]
+path, side, cache_dir = sys.argv[1], sys.argv[2], sys.argv[3]
 if side == "parse_digits":
     from lit_mnist.data.reader import parse_digits
     start = time.perf_counter()
     rows = len(parse_digits(path))
+elif side == "cached":  # the entry is there: mapped, not read
+    from lit_mnist.data.sources import load
+    start = time.perf_counter()
+    digits = load(path, cache_dir=cache_dir)
+    rows, mapped = len(digits), type(digits.pixels).__name__ == "memmap"
 else:
     import pyarrow as pa, pyarrow.csv as pacsv
     with open(path) as f:
@@ -285,29 +292,89 @@ else:
 seconds = time.perf_counter() - start
 with open("/proc/self/status") as f:
     peak = next(int(line.split()[1]) * 1024 for line in f if line.startswith("VmHWM:"))
-print(json.dumps({"rows": rows, "seconds": seconds, "peak_bytes": peak}))
+print(json.dumps({"rows": rows, "seconds": seconds, "peak_bytes": peak, "mapped": side == "cached" and mapped}))
+"""
+
+
+# a fit of one epoch by fit.py's own code (entry.call of apps.fit.main), its peak RSS and the fit's seconds
+_SCALE_FIT = """
+import json, sys
+from lit_mnist.apps.entry import call, quiet_process
+quiet_process()
+from lit_mnist.apps.fit import main
+code = call(main, sys.argv[1:])
+with open("/proc/self/status") as f:
+    peak = next(int(line.split()[1]) * 1024 for line in f if line.startswith("VmHWM:"))
+print(json.dumps({"code": code, "peak_bytes": peak}))
 """
 
 
 def bench_scale(args, folder: Path) -> dict:
     """The first read (``parse_digits``, no cache) of a CSV of N times Kaggle's rows, against pyarrow's own read
-    of the same file with every column typed uint8: time and peak RSS, each read in a fresh process, the two
-    sides alternating ``--scale-reps`` times; medians and every run."""
+    of the same file with every column typed uint8, and the cached read (``sources.load`` of the entry a read left,
+    memory-mapped): time and peak RSS, each read in a fresh process, the three sides in turn ``--scale-reps``
+    times; then fit.py's fit of one epoch of the default model on the file, with an empty cache (the first read)
+    and from the cache, in turn; medians and every run."""
     out = {}
     for times in (1, 10, 100) if args.scale_100 else (1, 10):
         path = scale_csv(folder, times)
-        runs = {"parse_digits": [], "pyarrow": []}
+        runs = {"parse_digits": [], "pyarrow": [], "cached": []}
         for _ in range(args.scale_reps):
             for side, side_runs in runs.items():
-                side_runs.append(_scale_read(path, side))
+                if side == "cached":
+                    _scale_read(path, "fill", folder / "cache")
+                side_runs.append(_scale_read(path, side, folder / "cache"))
+                cache.clear(folder / "cache")
         rows = runs["pyarrow"][0]["rows"]
         if any(run["rows"] != rows for side_runs in runs.values() for run in side_runs):
             raise RuntimeError(f"{path}: the two reads disagree on the rows: {runs}")
         out[f"{times}x"] = _scale_figures(path, rows, runs)
+        out[f"{times}x"].update(_epoch_figures(path, folder, args.scale_reps))
         print(f"  {times}x: {_scale_line(out[f'{times}x'])}", flush=True)
         if times > 1:
             path.unlink()
     return {"scale": out}
+
+
+def _epoch_figures(path: Path, folder: Path, reps: int) -> dict:
+    """fit.py's one-epoch fit of the file, first with an empty cache, then from the cache, then from the cache with
+    batches gathered from the mapped file (``--data.memory_share 0``), ``reps`` times in turn."""
+    runs = {"first_fit": [], "cached_fit": [], "mapped_fit": []}
+    for _ in range(reps):
+        cache.clear(folder / "cache")
+        for side, side_runs in runs.items():
+            side_runs.append(_scale_fit(path, folder, *(["--data.memory_share", "0"] if side == "mapped_fit" else [])))
+    cache.clear(folder / "cache")
+    figures = {}
+    for side, side_runs in runs.items():
+        figures[f"{side}_seconds"] = statistics.median(run["seconds"] for run in side_runs)
+        figures[f"{side}_epoch_seconds"] = statistics.median(run["fit_seconds"] for run in side_runs)
+        figures[f"{side}_peak_mb"] = statistics.median(run["peak_bytes"] for run in side_runs) / 1e6
+        figures[f"{side}_runs"] = [{"seconds": round(run["seconds"], 2), "fit_seconds": round(run["fit_seconds"], 2),
+                                    "peak_mb": round(run["peak_bytes"] / 1e6)} for run in side_runs]
+    train_rows = runs["first_fit"][0]["train_rows"]
+    figures["train_rows"] = train_rows
+    figures["epoch_us_per_row"] = figures["cached_fit_epoch_seconds"] / train_rows * 1e6
+    figures["mapped_epoch_us_per_row"] = figures["mapped_fit_epoch_seconds"] / train_rows * 1e6
+    return figures
+
+
+def _scale_fit(path: Path, folder: Path, *extra: str) -> dict:
+    root = folder / "fit"
+    shutil.rmtree(root, ignore_errors=True)
+    options = ["--data.path", str(path), "--data.cache_dir", str(folder / "cache"), "--trainer.max_epochs", "1",
+               "--trainer.default_root_dir", str(root), "--trainer.enable_progress_bar", "false",
+               "--trainer.accelerator", "cpu", *extra]
+    start = time.perf_counter()
+    result = subprocess.run([sys.executable, "-c", _SCALE_FIT, *options], cwd=REPO, capture_output=True,
+                            check=False, text=True)
+    seconds = time.perf_counter() - start
+    if result.returncode != 0:
+        raise RuntimeError(f"fit.py failed on {path}:\n{result.stderr[-2000:]}")
+    run = json.loads(result.stdout.strip().splitlines()[-1])
+    metrics = json.loads(next(root.glob("lightning_logs/version_*/metrics.json")).read_text())
+    return {"seconds": seconds, "peak_bytes": run["peak_bytes"], "fit_seconds": metrics["fit_seconds"],
+            "train_rows": metrics["train_samples"]}
 
 
 def scale_csv(folder: Path, times: int) -> Path:
@@ -324,12 +391,17 @@ def scale_csv(folder: Path, times: int) -> Path:
     return path
 
 
-def _scale_read(path: Path, side: str) -> dict:
-    result = subprocess.run([sys.executable, "-c", _SCALE_READ, str(path), side], cwd=REPO, capture_output=True,
-                            check=False, text=True)
+def _scale_read(path: Path, side: str, cache_dir: Path) -> dict:
+    """``side`` in a process of its own: parse_digits, pyarrow, cached, or fill (a read that leaves the entry)."""
+    side, cached = ("cached", False) if side == "fill" else (side, True)
+    result = subprocess.run([sys.executable, "-c", _SCALE_READ, str(path), side, str(cache_dir)], cwd=REPO,
+                            capture_output=True, check=False, text=True)
     if result.returncode != 0:
         raise RuntimeError(f"{side} failed on {path}:\n{result.stderr[-2000:]}")
-    return json.loads(result.stdout.strip().splitlines()[-1])
+    run = json.loads(result.stdout.strip().splitlines()[-1])
+    if cached and side == "cached" and not run["mapped"]:
+        raise RuntimeError(f"the cached read of {path} did not come from the cache:\n{result.stdout[-2000:]}")
+    return run
 
 
 def _scale_figures(path: Path, rows: int, runs: dict[str, list[dict]]) -> dict:
@@ -341,6 +413,7 @@ def _scale_figures(path: Path, rows: int, runs: dict[str, list[dict]]) -> dict:
         figures[f"{side}_runs"] = [{"seconds": round(run["seconds"], 2), "peak_mb": round(run["peak_bytes"] / 1e6)}
                                    for run in side_runs]
     figures["time_ratio"] = figures["parse_digits_seconds"] / figures["pyarrow_seconds"]
+    figures["cached_over_first_peak"] = figures["cached_peak_mb"] / figures["parse_digits_peak_mb"]
     figures["peak_over_pixels"] = figures["parse_digits_peak_mb"] / figures["pixel_mb"]
     figures["peak_target_mb"] = 1.5 * figures["pixel_mb"] + 600
     return figures
@@ -350,7 +423,13 @@ def _scale_line(f: dict) -> str:
     return (f"{f['rows']:,} rows, {f['file_mb']:.0f} MB: first read {f['parse_digits_seconds']:.1f} s, peak "
             f"{f['parse_digits_peak_mb']:.0f} MB ({f['peak_over_pixels']:.2f} x the pixels' {f['pixel_mb']:.0f} MB; "
             f"target {f['peak_target_mb']:.0f} MB at 10x); pyarrow's typed read {f['pyarrow_seconds']:.1f} s, peak "
-            f"{f['pyarrow_peak_mb']:.0f} MB; time ratio {f['time_ratio']:.2f} (target <= 1.3 at 10x)")
+            f"{f['pyarrow_peak_mb']:.0f} MB; time ratio {f['time_ratio']:.2f} (target <= 1.3 at 10x); cached read "
+            f"{f['cached_seconds']:.2f} s, peak {f['cached_peak_mb']:.0f} MB (target < 1 s at 10x); a fit of one epoch: "
+            f"first {f['first_fit_seconds']:.1f} s, peak {f['first_fit_peak_mb']:.0f} MB; cached "
+            f"{f['cached_fit_seconds']:.1f} s, peak {f['cached_fit_peak_mb']:.0f} MB, its epoch "
+            f"{f['cached_fit_epoch_seconds']:.1f} s ({f['epoch_us_per_row']:.1f} us a training row); batches gathered "
+            f"from the mapped file {f['mapped_fit_seconds']:.1f} s, peak {f['mapped_fit_peak_mb']:.0f} MB, its epoch "
+            f"{f['mapped_fit_epoch_seconds']:.1f} s ({f['mapped_epoch_us_per_row']:.1f} us a row)")
 
 
 def bench_predict(folder: Path) -> dict:

@@ -153,7 +153,7 @@ def write_csv(tmp_path):
 def isolated_data_dir(tmp_path, monkeypatch):
     """Every test gets its own data and cache folder and no mirror unless it sets one."""
     monkeypatch.setenv("LIT_MNIST_DATA_DIR", str(tmp_path / "data"))
-    monkeypatch.delenv("LIT_MNIST_CACHE_DIR", raising=False)
+    monkeypatch.setenv("LIT_MNIST_CACHE_DIR", str(tmp_path / "data" / "cache"))
     monkeypatch.delenv("LIT_MNIST_MIRROR", raising=False)
     return tmp_path / "data"
 

@@ -138,5 +138,9 @@ def import_keras() -> NoReturn:
     launch("lit_mnist.apps.import_keras")
 
 
+def cache() -> NoReturn:
+    launch("lit_mnist.apps.cache")
+
+
 def parity() -> NoReturn:
     launch("parity.cli")

@@ -33,7 +33,6 @@ import yaml
 from lit_mnist import atomic
 from lit_mnist.apps.entry import ArgumentParser
 from lit_mnist.data import sources
-from lit_mnist.data.cache import load_digits
 from lit_mnist.errors import DataError
 from lit_mnist.keras_import.compiled import compile_options
 from lit_mnist.keras_import.convert import Imported, convert
@@ -205,9 +204,10 @@ def main(argv: list[str] | None = None) -> int:
     verified = "not verified against Keras: --check data.csv (with TensorFlow) does that"
     if args.check:
         # read, not cached: an import writes nothing but its checkpoint and config
-        rows = (load_digits(args.check, labels="optional", pixels=values, cache=False) if sources.kind(args.check) == "csv"
-                else sources.load(args.check, split="test" if sources.has_test_split(args.check) else "train",
-                                  image_shape=image_size(imported.image_shape), cache=False)).pixels
+        options = ({"labels": "optional", "pixels": values} if sources.kind(args.check) == "csv" else
+                   {"split": "test" if sources.has_test_split(args.check) else "train",
+                    "image_shape": image_size(imported.image_shape)})
+        rows = sources.load(args.check, cache=False, **options).pixels
         result = check(model, imported, keras_file, rows, args.input_scale, args.input_offset, args.max_bytes)
         for layer in result["layers"]:
             print(f"  {layer['layer']:24s} max |diff| {layer['max_abs_diff']:.2e}")

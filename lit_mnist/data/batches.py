@@ -5,15 +5,107 @@ DistributedSampler's guarantees but none of its padding: every rank draws the sa
 ``(seed, epoch)``; each global batch of ``batch_size`` rows is cut into ``world_size`` near-equal
 contiguous parts, one per rank; the union over the ranks is the whole split, each row counted once.
 So N ranks take the optimizer steps one device takes, on the same rows.
+
+Where the data fit on the device (:func:`resident_fits`), they are moved there once and batches are cut in
+place. Where they do not, they stay on the host as :class:`HostRows` (a split of the cache's memory-mapped uint8
+array, not copied), and each batch's rows are gathered from it, pinned for a GPU and moved as uint8: the same
+batches, in the same order, with the same values.
 """
 
 from __future__ import annotations
 
 import itertools
 import math
+import os
 from collections.abc import Callable, Iterator
 
+import numpy as np
 import torch
+
+# The share of the device's free memory (CUDA) or of the machine's available RAM (CPU) the data may take to be held
+# there whole: room is left for the model, its activations and optimizer state, the process's other arrays, and on
+# CPU the page cache that serves the memory-mapped source. Larger data are gathered batch by batch from the host.
+RESIDENT_SHARE = 0.5
+_CHUNK_BYTES = 64 << 20  # rows copied at a time from a memory-mapped array: a bounded buffer
+
+
+def free_memory(device: torch.device) -> int | None:
+    """Bytes free for data on ``device``: CUDA's free memory, the machine's available RAM for the CPU; None where
+    unknown (another accelerator: the data are held there, as before)."""
+    if device.type == "cuda":
+        return torch.cuda.mem_get_info(device)[0]
+    if device.type != "cpu":
+        return None
+    try:
+        with open("/proc/meminfo") as f:
+            fields = dict(line.split(":", 1) for line in f)
+        return int(fields["MemAvailable"].split()[0]) * 1024
+    except (OSError, KeyError, ValueError):
+        return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+
+
+def resident_fits(nbytes: int, device: torch.device, share: float = RESIDENT_SHARE) -> bool:
+    """Whether ``nbytes`` of data are to be held whole on ``device``: within ``share`` of its free memory."""
+    free = free_memory(device)
+    return free is None or nbytes <= share * free
+
+
+class HostRows:
+    """Rows of a uint8 array on the host (the cache's, memory-mapped), in the order of ``index`` (all, in order:
+    None): a split of the data that is not copied. :meth:`take` gathers rows; the rest reads as a tensor would,
+    for the reports that look at a few rows."""
+
+    device = torch.device("cpu")
+    dtype = torch.uint8
+
+    def __init__(self, array: np.ndarray, index: np.ndarray | None = None) -> None:
+        self.array, self.index = array, index
+
+    def __len__(self) -> int:
+        return len(self.array) if self.index is None else len(self.index)
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        return len(self), self.array.shape[1]
+
+    @property
+    def nbytes(self) -> int:
+        return len(self) * self.array.shape[1]
+
+    def __getitem__(self, key):
+        if isinstance(key, slice):
+            return HostRows(self.array[key], None) if self.index is None else HostRows(self.array, self.index[key])
+        return self.take(np.asarray(key.cpu() if isinstance(key, torch.Tensor) else key, dtype=np.int64))
+
+    def take(self, rows: np.ndarray) -> torch.Tensor:
+        """Rows ``rows`` (positions in this split), in that order: read in the array's own order (ascending offsets
+        in the file), then put back in the order asked for."""
+        where = rows if self.index is None else self.index[rows]
+        ascending = np.argsort(where, kind="stable")
+        out = np.empty((len(where), self.array.shape[1]), np.uint8)
+        out[ascending] = self.array[where[ascending]]
+        return torch.from_numpy(out)
+
+    def blocks(self) -> Iterator[np.ndarray]:
+        """Every row, in order, a bounded block at a time."""
+        step = max(1, _CHUNK_BYTES // max(1, self.array.shape[1]))
+        for start in range(0, len(self), step):
+            yield self.take(np.arange(start, min(start + step, len(self)))).numpy()
+
+    def to(self, device: torch.device | str) -> torch.Tensor:
+        """All rows on ``device``, copied a block at a time (never a whole copy on the host first)."""
+        out = torch.empty(self.shape, dtype=torch.uint8, device=device)
+        start = 0
+        for block in self.blocks():
+            out[start : start + len(block)].copy_(torch.from_numpy(block))
+            start += len(block)
+        return out
+
+    def cpu(self) -> torch.Tensor:
+        return self.to("cpu")
+
+    def numpy(self) -> np.ndarray:
+        return self.cpu().numpy()
 
 
 def share(rows: int, rank: int, world_size: int) -> slice:
@@ -47,6 +139,10 @@ class TensorBatches:
     ``group`` > 1 (training) yields lists of ``group`` consecutive batches (the last list may be shorter), the
     same batches in the same order: Keras's ``steps_per_execution``, for a model that takes several steps per
     call. ``len`` counts the lists; ``steps()`` the batches.
+
+    ``x`` as :class:`HostRows` (data that stay on the host): each batch's rows are gathered from it, pinned where
+    ``device`` (where the model is) is a GPU; the permutation is drawn on ``device`` as it would be for data held
+    there, so both give the same batches.
     """
 
     def __init__(
@@ -62,6 +158,7 @@ class TensorBatches:
         world_size: int = 1,
         shard: str = "batch",
         group: int = 1,
+        device: torch.device | None = None,
     ) -> None:
         if batch_size < 1 or group < 1:
             raise ValueError(f"batch_size and group must be positive, got {batch_size}, {group}")
@@ -72,6 +169,7 @@ class TensorBatches:
         self.shuffle, self.seed, self.epoch = shuffle, seed, epoch
         self.rank, self.world_size, self.shard = rank, world_size, shard
         self.group = group
+        self.device = x.device if device is None else torch.device(device)
         self.taken = 0  # batches handed out in the current pass (not lists: a resume may regroup)
         self._resume_at = 0
 
@@ -88,8 +186,8 @@ class TensorBatches:
 
     def order(self) -> torch.Tensor:
         """This epoch's permutation, drawn where the data is: no host-to-device copy."""
-        generator = torch.Generator(device=self.x.device).manual_seed(self.seed * 1_000_003 + self.epoch())
-        return torch.randperm(len(self.x), generator=generator, device=self.x.device)
+        generator = torch.Generator(device=self.device).manual_seed(self.seed * 1_000_003 + self.epoch())
+        return torch.randperm(len(self.x), generator=generator, device=self.device).to(self.x.device)
 
     def rows_per_rank(self) -> list[int]:
         """How many training rows each rank takes in one pass (``shard="batch"``): the layout, for the run's report."""
@@ -127,7 +225,10 @@ class TensorBatches:
                 begin, end = start + part.start, start + part.stop
             else:
                 begin, end = start, start + rows
-            if order is None:
+            if isinstance(self.x, HostRows):
+                idx = np.arange(begin, end) if order is None else order[begin:end].numpy()
+                batch = self._pinned(self.x.take(idx), self.y[torch.from_numpy(idx)])
+            elif order is None:
                 batch = (self.x[begin:end], self.y[begin:end])
             else:
                 idx = order[begin:end]
@@ -135,9 +236,14 @@ class TensorBatches:
                 batch = (self.x.index_select(0, idx), self.y.index_select(0, idx))
             yield (*batch, rows) if self.world_size > 1 else batch
 
+    def _pinned(self, *tensors: torch.Tensor) -> tuple[torch.Tensor, ...]:
+        """Host batches in page-locked memory where they go to a GPU: the copy is then asynchronous."""
+        return tuple(t.pin_memory() for t in tensors) if self.device.type == "cuda" else tensors
+
     def _row_shard(self, skip: int) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
         part = share(len(self.x), self.rank, self.world_size)
         x, y = self.x[part], self.y[part]
         for k in range(skip, self.steps()):
             self.taken += 1
-            yield x[k * self.batch_size : (k + 1) * self.batch_size], y[k * self.batch_size : (k + 1) * self.batch_size]
+            rows = slice(k * self.batch_size, (k + 1) * self.batch_size)
+            yield (self._pinned(x[rows].cpu(), y[rows]) if isinstance(x, HostRows) else (x[rows], y[rows]))

@@ -1,121 +1,255 @@
-"""Where data lives, and the parse cache: a digits CSV is parsed once, and a folder of images decoded once;
-later loads of the same content come from a binary copy.
+"""Where data live, and the data cache: a source (a CSV, a folder of images, an ``.npz``) is read once; later runs
+memory-map the arrays it gave.
 
-One folder holds the data, set by LIT_MNIST_DATA_DIR (default ./data); parsed CSVs and decoded folders are cached
-in its ``cache`` subfolder (or LIT_MNIST_CACHE_DIR) as .npz, keyed by the CSV's content, or by each image file's
-path, size and modification time and the options the images were read with."""
+An entry is a folder of ``.npy`` files (``pixels``, uint8 rows; ``labels``, ``ids``; each alone in its file) and a
+``meta.json`` (the image shape, id column and label names, the source it came from), in the cache directory:
+``--data.cache_dir``, else ``$LIT_MNIST_CACHE_DIR``, else ``$XDG_CACHE_HOME/lit-mnist``, else
+``~/.cache/lit-mnist``. Its name holds a key of the source's resolved path, size and modification time (ns), the
+options it was read with and :data:`FORMAT` (a folder of images: each image's path, size and modification time):
+no checksum of the content, which would read the whole file on every run. An entry is written beside its final
+name and renamed last, so a killed write leaves a hidden temporary folder that is never read; of several
+processes on one machine (the ranks of a node), the first to take the directory's lock writes it and the others
+wait, then map it. ``scripts/cache.py info`` lists the entries, ``scripts/cache.py clear`` deletes them.
+"""
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
+import json
 import logging
-import mmap
 import os
+import shutil
+import tempfile
 import time
-import zipfile
-import zlib
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
-from lit_mnist import atomic
-from lit_mnist.data.folders import IMAGE_SUFFIXES, read_image_folder
-from lit_mnist.data.reader import Digits, parse_digits
+from lit_mnist.data.reader import Digits
 
 log = logging.getLogger(__name__)
 
+FORMAT = 4  # bump when a reader's output or the entry's layout changes: older entries are then never read
+LOCK_TIMEOUT_S = 3600  # another process writing the same directory's entry: a first read at 100x takes minutes
+_META = "meta.json"
+_BLOCK_BYTES = 16 << 20  # a bounded buffer for copies out of an entry (it and its rows picked are held beside the copy)
+
 
 def data_dir() -> Path:
+    """Where MNIST's arrays are kept (``mnist.npz``): ``$LIT_MNIST_DATA_DIR``, else ``./data``."""
     return Path(os.environ.get("LIT_MNIST_DATA_DIR", "data"))
 
 
-def cache_dir() -> Path:
-    return Path(os.environ.get("LIT_MNIST_CACHE_DIR", data_dir() / "cache"))
+def cache_dir(given: str | os.PathLike | None = None) -> Path:
+    """The cache directory: ``given`` (``--data.cache_dir``), ``$LIT_MNIST_CACHE_DIR``, ``$XDG_CACHE_HOME/lit-mnist``
+    or ``~/.cache/lit-mnist``, the first that is set."""
+    if given:
+        return Path(given).expanduser()
+    if os.environ.get("LIT_MNIST_CACHE_DIR"):
+        return Path(os.environ["LIT_MNIST_CACHE_DIR"]).expanduser()
+    xdg = os.environ.get("XDG_CACHE_HOME")
+    return (Path(xdg) if xdg else Path.home() / ".cache") / "lit-mnist"
 
 
-_FORMAT = 3  # bump when the parser's output changes, so old cache entries are ignored
-
-
-def content_key(path: Path) -> str:
-    """Length and CRC-32 of the file's bytes: a change to the content gives a new key."""
-    size = path.stat().st_size
-    if size == 0:
-        return "0"
-    with open(path, "rb") as f, mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ) as view:
-        return f"{size:x}-{zlib.crc32(view):08x}"
-
-
-def load_digits(
-    path: str | Path, *, labels: str = "required", label_last: bool = False, pixels: int | None = None,
-    cache: bool = True,
-) -> Digits:
-    """Like :func:`parse_digits`, served from ``cache_dir()`` when this content was seen before."""
+def load(path: str | Path, read: Callable[[], Digits], *, kind: str, options: dict, cache: bool = True,
+         directory: str | os.PathLike | None = None) -> Digits:
+    """``read()``'s digits, from the cache entry of ``path`` as it is now and ``options`` where there is one, else
+    read and kept (``cache`` false: read, nothing written). The pixels of a cached source are memory-mapped,
+    read-only."""
     path = Path(path)
-    if not cache or not path.is_file():
-        return parse_digits(path, labels=labels, label_last=label_last, pixels=pixels)
-    entry = cache_dir() / f"v{_FORMAT}-{content_key(path)}-{labels}-{int(label_last)}-{pixels or 'any'}.npz"
-    return _load(entry) or _save(entry, parse_digits(path, labels=labels, label_last=label_last, pixels=pixels))
+    if not cache or not (path.is_file() or path.is_dir()):  # what is not there, the reader says so in its words
+        return read()
+    folder = cache_dir(directory)
+    source, state = _key(path, kind, options)
+    name = f"{kind}-{_slug(path)}-{source}-{state}"
+    digits = _open(folder / name, path)
+    if digits is not None:
+        return digits
+    try:
+        lock = _lock(folder)
+        lock.acquire()
+    except OSError as e:  # an unwritable cache directory (or a writer gone quiet): the run goes on without
+        log.warning("%s: not cached (%s)", path, e.strerror or e)
+        return read()
+    try:
+        digits = _open(folder / name, path, quiet=True)  # written by the process that held the lock first
+        if digits is not None:
+            return digits
+        digits = read()
+        return _write(folder, name, path, digits) or digits
+    finally:
+        lock.release()
 
 
-def load_folder(path: str | Path, *, color_mode: str | None = None, image_shape: list[int] | None = None) -> Digits:
-    """Like :func:`folders.read_image_folder`, served from ``cache_dir()`` when no image file below ``path`` has
-    changed (by path, size and modification time), and no folder come or gone, since it was decoded with the same
-    options."""
-    path = Path(path)
-    listing = hashlib.sha256(repr((color_mode, None if image_shape is None else [int(v) for v in image_shape])).encode())
-    for file in sorted(path.rglob("*")):
-        if file.is_dir():  # a class folder with no images yet is a class
-            listing.update(f"{file.relative_to(path)}/\n".encode())
-        elif file.suffix.lower() in IMAGE_SUFFIXES and file.is_file():
+@dataclass(frozen=True)
+class Entry:
+    """One entry of the cache directory, as ``scripts/cache.py info`` lists it."""
+
+    path: Path
+    source: str  # the file or folder it was read from ("" for a temporary folder a killed write left)
+    rows: int
+    bytes: int
+
+
+def entries(directory: str | os.PathLike | None = None) -> list[Entry]:
+    """The cache directory's entries (and any temporary folder a killed write left), by name."""
+    folder = cache_dir(directory)
+    found = []
+    for path in sorted(folder.iterdir()) if folder.is_dir() else []:
+        if not path.is_dir():
+            continue
+        try:
+            meta = json.loads((path / _META).read_text())
+            source, rows = str(meta["source"]), int(meta["rows"])
+        except (OSError, ValueError, KeyError, TypeError):
+            source, rows = "", 0
+        found.append(Entry(path, source, rows, sum(f.stat().st_size for f in path.iterdir() if f.is_file())))
+    return found
+
+
+def clear(directory: str | os.PathLike | None = None) -> tuple[int, int]:
+    """Delete every entry (and leftover temporary folder); the number deleted and the bytes freed."""
+    folder = cache_dir(directory)
+    gone = entries(folder)
+    if not gone:
+        return 0, 0
+    with _lock(folder):
+        for entry in gone:
+            shutil.rmtree(entry.path, ignore_errors=True)
+    return len(gone), sum(e.bytes for e in gone)
+
+
+def _key(path: Path, kind: str, options: dict) -> tuple[str, str]:
+    """Two short hashes: of the source's resolved path, the options and :data:`FORMAT` (an entry of the same source
+    and options, read before the source changed, is replaced), and of its state (size and modification time; a
+    folder's: every file's)."""
+    resolved = path.resolve()
+    state = hashlib.sha256()
+    if path.is_dir():
+        for file in sorted(resolved.rglob("*")):  # a class folder with no images yet is a class
             stat = file.stat()
-            listing.update(f"{file.relative_to(path)}\0{stat.st_size}\0{stat.st_mtime_ns}\n".encode())
-    entry = cache_dir() / f"v{_FORMAT}-folder-{listing.hexdigest()[:24]}.npz"
-    cached = _load(entry)
-    if cached is not None:
-        empty = [name for name, n in zip(cached.label_names, np.bincount(cached.labels, minlength=len(cached.label_names)))
-                 if n == 0]
-        if empty:  # as the first read said
-            log.warning("%s: class folders with no images, kept as classes: %s", path, ", ".join(empty))
-        log.info("%s: %s (from the cache)", path, _images(cached))
-        return cached
-    start = time.perf_counter()
-    digits = read_image_folder(path, color_mode=color_mode, image_shape=image_shape)
-    log.info("%s: %s, decoded in %.1f s (cached for the next run)", path, _images(digits), time.perf_counter() - start)
-    return _save(entry, digits)
+            state.update(f"{file.relative_to(resolved)}\0{file.is_dir()}\0{stat.st_size}\0{stat.st_mtime_ns}\n".encode())
+    else:
+        stat = resolved.stat()
+        state.update(f"{stat.st_size}\0{stat.st_mtime_ns}".encode())
+    source = hashlib.sha256(repr((FORMAT, str(resolved), sorted(options.items()))).encode())
+    return source.hexdigest()[:12], state.hexdigest()[:16]
 
 
-def _images(digits: Digits) -> str:
-    shape = digits.image_shape
-    return (f"{len(digits)} images in {len(digits.label_names)} classes, {'colour' if len(shape) == 3 else 'grey'} "
-            f"{shape[0]}x{shape[1]}")
+def _slug(path: Path) -> str:
+    """The source's name, as a readable part of an entry's name."""
+    return "".join(c if c.isalnum() or c in "._-" else "_" for c in path.resolve().name)[:40] or "source"
 
 
-def _load(entry: Path) -> Digits | None:
-    if not entry.is_file():
+def _lock(folder: Path):
+    from filelock import FileLock  # imported when a source is first read, not at every command's start
+
+    folder.mkdir(parents=True, exist_ok=True)
+    return FileLock(folder / ".lock", timeout=LOCK_TIMEOUT_S)
+
+
+def read_rows(pixels: np.memmap, index: np.ndarray | None = None) -> np.ndarray:
+    """Rows ``index`` (all: None) of an entry's memory-mapped pixels, copied into memory through reads of the file
+    a block at a time rather than through the mapping: the process then holds the copy alone (the mapping's pages,
+    once touched, would count in its memory beside it), and the page cache serves the reads."""
+    rows, width = pixels.shape
+    index = np.arange(rows) if index is None else np.asarray(index)
+    filename, offset = getattr(pixels, "filename", None), getattr(pixels, "offset", None)
+    if filename is None or offset is None or os.path.getsize(filename) != offset + pixels.nbytes:  # a view of a part
+        return np.array(pixels[index])
+    out = np.empty((len(index), width), np.uint8)
+    order = np.argsort(index, kind="stable")
+    wanted = index[order]
+    step = max(1, _BLOCK_BYTES // max(1, width))
+    with open(pixels.filename, "rb") as f:
+        for start in range(0, rows, step):
+            first, last = np.searchsorted(wanted, [start, start + step])
+            if first == last:
+                continue
+            f.seek(pixels.offset + start * width)
+            block = np.fromfile(f, np.uint8, (min(rows, start + step) - start) * width).reshape(-1, width)
+            out[order[first:last]] = block[wanted[first:last] - start]
+    return out
+
+
+def _open(entry: Path, source: Path, quiet: bool = False) -> Digits | None:
+    """The entry's digits, pixels memory-mapped; None where there is none, or where it cannot be read (damaged,
+    truncated: a warning, and it is read again and rewritten)."""
+    if not entry.is_dir():
         return None
     try:
-        with np.load(entry) as saved:
-            shape = tuple(int(v) for v in saved["image_shape"]) if "image_shape" in saved else None
-            id_name = str(saved["id_name"]) if "id_name" in saved else None
-            names = tuple(saved["label_names"].tolist()) if "label_names" in saved else None
-            return Digits(saved["pixels"], saved.get("labels"), shape, saved.get("ids"), id_name, names)
-    except (OSError, ValueError, KeyError, zipfile.BadZipFile):
-        return None  # a damaged cache entry is rebuilt
-
-
-def _save(entry: Path, digits: Digits) -> Digits:
-    arrays = {"pixels": digits.pixels}
-    if digits.labels is not None:
-        arrays["labels"] = digits.labels
-    if digits.image_shape is not None:
-        arrays["image_shape"] = np.asarray(digits.image_shape)
-    if digits.ids is not None:
-        arrays["ids"], arrays["id_name"] = digits.ids, np.asarray(digits.id_name)
-    if digits.label_names is not None:
-        arrays["label_names"] = np.asarray(digits.label_names, dtype=str)
-    try:
-        with atomic.atomic_path(entry) as tmp, open(tmp, "wb") as f:
-            np.savez(f, **arrays)
-    except OSError:
-        pass  # the cache is an optimisation: an unwritable cache dir must not stop a run
+        digits = _mapped(entry)
+    except (OSError, ValueError, KeyError, TypeError) as e:
+        log.warning("%s: its cache entry %s cannot be read (%s); reading the source again", source, entry,
+                    str(e).splitlines()[0] if str(e) else type(e).__name__)
+        return None
+    if not quiet:
+        log.info("%s: %s rows from the cache (%s, memory-mapped) at %s", source, f"{len(digits):,}",
+                 _size(digits.pixels.nbytes), entry)
     return digits
+
+
+def _mapped(entry: Path) -> Digits:
+    meta = json.loads((entry / _META).read_text())
+    if meta.get("format") != FORMAT:
+        raise ValueError(f"format {meta.get('format')}, not {FORMAT}")
+    pixels = np.load(entry / "pixels.npy", mmap_mode="r", allow_pickle=False)
+    rows = int(meta["rows"])
+    arrays = {name: np.load(entry / f"{name}.npy", allow_pickle=False) for name in meta["arrays"]}
+    if pixels.dtype != np.uint8 or pixels.ndim != 2 or len(pixels) != rows or any(len(a) != rows for a in arrays.values()):
+        raise ValueError("its arrays do not match its description")
+    shape, names = meta["image_shape"], meta["label_names"]
+    return Digits(pixels, arrays.get("labels"), None if shape is None else tuple(shape), arrays.get("ids"),
+                  meta["id_name"], None if names is None else tuple(names))
+
+
+def _write(folder: Path, name: str, source: Path, digits: Digits) -> Digits | None:
+    """Keep ``digits`` as the entry ``name`` (replacing the entries of the same source read before it changed),
+    and the entry, mapped; None where the directory is not writable (the run goes on without)."""
+    start = time.perf_counter()
+    try:
+        with _building(folder, name) as tmp:
+            np.save(tmp / "pixels.npy", np.ascontiguousarray(digits.pixels, dtype=np.uint8), allow_pickle=False)
+            arrays = {"labels": digits.labels, "ids": None if digits.ids is None else np.asarray(digits.ids, dtype=str)}
+            kept = [key for key, array in arrays.items() if array is not None]
+            for key in kept:
+                np.save(tmp / f"{key}.npy", arrays[key], allow_pickle=False)
+            meta = {"format": FORMAT, "source": str(source.resolve()), "rows": len(digits), "arrays": kept,
+                    "image_shape": None if digits.image_shape is None else [int(v) for v in digits.image_shape],
+                    "id_name": digits.id_name,
+                    "label_names": None if digits.label_names is None else list(digits.label_names)}
+            (tmp / _META).write_text(json.dumps(meta))
+        for stale in folder.glob(f"{name.rsplit('-', 1)[0]}-*"):
+            if stale.name != name:
+                shutil.rmtree(stale, ignore_errors=True)
+    except OSError as e:
+        log.warning("%s: not cached (%s)", source, e.strerror or e)
+        return None
+    log.info("cached %s rows, %s, at %s (in %.1f s)", f"{len(digits):,}", _size(digits.pixels.nbytes),
+             folder / name, time.perf_counter() - start)
+    return _open(folder / name, source, quiet=True)
+
+
+@contextlib.contextmanager
+def _building(folder: Path, name: str) -> Iterator[Path]:
+    """A hidden temporary folder beside ``folder/name``, renamed onto it once the block succeeds (an entry there,
+    unreadable, is replaced); removed if the block fails."""
+    tmp = Path(tempfile.mkdtemp(dir=folder, prefix=f".{name}.", suffix=".tmp"))
+    try:
+        yield tmp
+        final = folder / name
+        if final.exists():
+            old = Path(tempfile.mkdtemp(dir=folder, prefix=f".{name}.", suffix=".old"))
+            os.replace(final, old / name)
+            shutil.rmtree(old, ignore_errors=True)
+        os.replace(tmp, final)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+
+
+def _size(nbytes: int) -> str:
+    return f"{nbytes / 1e6:,.0f} MB" if nbytes >= 1e6 else f"{nbytes / 1e3:,.1f} kB"

@@ -8,7 +8,9 @@
   (the largest training label + 1, as Keras's sparse cross-entropy needs, or ``num_classes``) and the
   image shape (a square's side from the pixel count, a row x column header's, or ``image_shape``).
 
-Pixels stay raw 0-255 uint8 (as the original) until a batch is taken; each batch is converted to float32.
+Pixels stay raw 0-255 uint8 (as the original) until a batch is taken; each batch is converted to float32. A file
+is read once and memory-mapped from the cache after (``cache.py``); data that fit are held whole on the device,
+larger data stay mapped and each batch's rows are gathered from the file (``batches.py``).
 """
 
 from __future__ import annotations
@@ -25,7 +27,7 @@ import torch
 
 from lit_mnist.data import cache, mnist, sources
 from lit_mnist.data.augment import random_affine
-from lit_mnist.data.batches import TensorBatches
+from lit_mnist.data.batches import RESIDENT_SHARE, HostRows, TensorBatches, resident_fits
 from lit_mnist.data.reader import MAX_LABEL, Digits, numbered, place
 from lit_mnist.errors import DataError
 from lit_mnist.model.layers import image_size, kept_shape
@@ -76,6 +78,12 @@ class MNISTDataModule(L.LightningDataModule):
             on a GPU) runs once per group. Lightning's batch counts (``batch_idx``, ``limit_train_batches``, an
             integer ``val_check_interval``, ``log_every_n_steps``) then count groups; ``global_step`` and
             ``max_steps`` still count optimizer steps.
+        cache_dir: where a file's parsed arrays (a folder's decoded images) are kept for later runs, which map them
+            rather than read the source again (unset: ``$LIT_MNIST_CACHE_DIR``, ``$XDG_CACHE_HOME/lit-mnist`` or
+            ``~/.cache/lit-mnist``); ``python scripts/cache.py info`` lists it, ``clear`` empties it.
+        memory_share: the share of the device's free memory (a GPU's; on CPU, the machine's available RAM) the data
+            may take to be held there whole, each batch cut in place; larger data stay memory-mapped in the cache
+            and each batch's rows are gathered from it (the same batches, a little slower).
     """
 
     def __init__(
@@ -97,6 +105,8 @@ class MNISTDataModule(L.LightningDataModule):
         steps_per_execution: int = 1,
         color_mode: str | None = None,
         validation_split: float | None = None,
+        cache_dir: str | None = None,
+        memory_share: float = RESIDENT_SHARE,
     ) -> None:
         super().__init__()
         if validation_split is not None:  # Keras's spelling: recorded as val_split alone
@@ -118,6 +128,8 @@ class MNISTDataModule(L.LightningDataModule):
                 image_size(image_shape)
             except DataError as e:  # an option's value, said as such, of the data it is for
                 raise ValueError(f"{path}: {e}" if path else str(e)) from None
+        if not 0 <= memory_share <= 1:
+            raise ValueError(f"memory_share must be in [0, 1] (a share of the device's free memory), got {memory_share}")
         if color_mode not in (None, "grayscale", "rgb"):
             raise ValueError(f"color_mode must be grayscale or rgb (unset: grey where every image is), got {color_mode!r}")
         # the sizes are the model's hyper-parameters (linked into it, with what the data say); here they are asked for
@@ -189,12 +201,12 @@ class MNISTDataModule(L.LightningDataModule):
             train, test = self._split(self._numbered(self._load(hp.path), hp.path, training=True), hp.path)
             self.data_source = _described(hp.path)
         self._sizes = (self._classes(train, test), self._shape(train))
-        self.train_part = _tensors(train)
+        self.train_part = self._tensors(train)
         fit, val = self.split_validation(*self.train_part)
         if not len(fit[0]):
             raise DataError(f"{hp.path or self.data_source}: too few rows: the {len(train)} training rows leave "
                             f"none to train on after the validation split ({hp.val_split})")
-        self.splits = {"train": fit, "val": val, "test": _tensors(test)}
+        self.splits = {"train": fit, "val": val, "test": self._tensors(test)}
         if hp.normalize:
             self.pixel_stats = pixel_stats(fit[0], image_size(self._sizes[1])[2])
 
@@ -205,10 +217,10 @@ class MNISTDataModule(L.LightningDataModule):
         if sources.kind(path) != "folder":
             return digits
         self._split_rows = {"training": np.random.default_rng(self.hparams.split_seed).permutation(len(digits))}
-        return replace(_take(digits, self._split_rows["training"]), label_names=digits.label_names)
+        return replace(self._take(digits, self._split_rows["training"]), label_names=digits.label_names)
 
     def _load(self, path: str, **options) -> Digits:
-        return sources.load(path, color_mode=self.hparams.color_mode,
+        return sources.load(path, color_mode=self.hparams.color_mode, cache_dir=self.hparams.cache_dir,
                             **{"image_shape": self._given["image_shape"], **options})
 
     def _classes(self, train: Digits, test: Digits) -> int:
@@ -313,29 +325,53 @@ class MNISTDataModule(L.LightningDataModule):
             np.arange(len(digits)), test_size=self.hparams.test_split, random_state=self.hparams.split_seed
         )
         self._split_rows = {"training": train_idx, "test": test_idx}  # each split's rows of the file, for errors
-        return _take(digits, train_idx), _take(digits, test_idx)
+        return self._take(digits, train_idx), self._take(digits, test_idx)
 
     def _batches(self, split: str, shuffle: bool = False) -> TensorBatches:
         size = self.hparams.batch_size if split == "train" else self.hparams.eval_batch_size
         trainer = self.trainer
         device = trainer.strategy.root_device if trainer is not None else torch.device("cpu")
         x, y = self.splits[split]
-        if x.device != device:
+        if x.device != device and resident_fits(x.nbytes + y.nbytes, device, self.hparams.memory_share):
             # once per split, to where the model is: a step then only indexes, with no copy to the device.
             # Kept uint8: a batch gathers a quarter of the bytes float32 rows would, and
             # on_after_batch_transfer converts the batch alone
             x, y = self.splits[split] = (x.to(device), y.to(device))
+        elif x.device != device and not isinstance(x, HostRows):  # too large for the device: batches from the host
+            x = self.splits[split][0] = HostRows(x.numpy())
         epoch = (lambda: trainer.current_epoch) if trainer is not None else (lambda: 0)
         rank, world_size = (trainer.global_rank, trainer.world_size) if trainer is not None else (0, 1)
         train = split == "train"
         return TensorBatches(x, y, size, shuffle=shuffle, seed=self.hparams.shuffle_seed, epoch=epoch, rank=rank,
                              world_size=world_size, shard="batch" if train else "rows",
-                             group=self.hparams.steps_per_execution if train else 1)
+                             group=self.hparams.steps_per_execution if train else 1, device=device)
 
     def train_rows_per_rank(self, world_size: int) -> list[int]:
         """The training rows each of ``world_size`` ranks takes in an epoch (they sum to the split's rows)."""
         x, y = self.splits["train"]
         return TensorBatches(x, y, self.hparams.batch_size, world_size=world_size).rows_per_rank()
+
+    def _mapped(self, pixels: np.ndarray) -> bool:
+        """Whether a source's pixels stay memory-mapped (the cache's, too large for the machine's RAM at
+        ``memory_share``) rather than copied into memory."""
+        return isinstance(pixels, np.memmap) and not resident_fits(pixels.nbytes, torch.device("cpu"),
+                                                                   self.hparams.memory_share)
+
+    def _take(self, digits: Digits, idx: np.ndarray) -> Digits:
+        pixels = digits.pixels
+        if isinstance(pixels, np.memmap):  # the cache's: mapped still, or copied through the file
+            pixels = HostRows(pixels, idx) if self._mapped(pixels) else cache.read_rows(pixels, idx)
+        else:
+            pixels = pixels[idx]
+        return Digits(pixels, None if digits.labels is None else digits.labels[idx], digits.image_shape)
+
+    def _tensors(self, digits: Digits) -> tuple[torch.Tensor | HostRows, torch.Tensor]:
+        pixels = digits.pixels
+        if isinstance(pixels, np.memmap):
+            pixels = HostRows(pixels) if self._mapped(pixels) else cache.read_rows(pixels)
+        if not isinstance(pixels, HostRows):
+            pixels = _tensor(pixels)
+        return pixels, _tensor(digits.labels)
 
     def class_counts(self, split: str) -> list[int]:
         """How many rows of each class ``split`` holds (``train``, ``val`` or ``test``)."""
@@ -361,26 +397,32 @@ class MNISTDataModule(L.LightningDataModule):
         return self._batches("test")
 
 
-def pixel_stats(pixels: torch.Tensor, channels: int = 1) -> tuple:
-    """Exact mean and (sample) std of uint8 pixels, from their 256-bin histogram: no float copy of the data. Of
-    ``channels`` > 1, each channel's (a row holds each pixel's channels in turn), as lists."""
+def pixel_stats(pixels: torch.Tensor | HostRows, channels: int = 1) -> tuple:
+    """Exact mean and (sample) std of uint8 pixels, from their 256-bin histogram: no float copy of the data (of
+    memory-mapped rows, a block at a time). Of ``channels`` > 1, each channel's (a row holds each pixel's channels
+    in turn), as lists."""
+    counts = np.zeros((channels, 256), np.float64)
+    for block in pixels.blocks() if isinstance(pixels, HostRows) else [pixels.numpy()]:
+        values = block.reshape(-1, channels)
+        for c in range(channels):
+            counts[c] += np.bincount(values[:, c], minlength=256)
     if channels > 1:
-        per_channel = [pixel_stats(pixels.reshape(-1, channels)[:, c].contiguous()) for c in range(channels)]
+        per_channel = [_mean_std(counts[c]) for c in range(channels)]
         return [m for m, _ in per_channel], [s for _, s in per_channel]
-    counts = np.bincount(pixels.numpy().ravel(), minlength=256).astype(np.float64)
+    return _mean_std(counts[0])
+
+
+def _mean_std(counts: np.ndarray) -> tuple[float, float]:
     values = np.arange(256, dtype=np.float64)
     n = counts.sum()
     mean = counts @ values / n
     return float(mean), float(np.sqrt(counts @ (values - mean) ** 2 / (n - 1)))
 
 
-def _take(digits: Digits, idx: np.ndarray) -> Digits:
-    return Digits(digits.pixels[idx], None if digits.labels is None else digits.labels[idx], digits.image_shape)
-
-
-def _tensors(digits: Digits) -> tuple[torch.Tensor, torch.Tensor]:
-    # torch wants writable memory; copy only the arrays that are read-only (pyarrow's zero-copy columns)
-    return tuple(torch.from_numpy(np.require(a, requirements=["W"])) for a in (digits.pixels, digits.labels))
+def _tensor(array: np.ndarray) -> torch.Tensor:
+    # torch wants writable memory; copy only the arrays that are read-only (pyarrow's zero-copy columns, the cache's
+    # memory-mapped pixels)
+    return torch.from_numpy(np.require(array, requirements=["W"]))
 
 
 def _names(value) -> list[str] | None:

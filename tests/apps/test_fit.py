@@ -288,6 +288,7 @@ def test_a_runs_folder_that_cannot_be_one_exits_2(write_csv, tmp_path, capsys, w
                                            "or 3 (colour): drop the alpha channel first")),
     ("--data.image_shape", "[28]", "image_shape must be [height, width] or [height, width, channels], got [28]"),
     ("--data.color_mode", "sepia", "color_mode must be grayscale or rgb (unset: grey where every image is), got 'sepia'"),
+    ("--data.memory_share", "2", "memory_share must be in [0, 1] (a share of the device's free memory), got 2.0"),
 ])
 def test_a_bad_option_value_exits_2_with_one_line(write_csv, tmp_path, capsys, option, value, expected):
     data = write_csv()

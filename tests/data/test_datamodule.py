@@ -269,3 +269,52 @@ def test_color_mode_is_a_folder_s_option_and_refused_for_other_sources(write_csv
     path = write_csv(n=40)
     with pytest.raises(DataError, match=rf"^{path}: --data.color_mode applies to a folder of images"):
         _setup(path=str(path), color_mode="grayscale")
+
+
+def _epoch(dm, split="train"):
+    loader = dm.train_dataloader() if split == "train" else dm.test_dataloader()
+    return [tuple(t.tolist() for t in dm.on_after_batch_transfer(batch, 0)) for batch in loader]
+
+
+def test_data_larger_than_the_budget_stay_mapped_and_give_the_same_batches(write_csv):
+    from lit_mnist.data.batches import HostRows
+
+    path = str(write_csv(n=97))
+    MNISTDataModule(path=path).setup("fit")  # the first read fills the cache; the runs below map it
+    held = _setup(path=path, batch_size=8)
+    mapped = _setup(path=path, batch_size=8, memory_share=0.0)
+    assert all(isinstance(mapped.splits[s][0], HostRows) for s in ("train", "val", "test"))
+    assert all(isinstance(held.splits[s][0], torch.Tensor) for s in ("train", "val", "test"))
+    for split in ("train", "test"):
+        assert _epoch(mapped, split) == _epoch(held, split)  # same rows, same order, same values
+    assert len(_epoch(mapped)) == 8 and mapped.class_counts("train") == held.class_counts("train")
+
+
+def test_with_a_budget_they_fit_the_data_are_held_whole(write_csv):
+    """The companion: the check above sees the chooser's choice (a share that fits holds every split whole)."""
+    from lit_mnist.data.batches import HostRows
+
+    path = str(write_csv(n=50))
+    MNISTDataModule(path=path).setup("fit")
+    dm = _setup(path=path, memory_share=1.0)
+    assert not any(isinstance(dm.splits[s][0], HostRows) for s in ("train", "val", "test"))
+
+
+def test_pixel_statistics_of_mapped_rows_are_those_of_the_rows(write_csv):
+    path = str(write_csv(n=40))
+    MNISTDataModule(path=path).setup("fit")
+    held, mapped = _setup(path=path, normalize=True), _setup(path=path, normalize=True, memory_share=0.0)
+    assert mapped.pixel_stats == held.pixel_stats
+
+
+@pytest.mark.parametrize("share", [-0.1, 1.5])
+def test_a_memory_share_outside_zero_to_one_is_refused_in_one_line(share):
+    with pytest.raises(ValueError, match=r"^memory_share must be in \[0, 1\]") as e:
+        MNISTDataModule(memory_share=share)
+    assert "\n" not in str(e.value)
+
+
+def test_the_cache_directory_option_is_where_the_entry_goes(write_csv, tmp_path):
+    path = str(write_csv(n=20))
+    _setup(path=path, cache_dir=str(tmp_path / "mine"))
+    assert len([p for p in (tmp_path / "mine").iterdir() if p.is_dir()]) == 1
