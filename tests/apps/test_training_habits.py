@@ -82,7 +82,10 @@ def test_the_logged_learning_rate_follows_the_schedule_step_by_step(constrained)
     logged = _scalars(constrained)["learning_rate"]  # in the order logged: a step's, then the epoch's at its end
     per_step, per_epoch = {}, []
     for step, value in logged:
-        (per_epoch.append(value) if step in per_step else per_step.__setitem__(step, value))
+        if step in per_step:
+            per_epoch.append(value)
+        else:
+            per_step[step] = value
     total = STEPS_PER_EPOCH * EPOCHS
     assert list(per_step.values()) == pytest.approx([0.01 * 0.5 ** (step / 2) for step in range(total)], rel=1e-6)
     assert per_epoch == pytest.approx([0.01 * 0.5 ** (epoch * STEPS_PER_EPOCH / 2) for epoch in (1, 2)], rel=1e-6)
