@@ -133,12 +133,36 @@ def _layer_outputs(model: LitMNIST, rows: np.ndarray) -> dict[str, np.ndarray]:
 
 def config_text(imported: Imported, source: dict, checkpoint: Path, optimizer: dict | None = None) -> str:
     """The layer list without its output layer, which fit.py appends for the data's classes (its own or others),
-    and the ``optimizer`` options that compile() gave."""
+    unless the output layer has a regularizer or constraint: then it is kept, so fine-tuning keeps them; and the
+    ``optimizer`` options that compile() gave."""
+    head_kept = _trains_with(imported.items[-1])
+    layers = imported.items if head_kept else imported.items[:-1]
+    output = (f"It ends in the model's output layer ({imported.num_classes} classes), whose regularizer or "
+              "constraint it keeps:\n# for data of other classes, delete that last item (fit.py appends one)."
+              if head_kept else "Its output layer comes from the data.")
     header = (f"# The layers of {source['keras_file']} (sha256 {source['sha256'][:16]}...), imported by "
-              f"scripts/import_keras.py. Its output layer comes from the data.\n"
+              f"scripts/import_keras.py. {output}\n"
               f"#   python scripts/fit.py --config THIS.yaml --model.init_from {checkpoint.name}\n"
-              "# starts from the imported weights; without --model.init_from, the same net trains from scratch.\n")
-    return header + yaml.safe_dump({"model": {**(optimizer or {}), "layers": imported.items[:-1]}}, sort_keys=False)
+              "# starts from the imported weights (the optimizer at step 0, as after Keras's load_weights and "
+              "compile()); without\n# --model.init_from, the same net trains from scratch.\n")
+    return header + yaml.safe_dump({"model": {**(optimizer or {}), "layers": layers}}, sort_keys=False)
+
+
+def _trains_with(item: dict) -> bool:
+    """Whether a layer item carries a regularizer or a constraint."""
+    (_, args), = item.items()
+    return isinstance(args, dict) and any(value is not None for key, value in args.items()
+                                          if key.endswith(("_regularizer", "_constraint")))
+
+
+def state_note(steps: int | None) -> str | None:
+    """What becomes of the optimizer's saved state (its moments and step count): ``init_from`` starts the
+    optimizer afresh, as a fine-tuning start (Keras's load_weights then compile()); ``load_model`` would go on
+    from the saved step."""
+    if not steps:
+        return None
+    return (f"its optimizer had taken {steps} steps; fit.py --model.init_from starts it afresh (step 0, zero "
+            "moments, the schedule from its start), as Keras's load_weights then compile() does")
 
 
 def save(model: LitMNIST, imported: Imported, source: dict, out: Path, optimizer: dict | None = None) -> Path:
@@ -201,6 +225,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"  compiled with: {name}{f' ({given})' if given else ''}; into the config")
     for note in notes:
         print(f"  compiled with: {note}")
+    if optimizer.get("optimizer") and state_note(keras_file.optimizer_steps):
+        print(f"  optimizer state: {state_note(keras_file.optimizer_steps)}")
     verified = "not verified against Keras: --check data.csv (with TensorFlow) does that"
     if args.check:
         # read, not cached: an import writes nothing but its checkpoint and config

@@ -68,9 +68,11 @@ def _optimizer_options(optimizer) -> tuple[dict, list[str]]:
             if value not in (_GONE[key], None):
                 notes.append(f"{key}={value!r}: not carried")
             continue
-        if key == "name" or key not in optimizers.KNOWN[name] or value == optimizers.KNOWN[name][key]:
-            continue  # Keras's bookkeeping (is_legacy_optimizer, jit_compile, ...), or Keras's default
+        if key == "name" or key not in optimizers.KNOWN[name]:
+            continue  # Keras's bookkeeping (is_legacy_optimizer, jit_compile, ...)
         value = _schedule(value) if key == "learning_rate" and isinstance(value, dict) else _float32(value)
+        if value == optimizers.KNOWN[name][key]:
+            continue  # Keras's default, read in float32 (a rate saved as 0.0010000000474974513 is 1e-3)
         try:  # an argument at a time: one Keras would not take is a note, the others still carry
             optimizers.as_item({name: {**carried, key: value}})
         except ValueError as e:

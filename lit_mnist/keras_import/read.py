@@ -58,6 +58,7 @@ class KerasFile:
     sha256: str
     optimizer: dict | None = None  # compile()'s optimizer, {"class_name", "config"} as Keras wrote it, if compiled
     loss: dict | str | None = None  # compile()'s loss: a name, or {"class_name", "config"}
+    optimizer_steps: int | None = None  # the optimizer's ``iterations`` when saved: the steps it had taken
 
 
 def read_keras_file(path: str | Path, max_bytes: int = MAX_BYTES) -> KerasFile:
@@ -78,15 +79,15 @@ def read_keras_file(path: str | Path, max_bytes: int = MAX_BYTES) -> KerasFile:
     with open(path, "rb") as file:
         magic = file.read(len(_HDF5_MAGIC))
     if magic.startswith(b"PK\x03\x04"):  # read from the zip member by member; hashed as a stream
-        config, model, weights = _read_keras_zip(path, max_bytes)
+        config, model, weights, steps = _read_keras_zip(path, max_bytes)
         compiled = config.get("compile_config") if isinstance(config.get("compile_config"), dict) else {}
         return KerasFile(path, "keras", config, model, weights, _sha256(path), compiled.get("optimizer"),
-                         compiled.get("loss"))
+                         compiled.get("loss"), steps)
     if magic == _HDF5_MAGIC:  # held once, whole: h5py reads it from memory, never following a path out of it
         data = path.read_bytes()
-        layout, config, model, weights, training = _read_h5(path, data, max_bytes)
+        layout, config, model, weights, training, steps = _read_h5(path, data, max_bytes)
         return KerasFile(path, layout, config, model, weights, hashlib.sha256(data).hexdigest(),
-                         training.get("optimizer_config"), training.get("loss"))
+                         training.get("optimizer_config"), training.get("loss"), steps)
     raise DataError(f"{path}: not a Keras model file (neither a .keras zip nor an HDF5 .h5 file)")
 
 
@@ -98,7 +99,7 @@ def _sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
-def _read_keras_zip(path: Path, max_bytes: int) -> tuple[dict, ModelRecord, dict]:
+def _read_keras_zip(path: Path, max_bytes: int) -> tuple[dict, ModelRecord, dict, int | None]:
     with _zip(path) as archive:
         members = _members(path, archive)
         for name in ("config.json", "model.weights.h5"):
@@ -110,9 +111,13 @@ def _read_keras_zip(path: Path, max_bytes: int) -> tuple[dict, ModelRecord, dict
     described = dict(layers_by_path(model))
     weights: dict = {}
     with _h5(path, weights_h5) as h5:
-        _read_layers(path, _hard(path, h5, "layers", required=False), "layers", "", described, _Budget(path, max_bytes),
-                     weights)
-    return config, model, weights
+        budget = _Budget(path, max_bytes)
+        _read_layers(path, _hard(path, h5, "layers", required=False), "layers", "", described, budget, weights)
+        # the optimizer's variables, iterations first (keras/src/optimizers/base_optimizer.py)
+        variables = _hard(path, h5, "optimizer", required=False)
+        variables = _hard(path, variables, "vars", "optimizer/vars", required=False) if variables is not None else None
+        steps = _steps(path, variables, ("0",), "optimizer/vars", budget)
+    return config, model, weights, steps
 
 
 def _read_layers(path: Path, layers, where: str, prefix: str, described: dict, budget: _Budget, weights: dict) -> None:
@@ -190,7 +195,7 @@ def _inflate(path: Path, archive: zipfile.ZipFile, info: zipfile.ZipInfo, limit:
     return out.getvalue()
 
 
-def _read_h5(path: Path, data: bytes, max_bytes: int) -> tuple[str, dict, ModelRecord, dict, dict]:
+def _read_h5(path: Path, data: bytes, max_bytes: int) -> tuple[str, dict, ModelRecord, dict, dict, int | None]:
     with _h5(path, data) as h5:
         if "model_config" not in h5.attrs:
             raise DataError(f"{path}: an HDF5 file without a model config (weights alone?): save the whole model")
@@ -215,7 +220,39 @@ def _read_h5(path: Path, data: bytes, max_bytes: int) -> tuple[str, dict, ModelR
                     (n.rsplit("/", 1)[-1].split(":")[0], array))
         raw_training = _attribute(path, h5, "training_config") if "training_config" in h5.attrs else None
         training = _training_config(raw_training)
-    return layout, config, model, weights, training
+        steps = _h5_steps(path, _hard(path, h5, "optimizer_weights", required=False), budget)
+    return layout, config, model, weights, training, steps
+
+
+# the step count's name in an .h5 file's optimizer_weights/<optimizer>/: Keras 3's, then Keras 2's
+_STEP_NAMES = ("iteration", "iterations", "iter:0", "iterations:0")
+
+
+def _h5_steps(path: Path, optimizer_weights, budget: _Budget) -> int | None:
+    """The optimizer's step count in an .h5 file (``optimizer_weights/<optimizer name>/iteration``), if saved."""
+    if optimizer_weights is None:
+        return None
+    import h5py
+
+    for name in optimizer_weights:
+        group = _hard(path, optimizer_weights, name, f"optimizer_weights/{name}")
+        if isinstance(group, h5py.Group):
+            steps = _steps(path, group, _STEP_NAMES, f"optimizer_weights/{name}", budget)
+            if steps is not None:
+                return steps
+    return None
+
+
+def _steps(path: Path, group, names: tuple[str, ...], where: str, budget: _Budget) -> int | None:
+    """The first of ``names`` in ``group`` that is a scalar count (what Keras writes), else None: the count only
+    informs, so a file without it, or with something else there, is imported all the same."""
+    for name in names:
+        if group is None or name not in group:
+            continue
+        value = budget.read(_hard(path, group, name, f"{where}/{name}"), f"{where}/{name}")
+        if value.shape == () and np.isfinite(value) and value >= 0 and float(value).is_integer():
+            return int(value)
+    return None
 
 
 def _h5_layer(model: str, weight_name: str) -> str:
