@@ -52,7 +52,20 @@ def keras_layer(layer: Layer, init: str = "keras", logits: bool = False) -> kera
         fan_in = layer.input_shape[-1] * np.prod(args.get("kernel_size", 1))
         bound = float(fan_in) ** -0.5
         args["kernel_initializer"] = args["bias_initializer"] = keras.initializers.RandomUniform(-bound, bound)
+    if keras.config.floatx() == "float64":
+        args = _orthogonal_in_float64(args)
     return getattr(keras.layers, layer.keras_class)(**args, name=layer.name)
+
+
+def _orthogonal_in_float64(args: dict) -> dict:
+    """Keras's OrthogonalRegularizer keeps its factor as a tensor of Python's float (float32 on TensorFlow), which
+    cannot multiply a float64 kernel's penalty: made here with a float64 factor, the same value."""
+    def made(value):
+        if isinstance(value, dict) and value.get("class_name") == "OrthogonalRegularizer":
+            config = value["config"]
+            return keras.regularizers.OrthogonalRegularizer(np.float64(config["factor"]), config["mode"])
+        return value
+    return {key: made(value) if key.endswith("_regularizer") else value for key, value in args.items()}
 
 
 def build(twins: Twins, seed: int, steps_per_epoch: int | None = None, steps_per_execution: int = 1,

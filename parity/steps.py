@@ -27,7 +27,7 @@ import torch
 
 from lit_mnist.data.batches import TensorBatches
 from lit_mnist.data.datamodule import keras_validation_split
-from lit_mnist.model.module import LitMNIST
+from lit_mnist.model.module import LitMNIST, class_weights
 from lit_mnist.model.optimizers import Fit
 from parity import keras_reference, transfer
 from parity.twins import ORIGINAL, Twins
@@ -50,13 +50,14 @@ def _relative(a: float, b: float) -> float:
     return abs(a - b) / abs(b) if b else abs(a - b)
 
 
-def _class_weights(twins: Twins, module: LitMNIST, labels: torch.Tensor) -> dict[int, float] | None:
-    """The twins' class weights (the training rows' counts), given to ``module``'s training loss as fit() does
-    (``LitMNIST.setup``, which needs a Trainer), in float64; Keras's ``class_weight`` of the same."""
-    weights = twins.class_weight(labels.numpy())
-    if weights is not None:
-        module._class_weights = torch.tensor([weights[k] for k in range(twins.num_classes)], dtype=torch.float64)
-    return weights
+def _class_weights(module: LitMNIST, labels: torch.Tensor) -> None:
+    """``module``'s own ``class_weight`` option weighing its training loss as fit() has it weigh it
+    (``LitMNIST.setup``, which needs a Trainer; the counts of ``labels``, the training rows'), in float64."""
+    option = module.hparams.get("class_weight")
+    if option is not None:
+        counts = torch.bincount(labels, minlength=module.num_classes).tolist()
+        weights = class_weights(option, module.num_classes, module.class_names, counts)
+        module._class_weights = torch.tensor(weights, dtype=torch.float64)
 
 
 def _torch_step(module: LitMNIST, optimizer: torch.optim.Optimizer, x: torch.Tensor, y: torch.Tensor) -> float:
@@ -92,8 +93,9 @@ def step_parity(
     keras_model = twins.keras(seed, steps_per_epoch=twins.steps_per_epoch(len(xk)), dtype="float64")
     size = twins.batch_size
     forced, free = make_module(twins).double(), make_module(twins).double()
-    class_weight = _class_weights(twins, forced, train_split[1])
-    _class_weights(twins, free, train_split[1])
+    for module in (forced, free):
+        _class_weights(module, train_split[1])
+    class_weight = twins.class_weight(train_split[1].numpy())  # Keras's, of the same rows
     transfer.load_weights(free.net, keras_reference.layer_weights(keras_model))
     steps_per_epoch = twins.steps_per_epoch(len(xk))
     # each side computes its own rate from its schedule (the fit's counts, as Keras's twin has them)
