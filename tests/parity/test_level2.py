@@ -40,10 +40,8 @@ def _steps(twins, images, make_module=None, n=3) -> dict:
 
 
 def _caught(result: dict) -> bool:
-    """Failed, and by a margin: the weights or the loss ten times past their limit, or the rates apart."""
-    return not result["passed"] and (result["l2_rel_diff"] > 10 * steps.MAX_L2_REL
-                                     or result["loss_rel_diff"] > 10 * steps.MAX_LOSS_REL
-                                     or result["learning_rate_rel_diff"] > 10 * steps.MAX_RATE_REL)
+    """Failed, and by a margin: the weights ten times past their limit (measured: 1.7e-4 and more)."""
+    return not result["passed"] and result["l2_rel_diff"] > 10 * steps.MAX_L2_REL
 
 
 OPTIMIZERS = {
