@@ -249,3 +249,12 @@ def test_the_acceptance_configurations_pass_levels_one_and_two(images, twins):
     assert forward.forward_parity(twins.keras(seed=3), images[0][1200:], twins.lightning())["passed"]
     result = _steps(twins, images, n=4)
     assert result["passed"], result["curve"]
+
+
+def test_the_twins_one_cycle_gives_the_torch_side_s_rate_at_every_step():
+    """The whole cycle, its low end included, where a float32 cosine is off by ~5e-4 relative."""
+    from parity.keras_reference import OneCycle
+
+    ours = optimizers.schedule({"one_cycle": {"max_lr": 0.01}}, optimizers.Fit(100, 1500))
+    theirs = OneCycle(0.01, 1500)
+    assert max(abs(float(theirs(step)) - ours(step)) / ours(step) for step in range(1500)) <= steps.MAX_RATE_REL
