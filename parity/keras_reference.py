@@ -52,7 +52,20 @@ def keras_layer(layer: Layer, init: str = "keras", logits: bool = False) -> kera
         fan_in = layer.input_shape[-1] * np.prod(args.get("kernel_size", 1))
         bound = float(fan_in) ** -0.5
         args["kernel_initializer"] = args["bias_initializer"] = keras.initializers.RandomUniform(-bound, bound)
+    if keras.config.floatx() == "float64":
+        args = _orthogonal_in_float64(args)
     return getattr(keras.layers, layer.keras_class)(**args, name=layer.name)
+
+
+def _orthogonal_in_float64(args: dict) -> dict:
+    """Keras's OrthogonalRegularizer keeps its factor as a tensor of Python's float (float32 on TensorFlow), which
+    cannot multiply a float64 kernel's penalty: made here with a float64 factor, the same value."""
+    def made(value):
+        if isinstance(value, dict) and value.get("class_name") == "OrthogonalRegularizer":
+            config = value["config"]
+            return keras.regularizers.OrthogonalRegularizer(np.float64(config["factor"]), config["mode"])
+        return value
+    return {key: made(value) if key.endswith("_regularizer") else value for key, value in args.items()}
 
 
 def build(twins: Twins, seed: int, steps_per_epoch: int | None = None, steps_per_execution: int = 1,
@@ -182,7 +195,7 @@ def fit(model: keras.Model, twins: Twins, train: tuple[np.ndarray, np.ndarray], 
     So the rows come from a pipeline of their indices, shuffled with ``seed`` and reshuffled on every pass
     (tf.data's ``reshuffle_each_iteration``): a new order each epoch, the same orders in every run of a seed.
     Each batch is gathered from the arrays; one ``fit`` call runs all epochs, as the notebook's, with
-    ``callbacks`` (Keras's own, parity/callbacks.py).
+    ``callbacks`` (Keras's own, parity/callbacks.py) and the twins' class weights (``Twins.class_weight``).
     """
     x, y = train
     images, labels = tf.constant(x, tf.float32), tf.constant(targets(twins, y))
@@ -191,7 +204,7 @@ def fit(model: keras.Model, twins: Twins, train: tuple[np.ndarray, np.ndarray], 
     validation = (val[0].astype(np.float32), targets(twins, val[1])) if len(val[0]) else None
     start = time.perf_counter()
     model.fit(batches, epochs=twins.epochs, shuffle=False, validation_data=validation,
-              validation_freq=twins.validation_freq, callbacks=callbacks, verbose=0)
+              validation_freq=twins.validation_freq, callbacks=callbacks, class_weight=twins.class_weight(y), verbose=0)
     return time.perf_counter() - start
 
 
@@ -222,26 +235,46 @@ def assign(model: keras.Model, weights: dict[str, dict[str, np.ndarray]]) -> Non
             by_name[name].assign(value)
 
 
+# every per-variable slot of Keras 3's optimizers (``add_optimizer_variables``'s names): Adam's, AMSGrad's,
+# RMSprop's (centred too), SGD's, Nadam's, Adamax's, Adagrad's, Adadelta's, Lion's
+SLOTS = ("momentum", "velocity", "velocity_hat", "average_gradient", "norm", "accumulator", "accumulated_grad",
+         "accumulated_delta_var")
+
+
 def optimizer_slots(model: keras.Model) -> dict[str, dict[str, dict[str, np.ndarray]]]:
-    """The optimizer's slots of every trainable variable (Adam's ``momentum`` and ``velocity``, SGD's ``momentum``,
-    RMSprop's ``velocity`` and ``momentum``), by layer, variable and slot name. Keras has no public accessor for one
-    variable's slots; its optimizer's variables are public, and each is named after the model variable's path and
-    the slot. The path differs with the model's kind: a Sequential builds its layers inside its own name scope
-    (``sequential/dense/kernel`` -> ``sequential_dense_kernel_momentum``), a Functional model's layers are built
-    where they are called, outside any (``dense/kernel`` -> ``dense_kernel_momentum``); the path is read, not
-    assumed. A slot that pairs with no model variable is an error: its state would otherwise be silently lost."""
+    """The optimizer's slots of every trainable variable (``SLOTS``: Adam's ``momentum`` and ``velocity``,
+    AMSGrad's ``velocity_hat``, Adagrad's ``accumulator``, ...), by layer, variable and slot name. Keras has no
+    public accessor for one variable's slots; its optimizer's variables are public, and each is named after the
+    model variable's path and the slot. The path differs with the model's kind: a Sequential builds its layers
+    inside its own name scope (``sequential/dense/kernel`` -> ``sequential_dense_kernel_momentum``), a Functional
+    model's layers are built where they are called, outside any (``dense/kernel`` -> ``dense_kernel_momentum``);
+    the path is read, not assumed. A slot that pairs with no model variable is an error: its state would otherwise
+    be silently lost."""
     by_name = {v.name: np.array(v.numpy()) for v in model.optimizer.variables}
-    unpaired = set(by_name) - {"iteration", "learning_rate"}  # the optimizer's own, not per-variable slots
+    # the optimizer's own values, not per-variable slots (optimizer_scalars)
+    unpaired = set(by_name) - {"iteration", "learning_rate"} - {v.name for v in _scalar_variables(model.optimizer)}
     slots: dict[str, dict[str, dict[str, np.ndarray]]] = {}
     for layer in model.layers:
         for v in layer.trainable_weights:
             key = v.path.replace("/", "_")
-            found = {slot: f"{key}_{slot}" for slot in ("momentum", "velocity") if f"{key}_{slot}" in by_name}
+            found = {slot: f"{key}_{slot}" for slot in SLOTS if f"{key}_{slot}" in by_name}
             unpaired -= set(found.values())
             slots.setdefault(layer.name, {})[v.name] = {slot: by_name[name] for slot, name in found.items()}
     if unpaired:
         raise RuntimeError(f"the optimizer's slots {sorted(unpaired)} pair with no variable of the model's layers")
     return slots
+
+
+def _scalar_variables(optimizer: keras.optimizers.Optimizer) -> list:
+    # Nadam's product of momentum factors is an unnamed variable of its own (nadam.py's ``_u_product``)
+    return [optimizer._u_product] if isinstance(optimizer, keras.optimizers.Nadam) else []
+
+
+def optimizer_scalars(model: keras.Model) -> dict[str, float]:
+    """The optimizer-wide values a step reads besides its count and rate, by the name the torch optimizer keeps
+    them under in each param group: Nadam's ``u_product``; none for the others."""
+    scalars = _scalar_variables(model.optimizer)
+    return {"u_product": float(scalars[0].numpy())} if scalars else {}
 
 
 def iterations(model: keras.Model) -> int:
@@ -255,13 +288,15 @@ def learning_rate(model: keras.Model) -> float:
 
 class OneCycle(keras.optimizers.schedules.LearningRateSchedule):
     """torch's ``OneCycleLR`` (its defaults: 30% warm-up from ``peak / 25``, cosine both ways, down to
-    ``peak / 25 / 1e4``), step for step: Keras asks at the step count before each update, as torch's is."""
+    ``peak / 25 / 1e4``), step for step: Keras asks at the step count before each update, as torch's is. Computed
+    in float64, as torch's in Python floats (in float32 the cosine's cancellation near the low end is off by
+    ~5e-4 relative), and given as float32, as Keras's own schedules give theirs."""
 
     def __init__(self, peak: float, total_steps: int, warmup: float = 0.3, div: float = 25.0, final_div: float = 1e4):
         self.peak, self.total_steps, self.warmup, self.div, self.final_div = peak, total_steps, warmup, div, final_div
 
     def __call__(self, step):
-        step = tf.cast(step, tf.float32)
+        step = tf.cast(step, tf.float64)
         start, low = self.peak / self.div, self.peak / self.div / self.final_div
         turn = float(self.warmup * self.total_steps) - 1
 
@@ -269,7 +304,7 @@ class OneCycle(keras.optimizers.schedules.LearningRateSchedule):
             return b + (a - b) / 2 * (tf.cos(np.pi * fraction) + 1)
         up = anneal(start, self.peak, step / turn)
         down = anneal(self.peak, low, (step - turn) / (self.total_steps - 1 - turn))
-        return tf.where(step <= turn, up, down)
+        return tf.cast(tf.where(step <= turn, up, down), tf.float32)
 
     def get_config(self) -> dict:
         return {"peak": self.peak, "total_steps": self.total_steps, "warmup": self.warmup, "div": self.div,

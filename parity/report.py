@@ -67,6 +67,9 @@ def markdown(r: dict) -> str:
         f"| 1 forward | argmax agreement | | {f['argmax_agreement']:.4%} | >= {f['limits']['argmax_agreement']:.1%} | |",
         f"| 2 steps | worst relative L2 of all parameters ({s['n']} teacher-forced steps) | | {s['l2_rel_diff']:.2e} | <= {s['limits']['l2_rel_diff']:.0e} | {_verdict(s['passed'])} |",
         f"| 2 steps | worst relative loss difference | | {s['loss_rel_diff']:.2e} | <= {s['limits']['loss_rel_diff']:.0e} | |",
+        *([(f"| 2 steps | worst relative difference of the learning rates (each side's own schedule) | | "
+            f"{s['learning_rate_rel_diff']:.2e} | <= {s['limits']['learning_rate_rel_diff']:.0e} | |")]
+          if "learning_rate_rel_diff" in s else []),
     ]
     if s["has_moving_statistics"]:
         rows.append(f"| 2 steps | worst relative L2 of BatchNormalization's moving statistics | | {s['moving_rel_diff']:.2e} | "
@@ -82,10 +85,11 @@ def markdown(r: dict) -> str:
     elif r.get("callbacks"):
         notes.append(f"Level 3 trains both sides with the same Keras callbacks: {_items(r['callbacks'])}.")
     too_few = too_few_seeds(r)
-    curve = ["| step | Keras loss | torch loss | rel L2 (forced) | rel loss diff | rel L2 (free-running) |",
-             "| --- | --- | --- | --- | --- | --- |"]
+    curve = [("| step | Keras loss | torch loss | rel L2 (forced) | rel loss diff | Keras rate | torch rate | "
+              "rel L2 (free-running) |"), "| --- | --- | --- | --- | --- | --- | --- | --- |"]
     curve += [f"| {c['step']} | {c['keras_loss']:.5f} | {c['torch_loss']:.5f} | {c['l2_rel_diff']:.2e} | "
-              f"{c['loss_rel_diff']:.2e} | {c['free_running_l2_rel_diff']:.2e} |" for c in s["curve"]]
+              f"{c['loss_rel_diff']:.2e} | {_rate(c, 'keras')} | {_rate(c, 'torch')} | "
+              f"{c['free_running_l2_rel_diff']:.2e} |" for c in s["curve"]]
     shape = "x".join(map(str, r["image_shape"]))
     return "\n".join([
         f"# Keras / Lightning parity: {'PASSED' if r['passed'] else 'FAILED'}", "",
@@ -100,10 +104,16 @@ def markdown(r: dict) -> str:
          "Keras's own seed-to-seed variation (mean over all pairs of Keras seeds) times the noise factor; the "
          "Lightning figure is the mean over all Keras/Lightning seed pairs.") if "statistics" in r else "", "",
         "## Teacher-forced steps", "",
-        ("Each torch step starts from Keras's state before that step. The free-running column (torch left to run "
+        ("Each torch step starts from Keras's state before that step (its weights, its optimizer's slots and step "
+         "count); each side computes the step's learning rate from its own schedule. The free-running column (torch left to run "
          "on its own from the same start) is for information: it drifts, as float32 training in two frameworks does."),
         "", *curve, "",
     ])
+
+
+def _rate(step: dict, side: str) -> str:
+    rate = step.get(f"{side}_learning_rate")  # absent from a report written before the rates were compared
+    return "" if rate is None else f"{rate:.6g}"
 
 
 def _seed_rows(r: dict) -> list[str]:

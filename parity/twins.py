@@ -5,11 +5,12 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field, replace
 
+import numpy as np
 import torch
 
 from lit_mnist.model.kinds import KINDS
 from lit_mnist.model.layers import INPUT, Layer, as_items, resolve
-from lit_mnist.model.module import LitMNIST
+from lit_mnist.model.module import LitMNIST, class_weights
 from parity import keras_reference
 
 
@@ -63,6 +64,16 @@ class Twins:
 
     def steps_per_epoch(self, train_rows: int) -> int:
         return math.ceil(train_rows / self.batch_size)
+
+    def class_weight(self, labels: np.ndarray) -> dict[int, float] | None:
+        """The ``class_weight`` option as Keras's ``fit(class_weight=...)`` takes it, each class's weight by label
+        (``balanced``: from the counts of ``labels``, the training rows'); None without the option."""
+        option = self.options.get("class_weight")
+        if option is None:
+            return None
+        counts = np.bincount(np.asarray(labels), minlength=self.num_classes).tolist()
+        names = self.options.get("class_names") or [str(k) for k in range(self.num_classes)]
+        return dict(enumerate(class_weights(option, self.num_classes, names, counts)))
 
     def without_dropout(self) -> Twins:
         """The same twins with every dropout rate (and noise's stddev) 0: the random masks and noise cannot be shared
