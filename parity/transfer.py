@@ -10,7 +10,7 @@ import torch
 
 from lit_mnist.model.keras_layout import find, keras_weights, load_weights, variables
 from lit_mnist.model.net import KerasNet
-from lit_mnist.model.optimizers import KerasAdam, KerasAdamax, set_schedule
+from lit_mnist.model.optimizers import KerasAdam, set_schedule
 
 __all__ = ["flat", "keras_vector", "keras_weights", "load_optimizer_state", "load_weights", "relative_l2",
            "torch_vector"]
@@ -19,7 +19,6 @@ __all__ = ["flat", "keras_vector", "keras_weights", "load_optimizer_state", "loa
 # stock one) keeps its moments under torch's names; Adamax keeps its own short names
 SLOT_NAMES = {
     torch.optim.Adam: {"momentum": "exp_avg", "velocity": "exp_avg_sq", "velocity_hat": "max_exp_avg_sq"},
-    KerasAdamax: {"momentum": "m", "norm": "u"},
 }
 
 

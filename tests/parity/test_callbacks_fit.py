@@ -51,7 +51,7 @@ def test_keras_s_terminate_on_nan_validates_the_epoch_it_stops_in(images, tmp_pa
     NaN in the history, not a batch more (the twin then runs a step a graph call, so the check is every batch)."""
     monkeypatch.chdir(tmp_path)
     x, y = images
-    twins = Twins({"num_classes": 4, "image_shape": [12, 12], "lr": 1e30}, epochs=3, batch_size=100,
+    twins = Twins({"num_classes": 4, "image_shape": [12, 12], "optimizer": {"sgd": {"learning_rate": 1e30}}}, epochs=3, batch_size=100,
                   callbacks=["terminate_on_nan", {"csv_logger": "history.csv"}])
     train, val, test = (x[:900], y[:900]), (x[900:1200], y[900:1200]), (x[1200:], y[1200:])
     record, model = statistics.train_keras(twins, train, val, test, seed=0)

@@ -42,7 +42,7 @@ class KerasAdamax(KerasOptimizer):
 
     def update(self, p: torch.Tensor, g: torch.Tensor, group: dict, state: dict, lr: float, t: int) -> None:
         beta_1 = group["beta_1"]
-        m, u = self.slot(state, "m", p), self.slot(state, "u", p)
+        m, u = self.slot(state, "momentum", p), self.slot(state, "norm", p)  # Keras's slot names
         m.add_(g - m, alpha=1 - beta_1)
         torch.maximum(u * group["beta_2"], g.abs(), out=u)
         p.sub_(m * lr / ((1 - beta_1 ** t) * (u + group["epsilon"])))
