@@ -138,11 +138,13 @@ def start_from(model: LitMNIST, path: str | Path) -> None:
         raise LayerError(f"--model.init_from {path}: not a lit-mnist checkpoint of a layer list ({e})") from None
     net = model.net
     our_head = net.layers[-1].name
-    theirs = {}
-    for key, value in checkpoint["state_dict"].items():
-        if key.startswith("net."):
-            layer, variable = key[len("net."):].split(".", 1)
-            theirs[f"{our_head if layer == their_head.name else layer}.{variable}"] = value
+
+    def ours_of(key: str) -> str:  # their net's key (``dense_3.weight``) as ours, the head renamed
+        layer, variable = key.split(".", 1)
+        return f"{our_head if layer == their_head.name else layer}.{variable}"
+
+    theirs = {ours_of(key[len("net."):]): value for key, value in checkpoint["state_dict"].items()
+              if key.startswith("net.")}
     ours = net.state_dict()
     head = [name for name in ours if name.startswith(f"{our_head}.")]
     differ = [k for k in ours if k not in theirs or theirs[k].shape != ours[k].shape]
@@ -154,7 +156,11 @@ def start_from(model: LitMNIST, path: str | Path) -> None:
     if differ:
         warnings.warn(f"--model.init_from {path}: its head has {theirs[head[0]].shape[0]} classes, this data "
                       f"{ours[head[0]].shape[0]}: the head ({net.layers[-1].name}) starts afresh", stacklevel=2)
-    carried = _optimizer_state(model, path, checkpoint.get(KEY), bool(differ))
+    state = checkpoint.get(KEY)
+    if isinstance(state, dict) and isinstance(state.get("slots"), dict):  # its slots by our parameters' names
+        state = {**state, "slots": {f"net.{ours_of(key[len('net.'):])}" if key.startswith("net.") else key: slots
+                                    for key, slots in state["slots"].items()}}
+    carried = _optimizer_state(model, path, state, bool(differ))
     started = {"checkpoint": str(path), "head_reinitialised": bool(differ), "optimizer_state": carried,
                "hyper_parameters": {k: v for k, v in hparams.items() if k in ("num_classes", "image_shape", "source")}}
     model.hparams.update(init_from=None, source={"init_from": started, "source_of_that": model.hparams.get("source")})
