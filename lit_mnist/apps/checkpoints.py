@@ -161,8 +161,10 @@ def start_from(model: LitMNIST, path: str | Path) -> None:
         state = {**state, "slots": {f"net.{ours_of(key[len('net.'):])}" if key.startswith("net.") else key: slots
                                     for key, slots in state["slots"].items()}}
     carried = _optimizer_state(model, path, state, bool(differ))
-    started = {"checkpoint": str(path), "head_reinitialised": bool(differ), "optimizer_state": carried,
+    started = {"checkpoint": str(path), "head_reinitialised": bool(differ),
                "hyper_parameters": {k: v for k, v in hparams.items() if k in ("num_classes", "image_shape", "source")}}
+    if state is not None:  # whether an imported optimizer's state was taken on
+        started["optimizer_state"] = carried
     model.hparams.update(init_from=None, source={"init_from": started, "source_of_that": model.hparams.get("source")})
 
 

@@ -77,7 +77,9 @@ class LitMNIST(L.LightningModule):
             pass as a CUDA graph (``lit_mnist/model/graphed.py``); the same arithmetic, a fraction of the host's work.
         init_from: a lit-mnist checkpoint (trained, or imported from Keras) whose net's weights the net starts from:
             fine-tuning or transfer, not the resume of a run (that is ``--ckpt_path``). Its layers must be this
-            net's; a head of another class count is initialised afresh, and a warning says so. The module only
+            net's; a head of another class count is initialised afresh, and a warning says so. An imported Keras
+            optimizer's state in it (``keras_optimizer_state``) goes to ``optimizer_state``, which the optimizer
+            built for training goes on from (the same optimizer only). The module only
             records it, and reads no file: the commands start the net once the module is built
             (``lit_mnist.apps.checkpoints.start_from``, which records the start in ``source`` and sets
             ``init_from`` back to None, so that a checkpoint of the run does not read the path again). A module

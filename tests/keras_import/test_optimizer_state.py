@@ -185,3 +185,21 @@ def test_init_from_under_another_optimizer_restarts_it_with_one_line(tmp_path, c
                                          "optimizer starts afresh"):
         start_from(other, out)
     assert other.optimizer_state is None and other.make_optimizer().param_groups[0]["iterations"] == 0
+
+
+def test_a_state_that_does_not_fit_the_net_is_a_one_line_error(tmp_path):
+    import torch
+
+    from lit_mnist.apps.checkpoints import CheckpointError, start_from
+    from lit_mnist.model.module import LitMNIST
+
+    model = LitMNIST(layers=[{"dense": {"units": 3, "activation": "softmax"}}], num_classes=3, image_shape=(2, 2))
+    path = tmp_path / "bad.ckpt"
+    torch.save({"state_dict": {f"net.{k}": v for k, v in model.net.state_dict().items()},
+                "hyper_parameters": dict(model.hparams),
+                "keras_optimizer_state": {"optimizer": "adam", "iterations": 3,
+                                          "slots": {"net.dense.weight": {"momentum": torch.zeros(4, 3)}}}}, path)
+    with pytest.raises(CheckpointError, match="keras_optimizer_state does not fit the net") as raised:
+        start_from(LitMNIST(layers=[{"dense": {"units": 3, "activation": "softmax"}}], num_classes=3,
+                            image_shape=(2, 2)), path)
+    assert "\n" not in str(raised.value)
