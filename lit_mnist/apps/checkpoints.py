@@ -18,6 +18,7 @@ from lightning.pytorch.plugins.io import TorchCheckpointIO
 
 from lit_mnist import atomic
 from lit_mnist.errors import DataError
+from lit_mnist.keras_import.optimizer_state import KEY
 from lit_mnist.model.layers import LayerError, resolve
 from lit_mnist.model.module import LitMNIST
 
@@ -137,11 +138,13 @@ def start_from(model: LitMNIST, path: str | Path) -> None:
         raise LayerError(f"--model.init_from {path}: not a lit-mnist checkpoint of a layer list ({e})") from None
     net = model.net
     our_head = net.layers[-1].name
-    theirs = {}
-    for key, value in checkpoint["state_dict"].items():
-        if key.startswith("net."):
-            layer, variable = key[len("net."):].split(".", 1)
-            theirs[f"{our_head if layer == their_head.name else layer}.{variable}"] = value
+
+    def ours_of(key: str) -> str:  # their net's key (``dense_3.weight``) as ours, the head renamed
+        layer, variable = key.split(".", 1)
+        return f"{our_head if layer == their_head.name else layer}.{variable}"
+
+    theirs = {ours_of(key[len("net."):]): value for key, value in checkpoint["state_dict"].items()
+              if key.startswith("net.")}
     ours = net.state_dict()
     head = [name for name in ours if name.startswith(f"{our_head}.")]
     differ = [k for k in ours if k not in theirs or theirs[k].shape != ours[k].shape]
@@ -153,6 +156,39 @@ def start_from(model: LitMNIST, path: str | Path) -> None:
     if differ:
         warnings.warn(f"--model.init_from {path}: its head has {theirs[head[0]].shape[0]} classes, this data "
                       f"{ours[head[0]].shape[0]}: the head ({net.layers[-1].name}) starts afresh", stacklevel=2)
+    state = checkpoint.get(KEY)
+    if isinstance(state, dict) and isinstance(state.get("slots"), dict):  # its slots by our parameters' names
+        state = {**state, "slots": {f"net.{ours_of(key[len('net.'):])}" if key.startswith("net.") else key: slots
+                                    for key, slots in state["slots"].items()}}
+    carried = _optimizer_state(model, path, state, bool(differ))
     started = {"checkpoint": str(path), "head_reinitialised": bool(differ),
                "hyper_parameters": {k: v for k, v in hparams.items() if k in ("num_classes", "image_shape", "source")}}
+    if state is not None:  # whether an imported optimizer's state was taken on
+        started["optimizer_state"] = carried
     model.hparams.update(init_from=None, source={"init_from": started, "source_of_that": model.hparams.get("source")})
+
+
+def _optimizer_state(model: LitMNIST, path, state, head_reinitialised: bool) -> bool:
+    """Hand an imported Keras optimizer's state (``KEY``: its step count and slots) to ``model``, for its optimizer
+    to go on from, as Keras's ``load_model`` then ``fit`` does; where it cannot (another optimizer is trained, or
+    the head starts afresh), the optimizer starts at step 0 and a line says why. Whether it was handed over."""
+    if not isinstance(state, dict):
+        return False
+    from lit_mnist.model import optimizers
+
+    name = optimizers.parse_optimizer(model.hparams.optimizer)[0]
+    why = (f"its optimizer state is {state.get('optimizer')}'s, and this run trains with {name}"
+           if state.get("optimizer") != name else "the head starts afresh" if head_reinitialised else None)
+    if why is not None:
+        warnings.warn(f"--model.init_from {path}: {why}: the optimizer starts afresh (step 0, zero slots)",
+                      stacklevel=3)
+        return False
+    ours = dict(model.named_parameters())
+    slots = state.get("slots")
+    steps = state.get("iterations")
+    if not isinstance(steps, int) or steps < 0 or not isinstance(slots, dict) or any(k not in ours or not isinstance(v, dict) for k, v in slots.items()) or any(
+            not isinstance(t, torch.Tensor) or t.shape != ours[k].shape for k, v in slots.items() for t in v.values()):
+        raise CheckpointError(f"{path}: its {KEY} does not fit the net (a step count that is not one, or a slot "
+                              "of another parameter or shape)")
+    model.optimizer_state = state
+    return True

@@ -37,6 +37,7 @@ from lit_mnist.errors import DataError
 from lit_mnist.keras_import.compiled import compile_options
 from lit_mnist.keras_import.convert import Imported, convert
 from lit_mnist.keras_import.for_keras import for_keras
+from lit_mnist.keras_import.optimizer_state import KEY, optimizer_state
 from lit_mnist.keras_import.read import MAX_BYTES, KerasFile, read_keras_file
 from lit_mnist.model import keras_layout
 from lit_mnist.model.layers import LayerError, image_size
@@ -143,8 +144,8 @@ def config_text(imported: Imported, source: dict, checkpoint: Path, optimizer: d
     header = (f"# The layers of {source['keras_file']} (sha256 {source['sha256'][:16]}...), imported by "
               f"scripts/import_keras.py. {output}\n"
               f"#   python scripts/fit.py --config THIS.yaml --model.init_from {checkpoint.name}\n"
-              "# starts from the imported weights (the optimizer at step 0, as after Keras's load_weights and "
-              "compile()); without\n# --model.init_from, the same net trains from scratch.\n")
+              "# starts from the imported weights (and the optimizer's saved state, where the import carried it, "
+              "as Keras's load_model);\n# without --model.init_from, the same net trains from scratch.\n")
     return header + yaml.safe_dump({"model": {**(optimizer or {}), "layers": layers}}, sort_keys=False)
 
 
@@ -155,20 +156,35 @@ def _trains_with(item: dict) -> bool:
                                           if key.endswith(("_regularizer", "_constraint")))
 
 
-def state_note(steps: int | None) -> str | None:
-    """What becomes of the optimizer's saved state (its moments and step count): ``init_from`` starts the
-    optimizer afresh, as a fine-tuning start (Keras's load_weights then compile()); ``load_model`` would go on
-    from the saved step."""
+def state_note(steps: int | None, state: dict | None, why: str | None) -> str | None:
+    """What becomes of the optimizer's saved state (its step count and slots): carried into the checkpoint, so
+    that ``init_from`` goes on from it as Keras's ``load_model`` then ``fit`` does; or why not."""
     if not steps:
         return None
-    return (f"its optimizer had taken {steps} steps; fit.py --model.init_from starts it afresh (step 0, zero "
-            "moments, the schedule from its start), as Keras's load_weights then compile() does")
+    if state is not None:
+        return (f"its optimizer had taken {steps} steps; carried (the step count and its slots): fit.py "
+                "--model.init_from goes on from them with the same optimizer, as Keras's load_model then fit does")
+    return (f"its optimizer had taken {steps} steps; {why or 'its slots are not in the file'}: fit.py "
+            "--model.init_from starts it afresh (step 0, zero slots)")
 
 
-def save(model: LitMNIST, imported: Imported, source: dict, out: Path, optimizer: dict | None = None) -> Path:
-    """The checkpoint (weights and hyper-parameters, as Lightning writes a module's) and its config, atomically."""
+def _carried_state(keras_file: KerasFile, item: dict | None, model: LitMNIST) -> tuple[dict | None, str | None]:
+    """The optimizer's saved state mapped onto the net, where the file and the carried optimizer allow it."""
+    if not item:
+        return None, None
+    if keras_file.optimizer_variables is None:
+        return None, f"an {keras_file.layout} file keeps its slots in another layout: not carried"
+    return optimizer_state(keras_file.optimizer_variables, item, model)
+
+
+def save(model: LitMNIST, imported: Imported, source: dict, out: Path, optimizer: dict | None = None,
+         optimizer_state: dict | None = None) -> Path:
+    """The checkpoint (weights and hyper-parameters, as Lightning writes a module's; the Keras optimizer's state
+    under ``keras_optimizer_state``, where carried) and its config, atomically."""
     checkpoint = {"state_dict": model.state_dict(), "hyper_parameters": dict(model.hparams),
                   "pytorch-lightning_version": lightning.__version__}
+    if optimizer_state is not None:
+        checkpoint[KEY] = optimizer_state
     buffer = io.BytesIO()
     torch.save(checkpoint, buffer)
     config = out.with_suffix(".yaml")
@@ -225,8 +241,9 @@ def main(argv: list[str] | None = None) -> int:
         print(f"  compiled with: {name}{f' ({given})' if given else ''}; into the config")
     for note in notes:
         print(f"  compiled with: {note}")
-    if optimizer.get("optimizer") and state_note(keras_file.optimizer_steps):
-        print(f"  optimizer state: {state_note(keras_file.optimizer_steps)}")
+    state, why = _carried_state(keras_file, optimizer.get("optimizer"), model)
+    if optimizer.get("optimizer") and state_note(keras_file.optimizer_steps, state, why):
+        print(f"  optimizer state: {state_note(keras_file.optimizer_steps, state, why)}")
     verified = "not verified against Keras: --check data.csv (with TensorFlow) does that"
     if args.check:
         # read, not cached: an import writes nothing but its checkpoint and config
@@ -244,7 +261,7 @@ def main(argv: list[str] | None = None) -> int:
             print(f"import FAILED its check: {args.out} not written")
             return 1
         verified = f"verified against Keras on {result['rows']} rows"
-    config = save(model, imported, source, args.out, optimizer)
+    config = save(model, imported, source, args.out, optimizer, state)
     print(f"written: {args.out} and {config}; {verified}")
     return 0
 

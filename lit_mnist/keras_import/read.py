@@ -59,6 +59,9 @@ class KerasFile:
     optimizer: dict | None = None  # compile()'s optimizer, {"class_name", "config"} as Keras wrote it, if compiled
     loss: dict | str | None = None  # compile()'s loss: a name, or {"class_name", "config"}
     optimizer_steps: int | None = None  # the optimizer's ``iterations`` when saved: the steps it had taken
+    # the optimizer's variables as Keras 3 saves them (``optimizer.variables``: iterations, a constant rate's
+    # variable, then the slots), in its order; None where the file has none or is Keras 2's (another layout)
+    optimizer_variables: list[np.ndarray] | None = None
 
 
 def read_keras_file(path: str | Path, max_bytes: int = MAX_BYTES) -> KerasFile:
@@ -79,15 +82,15 @@ def read_keras_file(path: str | Path, max_bytes: int = MAX_BYTES) -> KerasFile:
     with open(path, "rb") as file:
         magic = file.read(len(_HDF5_MAGIC))
     if magic.startswith(b"PK\x03\x04"):  # read from the zip member by member; hashed as a stream
-        config, model, weights, steps = _read_keras_zip(path, max_bytes)
+        config, model, weights, steps, variables = _read_keras_zip(path, max_bytes)
         compiled = config.get("compile_config") if isinstance(config.get("compile_config"), dict) else {}
         return KerasFile(path, "keras", config, model, weights, _sha256(path), compiled.get("optimizer"),
-                         compiled.get("loss"), steps)
+                         compiled.get("loss"), steps, variables)
     if magic == _HDF5_MAGIC:  # held once, whole: h5py reads it from memory, never following a path out of it
         data = path.read_bytes()
-        layout, config, model, weights, training, steps = _read_h5(path, data, max_bytes)
+        layout, config, model, weights, training, steps, variables = _read_h5(path, data, max_bytes)
         return KerasFile(path, layout, config, model, weights, hashlib.sha256(data).hexdigest(),
-                         training.get("optimizer_config"), training.get("loss"), steps)
+                         training.get("optimizer_config"), training.get("loss"), steps, variables)
     raise DataError(f"{path}: not a Keras model file (neither a .keras zip nor an HDF5 .h5 file)")
 
 
@@ -99,7 +102,7 @@ def _sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
-def _read_keras_zip(path: Path, max_bytes: int) -> tuple[dict, ModelRecord, dict, int | None]:
+def _read_keras_zip(path: Path, max_bytes: int) -> tuple[dict, ModelRecord, dict, int | None, list | None]:
     with _zip(path) as archive:
         members = _members(path, archive)
         for name in ("config.json", "model.weights.h5"):
@@ -117,7 +120,12 @@ def _read_keras_zip(path: Path, max_bytes: int) -> tuple[dict, ModelRecord, dict
         variables = _hard(path, h5, "optimizer", required=False)
         variables = _hard(path, variables, "vars", "optimizer/vars", required=False) if variables is not None else None
         steps = _steps(path, variables, ("0",), "optimizer/vars", budget)
-    return config, model, weights, steps
+        state = None
+        if variables is not None and steps is not None:
+            order = sorted(variables.keys(), key=lambda index: int(index) if index.isdigit() else -1)
+            state = [budget.read(_hard(path, variables, index, f"optimizer/vars/{index}"), f"optimizer/vars/{index}")
+                     for index in order]
+    return config, model, weights, steps, state
 
 
 def _read_layers(path: Path, layers, where: str, prefix: str, described: dict, budget: _Budget, weights: dict) -> None:
@@ -195,7 +203,8 @@ def _inflate(path: Path, archive: zipfile.ZipFile, info: zipfile.ZipInfo, limit:
     return out.getvalue()
 
 
-def _read_h5(path: Path, data: bytes, max_bytes: int) -> tuple[str, dict, ModelRecord, dict, dict, int | None]:
+def _read_h5(path: Path, data: bytes, max_bytes: int) -> tuple[str, dict, ModelRecord, dict, dict, int | None,
+                                                               list | None]:
     with _h5(path, data) as h5:
         if "model_config" not in h5.attrs:
             raise DataError(f"{path}: an HDF5 file without a model config (weights alone?): save the whole model")
@@ -220,8 +229,22 @@ def _read_h5(path: Path, data: bytes, max_bytes: int) -> tuple[str, dict, ModelR
                     (n.rsplit("/", 1)[-1].split(":")[0], array))
         raw_training = _attribute(path, h5, "training_config") if "training_config" in h5.attrs else None
         training = _training_config(raw_training)
-        steps = _h5_steps(path, _hard(path, h5, "optimizer_weights", required=False), budget)
-    return layout, config, model, weights, training, steps
+        optimizer_weights = _hard(path, h5, "optimizer_weights", required=False)
+        steps = _h5_steps(path, optimizer_weights, budget)
+        state = (_h5_optimizer_variables(path, optimizer_weights, budget)
+                 if layout == "h5 (Keras 3)" and steps is not None else None)
+    return layout, config, model, weights, training, steps, state
+
+
+def _h5_optimizer_variables(path: Path, optimizer_weights, budget: _Budget) -> list[np.ndarray] | None:
+    """Keras 3's optimizer variables in an .h5 file, in the order of ``optimizer_weights``'s ``weight_names``
+    (``<optimizer>/iteration``, ``<optimizer>/<variable path>_<slot>``, ...): Keras's own order."""
+    names = optimizer_weights.attrs.get("weight_names") if optimizer_weights is not None else None
+    if names is None:
+        return None
+    names = [n.decode() if isinstance(n, bytes) else str(n) for n in names]
+    return [budget.read(_reach(path, optimizer_weights, name, "optimizer_weights"), f"optimizer_weights/{name}")
+            for name in names]
 
 
 # the step count's name in an .h5 file's optimizer_weights/<optimizer>/: Keras 3's, then Keras 2's

@@ -77,7 +77,9 @@ class LitMNIST(L.LightningModule):
             pass as a CUDA graph (``lit_mnist/model/graphed.py``); the same arithmetic, a fraction of the host's work.
         init_from: a lit-mnist checkpoint (trained, or imported from Keras) whose net's weights the net starts from:
             fine-tuning or transfer, not the resume of a run (that is ``--ckpt_path``). Its layers must be this
-            net's; a head of another class count is initialised afresh, and a warning says so. The module only
+            net's; a head of another class count is initialised afresh, and a warning says so. An imported Keras
+            optimizer's state in it (``keras_optimizer_state``) goes to ``optimizer_state``, which the optimizer
+            built for training goes on from (the same optimizer only). The module only
             records it, and reads no file: the commands start the net once the module is built
             (``lit_mnist.apps.checkpoints.start_from``, which records the start in ``source`` and sets
             ``init_from`` back to None, so that a checkpoint of the run does not read the path again). A module
@@ -161,6 +163,9 @@ class LitMNIST(L.LightningModule):
         # setup (``balanced`` needs the training split), not kept in checkpoints: the option is
         self.register_buffer("_class_weights", None, persistent=False)
         self.lr_schedule: optimizers.Schedule | None = optimizers.lr_schedule(item)  # the fit's counts: at configure
+        # an imported Keras optimizer's state (its step count and slots), set by ``start_from`` for the optimizer
+        # to go on from; never a hyper-parameter, so a checkpoint of the run does not apply it again
+        self.optimizer_state: dict | None = None
 
     @property
     def num_classes(self) -> int:
@@ -349,7 +354,12 @@ class LitMNIST(L.LightningModule):
         if lr is not None:
             item = _with_constant_rate(item, lr)
         constraints = getattr(self.net, "constraints", list)()
-        return optimizers.build(item, self.parameters(), constraints, fit)
+        optimizer = optimizers.build(item, self.parameters(), constraints, fit)
+        if self.optimizer_state is not None and lr is None:  # goes on from an imported Keras optimizer
+            from lit_mnist.keras_import.optimizer_state import restore
+
+            restore(optimizer, dict(self.named_parameters()), self.optimizer_state)
+        return optimizer
 
     def configure_optimizers(self):
         # the schedule is the optimizer's own, stepped with its step count (Keras's): no Lightning scheduler

@@ -1,8 +1,8 @@
 """A Keras model's training habits survive its import: compiled with AdamW, an ExponentialDecay schedule, clipnorm,
 an l2 kernel regularizer and a max_norm kernel constraint, trained a few steps by Keras and saved as .keras and as
-.h5, it imports with none of them dropped, and trains on from its checkpoint. The optimizer starts afresh there
-(step 0, zero moments), as after Keras's ``load_weights`` then ``compile()``: its first step is that one's, and
-not ``load_model``'s, which goes on from the saved step."""
+.h5, it imports with none of them dropped, and trains on from its checkpoint. The optimizer's state (its step
+count and slots) is carried: the first fine-tuning step is Keras's after ``load_model``, which goes on from the
+saved step, and not the restart's (``load_weights`` then ``compile()``)."""
 
 import os
 import sys
@@ -75,7 +75,7 @@ def test_the_optimizer_its_schedule_clipping_decay_regularizers_and_constraints_
     lines = printed.splitlines()
     assert not [line for line in lines if "not carried" in line], printed
     assert not [line for line in lines if "ignored" in line and ("regularizer" in line or "constraint" in line)]
-    assert f"optimizer state: its optimizer had taken {STEPS} steps; fit.py --model.init_from starts it afresh" in printed
+    assert f"optimizer state: its optimizer had taken {STEPS} steps; carried (the step count and its slots)" in printed
     model = yaml.safe_load(out.with_suffix(".yaml").read_text())["model"]
     assert model["optimizer"] == EXPECTED_OPTIMIZER
     hidden, head = model["layers"]  # the head kept, for its regularizer
@@ -100,21 +100,30 @@ def test_fit_trains_on_from_the_import_with_the_carried_habits(saved, capsys, tm
     assert float(torch.linalg.vector_norm(kernel, dim=1).max()) <= 0.5 + 1e-6
 
 
-def _fine_tuned(saved, capsys):
+def _fine_tuned(saved, capsys, suffix=".keras", name="model", drop_state=False):
     """lit-mnist's first fine-tuning step from the import, on a batch: (the step's rate, the net's weights after)."""
-    out, _ = _import(saved, ".keras", capsys)
+    out, _ = _import(saved, suffix, capsys) if name == "model" else _import_named(saved, name, suffix, capsys)
     options = yaml.safe_load(out.with_suffix(".yaml").read_text())["model"]
     model = LitMNIST(**options, num_classes=3, image_shape=(4, 4), init_from=str(out))
     start_from(model, out)
+    if drop_state:  # the restart: the slots and the step count left behind
+        model.optimizer_state = None
     optimizer = model.make_optimizer()
     rate = optimizer.param_groups[0]["lr"]
     x, y = _rows(1, 10)
     optimizer.zero_grad()
     model.compute_loss((torch.from_numpy(x), torch.from_numpy(y)))[0].backward()
     optimizer.step()
+    dense, head = model.net.layers[0].name, model.net.layers[1].name
     net = model.net
-    return rate, [net.dense.weight.detach().T.numpy(), net.dense.bias.detach().numpy(),
-                  net.dense_1.weight.detach().T.numpy(), net.dense_1.bias.detach().numpy()]
+    return rate, [getattr(net, dense).weight.detach().T.numpy(), getattr(net, dense).bias.detach().numpy(),
+                  getattr(net, head).weight.detach().T.numpy(), getattr(net, head).bias.detach().numpy()]
+
+
+def _import_named(saved, name, suffix, capsys):
+    out = saved / f"imported_{name}{suffix.replace('.', '_')}.ckpt"
+    assert call(import_keras.main, [str(saved / f"{name}{suffix}"), "--out", str(out)]) == 0
+    return out, capsys.readouterr().out
 
 
 def _keras_step(model) -> tuple[float, list[np.ndarray]]:
@@ -123,25 +132,55 @@ def _keras_step(model) -> tuple[float, list[np.ndarray]]:
     return rate, model.get_weights()
 
 
-def test_the_first_fine_tuning_step_is_keras_after_load_weights_and_compile(saved, capsys):
-    rate, weights = _fine_tuned(saved, capsys)
-    restarted = keras.models.load_model(saved / "model.keras")
-    restarted.compile(optimizer=_optimizer(), loss="sparse_categorical_crossentropy")  # a fresh optimizer
-    keras_rate, keras_weights = _keras_step(restarted)
-    assert rate == pytest.approx(keras_rate, rel=1e-6) and keras_rate == pytest.approx(0.01)
+@pytest.mark.parametrize("suffix", [".keras", ".h5"])
+def test_the_first_fine_tuning_step_is_keras_after_load_model(saved, capsys, suffix):
+    rate, weights = _fine_tuned(saved, capsys, suffix)
+    continued = keras.models.load_model(saved / "model.keras")  # the same state (Keras's own .h5 load_model
+    assert int(continued.optimizer.iterations) == STEPS        # restores it, then refuses the model's variables)
+    keras_rate, keras_weights = _keras_step(continued)
+    # the schedule goes on from STEPS: the same rate, Keras holding it in float32
+    assert np.float32(rate) == np.float32(keras_rate) == np.float32(0.01 * 0.5 ** (STEPS / 2))
     for ours, theirs in zip(weights, keras_weights, strict=True):
         np.testing.assert_allclose(ours, theirs, atol=2e-6)
 
 
-def test_companion_keras_load_model_goes_on_from_the_saved_step_which_the_check_tells_apart(saved, capsys):
-    """load_model restores the optimizer (its iterations, its moments): its next rate is the schedule's at STEPS,
-    and its step another than the restart's, so a restart mistaken for it fails the check above."""
-    rate, weights = _fine_tuned(saved, capsys)
+def test_companion_with_the_slots_dropped_the_step_is_the_restarts_which_the_check_tells_apart(saved, capsys):
+    """The optimizer restarted (step 0, zero moments) takes Keras's step after load_weights then compile(), not
+    load_model's: the check above fails on it."""
+    rate, weights = _fine_tuned(saved, capsys, drop_state=True)
+    restarted = keras.models.load_model(saved / "model.keras")
+    restarted.compile(optimizer=_optimizer(), loss="sparse_categorical_crossentropy")  # a fresh optimizer
+    restart_rate, restart_weights = _keras_step(restarted)
+    assert rate == pytest.approx(restart_rate, rel=1e-6) and restart_rate == pytest.approx(0.01)
+    for ours, theirs in zip(weights, restart_weights, strict=True):
+        np.testing.assert_allclose(ours, theirs, atol=2e-6)
     continued = keras.models.load_model(saved / "model.keras")
-    assert int(continued.optimizer.iterations) == STEPS
     keras_rate, keras_weights = _keras_step(continued)
-    assert keras_rate == pytest.approx(0.01 * 0.5 ** (STEPS / 2)) and rate != pytest.approx(keras_rate)
-    assert max(np.abs(o - t).max() for o, t in zip(weights, keras_weights, strict=True)) > 1e-4
+    assert rate != pytest.approx(keras_rate)
+    assert max(np.abs(o - t).max() for o, t in zip(weights, keras_weights, strict=True)) > 2e-6
+
+
+@pytest.fixture(scope="module")
+def saved_sgd(saved):
+    """A model under SGD with momentum (a constant rate: its variable is saved), trained STEPS steps."""
+    keras.utils.set_random_seed(1)
+    model = keras.Sequential([keras.Input((16,)), L.Dense(8, activation="relu"), L.Dense(3, activation="softmax")])
+    model.compile(optimizer=keras.optimizers.SGD(0.1, momentum=0.9), loss="sparse_categorical_crossentropy")
+    model.fit(*_rows(0), batch_size=10, epochs=1, shuffle=False, verbose=0)
+    for suffix in (".keras", ".h5"):
+        model.save(saved / f"sgd{suffix}")
+    return saved
+
+
+@pytest.mark.parametrize("suffix", [".keras", ".h5"])
+def test_sgd_with_momentum_goes_on_from_its_saved_momentum(saved_sgd, capsys, suffix):
+    rate, weights = _fine_tuned(saved_sgd, capsys, suffix, name="sgd")
+    keras_rate, keras_weights = _keras_step(keras.models.load_model(saved_sgd / "sgd.keras"))
+    assert np.float32(rate) == np.float32(keras_rate)
+    for ours, theirs in zip(weights, keras_weights, strict=True):
+        np.testing.assert_allclose(ours, theirs, atol=2e-6)
+    _, restarted = _fine_tuned(saved_sgd, capsys, suffix, name="sgd", drop_state=True)  # companion: momentum lost
+    assert max(np.abs(o - t).max() for o, t in zip(restarted, keras_weights, strict=True)) > 2e-6
 
 
 def _serialized(obj) -> dict:
