@@ -11,6 +11,7 @@ import torch
 from lit_mnist.model.keras_layout import find, keras_weights, load_weights, variables
 from lit_mnist.model.net import KerasNet
 from lit_mnist.model.optimizers import KerasAdam, set_schedule
+from lit_mnist.model.optimizers.adam import TORCH_ADAM_SLOTS
 
 __all__ = ["flat", "keras_vector", "keras_weights", "load_optimizer_state", "load_weights", "relative_l2",
            "torch_vector"]
@@ -18,7 +19,7 @@ __all__ = ["flat", "keras_vector", "keras_weights", "load_optimizer_state", "loa
 # Keras's slot name -> the torch optimizer's, where the two differ: torch's own Adam kernel (KerasAdam and the
 # stock one) keeps its moments under torch's names; Adamax keeps its own short names
 SLOT_NAMES = {
-    torch.optim.Adam: {"momentum": "exp_avg", "velocity": "exp_avg_sq", "velocity_hat": "max_exp_avg_sq"},
+    torch.optim.Adam: TORCH_ADAM_SLOTS,
 }
 
 

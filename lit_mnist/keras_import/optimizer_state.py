@@ -21,7 +21,7 @@ import numpy as np
 import torch
 
 from lit_mnist.model import keras_layout, optimizers
-from lit_mnist.model.optimizers.adam import KerasAdam
+from lit_mnist.model.optimizers.adam import TORCH_ADAM_SLOTS, KerasAdam
 
 KEY = "keras_optimizer_state"
 
@@ -39,7 +39,7 @@ def slot_plan(name: str, args: dict) -> tuple[list[tuple[str, ...]], list[str]]:
     if name == "nadam":
         return [("momentum", "velocity")], ["u_product"]
     if name == "adamax":
-        return [("m", "u")], []  # Keras names them momentum and norm; lit-mnist m and u
+        return [("momentum", "norm")], []
     if name == "adagrad":
         return [("accumulator",)], []
     if name == "adadelta":
@@ -80,8 +80,6 @@ def optimizer_state(variables: list[np.ndarray] | None, optimizer: dict, model) 
     return {"optimizer": name, "iterations": int(iterations), "slots": slots, "scalars": saved}, None
 
 
-# Adam is torch's kernel, which keeps the slots under its own names
-_TORCH_ADAM = {"momentum": "exp_avg", "velocity": "exp_avg_sq", "velocity_hat": "max_exp_avg_sq"}
 
 
 def restore(optimizer: torch.optim.Optimizer, parameters: dict[str, torch.nn.Parameter], state: dict) -> None:
@@ -97,7 +95,7 @@ def restore(optimizer: torch.optim.Optimizer, parameters: dict[str, torch.nn.Par
         p = parameters[name]
         target = optimizer.state[p]
         for slot, value in slots.items():
-            target[_TORCH_ADAM.get(slot, slot) if adam else slot] = value.to(p.device, p.dtype).clone()
+            target[TORCH_ADAM_SLOTS.get(slot, slot) if adam else slot] = value.to(p.device, p.dtype).clone()
         if adam:  # torch's count per parameter (its bias correction), where torch's Adam keeps it
             group = optimizer.param_groups[0]
             on_device = group["fused"] or group["capturable"]

@@ -20,6 +20,9 @@ import torch
 
 from lit_mnist.model.optimizers.flow import Flow, attach
 
+# Keras's slot names -> those torch's Adam kernel keeps them under (every other optimizer here keeps Keras's)
+TORCH_ADAM_SLOTS = {"momentum": "exp_avg", "velocity": "exp_avg_sq", "velocity_hat": "max_exp_avg_sq"}
+
 
 class KerasAdam(torch.optim.Adam):
     """torch.optim.Adam with Keras's epsilon placement and step order. ``fused`` as in torch (on by default)."""
