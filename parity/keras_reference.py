@@ -176,7 +176,8 @@ def _learning_rate(options: dict, steps_per_epoch: int | None, epochs: int):
     if plan is None:
         return optimizers.learning_rate(item)
     if fit is None:  # the schedule's own rate (its start, its peak), constant
-        return plan.args.get("initial_learning_rate") or plan.args.get("max_lr") or plan.args["values"][0]
+        start = next((plan.args[key] for key in ("initial_learning_rate", "max_lr") if key in plan.args), None)
+        return plan.args["values"][0] if start is None else start
     args = plan.resolved()
     if plan.name == "one_cycle":
         return OneCycle(args["max_lr"], args["total_steps"], args["pct_start"], args["div_factor"],

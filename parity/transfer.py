@@ -17,7 +17,7 @@ __all__ = ["flat", "keras_vector", "keras_weights", "load_optimizer_state", "loa
            "torch_vector"]
 
 # Keras's slot name -> the torch optimizer's, where the two differ: torch's own Adam kernel (KerasAdam and the
-# stock one) keeps its moments under torch's names; Adamax keeps its own short names
+# stock one) keeps its moments under torch's names; every other optimizer here keeps Keras's
 SLOT_NAMES = {
     torch.optim.Adam: TORCH_ADAM_SLOTS,
 }

@@ -258,3 +258,15 @@ def test_the_twins_one_cycle_gives_the_torch_side_s_rate_at_every_step():
     ours = optimizers.schedule({"one_cycle": {"max_lr": 0.01}}, optimizers.Fit(100, 1500))
     theirs = OneCycle(0.01, 1500)
     assert max(abs(float(theirs(step)) - ours(step)) / ours(step) for step in range(1500)) <= steps.MAX_RATE_REL
+
+
+def test_a_warm_up_from_a_rate_of_zero_is_the_twin_s_constant_start():
+    """Keras's idiom, a warm-up from initial_learning_rate 0: the twin without the fit's steps starts at 0 (a
+    zero is a rate, not a missing one)."""
+    from parity import keras_reference
+
+    item = {"adam": {"learning_rate": {"cosine_decay": {"initial_learning_rate": 0.0, "decay_steps": 10,
+                                                        "warmup_target": 0.01, "warmup_steps": 5}}}}
+    assert keras_reference._learning_rate({"optimizer": item}, None, 1) == 0.0
+    resolved = keras_reference._learning_rate({"optimizer": item}, 4, 3)
+    assert float(resolved(0)) == 0.0 and float(resolved(5)) == pytest.approx(0.01)

@@ -15,12 +15,15 @@ class EpochLogs:
     ones after it (reduce_lr_on_plateau adds ``learning_rate``)."""
 
     def __init__(self) -> None:
-        self._key, self._logs = None, {}
+        self._key, self._logs, self.validated = None, {}, None
 
     def of(self, trainer) -> dict[str, float]:
         key = (id(trainer), trainer.current_epoch, trainer.global_step)
         if key != self._key:
-            self._key, self._logs = key, epoch_logs(trainer)
+            # an epoch without validation (check_val_every_n_epoch) has no val_ figures, as in Keras: Lightning
+            # keeps offering the last validation's until the next
+            validated = self.validated == (id(trainer), trainer.current_epoch)
+            self._key, self._logs = key, epoch_logs(trainer, validated)
         return self._logs
 
 
@@ -49,7 +52,8 @@ class KerasCallback(EarlyStopping):
         pass
 
     def on_validation_end(self, trainer, pl_module) -> None:
-        pass
+        if not trainer.sanity_checking:
+            self.shared.validated = (id(trainer), trainer.current_epoch)
 
     def on_train_epoch_end(self, trainer, pl_module) -> None:
         if not trainer.sanity_checking:

@@ -45,13 +45,13 @@ def logged_name(monitor: str) -> str:
     return KERAS_TO_LOGGED.get(monitor, monitor)
 
 
-def epoch_logs(trainer) -> dict[str, float]:
+def epoch_logs(trainer, validated: bool = True) -> dict[str, float]:
     """The epoch's figures as Keras's ``fit`` hands them to its callbacks: its names, Python floats of the float32
-    values, only what the epoch logged. ``learning_rate`` is not among them: in Keras it is a callback's entry
-    (ReduceLROnPlateau adds it for those after it)."""
+    values, only what the epoch logged (``validated``: the validation's too). ``learning_rate`` is not among them:
+    in Keras it is a callback's entry (ReduceLROnPlateau adds it for those after it)."""
     metrics = trainer.callback_metrics
     return {keras: float(metrics[logged]) for keras, logged in KERAS_TO_LOGGED.items()
-            if keras != LEARNING_RATE and logged in metrics}
+            if keras != LEARNING_RATE and logged in metrics and (validated or not keras.startswith("val_"))}
 
 
 def current_lr(trainer) -> float:

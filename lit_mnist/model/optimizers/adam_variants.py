@@ -1,5 +1,5 @@
 """Keras 3's Nadam and Adamax (keras/src/optimizers/nadam.py, adamax.py), Adam's relatives, with Keras's slot
-names (Nadam: ``momentum``, ``velocity``; Adamax: ``m``, ``u``).
+names (Nadam: ``momentum``, ``velocity``; Adamax: ``momentum``, ``norm``).
 
 Nadam's momentum factor is scheduled, ``u_t = beta_1 * (1 - 0.5 * 0.96**t)``, and the product of the factors up
 to t (Keras's ``u_product``, a variable updated once a step before the variables) is kept in the param group,

@@ -81,3 +81,23 @@ def test_lightnings_early_stopping_takes_a_keras_name(write_csv, tmp_path):
                          "--trainer.callbacks.mode", "max", "--checkpoint.monitor", "val_loss"])
     monitors = {type(c).__name__: c.monitor for c in cli.trainer.callbacks if hasattr(c, "monitor")}
     assert monitors == {"EarlyStopping": "val/acc", "ModelCheckpoint": "val/loss"}
+
+
+def test_an_epoch_without_validation_offers_no_val_figures_as_in_keras(write_csv, tmp_path, monkeypatch):
+    """Validated every second epoch: Keras's logs of the others have no val_ figures (the CSV says NA, and
+    early_stopping skips the epoch rather than counting it); Lightning would offer the last validation's."""
+    monkeypatch.chdir(tmp_path)
+    path = write_csv(n=200)
+    callbacks = "[{early_stopping: {monitor: val_loss, patience: 1, min_delta: 100}}, {csv_logger: history.csv}]"
+    cli = fit._make_cli(["--data.path", str(path), "--data.batch_size", "50", "--trainer.max_epochs", "6",
+                         "--trainer.check_val_every_n_epoch", "2", "--trainer.default_root_dir", str(tmp_path / "runs"),
+                         "--callbacks", callbacks, *QUIET])
+    with pytest.warns(UserWarning, match="val_loss"):
+        cli.trainer.fit(cli.model, datamodule=cli.datamodule)
+    rows = [line.split(",") for line in (tmp_path / "history.csv").read_text().splitlines()]
+    header, rows = rows[0], rows[1:]
+    val = [row[header.index("val_loss")] for row in rows]
+    assert val[0] == "NA" and val[2] == "NA" and val[1] != "NA"
+    # patience 1 with no epoch improving: validated epochs 2 and 4 stop it at 4; counting the unvalidated
+    # epochs' stale figures would have stopped it at 3
+    assert len(rows) == 4 and cli.trainer.current_epoch == 4
