@@ -51,7 +51,10 @@ def drive(items, rows: list[dict]) -> tuple[Decisions, FakeTrainer, list]:
         trainer.callback_metrics = {KERAS_TO_LOGGED[k]: torch.tensor(v, dtype=torch.float32) for k, v in row.items()}
         with torch.no_grad():
             module.weight.fill_(epoch)
+        validated = any(key.startswith("val_") for key in row)  # as Lightning: validation ends before the epoch
         for callback in callbacks:
+            if validated:
+                callback.on_validation_end(trainer, module)
             callback.on_train_epoch_end(trainer, module)
         decisions.lrs.append(f32(trainer.optimizers[0].param_groups[0]["lr"]))  # as Keras reads its float32
         if trainer.should_stop:
