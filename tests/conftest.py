@@ -8,6 +8,7 @@ import gc
 import gzip
 import http.server
 import importlib
+import logging
 import os
 import re
 import subprocess
@@ -92,18 +93,25 @@ def hue_images(n: int, classes: int = 20, side: int = 28, seed: int = 0) -> tupl
     return np.clip(np.rint(grey + chroma + noise), 0, 255).astype(np.uint8).reshape(n, -1), labels
 
 
+_LIT_MNIST_LOGGER = (logging.getLogger("lit_mnist").propagate, logging.getLogger("lit_mnist").level)
+
+
 @pytest.fixture(autouse=True)
 def _lit_mnist_logger_as_it_was():
     """A command run in the test process (fit.py's main) gives the ``lit_mnist`` logger its console handler
-    (``entry.quiet_process``), which would keep later tests' ``caplog`` from its records: undone after each test."""
-    import logging
-
+    (``entry.quiet_process``), bound to the stdout of that moment: it would keep later tests' ``caplog`` from its
+    records, and their ``capsys`` from its lines. Each test starts with the logger as the session found it, and
+    leaves it so (a module's fixture may have run a command between two tests)."""
     logger = logging.getLogger("lit_mnist")
-    handlers, propagate, level = list(logger.handlers), logger.propagate, logger.level
+
+    def fresh() -> None:
+        logger.handlers[:] = []
+        logger.propagate, level = _LIT_MNIST_LOGGER
+        logger.setLevel(level)
+
+    fresh()
     yield
-    logger.handlers[:] = handlers
-    logger.propagate = propagate
-    logger.setLevel(level)
+    fresh()
 
 
 def residual_list(size: int = 28, filters: int = 16, side: int = 8) -> list:

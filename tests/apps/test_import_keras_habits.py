@@ -96,7 +96,9 @@ def test_fit_trains_on_from_the_import_with_the_carried_habits(saved, capsys, tm
     assert "test accuracy" in capsys.readouterr().out
     trained = torch.load(next((tmp_path / "runs").glob("lightning_logs/*/checkpoints/last.ckpt")), weights_only=True)
     assert trained["hyper_parameters"]["optimizer"] == optimizers.as_item(EXPECTED_OPTIMIZER)
-    kernel = trained["state_dict"]["net.dense.weight"]  # torch's (out, in): max_norm's axis 0 is each row here
+    # the hidden layer's kernel (its name is Keras's, which counts the models built before in the process);
+    # torch's (out, in): max_norm's axis 0 is each row here
+    kernel = next(v for k, v in trained["state_dict"].items() if k.startswith("net.") and k.endswith(".weight"))
     assert float(torch.linalg.vector_norm(kernel, dim=1).max()) <= 0.5 + 1e-6
 
 
