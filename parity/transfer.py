@@ -10,17 +10,10 @@ import torch
 
 from lit_mnist.model.keras_layout import find, keras_weights, load_weights, variables
 from lit_mnist.model.net import KerasNet
-from lit_mnist.model.optimizers import KerasAdam, set_schedule
-from lit_mnist.model.optimizers.adam import TORCH_ADAM_SLOTS
+from lit_mnist.model.optimizers import load_state
 
 __all__ = ["flat", "keras_vector", "keras_weights", "load_optimizer_state", "load_weights", "relative_l2",
            "torch_vector"]
-
-# Keras's slot name -> the torch optimizer's, where the two differ: torch's own Adam kernel (KerasAdam and the
-# stock one) keeps its moments under torch's names; every other optimizer here keeps Keras's
-SLOT_NAMES = {
-    torch.optim.Adam: TORCH_ADAM_SLOTS,
-}
 
 
 def torch_vector(net: KerasNet, moving: bool = False) -> np.ndarray:
@@ -34,35 +27,16 @@ def keras_vector(net: KerasNet, weights: dict[str, dict[str, np.ndarray]], movin
                 if (name in layer.spec.moving) == moving)
 
 
-def _renames(optimizer: torch.optim.Optimizer) -> dict[str, str]:
-    return next((names for cls, names in SLOT_NAMES.items() if isinstance(optimizer, cls)), {})
-
-
 def load_optimizer_state(optimizer: torch.optim.Optimizer, net: KerasNet, slots: dict, step: int,
                          scalars: dict | None = None) -> None:
     """Give a torch optimizer over ``net``'s parameters Keras's state: every slot of every variable
-    (``keras_reference.optimizer_slots``, by Keras's slot names, renamed where the torch optimizer keeps another
-    name), the step count (``iterations``: a schedule's rate is the optimizer's own at that count) and the
-    optimizer-wide values (``keras_reference.optimizer_scalars``: Nadam's ``u_product``) in each param group."""
+    (``keras_reference.optimizer_slots``, by Keras's slot names, in torch's layout), the step count and the
+    optimizer-wide values (``keras_reference.optimizer_scalars``: Nadam's ``u_product``)."""
     parameters = {id(p) for p in net.parameters()}
-    renames = _renames(optimizer)
-    for layer, name, tensor in variables(net):
-        if name in layer.spec.moving or id(tensor) not in parameters:
-            continue
-        # in the parameter's memory layout (channels-last conv weights): torch's fused Adam walks the
-        # parameter and its moments as flat memory, so a moment laid out otherwise would update the wrong weights
-        state = {renames.get(slot, slot): torch.empty_like(tensor).copy_(layer.spec.to_torch(name, value))
-                 for slot, value in find(slots, layer.name, name).items()}
-        if isinstance(optimizer, torch.optim.Adam):
-            state["step"] = torch.tensor(float(step))
-        optimizer.state[tensor] = state
-    for group in optimizer.param_groups:  # Keras's iterations: the step count of the flow and of each family
-        group["iterations"] = step
-        group.update(scalars or {})
-    if hasattr(optimizer, "keras_flow"):  # each group's rate: its own schedule's at Keras's count
-        set_schedule(optimizer, optimizer.keras_flow.schedule)
-    if isinstance(optimizer, KerasAdam):
-        optimizer.prepare_step()
+    by_parameter = {tensor: {slot: layer.spec.to_torch(name, value) for slot, value in find(slots, layer.name, name).items()}
+                    for layer, name, tensor in variables(net)
+                    if name not in layer.spec.moving and id(tensor) in parameters}
+    load_state(optimizer, by_parameter, step, scalars)
 
 
 def flat(tensors) -> np.ndarray:

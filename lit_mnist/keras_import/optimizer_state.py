@@ -21,7 +21,6 @@ import numpy as np
 import torch
 
 from lit_mnist.model import keras_layout, optimizers
-from lit_mnist.model.optimizers.adam import TORCH_ADAM_SLOTS, KerasAdam
 
 KEY = "keras_optimizer_state"
 
@@ -78,31 +77,3 @@ def optimizer_state(variables: list[np.ndarray] | None, optimizer: dict, model) 
                 slots.setdefault(names[id(tensor)], {})[slot] = value.detach().clone().contiguous()
     saved = {scalar: float(rest.pop(0)) for scalar in scalars}
     return {"optimizer": name, "iterations": int(iterations), "slots": slots, "scalars": saved}, None
-
-
-
-
-def restore(optimizer: torch.optim.Optimizer, parameters: dict[str, torch.nn.Parameter], state: dict) -> None:
-    """Set a freshly built ``optimizer`` to ``state`` (:func:`optimizer_state`'s): each group's ``iterations``
-    (and so its scheduled rate), each parameter's slots, on the parameter's device."""
-    iterations = int(state["iterations"])
-    adam = isinstance(optimizer, KerasAdam)
-    for group in optimizer.param_groups:
-        group["iterations"] = iterations
-        for key, value in state.get("scalars", {}).items():
-            group[key] = float(value)
-    for name, slots in state["slots"].items():
-        p = parameters[name]
-        target = optimizer.state[p]
-        for slot, value in slots.items():
-            target[TORCH_ADAM_SLOTS.get(slot, slot) if adam else slot] = value.to(p.device, p.dtype).clone()
-        if adam:  # torch's count per parameter (its bias correction), where torch's Adam keeps it
-            group = optimizer.param_groups[0]
-            on_device = group["fused"] or group["capturable"]
-            target["step"] = torch.tensor(float(iterations), dtype=torch.float32,
-                                          device=p.device if on_device else "cpu")
-            if group["amsgrad"] and "max_exp_avg_sq" not in target:
-                target["max_exp_avg_sq"] = torch.zeros_like(p, memory_format=torch.preserve_format)
-    optimizers.set_schedule(optimizer, optimizer.keras_flow.schedule)
-    if adam:
-        optimizer.prepare_step()

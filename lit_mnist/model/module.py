@@ -356,9 +356,9 @@ class LitMNIST(L.LightningModule):
         constraints = getattr(self.net, "constraints", list)()
         optimizer = optimizers.build(item, self.parameters(), constraints, fit)
         if self.optimizer_state is not None and lr is None:  # goes on from an imported Keras optimizer
-            from lit_mnist.keras_import.optimizer_state import restore
-
-            restore(optimizer, dict(self.named_parameters()), self.optimizer_state)
+            state, named = self.optimizer_state, dict(self.named_parameters())
+            optimizers.load_state(optimizer, {named[name]: slots for name, slots in state["slots"].items()},
+                                  state["iterations"], state.get("scalars"))
         return optimizer
 
     def configure_optimizers(self):

@@ -49,7 +49,9 @@ def test_every_slot_arrives_under_the_torch_optimizer_s_name(item, keras_names, 
 def test_companion_without_the_renaming_adam_s_slots_are_not_where_torch_reads_them(monkeypatch):
     """torch's Adam keeps Keras's momentum and velocity as exp_avg and exp_avg_sq: left under Keras's names, the
     check above fails (torch would start its moments afresh)."""
-    monkeypatch.setattr(transfer, "SLOT_NAMES", {})
+    from lit_mnist.model.optimizers import state
+
+    monkeypatch.setattr(state, "TORCH_ADAM_SLOTS", {})
     module = _module({"adam": {"amsgrad": True}})
     optimizer = module.make_optimizer()
     transfer.load_optimizer_state(optimizer, module.net, _keras_slots(module, ["momentum", "velocity", "velocity_hat"]), 7)

@@ -18,7 +18,9 @@ from lit_mnist.model.optimizers.registry import (
 from lit_mnist.model.optimizers.rmsprop import KerasRMSprop
 from lit_mnist.model.optimizers.schedules import SCHEDULES, Fit, Schedule, schedule
 from lit_mnist.model.optimizers.sgd import KerasSGD
+from lit_mnist.model.optimizers.state import load_state
 
 __all__ = ["KNOWN", "SCHEDULES", "Constraints", "Fit", "Flow", "KerasAdadelta", "KerasAdagrad", "KerasAdam",
            "KerasAdamax", "KerasLion", "KerasNadam", "KerasRMSprop", "KerasSGD", "Schedule", "as_item", "attach",
-           "build", "default_learning_rate", "learning_rate", "lr_schedule", "parse_optimizer", "schedule", "set_schedule"]
+           "build", "default_learning_rate", "learning_rate", "load_state", "lr_schedule", "parse_optimizer", "schedule",
+           "set_schedule"]
