@@ -101,13 +101,14 @@ class RunReport(L.Callback):
         }
 
     def _misclassified_figure(self, trainer, pl_module, probs: torch.Tensor, target: torch.Tensor):
-        x = trainer.datamodule.splits["test"][0].cpu()
+        x = trainer.datamodule.splits["test"][0]
         names = pl_module.class_names
         wrong = torch.nonzero(probs.argmax(1) != target).flatten()[: self.misclassified]
         captions = [f"true {names[int(target[i])]} pred {names[int(probs[i].argmax())]}\n{float(probs[i].max()):.0%}"
                     for i in wrong]
         title = f"Misclassified test images (first {len(wrong)} of {int((probs.argmax(1) != target).sum())})"
-        return plots.digits_figure(x[wrong].numpy(), captions, pl_module.image_shape, title=title)
+        # the rows shown alone: the test split may be on a GPU, or read from the cache's file (HostRows)
+        return plots.digits_figure(x[wrong.to(x.device)].cpu().numpy(), captions, pl_module.image_shape, title=title)
 
     @staticmethod
     def _save(trainer, fig, path: Path, tag: str) -> None:

@@ -8,8 +8,8 @@ So N ranks take the optimizer steps one device takes, on the same rows.
 
 Where the data fit on the device (:func:`resident_fits`), they are moved there once and batches are cut in
 place. Where they do not, they stay on the host as :class:`HostRows` (a split of the cache's memory-mapped uint8
-array, not copied), and each batch's rows are gathered from it, pinned for a GPU and moved as uint8: the same
-batches, in the same order, with the same values.
+array, not copied), and each batch's rows are read from its file (``mapped.gather``: the process holds a batch, not
+the mapping's pages), pinned for a GPU and moved as uint8: the same batches, in the same order, with the same values.
 """
 
 from __future__ import annotations
@@ -21,6 +21,8 @@ from collections.abc import Callable, Iterator
 
 import numpy as np
 import torch
+
+from lit_mnist.data.mapped import gather
 
 # The share of the device's free memory (CUDA) or of the machine's available RAM (CPU) the data may take to be held
 # there whole: room is left for the model, its activations and optimizer state, the process's other arrays, and on
@@ -73,18 +75,15 @@ class HostRows:
         return len(self) * self.array.shape[1]
 
     def __getitem__(self, key):
-        if isinstance(key, slice):
-            return HostRows(self.array[key], None) if self.index is None else HostRows(self.array, self.index[key])
+        if isinstance(key, slice):  # the same array (a slice of a mapping is no longer read through its file)
+            return HostRows(self.array, (np.arange(len(self)) if self.index is None else self.index)[key])
         return self.take(np.asarray(key.cpu() if isinstance(key, torch.Tensor) else key, dtype=np.int64))
 
     def take(self, rows: np.ndarray) -> torch.Tensor:
         """Rows ``rows`` (positions in this split), in that order: read in the array's own order (ascending offsets
-        in the file), then put back in the order asked for."""
-        where = rows if self.index is None else self.index[rows]
-        ascending = np.argsort(where, kind="stable")
-        out = np.empty((len(where), self.array.shape[1]), np.uint8)
-        out[ascending] = self.array[where[ascending]]
-        return torch.from_numpy(out)
+        in the file; of the cache's mapped pixels, through the file, so that the process holds the rows read and no
+        pages of the mapping), then put back in the order asked for."""
+        return torch.from_numpy(gather(self.array, rows if self.index is None else self.index[rows]))
 
     def blocks(self) -> Iterator[np.ndarray]:
         """Every row, in order, a bounded block at a time."""

@@ -35,7 +35,6 @@ log = logging.getLogger(__name__)
 FORMAT = 4  # bump when a reader's output or the entry's layout changes: older entries are then never read
 LOCK_TIMEOUT_S = 3600  # another process writing the same directory's entry: a first read at 100x takes minutes
 _META = "meta.json"
-_BLOCK_BYTES = 16 << 20  # a bounded buffer for copies out of an entry (it and its rows picked are held beside the copy)
 
 
 def data_dir() -> Path:
@@ -149,30 +148,6 @@ def _lock(folder: Path):
 
     folder.mkdir(parents=True, exist_ok=True)
     return FileLock(folder / ".lock", timeout=LOCK_TIMEOUT_S)
-
-
-def read_rows(pixels: np.memmap, index: np.ndarray | None = None) -> np.ndarray:
-    """Rows ``index`` (all: None) of an entry's memory-mapped pixels, copied into memory through reads of the file
-    a block at a time rather than through the mapping: the process then holds the copy alone (the mapping's pages,
-    once touched, would count in its memory beside it), and the page cache serves the reads."""
-    rows, width = pixels.shape
-    index = np.arange(rows) if index is None else np.asarray(index)
-    filename, offset = getattr(pixels, "filename", None), getattr(pixels, "offset", None)
-    if filename is None or offset is None or os.path.getsize(filename) != offset + pixels.nbytes:  # a view of a part
-        return np.array(pixels[index])
-    out = np.empty((len(index), width), np.uint8)
-    order = np.argsort(index, kind="stable")
-    wanted = index[order]
-    step = max(1, _BLOCK_BYTES // max(1, width))
-    with open(pixels.filename, "rb") as f:
-        for start in range(0, rows, step):
-            first, last = np.searchsorted(wanted, [start, start + step])
-            if first == last:
-                continue
-            f.seek(pixels.offset + start * width)
-            block = np.fromfile(f, np.uint8, (min(rows, start + step) - start) * width).reshape(-1, width)
-            out[order[first:last]] = block[wanted[first:last] - start]
-    return out
 
 
 def _open(entry: Path, source: Path, quiet: bool = False) -> Digits | None:

@@ -25,7 +25,7 @@ import lightning as L
 import numpy as np
 import torch
 
-from lit_mnist.data import cache, mnist, sources
+from lit_mnist.data import cache, mapped, mnist, sources
 from lit_mnist.data.augment import random_affine
 from lit_mnist.data.batches import RESIDENT_SHARE, HostRows, TensorBatches, resident_fits
 from lit_mnist.data.reader import MAX_LABEL, Digits, numbered, place
@@ -360,7 +360,7 @@ class MNISTDataModule(L.LightningDataModule):
     def _take(self, digits: Digits, idx: np.ndarray) -> Digits:
         pixels = digits.pixels
         if isinstance(pixels, np.memmap):  # the cache's: mapped still, or copied through the file
-            pixels = HostRows(pixels, idx) if self._mapped(pixels) else cache.read_rows(pixels, idx)
+            pixels = HostRows(pixels, idx) if self._mapped(pixels) else mapped.read_rows(pixels, idx)
         else:
             pixels = pixels[idx]
         return Digits(pixels, None if digits.labels is None else digits.labels[idx], digits.image_shape)
@@ -368,7 +368,7 @@ class MNISTDataModule(L.LightningDataModule):
     def _tensors(self, digits: Digits) -> tuple[torch.Tensor | HostRows, torch.Tensor]:
         pixels = digits.pixels
         if isinstance(pixels, np.memmap):
-            pixels = HostRows(pixels) if self._mapped(pixels) else cache.read_rows(pixels)
+            pixels = HostRows(pixels) if self._mapped(pixels) else mapped.read_rows(pixels)
         if not isinstance(pixels, HostRows):
             pixels = _tensor(pixels)
         return pixels, _tensor(digits.labels)

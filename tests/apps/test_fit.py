@@ -446,3 +446,41 @@ def test_a_graph_list_trains_and_its_config_keeps_the_inputs(write_csv, tmp_path
     saved = yaml.safe_load((run / "config.yaml").read_text())["model"]["layers"]
     assert saved[3] == {"add": {"inputs": ["a", "b"]}}
     assert json.loads((run / "metrics.json").read_text())["test_samples"] == 40
+
+
+def _no_whole_copy(monkeypatch):
+    """HostRows of more rows than a figure shows copied at once (``to``/``cpu``) fail: what is read from the cache's
+    file is read a batch at a time, and the figures read the rows they show."""
+    from lit_mnist.data.batches import HostRows
+
+    to = HostRows.to
+
+    def whole(self, device="cpu"):
+        if len(self) > 100:
+            raise AssertionError(f"{len(self)} rows copied whole")
+        return to(self, device)
+
+    monkeypatch.setattr(HostRows, "to", whole)
+    monkeypatch.setattr(HostRows, "cpu", whole)
+
+
+def test_data_read_from_the_cache_s_file_are_never_copied_whole_by_the_fit_or_its_report(write_csv, tmp_path,
+                                                                                          monkeypatch):
+    path = write_csv(n=1000)  # 200 test rows
+    _no_whole_copy(monkeypatch)
+    assert _fit(tmp_path, "--data.path", str(path), "--data.memory_share", "0", "--trainer.max_epochs", "1",
+                "--data.batch_size", "240") == 0
+    run = tmp_path / "runs" / "lightning_logs" / "version_0"
+    assert json.loads((run / "metrics.json").read_text())["test_errors"] > 0 and (run / "misclassified.png").is_file()
+
+
+def test_the_check_above_sees_a_whole_copy(write_csv, monkeypatch):
+    """The companion: a split read from the file and copied whole fails under the same patch."""
+    from lit_mnist.data.datamodule import MNISTDataModule
+
+    path = str(write_csv(n=1000))
+    dm = MNISTDataModule(path=path, memory_share=0.0)
+    dm.setup("fit")
+    _no_whole_copy(monkeypatch)
+    with pytest.raises(AssertionError, match="rows copied whole"):
+        dm.splits["test"][0].cpu()

@@ -266,20 +266,6 @@ def test_the_cache_command_refuses_an_unknown_action_in_one_line():
     assert err.getvalue().count("\n") == 1 and "invalid choice: 'purge'" in err.getvalue()
 
 
-@pytest.mark.parametrize("block", [5 * 7, 3 * 7, 1 << 20])  # rows of 7 values: 5 rows, 3 rows, all at once
-def test_rows_read_through_the_file_are_the_mapped_rows(tmp_path, monkeypatch, block):
-    monkeypatch.setattr(cache, "_BLOCK_BYTES", block)
-    array = np.random.default_rng(0).integers(0, 256, (23, 7), dtype=np.uint8)
-    np.save(tmp_path / "pixels.npy", array)
-    mapped = np.load(tmp_path / "pixels.npy", mmap_mode="r")
-    index = np.random.default_rng(1).permutation(23)[:17]
-    np.testing.assert_array_equal(cache.read_rows(mapped, index), array[index])
-    np.testing.assert_array_equal(cache.read_rows(mapped, np.array([4, 4, 0])), array[[4, 4, 0]])
-    np.testing.assert_array_equal(cache.read_rows(mapped), array)
-    np.testing.assert_array_equal(cache.read_rows(mapped[5:], np.array([1, 0])), array[[6, 5]])  # a view of part
-    np.testing.assert_array_equal(cache.read_rows(mapped[[3, 1]], np.array([1])), array[[1]])  # a copy
-
-
 def test_a_missing_source_is_the_reader_s_one_line_error(tmp_path):
     from lit_mnist.errors import DataError
 
