@@ -24,10 +24,12 @@ import torch
 
 from lit_mnist.data.mapped import gather
 
-# The share of the device's free memory (CUDA) or of the machine's available RAM (CPU) the data may take to be held
-# there whole: room is left for the model, its activations and optimizer state, the process's other arrays, and on
-# CPU the page cache that serves the memory-mapped source. Larger data are gathered batch by batch from the host.
-RESIDENT_SHARE = 0.5
+# The share of a device's free memory the data may take to be held there whole (``--data.memory_share`` unset). A
+# GPU: half its free memory, the rest left for the model, its activations and optimizer state. The CPU: a tenth of
+# the machine's available RAM, as there a copy holds the pixels a second time beside the cache's file in the page
+# cache, each rank of a node holds its own, and the machine's other programs share the RAM. Larger data stay in the
+# cache's file, and each batch's rows are read from it.
+RESIDENT_SHARE = {"cuda": 0.5, "cpu": 0.1}
 _CHUNK_BYTES = 64 << 20  # rows copied at a time from a memory-mapped array: a bounded buffer
 
 
@@ -46,9 +48,12 @@ def free_memory(device: torch.device) -> int | None:
         return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
 
 
-def resident_fits(nbytes: int, device: torch.device, share: float = RESIDENT_SHARE) -> bool:
-    """Whether ``nbytes`` of data are to be held whole on ``device``: within ``share`` of its free memory."""
+def resident_fits(nbytes: int, device: torch.device, share: float | None = None) -> bool:
+    """Whether ``nbytes`` of data are to be held whole on ``device``: within ``share`` of its free memory (None: the
+    device's :data:`RESIDENT_SHARE`)."""
     free = free_memory(device)
+    if share is None:
+        share = RESIDENT_SHARE["cpu" if device.type == "cpu" else "cuda"]
     return free is None or nbytes <= share * free
 
 

@@ -27,7 +27,7 @@ import torch
 
 from lit_mnist.data import cache, mapped, mnist, sources
 from lit_mnist.data.augment import random_affine
-from lit_mnist.data.batches import RESIDENT_SHARE, HostRows, TensorBatches, resident_fits
+from lit_mnist.data.batches import HostRows, TensorBatches, resident_fits
 from lit_mnist.data.reader import MAX_LABEL, Digits, numbered, place
 from lit_mnist.errors import DataError
 from lit_mnist.model.layers import image_size, kept_shape
@@ -82,8 +82,10 @@ class MNISTDataModule(L.LightningDataModule):
             rather than read the source again (unset: ``$LIT_MNIST_CACHE_DIR``, ``$XDG_CACHE_HOME/lit-mnist`` or
             ``~/.cache/lit-mnist``); ``python scripts/cache.py info`` lists it, ``clear`` empties it.
         memory_share: the share of the device's free memory (a GPU's; on CPU, the machine's available RAM) the data
-            may take to be held there whole, each batch cut in place; larger data stay memory-mapped in the cache
-            and each batch's rows are gathered from it (the same batches, a little slower).
+            may take to be held there whole, each batch cut in place; larger data stay in the cache's file and each
+            batch's rows are read from it (the same batches, slower: a read per row). Unset: half a GPU's free
+            memory, a tenth of the machine's available RAM (there the cache's file stays in the page cache beside
+            a copy, and each rank of a node holds its own); 0: always read from the file.
     """
 
     def __init__(
@@ -106,7 +108,7 @@ class MNISTDataModule(L.LightningDataModule):
         color_mode: str | None = None,
         validation_split: float | None = None,
         cache_dir: str | None = None,
-        memory_share: float = RESIDENT_SHARE,
+        memory_share: float | None = None,
     ) -> None:
         super().__init__()
         if validation_split is not None:  # Keras's spelling: recorded as val_split alone
@@ -128,7 +130,7 @@ class MNISTDataModule(L.LightningDataModule):
                 image_size(image_shape)
             except DataError as e:  # an option's value, said as such, of the data it is for
                 raise ValueError(f"{path}: {e}" if path else str(e)) from None
-        if not 0 <= memory_share <= 1:
+        if memory_share is not None and not 0 <= memory_share <= 1:
             raise ValueError(f"memory_share must be in [0, 1] (a share of the device's free memory), got {memory_share}")
         if color_mode not in (None, "grayscale", "rgb"):
             raise ValueError(f"color_mode must be grayscale or rgb (unset: grey where every image is), got {color_mode!r}")

@@ -115,7 +115,8 @@ def test_host_rows_read_as_a_tensor_for_the_reports(tmp_path):
 
 def test_the_budget_is_a_share_of_the_free_memory(monkeypatch):
     monkeypatch.setattr(batches, "free_memory", lambda device: 1000)
-    assert resident_fits(500, torch.device("cpu")) and not resident_fits(501, torch.device("cpu"))
+    assert resident_fits(100, torch.device("cpu")) and not resident_fits(101, torch.device("cpu"))  # a tenth of RAM
+    assert resident_fits(500, torch.device("cuda")) and not resident_fits(501, torch.device("cuda"))  # half a GPU's
     assert resident_fits(900, torch.device("cpu"), share=0.9) and not resident_fits(1, torch.device("cpu"), share=0)
     monkeypatch.setattr(batches, "free_memory", lambda device: None)
     assert resident_fits(10**15, torch.device("mps"))  # unknown: held there, as before

@@ -300,6 +300,18 @@ def test_with_a_budget_they_fit_the_data_are_held_whole(write_csv):
     assert not any(isinstance(dm.splits[s][0], HostRows) for s in ("train", "val", "test"))
 
 
+@pytest.mark.parametrize(("times_the_pixels", "held"), [(9.0, False), (11.0, True)])
+def test_unset_the_cpu_holds_data_within_a_tenth_of_the_available_ram(write_csv, monkeypatch, times_the_pixels, held):
+    from lit_mnist.data import batches
+
+    path = str(write_csv(n=50))
+    MNISTDataModule(path=path).setup("fit")
+    pixels = 50 * 784
+    monkeypatch.setattr(batches, "free_memory", lambda device: int(times_the_pixels * pixels))
+    dm = _setup(path=path)
+    assert all(isinstance(dm.splits[s][0], torch.Tensor) == held for s in ("train", "val", "test"))
+
+
 def test_pixel_statistics_of_mapped_rows_are_those_of_the_rows(write_csv):
     path = str(write_csv(n=40))
     MNISTDataModule(path=path).setup("fit")
