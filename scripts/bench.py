@@ -338,7 +338,7 @@ def bench_scale(args, folder: Path) -> dict:
 
 def _epoch_figures(path: Path, folder: Path, reps: int) -> dict:
     """fit.py's one-epoch fit of the file, first with an empty cache, then from the cache, then from the cache with
-    batches gathered from the mapped file (``--data.memory_share 0``), ``reps`` times in turn."""
+    batches read from the cache's file (``--data.memory_share 0``), ``reps`` times in turn."""
     runs = {"first_fit": [], "cached_fit": [], "mapped_fit": []}
     for _ in range(reps):
         cache.clear(folder / "cache")
@@ -427,8 +427,8 @@ def _scale_line(f: dict) -> str:
             f"{f['cached_seconds']:.2f} s, peak {f['cached_peak_mb']:.0f} MB (target < 1 s at 10x); a fit of one epoch: "
             f"first {f['first_fit_seconds']:.1f} s, peak {f['first_fit_peak_mb']:.0f} MB; cached "
             f"{f['cached_fit_seconds']:.1f} s, peak {f['cached_fit_peak_mb']:.0f} MB, its epoch "
-            f"{f['cached_fit_epoch_seconds']:.1f} s ({f['epoch_us_per_row']:.1f} us a training row); batches gathered "
-            f"from the mapped file {f['mapped_fit_seconds']:.1f} s, peak {f['mapped_fit_peak_mb']:.0f} MB, its epoch "
+            f"{f['cached_fit_epoch_seconds']:.1f} s ({f['epoch_us_per_row']:.1f} us a training row); batches read "
+            f"from the cache's file {f['mapped_fit_seconds']:.1f} s, peak {f['mapped_fit_peak_mb']:.0f} MB, its epoch "
             f"{f['mapped_fit_epoch_seconds']:.1f} s ({f['mapped_epoch_us_per_row']:.1f} us a row)")
 
 
