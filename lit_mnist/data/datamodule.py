@@ -143,6 +143,7 @@ class MNISTDataModule(L.LightningDataModule):
         self.splits: dict[str, tuple[torch.Tensor, torch.Tensor]] = {}
         self._sizes: tuple[int, tuple[int, ...]] | None = None
         self._names: list[str] | None = None  # the classes' names where the labels are names
+        self._said_mapped = False  # the log's line on data read from the cache's file
 
     # The sizes the data imply, read by LightningCLI's argument links when it builds the model (the data are
     # loaded then, once: fit, validate and test share them)
@@ -354,10 +355,18 @@ class MNISTDataModule(L.LightningDataModule):
         return TensorBatches(x, y, self.hparams.batch_size, world_size=world_size).rows_per_rank()
 
     def _mapped(self, pixels: np.ndarray) -> bool:
-        """Whether a source's pixels stay memory-mapped (the cache's, too large for the machine's RAM at
-        ``memory_share``) rather than copied into memory."""
-        return isinstance(pixels, np.memmap) and not resident_fits(pixels.nbytes, torch.device("cpu"),
-                                                                   self.hparams.memory_share)
+        """Whether a source's pixels stay in the cache's file (too large for the machine's RAM at ``memory_share``)
+        rather than copied into memory; said once in the log, as it trades an epoch's time for memory."""
+        if not isinstance(pixels, np.memmap) or resident_fits(pixels.nbytes, torch.device("cpu"),
+                                                              self.hparams.memory_share):
+            return False
+        if not self._said_mapped:
+            share = self.hparams.memory_share
+            log.info("%s of pixels are over %s of the available RAM: each batch's rows are read from the cache's "
+                     "file (--data.memory_share sets the share)", f"{pixels.nbytes / 1e6:,.1f} MB",
+                     "a tenth" if share is None else f"a share of {share:g}")
+            self._said_mapped = True
+        return True
 
     def _take(self, digits: Digits, idx: np.ndarray) -> Digits:
         pixels = digits.pixels

@@ -1,5 +1,7 @@
 """MNISTDataModule: the original's splits, Keras's validation rows, the offline fallback."""
 
+import logging
+
 import numpy as np
 import pytest
 import torch
@@ -301,15 +303,21 @@ def test_with_a_budget_they_fit_the_data_are_held_whole(write_csv):
 
 
 @pytest.mark.parametrize(("times_the_pixels", "held"), [(9.0, False), (11.0, True)])
-def test_unset_the_cpu_holds_data_within_a_tenth_of_the_available_ram(write_csv, monkeypatch, times_the_pixels, held):
+def test_unset_the_cpu_holds_data_within_a_tenth_of_the_available_ram(write_csv, monkeypatch, caplog,
+                                                                       times_the_pixels, held):
     from lit_mnist.data import batches
 
     path = str(write_csv(n=50))
     MNISTDataModule(path=path).setup("fit")
     pixels = 50 * 784
     monkeypatch.setattr(batches, "free_memory", lambda device: int(times_the_pixels * pixels))
-    dm = _setup(path=path)
+    with caplog.at_level(logging.INFO, logger="lit_mnist"):
+        dm = _setup(path=path)
     assert all(isinstance(dm.splits[s][0], torch.Tensor) == held for s in ("train", "val", "test"))
+    said = [r.getMessage() for r in caplog.records if "read from the cache's file" in r.getMessage()]
+    line = ("0.0 MB of pixels are over a tenth of the available RAM: each batch's rows are read from the cache's file "
+            "(--data.memory_share sets the share)")
+    assert said == ([] if held else [line])
 
 
 def test_pixel_statistics_of_mapped_rows_are_those_of_the_rows(write_csv):
