@@ -230,3 +230,22 @@ def test_numbers_are_a_columns_values_at_its_offset(kind):
     values = _numbers(column)
     assert values.dtype == column.to_numpy().dtype
     assert values.tolist() == [2, 3, 4, 5]
+
+
+@pytest.mark.parametrize("good", [True, False])
+def test_the_parse_gives_arrow_s_kept_pages_back_whether_it_succeeds_or_fails(tmp_path, monkeypatch, good):
+    released = []
+
+    class Pool:  # the process's Arrow pool, as the reader asks for it after the parse
+        def release_unused(self):
+            released.append(True)
+
+    monkeypatch.setattr(reader.pa, "default_memory_pool", Pool)
+    path = tmp_path / "d.csv"
+    path.write_text(csv_text(*synthetic_digits(20)) + ("" if good else "7,bad\n"))
+    if good:
+        assert len(parse_digits(path)) == 20
+    else:
+        with pytest.raises(DataError, match="line 22"):
+            parse_digits(path)
+    assert released == [True]
