@@ -197,8 +197,8 @@ def parse_digits(path: str | Path, *, labels: str = "required", label_last: bool
         # read whole, it says what is damaged; a stream that only Arrow's decompressor refuses is parsed from memory
         digits, size = _parse(path, streams.in_memory(read_bytes(path)), labels, label_last, pixels)
     finally:
-        # the pieces' parses are freed; Arrow's allocator keeps their pages for reuse (80 MB at 10x Kaggle's rows),
-        # which the run would hold to its end
+        # the pieces' parses are freed, but Arrow's allocator keeps their pages for reuse, which the run would
+        # otherwise hold to its end (docs/performance.md)
         pa.default_memory_pool().release_unused()
     log.info("%s: %s rows of %d pixels (%.1f MB of text) parsed in %.1f s", path, f"{len(digits):,}",
              digits.n_pixels, size / 1e6, time.perf_counter() - start)
