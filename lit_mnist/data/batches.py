@@ -22,7 +22,7 @@ from collections.abc import Callable, Iterator
 import numpy as np
 import torch
 
-from lit_mnist.data.mapped import gather
+from lit_mnist.data import mapped
 
 # The share of a device's free memory the data may take to be held there whole (``--data.memory_share`` unset). A
 # GPU: half its free memory, the rest left for the model, its activations and optimizer state. The CPU: a tenth of
@@ -65,8 +65,17 @@ class HostRows:
     device = torch.device("cpu")
     dtype = torch.uint8
 
-    def __init__(self, array: np.ndarray, index: np.ndarray | None = None) -> None:
+    def __init__(self, array: np.ndarray, index: np.ndarray | None = None, source: mapped.Source | None = None) -> None:
         self.array, self.index = array, index
+        # the cache's file, opened once (None: the array is indexed); a part of these rows reads the same file
+        self.source = mapped.source(array) if source is None else source
+
+    def __reduce__(self):
+        """Pickled (a spawning strategy's processes) as the entry's path and the split's rows, mapped again when
+        loaded: the pixels themselves are never in the pickle, nor the open file."""
+        if self.source is None:
+            return HostRows, (self.array, self.index)
+        return _mapped_rows, (self.source.file.name, self.index)
 
     def __len__(self) -> int:
         return len(self.array) if self.index is None else len(self.index)
@@ -81,14 +90,17 @@ class HostRows:
 
     def __getitem__(self, key):
         if isinstance(key, slice):  # the same array (a slice of a mapping is no longer read through its file)
-            return HostRows(self.array, (np.arange(len(self)) if self.index is None else self.index)[key])
+            return HostRows(self.array, (np.arange(len(self)) if self.index is None else self.index)[key], self.source)
         return self.take(np.asarray(key.cpu() if isinstance(key, torch.Tensor) else key, dtype=np.int64))
 
     def take(self, rows: np.ndarray) -> torch.Tensor:
         """Rows ``rows`` (positions in this split), in that order: read in the array's own order (ascending offsets
         in the file; of the cache's mapped pixels, through the file, so that the process holds the rows read and no
         pages of the mapping), then put back in the order asked for."""
-        return torch.from_numpy(gather(self.array, rows if self.index is None else self.index[rows]))
+        rows = np.asarray(rows, dtype=np.int64)
+        if self.index is not None:
+            rows = self.index[rows]  # a split's positions, negative ones too, as a tensor's
+        return torch.from_numpy(mapped.gather(self.array, rows, self.source))
 
     def blocks(self) -> Iterator[np.ndarray]:
         """Every row, in order, a bounded block at a time."""
@@ -110,6 +122,10 @@ class HostRows:
 
     def numpy(self) -> np.ndarray:
         return self.cpu().numpy()
+
+
+def _mapped_rows(path: str, index: np.ndarray | None) -> HostRows:
+    return HostRows(np.load(path, mmap_mode="r", allow_pickle=False), index)
 
 
 def share(rows: int, rank: int, world_size: int) -> slice:

@@ -82,10 +82,11 @@ class MNISTDataModule(L.LightningDataModule):
             rather than read the source again (unset: ``$LIT_MNIST_CACHE_DIR``, ``$XDG_CACHE_HOME/lit-mnist`` or
             ``~/.cache/lit-mnist``); ``python scripts/cache.py info`` lists it, ``clear`` empties it.
         memory_share: the share of the device's free memory (a GPU's; on CPU, the machine's available RAM) the data
-            may take to be held there whole, each batch cut in place; larger data stay in the cache's file and each
-            batch's rows are read from it (the same batches, slower: a read per row). Unset: half a GPU's free
-            memory, a tenth of the machine's available RAM (there the cache's file stays in the page cache beside
-            a copy, and each rank of a node holds its own); 0: always read from the file.
+            may take to be held there whole, each batch cut in place; a larger cached source stays in the cache's
+            file and each batch's rows are read from it (the same batches, slower: a read per row of a shuffled
+            batch). Unset: half a GPU's free memory, a tenth of the machine's available RAM (there the cache's file
+            stays in the page cache beside a copy, and each rank of a node holds its own); 0: a cached source
+            always stays in its file.
     """
 
     def __init__(
@@ -362,8 +363,8 @@ class MNISTDataModule(L.LightningDataModule):
             return False
         if not self._said_mapped:
             share = self.hparams.memory_share
-            log.info("%s of pixels are over %s of the available RAM: each batch's rows are read from the cache's "
-                     "file (--data.memory_share sets the share)", f"{pixels.nbytes / 1e6:,.1f} MB",
+            log.info("%s of pixels are over %s of the available RAM: they stay in the cache's file, and batches on the "
+                     "CPU are read from it (--data.memory_share sets the share)", f"{pixels.nbytes / 1e6:,.1f} MB",
                      "a tenth" if share is None else f"a share of {share:g}")
             self._said_mapped = True
         return True

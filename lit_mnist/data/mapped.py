@@ -5,10 +5,14 @@ unmapped, where rows read into a buffer are held by the process alone and the pa
 
 from __future__ import annotations
 
+import io
 import os
+import weakref
+from dataclasses import dataclass
 
 import numpy as np
 
+_PREADV = hasattr(os, "preadv")
 _BLOCK_BYTES = 16 << 20  # a bounded buffer for copies out of an entry (it and its rows picked are held beside the copy)
 
 
@@ -36,43 +40,87 @@ def read_rows(pixels: np.memmap, index: np.ndarray | None = None) -> np.ndarray:
     return out
 
 
-def gather(pixels: np.ndarray, where: np.ndarray) -> np.ndarray:
-    """Rows ``where`` of ``pixels``, in that order. Of an entry's memory-mapped pixels, read from the file in
-    ascending order, a run of consecutive rows in one read: the process holds the rows read alone, where rows
-    read through the mapping would leave its pages counted in the process's memory, the whole file once an epoch
-    has touched every row. Of any other array, indexed."""
+@dataclass(frozen=True)
+class Source:
+    """The file an entry's pixels are mapped from, opened once: a file deleted or replaced meanwhile (a cache
+    cleared, an entry rewritten) is still the one mapped, and one cut short is an error, where its mapping would
+    end the process (SIGBUS)."""
+
+    file: io.FileIO
+    offset: int  # where the rows start
+    width: int  # bytes a row
+
+
+def source(pixels: np.ndarray) -> Source | None:
+    """The opened file of an entry's pixels mapped whole; None for any other array, which is indexed."""
+    where = mapped_file(pixels)
+    if where is None:
+        return None
+    try:
+        file = open(where[0], "rb", buffering=0)  # noqa: SIM115 -- held for as long as the rows are read
+    except OSError:
+        return None
+    if os.fstat(file.fileno()).st_size != where[1] + pixels.nbytes:  # replaced since it was mapped
+        file.close()
+        return None
+    opened = Source(file, where[1], pixels.shape[1])
+    weakref.finalize(opened, file.close)  # closed with the last split that reads it
+    return opened
+
+
+def gather(pixels: np.ndarray, where: np.ndarray, source: Source | None = None) -> np.ndarray:
+    """Rows ``where`` of ``pixels`` (negative: from the end), in that order. Of an entry's pixels with their
+    :func:`source`, read from the file in ascending order, a run of consecutive rows in one read: the process holds
+    the rows read alone, where rows read through the mapping would leave its pages counted in the process's
+    memory, the whole file once an epoch has touched every row. Otherwise indexed."""
+    where = np.asarray(where, dtype=np.int64)
+    where = np.where(where < 0, where + len(pixels), where)
+    if where.size and (where.min() < 0 or where.max() >= len(pixels)):
+        bad = where[(where < 0) | (where >= len(pixels))][0]
+        raise IndexError(f"row {bad} is out of bounds for {len(pixels)} rows")
     ascending = np.argsort(where, kind="stable")
     rows = where[ascending]
     out = np.empty((len(where), pixels.shape[1]), np.uint8)
-    source = mapped_file(pixels)
-    if source is None:
-        out[ascending] = pixels[rows]
-        return out
-    out[ascending] = _read(source, rows, pixels.shape[1])
+    out[ascending] = pixels[rows] if source is None else _read(source, rows)
     return out
 
 
-def _read(source: tuple[str, int], rows: np.ndarray, width: int) -> np.ndarray:
-    """Rows ``rows`` (ascending) of the file ``source`` (its path, and the offset its rows start at)."""
+def _read(source: Source, rows: np.ndarray) -> np.ndarray:
+    """Rows ``rows`` (ascending, in bounds) of ``source``'s file."""
+    width, fd = source.width, source.file.fileno()
     read = np.empty((len(rows), width), np.uint8)
     buffer = memoryview(read.reshape(-1))
-    starts = np.flatnonzero(np.diff(rows, prepend=-2) != 1)  # where a run of consecutive rows begins
-    fd = os.open(source[0], os.O_RDONLY)
-    try:
-        for begin, end in zip(starts.tolist(), [*starts[1:].tolist(), len(rows)]):
-            part = buffer[begin * width : end * width]
-            if os.preadv(fd, [part], source[1] + int(rows[begin]) * width) != len(part):
-                raise OSError(f"{source[0]}: shorter than its rows (truncated while in use?)")
-    finally:
-        os.close(fd)
+    starts = np.flatnonzero(np.diff(rows, prepend=rows[:1] - 2) != 1)  # where a run of consecutive rows begins
+    for begin, end in zip(starts.tolist(), [*starts[1:].tolist(), len(rows)]):
+        part, offset = buffer[begin * width : end * width], source.offset + int(rows[begin]) * width
+        got = os.preadv(fd, [part], offset) if _PREADV else 0  # one system call a run, as a rule
+        if got != len(part):
+            _read_into(source, part[got:], offset + got)
     return read
 
 
+def _read_into(source: Source, view: memoryview, offset: int) -> None:
+    """``view`` filled from ``offset``: a read may return less than asked, and there may be no ``preadv``."""
+    done = 0
+    while done < len(view):
+        part = view[done:]
+        if _PREADV:
+            got = os.preadv(source.file.fileno(), [part], offset + done)
+        else:  # Windows: a seek and a read
+            source.file.seek(offset + done)
+            got = source.file.readinto(part)
+        if not got:
+            raise OSError(f"{source.file.name}: shorter than its rows (cut short while in use?)")
+        done += got
+
+
 def mapped_file(pixels: np.ndarray) -> tuple[str, int] | None:
-    """The file and offset of an entry's pixels mapped whole (``np.load(mmap_mode="r")``); None for any other array
-    (one in memory, a copy, a view of part of a mapping or in another layout)."""
+    """The file and offset of uint8 pixels mapped whole (``np.load(mmap_mode="r")``); None for any other array (one
+    in memory, a copy, a view of part of a mapping or in another layout)."""
     filename, offset = getattr(pixels, "filename", None), getattr(pixels, "offset", None)
-    if filename is None or offset is None or not pixels.flags.c_contiguous or pixels.ndim != 2:
+    if filename is None or offset is None or pixels.dtype != np.uint8 or pixels.ndim != 2:
+        return None
+    if not pixels.flags.c_contiguous:
         return None
     try:
         return (filename, offset) if os.path.getsize(filename) == offset + pixels.nbytes else None

@@ -78,7 +78,7 @@ def test_gathered_batches_are_the_resident_ones(tmp_path, options):
     assert _batches(flat(gathered)) == _batches(flat(resident)) and len(gathered) == len(resident)
 
 
-def test_rows_are_read_in_file_order_and_given_back_in_the_order_asked(tmp_path):
+def test_rows_of_an_array_in_memory_are_indexed_in_order_and_given_back_in_the_order_asked(tmp_path):
     array, mapped = _mapped(tmp_path)
     asked = np.array([9, 2, 17, 0, 2])
     read = []
@@ -111,6 +111,24 @@ def test_host_rows_read_as_a_tensor_for_the_reports(tmp_path):
     assert rows[3:6].cpu().tolist() == array[index[3:6]].tolist() and rows[:2].numpy().tolist() == array[[22, 21]].tolist()
     assert rows[torch.tensor([1, 0])].tolist() == array[[21, 22]].tolist()
     assert torch.equal(rows.to("cpu"), torch.from_numpy(array[index]))
+
+
+def test_host_rows_pickle_as_the_entry_s_path_and_read_the_same_rows(tmp_path):
+    import pickle
+
+    array, mapped = _mapped(tmp_path)
+    index = np.arange(22, 2, -1)
+    rows = HostRows(mapped, index)[2:9]
+    data = pickle.dumps(rows)
+    assert len(data) < 1024 and array.tobytes()[:40] not in data  # the path and the rows' numbers, no pixels
+    again = pickle.loads(data)
+    assert again.source is not None and again.take(np.array([0, -1, 3])).tolist() == array[index[2:9][[0, -1, 3]]].tolist()
+
+
+def test_a_split_s_rows_count_from_its_end_as_a_tensor_s(tmp_path):
+    array, mapped = _mapped(tmp_path)
+    rows = HostRows(mapped, np.array([5, 9, 2]))
+    assert rows[torch.tensor([-1, 0])].tolist() == array[[2, 5]].tolist() and rows[-2:].cpu().tolist() == array[[9, 2]].tolist()
 
 
 def test_the_budget_is_a_share_of_the_free_memory(monkeypatch):
