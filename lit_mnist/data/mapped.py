@@ -18,25 +18,28 @@ _BLOCK_BYTES = 16 << 20  # a bounded buffer for copies out of an entry (it and i
 
 def read_rows(pixels: np.memmap, index: np.ndarray | None = None) -> np.ndarray:
     """Rows ``index`` (all: None) of an entry's memory-mapped pixels, copied into memory through reads of the file
-    a block at a time rather than through the mapping: the process then holds the copy alone (the mapping's pages,
-    once touched, would count in its memory beside it), and the page cache serves the reads."""
+    (its :func:`source`) a block at a time rather than through the mapping: the process then holds the copy alone
+    (the mapping's pages, once touched, would count in its memory beside it), and the page cache serves the reads."""
     rows, width = pixels.shape
     index = np.arange(rows) if index is None else np.asarray(index)
-    source = mapped_file(pixels)
-    if source is None:
+    opened = source(pixels)
+    if opened is None:
         return np.array(pixels[index])
     out = np.empty((len(index), width), np.uint8)
     order = np.argsort(index, kind="stable")
     wanted = index[order]
     step = max(1, _BLOCK_BYTES // max(1, width))
-    with open(source[0], "rb") as f:
+    block = np.empty(step * width, np.uint8)  # one buffer, read into block after block
+    try:
         for start in range(0, rows, step):
             first, last = np.searchsorted(wanted, [start, start + step])
             if first == last:
                 continue
-            f.seek(source[1] + start * width)
-            block = np.fromfile(f, np.uint8, (min(rows, start + step) - start) * width).reshape(-1, width)
-            out[order[first:last]] = block[wanted[first:last] - start]
+            size = (min(rows, start + step) - start) * width
+            _read_into(opened, memoryview(block)[:size], opened.offset + start * width)
+            out[order[first:last]] = block[:size].reshape(-1, width)[wanted[first:last] - start]
+    finally:
+        opened.file.close()
     return out
 
 
