@@ -329,7 +329,9 @@ class MNISTDataModule(L.LightningDataModule):
             np.arange(len(digits)), test_size=self.hparams.test_split, random_state=self.hparams.split_seed
         )
         self._split_rows = {"training": train_idx, "test": test_idx}  # each split's rows of the file, for errors
-        return self._take(digits, train_idx), self._take(digits, test_idx)
+        # one choice for both splits: a copy of the first would change the available RAM the second is weighed by
+        stays = isinstance(digits.pixels, np.memmap) and self._mapped(digits.pixels)
+        return self._take(digits, train_idx, stays), self._take(digits, test_idx, stays)
 
     def _batches(self, split: str, shuffle: bool = False) -> TensorBatches:
         size = self.hparams.batch_size if split == "train" else self.hparams.eval_batch_size
@@ -369,10 +371,13 @@ class MNISTDataModule(L.LightningDataModule):
             self._said_mapped = True
         return True
 
-    def _take(self, digits: Digits, idx: np.ndarray) -> Digits:
+    def _take(self, digits: Digits, idx: np.ndarray, stays: bool | None = None) -> Digits:
+        """Rows ``idx`` of ``digits``; of the cache's pixels, left in its file where ``stays`` (None: as
+        :meth:`_mapped` decides), else copied through the file."""
         pixels = digits.pixels
-        if isinstance(pixels, np.memmap):  # the cache's: mapped still, or copied through the file
-            pixels = HostRows(pixels, idx) if self._mapped(pixels) else mapped.read_rows(pixels, idx)
+        if isinstance(pixels, np.memmap):
+            stays = self._mapped(pixels) if stays is None else stays
+            pixels = HostRows(pixels, idx) if stays else mapped.read_rows(pixels, idx)
         else:
             pixels = pixels[idx]
         return Digits(pixels, None if digits.labels is None else digits.labels[idx], digits.image_shape)

@@ -320,6 +320,19 @@ def test_unset_the_cpu_holds_data_within_a_tenth_of_the_available_ram(write_csv,
     assert said == ([] if held else [line])
 
 
+def test_both_splits_of_a_file_are_held_or_left_in_the_file_alike(write_csv, monkeypatch):
+    """The split is weighed once: each call below sees less available RAM (as after a first split's copy), so a
+    choice made per split would hold the training rows and leave the test rows in the file."""
+    from lit_mnist.data import batches
+
+    path = str(write_csv(n=50))
+    MNISTDataModule(path=path).setup("fit")
+    free = iter([11 * 50 * 784] + [50 * 784] * 10)
+    monkeypatch.setattr(batches, "free_memory", lambda device: next(free))
+    dm = _setup(path=path)
+    assert all(isinstance(dm.splits[s][0], torch.Tensor) for s in ("train", "val", "test"))
+
+
 def test_pixel_statistics_of_mapped_rows_are_those_of_the_rows(write_csv):
     path = str(write_csv(n=40))
     MNISTDataModule(path=path).setup("fit")
